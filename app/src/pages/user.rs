@@ -1,0 +1,216 @@
+//! The user page: AD and Lync state, certificates, sessions, policies, and what each
+//! de-provisioning method would do to this user right now.
+
+use crate::api;
+use crate::components::{AdBadge, Flag, LyncBadge, when};
+use deprov_wire::api::UserDetail;
+use deprov_wire::directory::{ClientCertificate, Endpoint, SignInMethod};
+use deprov_wire::method::{MethodPrediction, Outcome, Tone};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use time::OffsetDateTime;
+
+#[component]
+pub fn UserPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let resource = LocalResource::new(move || api::user(id()));
+    view! {
+        <section class="user">
+            <p class="crumbs"><a href="/">"← Search"</a></p>
+            <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match resource.await {
+                        Ok(detail) => view! { <Detail detail refresh=move || resource.refetch() /> }.into_any(),
+                        Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+    let UserDetail { user, ad_state, lync_state, manager_name, as_of, warnings, predictions } = detail;
+    let ad = user.ad;
+    let sessions: Vec<Endpoint> = user.endpoints.into_iter().filter(|e| e.connected(as_of)).collect();
+    let lync = user.lync;
+    let protected = !ad.protected_groups.is_empty();
+    let online = lync.as_ref().is_some_and(|l| l.homed_online());
+
+    view! {
+        <header class="user-head">
+            <h1 id="user-name">{ad.display_name.clone()}</h1>
+            <p class="sub">{ad.title.clone()} " · " {ad.department.clone()}
+                {manager_name.map(|m| format!(" · reports to {m}"))}</p>
+            <p class="badges">
+                <AdBadge state=ad_state />
+                <LyncBadge state=lync_state />
+                {protected.then(|| view! { <Flag text="protected" title="Member of a protected group (AdminSDHolder)" /> })}
+                {online.then(|| view! { <Flag text="homed online" title="A hybrid user homed in Lync Online" /> })}
+            </p>
+            <p class="asof">"As of " {when(as_of)} " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
+        </header>
+        {(!warnings.is_empty()).then(|| view! {
+            <ul class="warnings" role="alert">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+        })}
+
+        <h2>"What each method would do now"</h2>
+        <Predictions predictions />
+
+        <div class="columns">
+            <section class="card">
+                <h2>"Active Directory"</h2>
+                <dl>
+                    <dt>"sAMAccountName"</dt><dd>{ad.sam_account_name}</dd>
+                    <dt>"UPN"</dt><dd>{ad.user_principal_name}</dd>
+                    <dt>"Distinguished name"</dt><dd class="mono">{ad.distinguished_name}</dd>
+                    <dt>"Account"</dt>
+                    <dd>{match ad.disabled_since {
+                        Some(since) => format!("disabled since {}", when(since)),
+                        None if ad.account_disabled => "disabled".to_owned(),
+                        None => "enabled".to_owned(),
+                    }}</dd>
+                    <dt>"Protected groups"</dt>
+                    <dd>{if protected { ad.protected_groups.join(", ") } else { "none".to_owned() }}</dd>
+                    <dt>"Last changed"</dt><dd>{when(ad.when_changed)}</dd>
+                </dl>
+            </section>
+            <section class="card">
+                <h2>"Lync"</h2>
+                {match lync.clone() {
+                    None => view! { <p>"Not enabled for Lync (Enabled = Null): no SIP address, policies, contacts or conferences."</p> }.into_any(),
+                    Some(lync) => view! {
+                        <dl>
+                            <dt>"SIP address"</dt><dd id="sip-address">{lync.sip_address.to_string()}</dd>
+                            <dt>"Enabled"</dt>
+                            <dd>{format!("{} (since {})", if lync.enabled { "True" } else { "False" }, when(lync.enabled_changed))}</dd>
+                            <dt>"Registrar pool"</dt><dd>{lync.registrar_pool.clone().unwrap_or_else(|| "— (homed online)".to_owned())}</dd>
+                            <dt>"Hosting provider"</dt><dd>{lync.hosting_provider.clone()}</dd>
+                            <dt>"Enterprise Voice"</dt>
+                            <dd>{if lync.enterprise_voice_enabled { lync.line_uri.clone().unwrap_or_else(|| "enabled".into()) } else { "not enabled".into() }}</dd>
+                            <dt>"Contacts"</dt><dd>{lync.contact_count}</dd>
+                            <dt>"Scheduled conferences"</dt><dd>{lync.conference_count}</dd>
+                            <dt>"Policies"</dt>
+                            <dd>{if lync.policies.is_empty() { "global defaults only".to_owned() } else {
+                                lync.policies.iter().map(|p| format!("{}: {}", p.kind, p.name)).collect::<Vec<_>>().join(", ")
+                            }}</dd>
+                        </dl>
+                    }.into_any(),
+                }}
+            </section>
+        </div>
+
+        <section class="card">
+            <h2>"Client certificates"</h2>
+            <Certificates certificates=lync.map(|l| l.certificates).unwrap_or_default() as_of />
+        </section>
+        <section class="card">
+            <h2>"Signed-in sessions"</h2>
+            <Sessions sessions as_of />
+        </section>
+    }
+}
+
+#[component]
+fn Predictions(predictions: Vec<MethodPrediction>) -> impl IntoView {
+    let cell = |outcome: Outcome| {
+        let class = match outcome.tone {
+            Tone::Good => "good",
+            Tone::Caution => "caution",
+            Tone::Bad => "bad",
+        };
+        view! { <td class=class>{outcome.text}</td> }
+    };
+    view! {
+        <table class="methods" id="methods">
+            <thead>
+                <tr><th>"Method"</th><th>"Signed-in sessions"</th><th>"New sign-in"</th><th>"Data"</th><th>"Undo"</th></tr>
+            </thead>
+            <tbody>
+                {predictions.into_iter().map(|p| view! {
+                    <tr class:refused=p.refused.is_some() data-method=format!("{:?}", p.method)>
+                        <th scope="row">
+                            {p.method.label()}
+                            {p.command.map(|c| view! { <code class="cmdlet">{c}</code> })}
+                            {p.refused.clone().map(|r| view! { <div class="refused">{r}</div> })}
+                            {(!p.timeline.is_empty()).then(|| view! {
+                                <ul class="timeline">{p.timeline.into_iter().map(|t| view! {
+                                    <li><time>{when(t.at)}</time> " " {t.what}</li>
+                                }).collect_view()}</ul>
+                            })}
+                        </th>
+                        {cell(p.signed_in_sessions)}
+                        {cell(p.new_sign_in)}
+                        {cell(p.data)}
+                        {cell(p.reversible)}
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Certificates(certificates: Vec<ClientCertificate>, as_of: OffsetDateTime) -> impl IntoView {
+    if certificates.is_empty() {
+        return view! { <p>"None: this user never saved a password in the Lync client."</p> }.into_any();
+    }
+    view! {
+        <table>
+            <thead><tr><th>"Serial"</th><th>"Issued"</th><th>"Expires"</th><th>"Sign-in"</th></tr></thead>
+            <tbody>
+                {certificates.into_iter().map(|c| {
+                    let state = match c.revoked_from {
+                        Some(from) if from <= as_of => format!("revoked since {}", when(from)),
+                        Some(from) => format!("revoked, effective {}", when(from)),
+                        None if c.expires <= as_of => "expired".to_owned(),
+                        None => "allows sign-in without AD".to_owned(),
+                    };
+                    let class = if c.allows_sign_in(as_of) { "bad" } else { "good" };
+                    view! {
+                        <tr>
+                            <td class="mono">{c.serial_number}</td>
+                            <td>{when(c.issued)}</td>
+                            <td>{when(c.expires)}</td>
+                            <td class=class>{state}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn Sessions(sessions: Vec<Endpoint>, as_of: OffsetDateTime) -> impl IntoView {
+    if sessions.is_empty() {
+        return view! { <p id="sessions-none">"Not signed in anywhere."</p> }.into_any();
+    }
+    view! {
+        <table id="sessions">
+            <thead><tr><th>"Client"</th><th>"Signed in with"</th><th>"Since"</th><th>"What works"</th></tr></thead>
+            <tbody>
+                {sessions.into_iter().map(|e| {
+                    let works = match (e.features_blocked_from, e.disconnect_at) {
+                        (_, Some(at)) => format!("no new IM or calls; disconnected at {}", when(at)),
+                        (Some(from), None) if from <= as_of => format!("appears signed in, but IM and meetings fail since {}", when(from)),
+                        (Some(from), None) => format!("IM, presence and meetings until {}", when(from)),
+                        (None, None) => "everything: IM, presence, meetings, calls".to_owned(),
+                    };
+                    let class = if e.features_work(as_of) { "bad" } else { "caution" };
+                    let with = match e.signed_in_with {
+                        SignInMethod::Windows => "Windows (Kerberos/NTLM)",
+                        SignInMethod::ClientCertificate => "client certificate (no AD check)",
+                    };
+                    view! {
+                        <tr><td>{e.device}</td><td>{with}</td><td>{when(e.signed_in_at)}</td><td class=class>{works}</td></tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}

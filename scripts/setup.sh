@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what deprov needs on a fresh machine of this kind (rustup, cargo, Node/npm and apt are
+# assumed) and skips whatever is already there. Sourced by run.sh and test.sh; see
+# ../shared/TOOLCHAIN.md for why each piece is installed the way it is.
+#   ensure_build_tools   wasm32 target, Trunk 0.21.14, wasm-bindgen CLI (= Cargo.lock), wasm-opt
+#   ensure_browser       Debian's chromium and chromium-driver, for the browser tests
+#   build_frontend       Trunk release build into dist/
+
+DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
+DEPROV_TOOLS="${DEPROV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deprov-tools}"
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132
+export PATH="$HOME/.cargo/bin:$DEPROV_TOOLS/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The wasm-bindgen version Cargo.lock resolved: the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$DEPROV_ROOT/Cargo.lock"
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "deprov setup: '$*' needs root (or sudo)." >&2; return 1
+  fi
+}
+
+ensure_build_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    say "Installing Trunk $TRUNK_VERSION (about 9 minutes on 2 cores, once)"
+    cargo install "trunk@$TRUNK_VERSION" --locked
+  fi
+  local bindgen
+  bindgen="$(wasm_bindgen_version)"
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen" ]; then
+    say "Installing wasm-bindgen-cli $bindgen (about 3 minutes, once)"
+    # Not --locked: one of its locked dependencies is missing from the registry.
+    cargo install "wasm-bindgen-cli@$bindgen"
+  fi
+  if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+    say "Installing wasm-opt (binaryen $BINARYEN_VERSION from npm; Debian's 108 breaks the module)"
+    mkdir -p "$DEPROV_TOOLS"
+    npm install --prefix "$DEPROV_TOOLS" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+  fi
+}
+
+ensure_browser() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    say "Installing Debian's chromium and chromium-driver for the browser tests"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
+build_frontend() {
+  say "Building the front end into dist/"
+  (cd "$DEPROV_ROOT" && trunk build --release --cargo-profile wasm-release --offline --quiet)
+}

@@ -1,0 +1,37 @@
+//! `deprov serve`'s settings: each a flag, each also an environment variable.
+
+use clap::Args;
+use clap::builder::TypedValueParser as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "DEPROV_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the SQLite database and backups are kept.
+    #[arg(long, env = "DEPROV_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// The built front end (Trunk's output).
+    #[arg(long, env = "DEPROV_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Users in the simulated directory (0 to 200,000).
+    #[arg(long, env = "DEPROV_SIM_USERS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u32).range(0..=200_000).map(|n| n as usize))]
+    pub sim_users: usize,
+
+    /// Seed of the simulated directory: the same seed gives the same directory.
+    #[arg(long, env = "DEPROV_SIM_SEED", default_value_t = 1)]
+    pub sim_seed: u64,
+}
+
+impl ServeConfig {
+    /// Defaults for tests and embedding: port 0 is chosen by the caller's listener.
+    pub fn for_tests(data_dir: PathBuf, static_dir: PathBuf, sim_users: usize, sim_seed: u64) -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir, static_dir, sim_users, sim_seed }
+    }
+}

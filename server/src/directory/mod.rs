@@ -1,0 +1,193 @@
+//! The portal's own copy of the directory, kept current from the backend's change feed.
+//!
+//! Searching 100,000 users, or computing a report over them, cannot wait on LDAP round trips, so
+//! the portal reads the directory once, then applies incremental reads (`uSNChanged`) as the
+//! backend signals change. Each state is an immutable [`Snapshot`] published on a watch channel:
+//! readers take an `Arc` and never block the writer; subscribers learn of every new one.
+
+pub mod search;
+
+use crate::backend::{BackendError, LyncBackend, Usn};
+use deprov_wire::directory::{DirectoryUser, SipAddress, UserId};
+use search::{SearchIndex, SearchQuery};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+/// Poll even without a change signal, in case a push was lost.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
+/// Back-off after a failed read, doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The directory as of one read.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Sorted by display name, then sAMAccountName: search ties break in this order.
+    users: Vec<Arc<DirectoryUser>>,
+    by_id: HashMap<UserId, usize>,
+    index: Arc<SearchIndex>,
+    pools: Vec<String>,
+    /// The backend's high-water mark this snapshot includes.
+    pub high_water: Usn,
+    /// When (by the backend's clock) this snapshot was read.
+    pub synced: OffsetDateTime,
+}
+
+impl Snapshot {
+    fn build(mut users: Vec<Arc<DirectoryUser>>, high_water: Usn, synced: OffsetDateTime) -> Self {
+        users.sort_by(|a, b| {
+            a.ad.display_name
+                .to_lowercase()
+                .cmp(&b.ad.display_name.to_lowercase())
+                .then_with(|| a.ad.sam_account_name.cmp(&b.ad.sam_account_name))
+        });
+        let mut pools: Vec<String> =
+            users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+        pools.sort();
+        pools.dedup();
+        Self {
+            by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
+            index: Arc::new(SearchIndex::build(&users)),
+            users,
+            pools,
+            high_water,
+            synced,
+        }
+    }
+
+    /// A new snapshot with `changed` applied. The search index is reused unless a name changed.
+    fn apply(&self, changed: Vec<DirectoryUser>, high_water: Usn, synced: OffsetDateTime) -> Self {
+        let mut users = self.users.clone();
+        let mut reindex = false;
+        for user in changed {
+            match self.by_id.get(&user.id) {
+                Some(&i) => {
+                    reindex |= searchable_names(&users[i]) != searchable_names(&user);
+                    users[i] = Arc::new(user);
+                }
+                None => {
+                    reindex = true;
+                    users.push(Arc::new(user));
+                }
+            }
+        }
+        if reindex {
+            return Self::build(users, high_water, synced);
+        }
+        let mut pools: Vec<String> =
+            users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+        pools.sort();
+        pools.dedup();
+        Self { users, by_id: self.by_id.clone(), index: Arc::clone(&self.index), pools, high_water, synced }
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    pub fn users(&self) -> &[Arc<DirectoryUser>] {
+        &self.users
+    }
+
+    pub fn user(&self, id: UserId) -> Option<&Arc<DirectoryUser>> {
+        self.by_id.get(&id).map(|&i| &self.users[i])
+    }
+
+    pub fn pools(&self) -> &[String] {
+        &self.pools
+    }
+
+    /// One page of matches and the number of matches in all.
+    pub fn search(&self, query: &SearchQuery) -> (Vec<&Arc<DirectoryUser>>, usize) {
+        let (page, total) = self.index.search(&self.users, query);
+        (page.into_iter().map(|i| &self.users[i]).collect(), total)
+    }
+
+    /// Whether any user in this copy has `sip` as its SIP address.
+    pub fn sip_in_use(&self, sip: &SipAddress) -> bool {
+        let query = SearchQuery { text: sip.without_scheme(), limit: 10, ..SearchQuery::default() };
+        self.search(&query).0.iter().any(|u| u.lync.as_ref().is_some_and(|l| l.sip_address == *sip))
+    }
+}
+
+fn searchable_names(user: &DirectoryUser) -> (&str, &str, &str, Option<&SipAddress>) {
+    (
+        &user.ad.display_name,
+        &user.ad.sam_account_name,
+        &user.ad.user_principal_name,
+        user.lync.as_ref().map(|l| &l.sip_address),
+    )
+}
+
+/// The live copy: the latest snapshot, and whether the last read from the backend worked.
+#[derive(Clone)]
+pub struct Directory {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Directory {
+    /// Reads the whole directory, then keeps it current in a background task that ends when the
+    /// last `Directory` clone is dropped.
+    pub async fn start(backend: Arc<dyn LyncBackend>) -> Result<Self, BackendError> {
+        let read = backend.read_directory(None).await?;
+        let users = read.users.into_iter().map(Arc::new).collect();
+        let snapshot = Arc::new(Snapshot::build(users, read.high_water, backend.now()));
+        let (sender, snapshots) = watch::channel(snapshot);
+        let last_error = Arc::new(Mutex::new(None));
+        tokio::spawn(sync(backend, sender, Arc::clone(&last_error)));
+        Ok(Self { snapshots, last_error })
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshots.borrow())
+    }
+
+    /// Every new snapshot, for live views (the mismatch report).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Why the last read failed, while the copy may be stale.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+async fn sync(backend: Arc<dyn LyncBackend>, sender: watch::Sender<Arc<Snapshot>>, last_error: Arc<Mutex<Option<String>>>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let since = sender.borrow().high_water;
+        tokio::select! {
+            () = sender.closed() => return,
+            () = backend.changed(since) => {}
+            () = tokio::time::sleep(SAFETY_POLL) => {}
+        }
+        match backend.read_directory(Some(since)).await {
+            Ok(read) => {
+                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                backoff = FIRST_BACKOFF;
+                let synced = backend.now();
+                sender.send_modify(|snapshot| {
+                    *snapshot = Arc::new(snapshot.apply(read.users, read.high_water, synced));
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "directory read failed; the portal's copy may be stale");
+                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

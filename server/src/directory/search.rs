@@ -1,0 +1,202 @@
+//! User search over the portal's copy of the directory: any part of the display name,
+//! sAMAccountName, UPN or SIP address, filtered by AD state, Lync state and pool, ranked by
+//! relevance then name.
+//!
+//! Every user's searchable names sit lower-cased in one contiguous haystack, so a query is one
+//! SIMD substring scan (`memchr::memmem`) over a few megabytes rather than 400,000 string
+//! comparisons; relevance is read off where each match starts.
+
+use deprov_wire::directory::{AdState, DirectoryUser, LyncState};
+use memchr::memmem;
+use std::sync::Arc;
+
+/// Separates users in the haystack; never part of a query term (terms are split on whitespace).
+const RECORD: u8 = b'\n';
+/// Separates one user's fields: display name, sAMAccountName, UPN, SIP address.
+const FIELD: u8 = b'\t';
+
+/// What a search asks for, already validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub text: String,
+    pub ad: Option<AdState>,
+    pub lync: Option<LyncState>,
+    pub pool: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The searchable names of every user, in the snapshot's order (by display name).
+#[derive(Debug, Default)]
+pub struct SearchIndex {
+    haystack: Vec<u8>,
+    /// Where user `i`'s record starts (at its RECORD byte).
+    starts: Vec<u32>,
+}
+
+/// How well a user matches, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Relevance {
+    /// A whole field, or the left-hand side of the UPN or SIP address.
+    Exact = 0,
+    /// The start of a field.
+    FieldPrefix = 1,
+    /// The start of a word ("doe" in "Jane Doe", "smith" in "john.smith").
+    WordPrefix = 2,
+    Substring = 3,
+}
+
+impl SearchIndex {
+    pub fn build(users: &[Arc<DirectoryUser>]) -> Self {
+        let mut haystack = Vec::with_capacity(users.len() * 96);
+        let mut starts = Vec::with_capacity(users.len());
+        for user in users {
+            starts.push(u32::try_from(haystack.len()).expect("the haystack stays under 4 GiB"));
+            haystack.push(RECORD);
+            let fields = [
+                user.ad.display_name.as_str(),
+                &user.ad.sam_account_name,
+                &user.ad.user_principal_name,
+            ];
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    haystack.push(FIELD);
+                }
+                push_lowercase(&mut haystack, field);
+            }
+            if let Some(lync) = &user.lync {
+                haystack.push(FIELD);
+                push_lowercase(&mut haystack, &lync.sip_address.without_scheme());
+            }
+        }
+        Self { haystack, starts }
+    }
+
+    fn record(&self, user: usize) -> &[u8] {
+        let start = self.starts[user] as usize;
+        let end = self.starts.get(user + 1).map_or(self.haystack.len(), |&s| s as usize);
+        &self.haystack[start..end]
+    }
+
+    fn user_at(&self, position: usize) -> usize {
+        self.starts.partition_point(|&start| start as usize <= position) - 1
+    }
+
+    /// How relevant a match of `len` bytes at `position` is, from the bytes around it.
+    fn relevance_at(&self, position: usize, len: usize) -> Relevance {
+        let before = self.haystack[position - 1];
+        let after = self.haystack.get(position + len).copied();
+        let field_start = before == RECORD || before == FIELD;
+        let field_end = matches!(after, None | Some(RECORD | FIELD));
+        match (field_start, after) {
+            (true, _) if field_end => Relevance::Exact,
+            (true, Some(b'@')) => Relevance::Exact,
+            (true, _) => Relevance::FieldPrefix,
+            _ if matches!(before, b' ' | b'.' | b'-' | b'_' | b'\'') => Relevance::WordPrefix,
+            _ => Relevance::Substring,
+        }
+    }
+
+    /// The best relevance of `term` within one user's record, if it occurs there.
+    fn relevance_in(&self, user: usize, term: &[u8]) -> Option<Relevance> {
+        let start = self.starts[user] as usize;
+        memmem::find_iter(self.record(user), term).map(|at| self.relevance_at(start + at, term.len())).min()
+    }
+
+    /// Users matching `text` (every whitespace-separated term, anywhere in their names), each with
+    /// a sort key: relevance, then position in the snapshot (name order).
+    fn matches(&self, text: &str, mut keep: impl FnMut(usize) -> bool) -> Vec<u64> {
+        let key = |relevance: Relevance, user: usize| ((relevance as u64) << 32) | user as u64;
+        let normalized = text.trim().to_lowercase();
+        let normalized = normalized.strip_prefix("sip:").unwrap_or(&normalized);
+        let mut terms: Vec<&str> = normalized.split_whitespace().collect();
+        if terms.is_empty() {
+            return (0..self.starts.len()).filter(|&u| keep(u)).map(|u| key(Relevance::Substring, u)).collect();
+        }
+        // Scan for the longest term (fewest hits); check the others within each hit's record.
+        terms.sort_by_key(|term| std::cmp::Reverse(term.len()));
+        let (first, others) = terms.split_first().expect("not empty");
+        let phrase = normalized.split_whitespace().collect::<Vec<_>>().join(" ");
+
+        let mut found = Vec::new();
+        let mut current: Option<(usize, Relevance)> = None;
+        let mut finish = |entry: Option<(usize, Relevance)>, found: &mut Vec<u64>| {
+            let Some((user, relevance)) = entry else { return };
+            if !keep(user) {
+                return;
+            }
+            if others.is_empty() {
+                found.push(key(relevance, user));
+                return;
+            }
+            let mut worst = relevance;
+            for term in others {
+                match self.relevance_in(user, term.as_bytes()) {
+                    Some(r) => worst = worst.max(r),
+                    None => return,
+                }
+            }
+            // Several terms: the whole phrase at the start of the display name ranks first.
+            let display = self.record(user)[1..].split(|&b| b == FIELD).next().unwrap_or_default();
+            let relevance = if display == phrase.as_bytes() {
+                Relevance::Exact
+            } else if display.starts_with(phrase.as_bytes()) {
+                Relevance::FieldPrefix
+            } else {
+                worst.max(Relevance::WordPrefix)
+            };
+            found.push(key(relevance, user));
+        };
+        for position in memmem::find_iter(&self.haystack, first.as_bytes()) {
+            let relevance = self.relevance_at(position, first.len());
+            match current {
+                Some((user, best)) if position < self.starts.get(user + 1).map_or(usize::MAX, |&s| s as usize) => {
+                    current = Some((user, best.min(relevance)));
+                }
+                _ => {
+                    finish(current.take(), &mut found);
+                    current = Some((self.user_at(position), relevance));
+                }
+            }
+        }
+        finish(current, &mut found);
+        found
+    }
+
+    /// One page of matches as positions in the snapshot, and the number of matches in all.
+    pub fn search(&self, users: &[Arc<DirectoryUser>], query: &SearchQuery) -> (Vec<usize>, usize) {
+        let pool = query.pool.as_deref();
+        let keep = |u: usize| {
+            let user = &users[u];
+            query.ad.is_none_or(|ad| user.ad_state() == ad)
+                && query.lync.is_none_or(|lync| user.lync_state() == lync)
+                && pool.is_none_or(|pool| {
+                    user.lync.as_ref().and_then(|l| l.registrar_pool.as_deref()).is_some_and(|p| p.eq_ignore_ascii_case(pool))
+                })
+        };
+        let mut keys = self.matches(&query.text, keep);
+        let total = keys.len();
+        let end = query.offset.saturating_add(query.limit).min(total);
+        if query.offset >= end {
+            return (Vec::new(), total);
+        }
+        // Only the first `end` need ordering: select them, then sort just those.
+        if end < keys.len() {
+            keys.select_nth_unstable(end);
+            keys.truncate(end);
+        }
+        keys.sort_unstable();
+        let page = keys[query.offset..].iter().map(|k| (k & u64::from(u32::MAX)) as usize).collect();
+        (page, total)
+    }
+}
+
+fn push_lowercase(haystack: &mut Vec<u8>, text: &str) {
+    // Separators inside a name (never expected, but AD allows odd values) become spaces.
+    let clean = |b: u8| if b == RECORD || b == FIELD { b' ' } else { b };
+    if text.is_ascii() {
+        haystack.extend(text.bytes().map(|b| clean(b.to_ascii_lowercase())));
+    } else {
+        haystack.extend(text.to_lowercase().bytes().map(clean));
+    }
+}

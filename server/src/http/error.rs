@@ -1,0 +1,53 @@
+//! The API's one error type: every failure becomes a status code and an [`ApiError`] body with
+//! a sentence a person can act on. Internal details are logged, never sent.
+
+use crate::backend::BackendError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use deprov_wire::api::ApiError;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// 400: the request is malformed; `field` names the culprit.
+    BadRequest { message: String, field: Option<&'static str> },
+    /// 404.
+    NotFound(String),
+    /// 503: the Lync backend could not answer; the portal itself is fine.
+    BackendUnavailable(String),
+    /// 500: a bug. The detail is logged; the client gets a generic sentence.
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_request(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { message: message.into(), field: Some(field) }
+    }
+}
+
+impl From<BackendError> for AppError {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::UserNotFound(_) => Self::NotFound("No such user in the directory.".to_owned()),
+            BackendError::Unavailable(_) | BackendError::Timeout(_) | BackendError::Partial { .. } => {
+                Self::BackendUnavailable(format!("{error}. Try again in a moment."))
+            }
+            BackendError::CommandFailed { .. } => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, message, field) = match self {
+            Self::BadRequest { message, field } => (StatusCode::BAD_REQUEST, message, field),
+            Self::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
+            Self::BackendUnavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message, None),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong in deprov; it has been logged.".to_owned(), None)
+            }
+        };
+        (status, Json(ApiError { message, field: field.map(str::to_owned) })).into_response()
+    }
+}

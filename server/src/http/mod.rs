@@ -1,0 +1,89 @@
+//! The HTTP surface: the JSON API under `/api` (described by `/api/openapi.json`, generated
+//! from the handlers so it cannot drift) and the front end for every other path.
+
+mod error;
+mod frontend;
+mod health;
+mod users;
+
+pub use error::AppError;
+
+use crate::backend::LyncBackend;
+use crate::directory::Directory;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use deprov_wire::api::ApiError;
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn LyncBackend>,
+    pub directory: Directory,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "deprov",
+    description = "De-provision Lync / Skype for Business Server users safely. Every error is an ApiError body."
+))]
+struct ApiDoc;
+
+/// The JSON API and its OpenAPI description, built from the same route list.
+fn api(state: AppState) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(users::search))
+        .routes(routes!(users::detail))
+        .routes(routes!(users::pools))
+        .with_state(state)
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route("/api/openapi.json", axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }))
+        .route("/api/{*rest}", axum::routing::any(|| async { AppError::NotFound("No such API endpoint.".to_owned()) }))
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, Json(ApiError { message: "Method not allowed here.".to_owned(), field: None }))
+        })
+}
+
+/// The whole application: API, front end and the layers every response passes through.
+pub fn app(state: AppState, static_dir: &Path) -> Router {
+    api(state)
+        .merge(frontend::router(static_dir))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A panic is a bug: log it, answer in the API's error shape, keep serving.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    AppError::Internal(format!("handler panicked: {detail}")).into_response()
+}

@@ -1,0 +1,64 @@
+//! deprov's server: a thin axum layer over one [`backend::LyncBackend`], serving the JSON API,
+//! server-sent events and the built WASM front end from one port.
+//!
+//! - [`backend`]: the trait every Lync deployment implements, and the embedded simulator.
+//! - [`directory`]: the portal's live copy of the directory, and search over it.
+//! - [`predict`]: what each de-provisioning method would do to a user right now.
+//! - [`http`]: routes, the error type, the front end.
+//! - [`config`]: `deprov serve`'s settings.
+
+pub mod backend;
+pub mod config;
+pub mod directory;
+pub mod http;
+pub mod predict;
+pub mod timing;
+
+use backend::LyncBackend;
+use backend::sim::{SimClock, SimConfig, Simulator};
+use config::ServeConfig;
+use directory::Directory;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A portal ready to serve: its state and, when simulating, the simulator for demo controls.
+pub struct Portal {
+    pub state: http::AppState,
+    pub simulator: Option<Arc<Simulator>>,
+    config: ServeConfig,
+}
+
+/// Why the portal could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("the first read of the directory failed: {0}")]
+    Backend(#[from] backend::BackendError),
+}
+
+impl Portal {
+    /// Sets up storage and the backend (the simulator: the only backend so far) and reads the directory.
+    pub async fn start(config: ServeConfig) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        let clock = SimClock::running(time::OffsetDateTime::now_utc());
+        let simulator = Arc::new(Simulator::new(&SimConfig { users: config.sim_users, seed: config.sim_seed }, clock));
+        let backend: Arc<dyn LyncBackend> = simulator.clone();
+        let directory = Directory::start(Arc::clone(&backend)).await?;
+        Ok(Self { state: http::AppState { backend, directory }, simulator: Some(simulator), config })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::app(self.state.clone(), &self.config.static_dir)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+    }
+}

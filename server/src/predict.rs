@@ -1,0 +1,301 @@
+//! What each de-provisioning method would do to one user right now (DOMAIN.md's method table,
+//! applied to this user's sessions, certificates and data), so the person acting knows what
+//! will happen, and when, before anything runs.
+
+use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRACE};
+use deprov_wire::cmdlet::Cmdlet;
+use deprov_wire::directory::{DirectoryUser, LyncAccount, SipAddress};
+use deprov_wire::method::{Method, MethodPrediction, Outcome, TimelineEntry};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// Formats a moment for a sentence: "2027-03-02 14:05 UTC".
+pub fn when(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The `-Identity` deprov passes: the UPN, which a SIP rename does not change.
+pub fn identity(user: &DirectoryUser) -> String {
+    user.ad.user_principal_name.clone()
+}
+
+/// Warnings that come before any method: reasons to stop and look.
+pub fn warnings(user: &DirectoryUser) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if user.protected() {
+        warnings.push(format!(
+            "Member of {}: protected by AdminSDHolder and read-only in the Lync Control Panel. \
+             Acting needs an explicit, recorded override.",
+            user.ad.protected_groups.join(", ")
+        ));
+    }
+    if user.lync.as_ref().is_some_and(LyncAccount::homed_online) {
+        warnings.push(
+            "Homed online (sipfed.online.lync.com): a hybrid user. Disable-CsUser must not be run on-premises."
+                .to_owned(),
+        );
+    }
+    if user.sip_disjoint_from_upn() {
+        warnings.push(
+            "The SIP address does not match the UPN: it may have been renamed to cut the user off. \
+             Finish with Disable-CsUser once the grace period is over."
+                .to_owned(),
+        );
+    }
+    warnings
+}
+
+/// The prediction for every method, in DOMAIN.md's order. `renamed_sip` is the address a rename
+/// would use, already checked to be free.
+pub fn predict(user: &DirectoryUser, now: OffsetDateTime, renamed_sip: Option<&SipAddress>) -> Vec<MethodPrediction> {
+    let situation = Situation::of(user, now);
+    Method::ALL.into_iter().map(|method| situation.predict(method, renamed_sip)).collect()
+}
+
+/// The facts about a user that every method's prediction reads.
+struct Situation<'a> {
+    user: &'a DirectoryUser,
+    lync: Option<&'a LyncAccount>,
+    now: OffsetDateTime,
+    sessions: usize,
+    /// Sessions whose IM and presence still work.
+    working_sessions: usize,
+    certificate_until: Option<OffsetDateTime>,
+}
+
+impl<'a> Situation<'a> {
+    fn of(user: &'a DirectoryUser, now: OffsetDateTime) -> Self {
+        Self {
+            user,
+            lync: user.lync.as_ref(),
+            now,
+            sessions: user.sessions(now).count(),
+            working_sessions: user.sessions(now).filter(|e| e.features_work(now)).count(),
+            certificate_until: user.certificate_sign_in_until(now),
+        }
+    }
+
+    fn sessions_text(&self) -> String {
+        plural(self.sessions, "signed-in session", "signed-in sessions")
+    }
+
+    /// A refusal common to every Lync cmdlet, or `None`.
+    fn lync_refusal(&self) -> Option<String> {
+        if self.lync.is_none() {
+            return Some("Not enabled for Lync (Enabled = Null): there is nothing to change in Lync.".to_owned());
+        }
+        self.user.protected().then(|| {
+            format!(
+                "Protected account ({}): refused unless an override is recorded.",
+                self.user.ad.protected_groups.join(", ")
+            )
+        })
+    }
+
+    fn data_summary(&self) -> String {
+        self.lync.map_or_else(String::new, |lync| {
+            format!(
+                "{}, {}, {}",
+                plural(lync.contact_count as usize, "contact", "contacts"),
+                plural(lync.conference_count as usize, "scheduled conference", "scheduled conferences"),
+                plural(lync.policies.len(), "policy assignment", "policy assignments"),
+            )
+        })
+    }
+
+    fn predict(&self, method: Method, renamed_sip: Option<&SipAddress>) -> MethodPrediction {
+        let identity = identity(self.user);
+        let mut timeline = Vec::new();
+        let (command, refused, signed_in_sessions, new_sign_in, data, reversible) = match method {
+            Method::DisableAdOnly => {
+                let sessions = if self.working_sessions > 0 {
+                    Outcome::bad(format!(
+                        "Nothing changes: {} keep full IM, presence and conferencing.",
+                        plural(self.working_sessions, "signed-in session", "signed-in sessions")
+                    ))
+                } else {
+                    Outcome::good("No working session to keep.")
+                };
+                let new_sign_in = match (self.lync, self.certificate_until) {
+                    (None, _) => Outcome::good("Not a Lync user: nothing to sign in to."),
+                    (Some(lync), _) if !lync.enabled => Outcome::good("Already blocked by Lync (Enabled = False)."),
+                    (Some(_), Some(until)) => {
+                        timeline.push(TimelineEntry { at: until, what: "The last client certificate expires: certificate sign-in ends.".into() });
+                        Outcome::bad(format!(
+                            "Still possible with the saved client certificate until {}: no AD authentication needed.",
+                            when(until)
+                        ))
+                    }
+                    (Some(_), None) => Outcome::good("Blocked: no valid client certificate, and Windows sign-in needs AD."),
+                };
+                let refused = self.user.ad.account_disabled.then(|| "The AD account is already disabled.".to_owned());
+                (None, refused, sessions, new_sign_in, Outcome::good("All kept."), Outcome::good("Yes: enable the AD account again."))
+            }
+            Method::TemporarilyDisable => {
+                let command = Cmdlet::SetCsUserEnabled { identity: identity.clone(), enabled: false };
+                let refused = self.lync_refusal().or_else(|| {
+                    self.lync.filter(|l| !l.enabled).map(|l| {
+                        format!("Already temporarily disabled (Enabled = False) since {}.", when(l.enabled_changed))
+                    })
+                });
+                let sessions = if self.working_sessions > 0 {
+                    let blocked = self.now + TEMPORARY_DISABLE_GRACE;
+                    timeline.push(TimelineEntry {
+                        at: blocked,
+                        what: format!(
+                            "IM, presence and conferencing stop in {}; the user still appears signed in.",
+                            plural(self.working_sessions, "session", "sessions")
+                        ),
+                    });
+                    Outcome::caution(format!(
+                        "{}: presence, IM and conferencing keep working until {} (up to 5 minutes); after that \
+                         the user appears signed in but every IM or Meet Now fails, and others see them offline.",
+                        self.sessions_text(),
+                        when(blocked)
+                    ))
+                } else {
+                    Outcome::good("No working session: nothing to wait for.")
+                };
+                let reverse = Cmdlet::SetCsUserEnabled { identity, enabled: true };
+                (
+                    Some(command.render()),
+                    refused,
+                    sessions,
+                    Outcome::good("Blocked at once, with or without a certificate."),
+                    Outcome::good(format!("All kept: {}.", self.data_summary())),
+                    Outcome::good(format!("Yes: {}", reverse.render())),
+                )
+            }
+            Method::RemoveFromLync => {
+                let command = Cmdlet::DisableCsUser { identity: identity.clone() };
+                let refused = self.lync_refusal().or_else(|| {
+                    self.lync.filter(|l| l.homed_online()).map(|_| {
+                        "Homed online (sipfed.online.lync.com): Disable-CsUser is refused for hybrid users.".to_owned()
+                    })
+                });
+                let sessions = if self.sessions > 0 {
+                    let gone = self.now + REMOVAL_DISCONNECT;
+                    timeline.push(TimelineEntry { at: self.now, what: "No new IM, conferencing or Enterprise Voice.".into() });
+                    timeline.push(TimelineEntry { at: gone, what: format!("{} disconnected.", self.sessions_text()) });
+                    Outcome::caution(format!(
+                        "{}: no new IM, conferencing or Enterprise Voice from now; disconnected within a few minutes (about {}).",
+                        self.sessions_text(),
+                        when(gone)
+                    ))
+                } else {
+                    Outcome::good("No session signed in.")
+                };
+                let enable_again = match self.lync.and_then(|l| Some((l.sip_address.clone(), l.registrar_pool.clone()?))) {
+                    Some((sip_address, registrar_pool)) => {
+                        Cmdlet::EnableCsUser { identity, sip_address, registrar_pool }.render()
+                    }
+                    None => "Enable-CsUser with -Identity, -SipAddress and -RegistrarPool".to_owned(),
+                };
+                (
+                    Some(command.render()),
+                    refused,
+                    sessions,
+                    Outcome::good("Blocked at once."),
+                    Outcome::bad(format!(
+                        "Deleted: every msRTCSIP attribute, {}. Back up first (Export-CsUserData) and record the policies.",
+                        self.data_summary()
+                    )),
+                    Outcome::bad(format!(
+                        "Only to a blank account: {enable_again}. Contacts and conferences come back only from a backup; \
+                         the user stays on other people's contact lists."
+                    )),
+                )
+            }
+            Method::RevokeCertificate => {
+                let command = Cmdlet::RevokeCsClientCertificate { identity };
+                let refused = self.lync_refusal().or_else(|| {
+                    self.certificate_until.is_none().then(|| "No valid client certificate to revoke.".to_owned())
+                });
+                let sessions = if self.working_sessions > 0 {
+                    Outcome::bad(format!(
+                        "No effect: {} keep IM, conferencing, everything.",
+                        plural(self.working_sessions, "signed-in session", "signed-in sessions")
+                    ))
+                } else {
+                    Outcome::good("No working session to keep.")
+                };
+                let blocked = self.now + REVOCATION_DELAY;
+                let new_sign_in = if self.certificate_until.is_some() {
+                    timeline.push(TimelineEntry { at: blocked, what: "Certificate sign-in blocked.".into() });
+                    let windows = if self.user.ad.account_disabled {
+                        "Windows sign-in already needs the disabled AD account."
+                    } else {
+                        "Windows sign-in still works while the AD account is enabled."
+                    };
+                    Outcome::caution(format!("Certificate sign-in blocked after about 3 minutes ({}). {windows}", when(blocked)))
+                } else {
+                    Outcome::good("No valid certificate: nothing changes.")
+                };
+                (
+                    Some(command.render()),
+                    refused,
+                    sessions,
+                    new_sign_in,
+                    Outcome::good("All kept."),
+                    Outcome::bad("No: a revoked certificate cannot be restored."),
+                )
+            }
+            Method::RenameSipAddress => {
+                let refused = self.lync_refusal().or_else(|| {
+                    renamed_sip.is_none().then(|| "No free SIP address could be found for the rename.".to_owned())
+                });
+                let command = renamed_sip.map(|sip| {
+                    Cmdlet::SetCsUserSipAddress { identity: identity.clone(), sip_address: sip.clone() }.render()
+                });
+                let sessions = if self.sessions > 0 {
+                    timeline.push(TimelineEntry { at: self.now, what: format!("{} disconnected.", self.sessions_text()) });
+                    Outcome::good(format!("{} disconnected immediately.", self.sessions_text()))
+                } else {
+                    Outcome::good("No session signed in.")
+                };
+                let new_sign_in = match (self.lync, renamed_sip) {
+                    (Some(lync), Some(sip)) if lync.enabled => Outcome::caution(format!(
+                        "Blocked for {}; possible as {} if the user guesses it: combine with Set-CsUser -Enabled $false.",
+                        lync.sip_address, sip
+                    )),
+                    _ => Outcome::good("Blocked for the old address."),
+                };
+                let reverse = self.lync.map(|lync| {
+                    Cmdlet::SetCsUserSipAddress { identity, sip_address: lync.sip_address.clone() }.render()
+                });
+                (
+                    command,
+                    refused,
+                    sessions,
+                    new_sign_in,
+                    Outcome::good("All kept; the SIP address becomes disjoint from the UPN until Disable-CsUser."),
+                    Outcome::caution(format!(
+                        "Yes: {}; other users must sign out and in again to see presence.",
+                        reverse.unwrap_or_else(|| "set the old address back".to_owned())
+                    )),
+                )
+            }
+        };
+        timeline.sort_by_key(|entry| entry.at);
+        MethodPrediction { method, command, refused, signed_in_sessions, new_sign_in, data, reversible, timeline }
+    }
+}
+
+/// A free address for an immediate-disconnect rename: the left-hand side with a numeric suffix
+/// (the article's advice), checked against `in_use`, in the same SIP domain.
+pub fn rename_target(current: &SipAddress, seed: u128, in_use: impl Fn(&SipAddress) -> bool) -> Option<SipAddress> {
+    (0..20u128).find_map(|attempt| {
+        let suffix = 100_000 + (seed.wrapping_add(attempt * 7_919)) % 900_000;
+        let candidate = SipAddress::new(&format!("{}.{suffix}", current.lhs()), current.domain()).ok()?;
+        (!in_use(&candidate)).then_some(candidate)
+    })
+}
+
+#[cfg(test)]
+mod tests;

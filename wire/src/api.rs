@@ -1,0 +1,101 @@
+//! Bodies of the JSON API (`/api/...`) and its one error shape.
+
+use crate::directory::{AdState, DirectoryUser, LyncState, UserId};
+use crate::method::MethodPrediction;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Every error the API returns: a status code plus this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiError {
+    /// A sentence a person can act on.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The largest page `GET /api/users` returns.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: usize = 25;
+
+/// `GET /api/users`: one page of matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResults {
+    /// Matches in all, before paging.
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub users: Vec<UserSummary>,
+}
+
+/// One row of the search results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserSummary {
+    pub id: UserId,
+    pub display_name: String,
+    pub sam_account_name: String,
+    pub user_principal_name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub sip_address: Option<crate::directory::SipAddress>,
+    pub department: String,
+    pub title: String,
+    pub ad_state: AdState,
+    pub lync_state: LyncState,
+    pub registrar_pool: Option<String>,
+    pub homed_online: bool,
+    pub protected: bool,
+    pub sip_disjoint_from_upn: bool,
+    /// Sessions signed in now.
+    pub endpoint_count: usize,
+    /// The latest moment a client certificate allows sign-in without AD, if any does.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub certificate_sign_in_until: Option<OffsetDateTime>,
+}
+
+/// `GET /api/users/{id}`: everything known of one user, and what each method would do now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserDetail {
+    pub user: DirectoryUser,
+    pub ad_state: AdState,
+    pub lync_state: LyncState,
+    pub manager_name: Option<String>,
+    /// The backend's clock when this was read: predictions are relative to it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub as_of: OffsetDateTime,
+    /// Warnings the person acting must see first (protected account, homed online...).
+    pub warnings: Vec<String>,
+    pub predictions: Vec<MethodPrediction>,
+}
+
+/// `GET /api/pools`: the registrar pools, for the search filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pools {
+    pub pools: Vec<String>,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// "ok" when the backend answers, "degraded" when it does not.
+    pub status: String,
+    /// The backend's name ("simulator", later "powershell", "ldap").
+    pub backend: String,
+    /// The backend's own word on its state.
+    pub backend_state: String,
+    /// Users in the portal's copy of the directory.
+    pub directory_users: usize,
+    /// When the portal's copy was last brought up to date.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub directory_synced: Option<OffsetDateTime>,
+}

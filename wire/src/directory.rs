@@ -1,0 +1,422 @@
+//! AD accounts and Lync users as a backend reports them (Get-CsAdUser plus the AD attributes).
+//!
+//! The three-valued Lync `Enabled` flag is [`LyncState`]; a user with no Lync attributes at all
+//! (never enabled, or removed by Disable-CsUser) has `lync: None`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// An AD object's `objectGUID`: the one identity that survives renames of every other name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub Uuid);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for UserId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(UserId)
+    }
+}
+
+/// Both are strings on the wire: a GUID, and `sip:lhs@domain`.
+#[cfg(feature = "openapi")]
+mod string_schemas {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    impl utoipa::PartialSchema for super::UserId {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                .description(Some("The AD objectGUID"))
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for super::UserId {}
+
+    impl utoipa::PartialSchema for super::SipAddress {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^sip:[^@:\\s]+@[^@:\\s]+$"))
+                .examples(["sip:jane.doe@contoso.com"])
+                .into()
+        }
+    }
+    impl utoipa::ToSchema for super::SipAddress {}
+}
+
+/// Get-CsAdUser's `Enabled`, which is three-valued and must be treated so everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LyncState {
+    /// `Enabled = True`.
+    Enabled,
+    /// `Enabled = False`: Set-CsUser -Enabled $false; everything is kept.
+    TemporarilyDisabled,
+    /// `Enabled = Null`: no Lync attributes (never enabled, or removed by Disable-CsUser).
+    NeverEnabled,
+}
+
+impl LyncState {
+    pub const ALL: [LyncState; 3] = [Self::Enabled, Self::TemporarilyDisabled, Self::NeverEnabled];
+
+    /// The query-string and JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::TemporarilyDisabled => "temporarily_disabled",
+            Self::NeverEnabled => "never_enabled",
+        }
+    }
+
+    /// How Get-CsAdUser prints it.
+    pub fn powershell(self) -> &'static str {
+        match self {
+            Self::Enabled => "True",
+            Self::TemporarilyDisabled => "False",
+            Self::NeverEnabled => "Null",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Enabled => "Lync enabled",
+            Self::TemporarilyDisabled => "Lync temporarily disabled",
+            Self::NeverEnabled => "Not enabled for Lync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// `userAccountControl` bit 0x2 (ACCOUNTDISABLE), as a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AdState {
+    Enabled,
+    Disabled,
+}
+
+impl AdState {
+    pub const ALL: [AdState; 2] = [Self::Enabled, Self::Disabled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Enabled => "AD enabled",
+            Self::Disabled => "AD disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// `msRTCSIP-PrimaryUserAddress`: always `sip:` + left-hand side + `@` + SIP domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SipAddress {
+    lhs: String,
+    domain: String,
+}
+
+impl SipAddress {
+    /// Builds `sip:lhs@domain`; both parts must be non-empty and free of `@`, `:` and spaces.
+    pub fn new(lhs: &str, domain: &str) -> Result<Self, String> {
+        let valid = |part: &str| {
+            !part.is_empty() && !part.chars().any(|c| c == '@' || c == ':' || c.is_whitespace())
+        };
+        if !valid(lhs) || !valid(domain) {
+            return Err(format!("'sip:{lhs}@{domain}' is not a valid SIP address"));
+        }
+        Ok(Self { lhs: lhs.to_owned(), domain: domain.to_ascii_lowercase() })
+    }
+
+    /// The left-hand side: the only part a rename may change.
+    pub fn lhs(&self) -> &str {
+        &self.lhs
+    }
+
+    /// The SIP domain (right-hand side), which must stay a supported domain.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// `lhs@domain`, the form Export-CsUserData's `-UserFilter` wants (no `sip:` prefix).
+    pub fn without_scheme(&self) -> String {
+        format!("{}@{}", self.lhs, self.domain)
+    }
+}
+
+impl fmt::Display for SipAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sip:{}@{}", self.lhs, self.domain)
+    }
+}
+
+impl TryFrom<String> for SipAddress {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let rest = value
+            .strip_prefix("sip:")
+            .ok_or_else(|| format!("'{value}' is not a SIP address: it must start with 'sip:'"))?;
+        let (lhs, domain) = rest
+            .split_once('@')
+            .ok_or_else(|| format!("'{value}' is not a SIP address: it has no '@'"))?;
+        Self::new(lhs, domain)
+    }
+}
+
+impl From<SipAddress> for String {
+    fn from(value: SipAddress) -> Self {
+        value.to_string()
+    }
+}
+
+/// The `HostingProvider` of a user homed online (a hybrid user): Disable-CsUser must be refused.
+pub const ONLINE_HOSTING_PROVIDER: &str = "sipfed.online.lync.com";
+/// The `HostingProvider` of a user homed on-premises.
+pub const ON_PREMISES_HOSTING_PROVIDER: &str = "SRV:";
+
+crate::schema! {
+/// One directory entry: the AD object and, when it has any, its Lync attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryUser {
+    pub id: UserId,
+    pub ad: AdAccount,
+    /// `None` when Get-CsAdUser reports `Enabled = Null` (no msRTCSIP attributes).
+    pub lync: Option<LyncAccount>,
+    /// Sessions registered on the front-end pool. They outlive the Lync attributes for a few
+    /// minutes after Disable-CsUser, so they hang off the user, not the Lync account.
+    pub endpoints: Vec<Endpoint>,
+    /// AD `uSNChanged`: grows with every change, for incremental reads.
+    pub usn_changed: u64,
+}
+}
+
+impl DirectoryUser {
+    pub fn lync_state(&self) -> LyncState {
+        match &self.lync {
+            None => LyncState::NeverEnabled,
+            Some(lync) if lync.enabled => LyncState::Enabled,
+            Some(_) => LyncState::TemporarilyDisabled,
+        }
+    }
+
+    pub fn ad_state(&self) -> AdState {
+        if self.ad.account_disabled { AdState::Disabled } else { AdState::Enabled }
+    }
+
+    /// Sessions still connected at `now` (a disconnect scheduled in the past has happened).
+    pub fn sessions(&self, now: OffsetDateTime) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(move |endpoint| endpoint.connected(now))
+    }
+
+    /// The latest moment a client certificate allows signing in with no AD authentication.
+    pub fn certificate_sign_in_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let lync = self.lync.as_ref()?;
+        lync.usable_certificates(now).map(|cert| cert.revoked_from.map_or(cert.expires, |r| r.min(cert.expires))).max()
+    }
+
+    /// Protected-group members are read-only in the Lync Control Panel (AdminSDHolder).
+    pub fn protected(&self) -> bool {
+        !self.ad.protected_groups.is_empty()
+    }
+
+    /// The SIP left-hand side no longer matches the UPN's: the sign of a rename (or of a
+    /// deployment that never aligned them), which the mismatch report asks to be explained.
+    pub fn sip_disjoint_from_upn(&self) -> bool {
+        let Some(lync) = &self.lync else { return false };
+        let upn_lhs = self.ad.user_principal_name.split('@').next().unwrap_or_default();
+        !lync.sip_address.lhs().eq_ignore_ascii_case(upn_lhs)
+    }
+}
+
+crate::schema! {
+/// The AD side of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdAccount {
+    pub sam_account_name: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub distinguished_name: String,
+    pub department: String,
+    pub title: String,
+    pub manager: Option<UserId>,
+    /// `userAccountControl` has ACCOUNTDISABLE (0x2).
+    pub account_disabled: bool,
+    /// When ACCOUNTDISABLE was last set (from the object's change history), if it is set.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub disabled_since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub when_changed: OffsetDateTime,
+    /// Protected groups (Domain Admins, Enterprise Admins...) the account belongs to: AdminSDHolder
+    /// makes such accounts read-only in the Lync Control Panel.
+    pub protected_groups: Vec<String>,
+}
+}
+
+crate::schema! {
+/// The Lync side of a user: its msRTCSIP attributes plus what the Lync server knows of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LyncAccount {
+    /// `msRTCSIP-UserEnabled`: true = enabled, false = temporarily disabled.
+    pub enabled: bool,
+    /// When `enabled` last changed (when Set-CsUser -Enabled was last run, or the user was enabled).
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub enabled_changed: OffsetDateTime,
+    pub sip_address: SipAddress,
+    /// `msRTCSIP-PrimaryHomeServer`; `None` for users homed online.
+    pub registrar_pool: Option<String>,
+    /// `SRV:` on-premises, `sipfed.online.lync.com` homed online.
+    pub hosting_provider: String,
+    pub line_uri: Option<String>,
+    pub enterprise_voice_enabled: bool,
+    pub policies: Vec<PolicyAssignment>,
+    pub contact_count: u32,
+    pub conference_count: u32,
+    pub certificates: Vec<ClientCertificate>,
+}
+}
+
+impl LyncAccount {
+    pub fn homed_online(&self) -> bool {
+        self.hosting_provider.eq_ignore_ascii_case(ONLINE_HOSTING_PROVIDER)
+    }
+
+    /// Certificates that still allow a sign-in with no AD authentication at `now`.
+    pub fn usable_certificates(&self, now: OffsetDateTime) -> impl Iterator<Item = &ClientCertificate> {
+        self.certificates.iter().filter(move |cert| cert.allows_sign_in(now))
+    }
+}
+
+crate::schema! {
+/// A per-user policy assignment (Grant-Cs*Policy); recorded before removal so it can be re-granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyAssignment {
+    /// The policy type: Conferencing, ExternalAccess, Client, Voice, Archiving, Mobility...
+    pub kind: String,
+    pub name: String,
+}
+}
+
+crate::schema! {
+/// A client certificate (Get-CsClientCertificate), issued when the user ticked "Save my password".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCertificate {
+    pub serial_number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub issued: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires: OffsetDateTime,
+    /// When Revoke-CsClientCertificate took effect (about 3 minutes after it ran).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_from: Option<OffsetDateTime>,
+}
+}
+
+impl ClientCertificate {
+    pub fn allows_sign_in(&self, now: OffsetDateTime) -> bool {
+        now < self.expires && self.revoked_from.is_none_or(|from| now < from)
+    }
+}
+
+crate::schema! {
+/// A signed-in client session and what it can still do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub device: String,
+    pub signed_in_with: SignInMethod,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub signed_in_at: OffsetDateTime,
+    /// IM, presence and conferencing stop working from this moment (the user still appears
+    /// signed in): set by Set-CsUser -Enabled $false (about 5 minutes) and Disable-CsUser (at once).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub features_blocked_from: Option<OffsetDateTime>,
+    /// The server disconnects the session at this moment (Disable-CsUser: a few minutes).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub disconnect_at: Option<OffsetDateTime>,
+}
+}
+
+impl Endpoint {
+    pub fn connected(&self, now: OffsetDateTime) -> bool {
+        self.disconnect_at.is_none_or(|at| now < at)
+    }
+
+    /// IM, presence and Meet Now work in this session at `now`.
+    pub fn features_work(&self, now: OffsetDateTime) -> bool {
+        self.features_blocked_from.is_none_or(|from| now < from)
+    }
+}
+
+/// How a client authenticated when it signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    /// Kerberos or NTLM against AD.
+    Windows,
+    /// The Lync client certificate: no AD authentication at all.
+    ClientCertificate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_address_round_trips_and_rejects_garbage() {
+        let sip: SipAddress = "sip:Jane.Doe@Contoso.com".to_owned().try_into().unwrap();
+        assert_eq!(sip.lhs(), "Jane.Doe");
+        assert_eq!(sip.domain(), "contoso.com");
+        assert_eq!(sip.to_string(), "sip:Jane.Doe@contoso.com");
+        assert_eq!(sip.without_scheme(), "Jane.Doe@contoso.com");
+        for bad in ["jane@contoso.com", "sip:janecontoso.com", "sip:@contoso.com", "sip:a b@c.com", "sip:a@"] {
+            assert!(SipAddress::try_from(bad.to_owned()).is_err(), "{bad} accepted");
+        }
+        let json = serde_json::to_string(&sip).unwrap();
+        assert_eq!(json, "\"sip:Jane.Doe@contoso.com\"");
+    }
+
+    #[test]
+    fn states_parse_their_own_spelling_only() {
+        for state in LyncState::ALL {
+            assert_eq!(LyncState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(LyncState::parse("True"), None);
+        for state in AdState::ALL {
+            assert_eq!(AdState::parse(state.as_str()), Some(state));
+        }
+    }
+}

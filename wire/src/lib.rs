@@ -1,0 +1,22 @@
+//! The boundary between the deprov server and its WASM front end: every type that crosses the
+//! wire, so the two sides can never disagree about a field.
+//!
+//! - [`directory`]: AD accounts and Lync users as a backend reports them.
+//! - [`cmdlet`]: the Lync Management Shell commands the portal runs, as data, and their one rendering.
+//! - [`method`]: the de-provisioning methods and what each would do to a user right now.
+//! - [`api`]: request and response bodies of the JSON API, and its one error shape.
+
+pub mod api;
+pub mod cmdlet;
+pub mod directory;
+pub mod method;
+
+/// Derives `utoipa::ToSchema` only when the server asks for OpenAPI (feature `openapi`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! schema {
+    ($item:item) => {
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        $item
+    };
+}
