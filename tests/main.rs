@@ -1,1 +1,4 @@
-//! placeholder
+//! All integration tests in one binary (one link of the server, not one per file).
+
+mod api;
+mod browser;
