@@ -78,8 +78,17 @@ impl SearchIndex {
         &self.haystack[start..end]
     }
 
-    fn user_at(&self, position: usize) -> usize {
-        self.starts.partition_point(|&start| start as usize <= position) - 1
+    /// The user whose record holds `position`, searching forward from user `from`: dense hits
+    /// are a step or two away, sparse ones are found by bisection.
+    fn user_after(&self, from: usize, position: usize) -> usize {
+        let mut user = from;
+        for _ in 0..8 {
+            match self.starts.get(user + 1) {
+                Some(&next) if next as usize <= position => user += 1,
+                _ => return user,
+            }
+        }
+        user + self.starts[user..].partition_point(|&start| start as usize <= position) - 1
     }
 
     /// How relevant a match of `len` bytes at `position` is, from the bytes around it.
@@ -147,17 +156,22 @@ impl SearchIndex {
             };
             found.push(key(relevance, user));
         };
+        // Hits come in increasing order: walk users forward instead of searching for each hit's owner,
+        // and skip the relevance check once a user's best is already exact.
+        let mut user_end = 0;
+        let mut last_user = 0;
         for position in memmem::find_iter(&self.haystack, first.as_bytes()) {
-            let relevance = self.relevance_at(position, first.len());
-            match current {
-                Some((user, best)) if position < self.starts.get(user + 1).map_or(usize::MAX, |&s| s as usize) => {
-                    current = Some((user, best.min(relevance)));
+            if position < user_end {
+                if let Some((_, best)) = current.as_mut().filter(|(_, best)| *best > Relevance::Exact) {
+                    *best = (*best).min(self.relevance_at(position, first.len()));
                 }
-                _ => {
-                    finish(current.take(), &mut found);
-                    current = Some((self.user_at(position), relevance));
-                }
+                continue;
             }
+            finish(current.take(), &mut found);
+            let user = self.user_after(last_user, position);
+            last_user = user;
+            user_end = self.starts.get(user + 1).map_or(usize::MAX, |&s| s as usize);
+            current = Some((user, self.relevance_at(position, first.len())));
         }
         finish(current, &mut found);
         found
