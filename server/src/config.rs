@@ -27,11 +27,48 @@ pub struct ServeConfig {
     /// Seed of the simulated directory: the same seed gives the same directory.
     #[arg(long, env = "DEPROV_SIM_SEED", default_value_t = 1)]
     pub sim_seed: u64,
+
+    /// Slow background change in the simulated directory, so the demo's report moves.
+    #[arg(long, env = "DEPROV_SIM_CHURN", default_value = "on", value_parser = ["on", "off"],
+          action = clap::ArgAction::Set, value_name = "on|off")]
+    pub sim_churn: String,
+
+    /// Days a temporarily disabled user may wait for stage 2 before the report calls it overdue.
+    #[arg(long, env = "DEPROV_GRACE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub grace_days: u32,
+
+    /// OUs whose accounts are Lync-enabled on purpose (rooms, watcher nodes, services): shown apart in the report.
+    #[arg(long = "exclude-ou", env = "DEPROV_EXCLUDE_OUS", value_delimiter = ';',
+          default_values_t = ["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()])]
+    pub exclude_ous: Vec<String>,
+
+    /// Further sAMAccountNames to exclude from the report.
+    #[arg(long = "exclude-account", env = "DEPROV_EXCLUDE_ACCOUNTS", value_delimiter = ';')]
+    pub exclude_accounts: Vec<String>,
 }
 
 impl ServeConfig {
     /// Defaults for tests and embedding: port 0 is chosen by the caller's listener.
     pub fn for_tests(data_dir: PathBuf, static_dir: PathBuf, sim_users: usize, sim_seed: u64) -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir, static_dir, sim_users, sim_seed }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            static_dir,
+            sim_users,
+            sim_seed,
+            sim_churn: "off".to_owned(),
+            grace_days: 30,
+            exclude_ous: vec!["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()],
+            exclude_accounts: Vec::new(),
+        }
+    }
+
+    pub fn report(&self) -> crate::report::ReportConfig {
+        crate::report::ReportConfig {
+            grace_period: time::Duration::days(self.grace_days.into()),
+            excluded_ous: self.exclude_ous.clone(),
+            excluded_accounts: self.exclude_accounts.clone(),
+        }
     }
 }

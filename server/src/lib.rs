@@ -4,6 +4,8 @@
 //! - [`backend`]: the trait every Lync deployment implements, and the embedded simulator.
 //! - [`directory`]: the portal's live copy of the directory, and search over it.
 //! - [`predict`]: what each de-provisioning method would do to a user right now.
+//! - [`report`]: the live mismatch report.
+//! - [`store`]: the portal's own state in SQLite.
 //! - [`http`]: routes, the error type, the front end.
 //! - [`config`]: `deprov serve`'s settings.
 
@@ -12,6 +14,8 @@ pub mod config;
 pub mod directory;
 pub mod http;
 pub mod predict;
+pub mod report;
+pub mod store;
 pub mod timing;
 
 use backend::LyncBackend;
@@ -21,10 +25,9 @@ use directory::Directory;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// A portal ready to serve: its state and, when simulating, the simulator for demo controls.
+/// A portal ready to serve.
 pub struct Portal {
     pub state: http::AppState,
-    pub simulator: Option<Arc<Simulator>>,
     config: ServeConfig,
 }
 
@@ -35,6 +38,8 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error("the first read of the directory failed: {0}")]
     Backend(#[from] backend::BackendError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 impl Portal {
@@ -45,8 +50,15 @@ impl Portal {
         let clock = SimClock::running(time::OffsetDateTime::now_utc());
         let simulator = Arc::new(Simulator::new(&SimConfig { users: config.sim_users, seed: config.sim_seed }, clock));
         let backend: Arc<dyn LyncBackend> = simulator.clone();
+        let store = store::Store::open(&config.data_dir).await?;
         let directory = Directory::start(Arc::clone(&backend)).await?;
-        Ok(Self { state: http::AppState { backend, directory }, simulator: Some(simulator), config })
+        let report = report::engine::ReportHub::start(directory.clone(), Arc::clone(&backend), config.report(), store).await?;
+        if config.sim_churn == "on" {
+            let churn = backend::sim::churn::run(Arc::downgrade(&simulator), std::time::Duration::from_secs(4), config.sim_seed);
+            tokio::spawn(churn);
+        }
+        let state = http::AppState { backend, directory, report, simulator: Some(simulator) };
+        Ok(Self { state, config })
     }
 
     pub fn router(&self) -> axum::Router {

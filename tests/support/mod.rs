@@ -30,7 +30,7 @@ impl TestPortal {
         let data = tempfile::tempdir().expect("a temporary data folder");
         let config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
         let portal = Portal::start(config).await.expect("the portal starts");
-        let simulator = portal.simulator.clone().expect("the default backend is the simulator");
+        let simulator = portal.state.simulator.clone().expect("the default backend is the simulator");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -4,12 +4,14 @@
 //! - [`directory`]: AD accounts and Lync users as a backend reports them.
 //! - [`cmdlet`]: the Lync Management Shell commands the portal runs, as data, and their one rendering.
 //! - [`method`]: the de-provisioning methods and what each would do to a user right now.
+//! - [`report`]: the mismatch report and its live changes.
 //! - [`api`]: request and response bodies of the JSON API, and its one error shape.
 
 pub mod api;
 pub mod cmdlet;
 pub mod directory;
 pub mod method;
+pub mod report;
 
 /// Derives `utoipa::ToSchema` only when the server asks for OpenAPI (feature `openapi`).
 #[macro_export]

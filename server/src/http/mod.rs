@@ -4,12 +4,16 @@
 mod error;
 mod frontend;
 mod health;
+mod report;
+mod sim;
 mod users;
 
 pub use error::AppError;
 
 use crate::backend::LyncBackend;
+use crate::backend::sim::Simulator;
 use crate::directory::Directory;
+use crate::report::engine::ReportHub;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -30,6 +34,9 @@ use utoipa_axum::routes;
 pub struct AppState {
     pub backend: Arc<dyn LyncBackend>,
     pub directory: Directory,
+    pub report: ReportHub,
+    /// Present when the simulator is the backend: its demo controls.
+    pub simulator: Option<Arc<Simulator>>,
 }
 
 #[derive(OpenApi)]
@@ -46,6 +53,12 @@ fn api(state: AppState) -> Router {
         .routes(routes!(users::search))
         .routes(routes!(users::detail))
         .routes(routes!(users::pools))
+        .routes(routes!(report::mismatches))
+        .routes(routes!(report::mismatches_csv))
+        .routes(routes!(report::stream))
+        .routes(routes!(sim::ad_disable))
+        .routes(routes!(sim::ad_enable))
+        .routes(routes!(sim::advance_clock))
         .with_state(state)
         .split_for_parts();
     let openapi = Arc::new(openapi);

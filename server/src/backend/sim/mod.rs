@@ -5,6 +5,7 @@
 //! Besides the cmdlets it offers demo controls a real deployment would not take from deprov
 //! (disable an AD account, advance the clock, sign a client in).
 
+pub mod churn;
 mod clock;
 pub mod generate;
 mod names;

@@ -1,0 +1,68 @@
+//! `/api/sim`: demo controls of the embedded simulator (absent with any other backend), so demos
+//! and outside tests can make the directory change: disable or enable an AD account, move the clock.
+
+use super::AppState;
+use super::error::AppError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use crate::backend::sim::Simulator;
+use deprov_wire::api::ApiError;
+use deprov_wire::directory::UserId;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The longest single clock jump: a year and a bit, past any certificate's 180 days.
+const MAX_ADVANCE_SECONDS: i64 = 400 * 24 * 3600;
+
+fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
+    state.simulator.as_ref().ok_or_else(|| AppError::NotFound("The simulator is not the backend: no demo controls.".to_owned()))
+}
+
+fn user_id(id: &str) -> Result<UserId, AppError> {
+    id.parse().map_err(|_| AppError::bad_request("id", format!("'{id}' is not a user id: expected an objectGUID.")))
+}
+
+/// Sets ACCOUNTDISABLE on the user's AD account (Lync is not told, as in real life).
+#[utoipa::path(post, path = "/api/sim/users/{id}/ad-disable", tag = "simulator",
+    params(("id" = String, Path, description = "The user's objectGUID")),
+    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn ad_disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    simulator(&state)?.ad_disable(user_id(&id)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Clears ACCOUNTDISABLE.
+#[utoipa::path(post, path = "/api/sim/users/{id}/ad-enable", tag = "simulator",
+    params(("id" = String, Path, description = "The user's objectGUID")),
+    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn ad_enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    simulator(&state)?.ad_enable(user_id(&id)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Advance {
+    /// Seconds to move the simulated clock forward (1 to 34,560,000).
+    seconds: i64,
+}
+
+/// Moves the simulated clock forward: delays run out, certificates expire, grace periods end.
+#[utoipa::path(post, path = "/api/sim/clock/advance", tag = "simulator", request_body = Advance,
+    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    body: Result<Json<Advance>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let sim = simulator(&state)?;
+    let Json(advance) = body.map_err(|r| AppError::BadRequest {
+        message: format!("Send JSON like {{\"seconds\": 300}}: {}", r.body_text()),
+        field: Some("seconds"),
+    })?;
+    if !(1..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
+        return Err(AppError::bad_request("seconds", format!("seconds must be from 1 to {MAX_ADVANCE_SECONDS}.")));
+    }
+    sim.advance_clock(time::Duration::seconds(advance.seconds));
+    Ok(StatusCode::NO_CONTENT)
+}

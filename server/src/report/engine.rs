@@ -1,0 +1,177 @@
+//! Keeps the mismatch report current: recomputes it once per directory change (or when the clock
+//! reaches the next expiry or grace deadline), works out what changed, serialises that once, and
+//! hands the same bytes to every open stream. Hundreds of open pages cost one computation.
+
+use super::{Computed, ReportConfig, compute};
+use crate::backend::LyncBackend;
+use crate::directory::Directory;
+use crate::store::{Store, StoreError};
+use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Points of history kept in memory and sent with the report.
+const HISTORY_POINTS: u32 = 720;
+/// Changes a slow stream may fall behind by before it is sent the whole report again.
+const CHANGE_BUFFER: usize = 64;
+/// Recompute at least this often, so a clock that jumped is noticed even without a signal.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// The current report, and its JSON, serialised once.
+pub struct Published {
+    pub report: Arc<MismatchReport>,
+    pub json: Arc<str>,
+}
+
+/// One change, and its JSON, serialised once.
+pub struct PublishedChange {
+    pub change: ReportChange,
+    pub json: Arc<str>,
+}
+
+#[derive(Clone)]
+pub struct ReportHub {
+    current: watch::Receiver<Arc<Published>>,
+    changes: broadcast::Sender<Arc<PublishedChange>>,
+    config: Arc<ReportConfig>,
+}
+
+impl ReportHub {
+    /// Computes the first report and keeps it current until the last clone is dropped.
+    pub async fn start(
+        directory: Directory,
+        backend: Arc<dyn LyncBackend>,
+        config: ReportConfig,
+        store: Store,
+    ) -> Result<Self, StoreError> {
+        let history: VecDeque<HistoryPoint> = store.recent_history(HISTORY_POINTS).await?.into();
+        let mut engine = Engine { directory, backend, config: Arc::new(config), store, history, version: 0, last: Computed::default() };
+        let first = engine.recompute().await.map(|(published, _)| published).expect("the first computation always publishes");
+        let (current_tx, current) = watch::channel(first);
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+        let config = Arc::clone(&engine.config);
+        tokio::spawn(engine.run(current_tx, changes.clone()));
+        Ok(Self { current, changes, config })
+    }
+
+    pub fn current(&self) -> Arc<Published> {
+        Arc::clone(&self.current.borrow())
+    }
+
+    /// Changes from now on. Subscribe before reading [`current`](Self::current) so none is missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<PublishedChange>> {
+        self.changes.subscribe()
+    }
+
+    pub fn config(&self) -> &ReportConfig {
+        &self.config
+    }
+}
+
+struct Engine {
+    directory: Directory,
+    backend: Arc<dyn LyncBackend>,
+    config: Arc<ReportConfig>,
+    store: Store,
+    history: VecDeque<HistoryPoint>,
+    version: u64,
+    last: Computed,
+}
+
+impl Engine {
+    async fn run(mut self, current: watch::Sender<Arc<Published>>, changes: broadcast::Sender<Arc<PublishedChange>>) {
+        let mut snapshots = self.directory.subscribe();
+        loop {
+            let wait = self
+                .last
+                .next_change
+                .map(|at| {
+                    let until = at - self.backend.now();
+                    Duration::try_from(until).unwrap_or(Duration::ZERO) + Duration::from_millis(5)
+                })
+                .unwrap_or(MAX_IDLE)
+                .min(MAX_IDLE);
+            tokio::select! {
+                () = current.closed() => return,
+                changed = snapshots.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(wait) => {}
+            }
+            if let Some((published, change)) = self.recompute().await {
+                current.send_replace(published);
+                if let Some(change) = change {
+                    // No receiver is fine: nobody has the page open.
+                    let _ = changes.send(change);
+                }
+            }
+        }
+    }
+
+    /// Computes the report; returns it (and the change from the previous one) if anything moved.
+    async fn recompute(&mut self) -> Option<(Arc<Published>, Option<Arc<PublishedChange>>)> {
+        let snapshot = self.directory.snapshot();
+        let now = self.backend.now();
+        let computed = compute(snapshot.users(), now, &self.config, &|_| false);
+        let (added, removed) = diff(&self.last.findings, &computed.findings);
+        let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
+        let first = self.version == 0;
+        let moved = !(added.is_empty() && removed.is_empty() && excluded_added.is_empty() && excluded_removed.is_empty());
+        if !first && !moved {
+            self.last.next_change = computed.next_change;
+            return None;
+        }
+        let history = (first && self.history.is_empty() || computed.counts != self.last.counts).then(|| {
+            let point = HistoryPoint { at: now, counts: computed.counts };
+            if self.history.len() as u32 >= HISTORY_POINTS {
+                self.history.pop_front();
+            }
+            self.history.push_back(point.clone());
+            point
+        });
+        if let Some(point) = &history {
+            if let Err(error) = self.store.append_history(point).await {
+                tracing::warn!(%error, "could not record the findings count; the chart will miss a point");
+            }
+        }
+        let from_version = self.version;
+        self.version += 1;
+        let report = Arc::new(MismatchReport {
+            version: self.version,
+            computed_at: now,
+            counts: computed.counts,
+            findings: computed.findings.clone(),
+            excluded: computed.excluded.clone(),
+            exclusions: self.config.exclusions(),
+            grace_period_days: self.config.grace_period.whole_days() as u32,
+            history: self.history.iter().cloned().collect(),
+        });
+        let json: Arc<str> = serde_json::to_string(report.as_ref()).expect("reports serialise").into();
+        let change = (!first).then(|| {
+            let change = ReportChange {
+                from_version,
+                version: self.version,
+                computed_at: now,
+                counts: computed.counts,
+                added,
+                removed,
+                excluded_added,
+                excluded_removed,
+                history,
+            };
+            let json = serde_json::to_string(&change).expect("changes serialise").into();
+            Arc::new(PublishedChange { change, json })
+        });
+        self.last = computed;
+        Some((Arc::new(Published { report, json }), change))
+    }
+}
+
+/// Findings new or different in `new`, and keys gone from it.
+fn diff(old: &[Finding], new: &[Finding]) -> (Vec<Finding>, Vec<FindingKey>) {
+    let before: HashMap<FindingKey, &Finding> = old.iter().map(|f| (f.key(), f)).collect();
+    let after: HashMap<FindingKey, &Finding> = new.iter().map(|f| (f.key(), f)).collect();
+    let added = new.iter().filter(|f| before.get(&f.key()).is_none_or(|old| *old != *f)).cloned().collect();
+    let removed = old.iter().map(Finding::key).filter(|key| !after.contains_key(key)).collect();
+    (added, removed)
+}

@@ -1,0 +1,221 @@
+//! The mismatch report (DOMAIN.md, "The mismatch report"): every account that can still use
+//! Lync although it should not, computed from a directory snapshot at one moment.
+//!
+//! [`compute`] is a pure function of the snapshot, the clock and the settings; [`engine`] runs it
+//! once per change and fans the result out to every open stream.
+
+pub mod engine;
+
+use crate::predict::{identity, when};
+use deprov_wire::cmdlet::Cmdlet;
+use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
+use deprov_wire::report::{Finding, Risk, Rule, RuleCounts};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// What the report treats as normal.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    /// How long a temporarily disabled user may wait for stage 2 before it is overdue.
+    pub grace_period: Duration,
+    /// OUs whose accounts are Lync-enabled on purpose (rooms, watcher nodes, services), e.g. `OU=Resources`.
+    pub excluded_ous: Vec<String>,
+    /// Individual sAMAccountNames excluded for the same reason.
+    pub excluded_accounts: Vec<String>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::days(30),
+            excluded_ous: vec!["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()],
+            excluded_accounts: Vec::new(),
+        }
+    }
+}
+
+impl ReportConfig {
+    pub fn excludes(&self, user: &DirectoryUser) -> bool {
+        let dn = user.ad.distinguished_name.to_ascii_lowercase();
+        self.excluded_ous.iter().any(|ou| {
+            let ou = ou.to_ascii_lowercase();
+            dn.split(',').any(|part| part.trim() == ou)
+        }) || self.excluded_accounts.iter().any(|sam| sam.eq_ignore_ascii_case(&user.ad.sam_account_name))
+    }
+
+    /// The exclusion list as people read it.
+    pub fn exclusions(&self) -> Vec<String> {
+        self.excluded_ous.iter().chain(&self.excluded_accounts).cloned().collect()
+    }
+}
+
+/// One computation of the report.
+#[derive(Debug, Clone, Default)]
+pub struct Computed {
+    /// Risk first, then longest-standing first, then by name.
+    pub findings: Vec<Finding>,
+    pub excluded: Vec<Finding>,
+    pub counts: RuleCounts,
+    /// The next moment the report changes by the clock alone (a certificate expires, a grace
+    /// period ends), so the engine can recompute then without polling.
+    pub next_change: Option<OffsetDateTime>,
+}
+
+/// Computes the report over `users` at `now`. `explained` says whether an open request explains a
+/// renamed SIP address (requests arrive with the workflow; until then nothing is explained).
+pub fn compute(
+    users: &[Arc<DirectoryUser>],
+    now: OffsetDateTime,
+    config: &ReportConfig,
+    explained: &dyn Fn(UserId) -> bool,
+) -> Computed {
+    let mut computed = Computed::default();
+    let soonest = |at: OffsetDateTime, computed: &mut Computed| {
+        if at > now && computed.next_change.is_none_or(|next| at < next) {
+            computed.next_change = Some(at);
+        }
+    };
+    for user in users {
+        let excluded = config.excludes(user);
+        let found = |finding: Finding, computed: &mut Computed| {
+            if excluded {
+                computed.excluded.push(finding);
+            } else {
+                computed.counts.add(finding.rule);
+                computed.findings.push(finding);
+            }
+        };
+        let lync = user.lync.as_ref();
+        // Certificates and grace periods change the report by time alone.
+        for cert in lync.iter().flat_map(|l| &l.certificates) {
+            soonest(cert.expires, &mut computed);
+            if let Some(revoked) = cert.revoked_from {
+                soonest(revoked, &mut computed);
+            }
+        }
+        if let Some(lync) = lync.filter(|l| !l.enabled) {
+            soonest(lync.enabled_changed + config.grace_period, &mut computed);
+        }
+
+        if user.ad.account_disabled {
+            if let Some(lync) = lync.filter(|l| l.enabled) {
+                found(ad_disabled_lync_enabled(user, lync, now), &mut computed);
+            }
+            if let Some(until) = user.certificate_sign_in_until(now) {
+                found(certificate_sign_in(user, until), &mut computed);
+            }
+        }
+        if let Some(lync) = lync.filter(|l| !l.enabled && now >= l.enabled_changed + config.grace_period) {
+            found(stage_two_overdue(user, lync, config.grace_period), &mut computed);
+        }
+        if user.sip_disjoint_from_upn() && !explained(user.id) {
+            found(sip_renamed(user), &mut computed);
+        }
+    }
+    let order = |a: &Finding, b: &Finding| {
+        (a.risk, a.since, &a.display_name, a.rule).cmp(&(b.risk, b.since, &b.display_name, b.rule))
+    };
+    computed.findings.sort_by(order);
+    computed.excluded.sort_by(order);
+    computed
+}
+
+fn finding(user: &DirectoryUser, rule: Rule, risk: Risk, why: String, next_action: String) -> Finding {
+    let lync = user.lync.as_ref();
+    let mut next_action = next_action;
+    if user.protected() {
+        next_action.push_str(" Protected account: acting needs a recorded override.");
+    }
+    Finding {
+        user_id: user.id,
+        rule,
+        display_name: user.ad.display_name.clone(),
+        sam_account_name: user.ad.sam_account_name.clone(),
+        sip_address: lync.map(|l| l.sip_address.to_string()),
+        department: user.ad.department.clone(),
+        registrar_pool: lync.and_then(|l| l.registrar_pool.clone()),
+        risk,
+        since: None,
+        until: None,
+        why,
+        next_action,
+        protected: user.protected(),
+        homed_online: lync.is_some_and(LyncAccount::homed_online),
+    }
+}
+
+fn disabled_since(user: &DirectoryUser) -> String {
+    user.ad.disabled_since.map_or_else(|| "AD account disabled".to_owned(), |at| format!("AD account disabled since {}", when(at)))
+}
+
+fn ad_disabled_lync_enabled(user: &DirectoryUser, lync: &LyncAccount, now: OffsetDateTime) -> Finding {
+    let sessions = user.sessions(now).filter(|e| e.features_work(now)).count();
+    let certificate = user.certificate_sign_in_until(now);
+    let risk = if sessions > 0 || certificate.is_some() { Risk::High } else { Risk::Medium };
+    let mut why = format!("{}, but Lync is still enabled (Enabled = True)", disabled_since(user));
+    if sessions > 0 {
+        why.push_str(&format!("; {sessions} signed-in session(s) keep full IM and conferencing"));
+    }
+    why.push('.');
+    let next = if lync.homed_online() {
+        "Homed online: disable the account in Lync Online (Disable-CsUser is refused for hybrid users).".to_owned()
+    } else {
+        let stage_one = Cmdlet::SetCsUserEnabled { identity: identity(user), enabled: false };
+        format!("Request de-provisioning; stage 1 runs {}.", stage_one.render())
+    };
+    Finding { since: user.ad.disabled_since, ..finding(user, Rule::AdDisabledLyncEnabled, risk, why, next) }
+}
+
+fn certificate_sign_in(user: &DirectoryUser, until: OffsetDateTime) -> Finding {
+    let enabled = user.lync.as_ref().is_some_and(|l| l.enabled);
+    let risk = if enabled { Risk::High } else { Risk::Medium };
+    let why = if enabled {
+        format!("{}; a saved-password certificate signs in with no AD check until {}.", disabled_since(user), when(until))
+    } else {
+        format!(
+            "{}; a certificate valid until {} would sign in again the moment Lync is re-enabled.",
+            disabled_since(user),
+            when(until)
+        )
+    };
+    let revoke = Cmdlet::RevokeCsClientCertificate { identity: identity(user) };
+    let next = format!("Revoke it: {} (cannot be undone).", revoke.render());
+    Finding { since: user.ad.disabled_since, until: Some(until), ..finding(user, Rule::CertificateSignIn, risk, why, next) }
+}
+
+fn stage_two_overdue(user: &DirectoryUser, lync: &LyncAccount, grace: Duration) -> Finding {
+    let why = format!(
+        "Temporarily disabled since {} (grace period {} days): stage 2 never ran, so the account and its data linger.",
+        when(lync.enabled_changed),
+        grace.whole_days()
+    );
+    let next = match &lync.registrar_pool {
+        Some(pool) => format!(
+            "Back up ({}), then remove ({}).",
+            Cmdlet::ExportCsUserData {
+                pool_fqdn: pool.clone(),
+                user_filter: lync.sip_address.without_scheme(),
+                file_name: format!("{}.zip", user.ad.sam_account_name),
+            }
+            .render(),
+            Cmdlet::DisableCsUser { identity: identity(user) }.render()
+        ),
+        None => "Homed online: finish the removal in Lync Online.".to_owned(),
+    };
+    Finding { since: Some(lync.enabled_changed + grace), ..finding(user, Rule::StageTwoOverdue, Risk::Low, why, next) }
+}
+
+fn sip_renamed(user: &DirectoryUser) -> Finding {
+    let sip = user.lync.as_ref().map(|l| l.sip_address.to_string()).unwrap_or_default();
+    let why = format!(
+        "The SIP address {sip} does not match the UPN {}: renamed, and no open request explains it.",
+        user.ad.user_principal_name
+    );
+    let next = "Find out who renamed it and why; finish with Disable-CsUser once the grace period is over, \
+                or set the old address back if it was a mistake."
+        .to_owned();
+    Finding { since: None, ..finding(user, Rule::SipRenamedUnexplained, Risk::Medium, why, next) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! The report's rules, including an independent oracle for the article's rule.
+
+use super::*;
+use crate::backend::LyncBackend;
+use crate::backend::sim::{SimClock, SimConfig, Simulator};
+use deprov_wire::directory::{AdAccount, ClientCertificate, ON_PREMISES_HOSTING_PROVIDER, SipAddress};
+use std::collections::BTreeSet;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
+
+/// The article's script, as it loops: every Get-CsAdUser entry, one by one; AccountDisabled in
+/// UserAccountControl and `$LyncUser.Enabled -eq $True` (False and Null are not True).
+async fn article_script(sim: &Simulator) -> BTreeSet<UserId> {
+    let mut listed = BTreeSet::new();
+    for lync_user in sim.read_directory(None).await.unwrap().users {
+        let user_account_control = if lync_user.ad.account_disabled { vec!["AccountDisabled", "NormalAccount"] } else { vec!["NormalAccount"] };
+        for value in user_account_control {
+            if value.starts_with("AccountDisabled") {
+                let enabled: Option<bool> = lync_user.lync.as_ref().map(|l| l.enabled);
+                if enabled == Some(true) {
+                    listed.insert(lync_user.id);
+                }
+            }
+        }
+    }
+    listed
+}
+
+#[tokio::test]
+async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() {
+    for (users, seed) in [(50, 1), (1_000, 2), (5_000, 3), (20_000, 4)] {
+        let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
+        let expected = article_script(&sim).await;
+        let snapshot: Vec<_> = sim.read_directory(None).await.unwrap().users.into_iter().map(Arc::new).collect();
+        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| false);
+        // The article has no exclusion list: its rows are our findings plus the excluded ones.
+        let ours: BTreeSet<UserId> = report
+            .findings
+            .iter()
+            .chain(&report.excluded)
+            .filter(|f| f.rule == Rule::AdDisabledLyncEnabled)
+            .map(|f| f.user_id)
+            .collect();
+        assert_eq!(ours, expected, "{users} users, seed {seed}");
+        assert!(users < 1_000 || !expected.is_empty(), "the directory has the article's hole");
+    }
+}
+
+fn user(n: u128, ad_disabled: bool, lync: Option<bool>) -> DirectoryUser {
+    let lhs = format!("user{n}");
+    DirectoryUser {
+        id: UserId(uuid::Uuid::from_u128(n)),
+        ad: AdAccount {
+            sam_account_name: lhs.clone(),
+            user_principal_name: format!("{lhs}@contoso.com"),
+            display_name: format!("User {n}"),
+            distinguished_name: format!("CN=User {n},OU=Users,DC=contoso,DC=com"),
+            department: "Sales".into(),
+            title: String::new(),
+            manager: None,
+            account_disabled: ad_disabled,
+            disabled_since: ad_disabled.then(|| NOW - Duration::days(3)),
+            when_changed: NOW - Duration::days(3),
+            protected_groups: vec![],
+        },
+        lync: lync.map(|enabled| LyncAccount {
+            enabled,
+            enabled_changed: NOW - Duration::days(10),
+            sip_address: SipAddress::new(&lhs, "contoso.com").unwrap(),
+            registrar_pool: Some("pool.contoso.com".into()),
+            hosting_provider: ON_PREMISES_HOSTING_PROVIDER.into(),
+            line_uri: None,
+            enterprise_voice_enabled: false,
+            policies: vec![],
+            contact_count: 0,
+            conference_count: 0,
+            certificates: vec![],
+        }),
+        endpoints: vec![],
+        usn_changed: 1,
+    }
+}
+
+fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> DirectoryUser {
+    user.lync.as_mut().unwrap().certificates.push(ClientCertificate {
+        serial_number: "1".into(),
+        issued: expires - Duration::days(180),
+        expires,
+        revoked_from: None,
+    });
+    user
+}
+
+fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
+    let users: Vec<_> = users.into_iter().map(Arc::new).collect();
+    let mut found: Vec<_> =
+        compute(&users, now, &ReportConfig::default(), &|_| false).findings.iter().map(|f| (f.user_id.0.as_u128(), f.rule)).collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn the_three_valued_flag_is_respected() {
+    let users = vec![
+        user(1, true, Some(true)),  // True: the article's row
+        user(2, true, Some(false)), // False: temporarily disabled, 10 days: not overdue, not rule 1
+        user(3, true, None),        // Null: never enabled or removed
+        user(4, false, Some(true)), // AD enabled: fine
+    ];
+    assert_eq!(rules(users, NOW), vec![(1, Rule::AdDisabledLyncEnabled)]);
+}
+
+#[test]
+fn a_certificate_counts_whatever_enabled_says_until_it_expires() {
+    let expires = NOW + Duration::days(15);
+    let users = vec![with_certificate(user(1, true, Some(true)), expires), with_certificate(user(2, true, Some(false)), expires)];
+    assert_eq!(
+        rules(users.clone(), NOW),
+        vec![(1, Rule::AdDisabledLyncEnabled), (1, Rule::CertificateSignIn), (2, Rule::CertificateSignIn)]
+    );
+    let arcs: Vec<_> = users.iter().cloned().map(Arc::new).collect();
+    let report = compute(&arcs, NOW, &ReportConfig::default(), &|_| false);
+    let risks: Vec<_> = report.findings.iter().filter(|f| f.rule == Rule::CertificateSignIn).map(|f| f.risk).collect();
+    assert_eq!(risks, vec![Risk::High, Risk::Medium], "usable now is high; usable after a re-enable is medium");
+    assert_eq!(report.next_change, Some(expires), "the engine wakes when the certificate expires");
+    assert_eq!(rules(users, expires), vec![(1, Rule::AdDisabledLyncEnabled)], "gone once expired");
+}
+
+#[test]
+fn stage_two_is_overdue_after_the_grace_period() {
+    let temporarily_disabled = user(1, true, Some(false));
+    let changed = temporarily_disabled.lync.as_ref().unwrap().enabled_changed;
+    let deadline = changed + Duration::days(30);
+    assert_eq!(rules(vec![temporarily_disabled.clone()], deadline - Duration::seconds(1)), vec![]);
+    assert_eq!(rules(vec![temporarily_disabled.clone()], deadline), vec![(1, Rule::StageTwoOverdue)]);
+    let arcs = vec![Arc::new(temporarily_disabled)];
+    assert_eq!(compute(&arcs, NOW, &ReportConfig::default(), &|_| false).next_change, Some(deadline));
+}
+
+#[test]
+fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
+    let mut renamed = user(1, false, Some(false));
+    renamed.lync.as_mut().unwrap().sip_address = SipAddress::new("user1.123456", "contoso.com").unwrap();
+    let arcs = vec![Arc::new(renamed)];
+    let found = compute(&arcs, NOW, &ReportConfig::default(), &|_| false);
+    assert_eq!(found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(), vec![Rule::SipRenamedUnexplained]);
+    let explained = compute(&arcs, NOW, &ReportConfig::default(), &|id| id == arcs[0].id);
+    assert!(explained.findings.is_empty());
+}
+
+#[test]
+fn excluded_accounts_are_shown_apart_and_never_counted() {
+    let mut room = user(1, true, Some(true));
+    room.ad.distinguished_name = "CN=Room AMS 4.12,OU=Resources,DC=contoso,DC=com".into();
+    let mut named = user(2, true, Some(true));
+    named.ad.sam_account_name = "svc-special".into();
+    let config = ReportConfig { excluded_accounts: vec!["SVC-special".into()], ..ReportConfig::default() };
+    let arcs = vec![Arc::new(room), Arc::new(named), Arc::new(user(3, true, Some(true)))];
+    let report = compute(&arcs, NOW, &config, &|_| false);
+    assert_eq!(report.counts.total(), 1);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.excluded.len(), 2);
+    assert!(config.exclusions().contains(&"OU=Resources".to_owned()));
+}
