@@ -56,3 +56,46 @@ async fn a_bookmarked_search_and_a_bad_link_both_make_sense() {
     assert!(error.contains("is not a user id"), "{error}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
+    let portal = TestPortal::spawn(2_000, 9).await;
+    let (_, body) = portal.get_json("/api/users?ad=enabled&lync=enabled&limit=100").await;
+    let user = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["protected"] == false && u["homed_online"] == false && u["sip_disjoint_from_upn"] == false)
+        .unwrap()
+        .clone();
+    let id = user["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    browser.client.goto(&format!("{}/report", portal.base)).await.unwrap();
+    browser.wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting")).await;
+    let before = browser.wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| t != "0").await;
+    let row = format!("tr[data-key=\"{id}:ad_disabled_lync_enabled\"]");
+    assert!(browser.client.find(Locator::Css(&row)).await.is_err(), "not a finding yet");
+
+    // The outside world disables the AD account; the open page must show it, without a reload.
+    let changed = std::time::Instant::now();
+    let (status, _) = portal.post(&format!("/api/sim/users/{id}/ad-disable"), None).await;
+    assert_eq!(status, 204);
+    let found = browser.client.wait().at_most(Duration::from_secs(1)).every(Duration::from_millis(20)).for_element(Locator::Css(&row)).await;
+    let latency = changed.elapsed();
+    assert!(found.is_ok(), "the row did not appear within 1 s");
+    let class = found.unwrap().attr("class").await.unwrap().unwrap_or_default();
+    assert!(class.contains("appeared"), "a new row is highlighted: {class:?}");
+    let after = browser.wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| t != before).await;
+    assert_eq!(after.parse::<usize>().unwrap(), before.parse::<usize>().unwrap() + 1);
+    println!("change to row in the browser: {latency:?}");
+
+    // And back: re-enabling removes the row.
+    portal.post(&format!("/api/sim/users/{id}/ad-enable"), None).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while browser.client.find(Locator::Css(&row)).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the row did not go");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.close().await;
+}

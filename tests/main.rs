@@ -1,4 +1,5 @@
 //! All integration tests in one binary (one link of the server, not one per file).
 
 mod api;
+mod report;
 mod browser;

@@ -2,7 +2,7 @@
 //! that talks JSON to the deprov server.
 //!
 //! - [`api`]: the one HTTP client; every call decodes the server's `ApiError`.
-//! - [`pages`]: one module per route (search, user).
+//! - [`pages`]: one module per route (search, user, mismatch report).
 //! - [`components`]: badges and formatting shared by the pages.
 
 mod api;
@@ -27,6 +27,7 @@ fn App() -> impl IntoView {
                 <A href="/" attr:class="brand">"deprov"</A>
                 <nav>
                     <A href="/">"Search users"</A>
+                    <A href="/report">"Mismatch report"</A>
                 </nav>
                 <span class="tagline">"Cut leavers off Lync, safely"</span>
             </header>
@@ -35,6 +36,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::search::SearchPage />
                     <Route path=path!("/users") view=pages::search::SearchPage />
                     <Route path=path!("/users/:id") view=pages::user::UserPage />
+                    <Route path=path!("/report") view=pages::report::ReportPage />
                 </Routes>
             </main>
         </Router>

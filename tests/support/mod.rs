@@ -27,7 +27,11 @@ pub struct TestPortal {
 
 impl TestPortal {
     pub async fn spawn(users: usize, seed: u64) -> Self {
-        let data = tempfile::tempdir().expect("a temporary data folder");
+        Self::spawn_in(tempfile::tempdir().expect("a temporary data folder"), users, seed).await
+    }
+
+    /// A portal on an existing data folder (to test what survives a restart).
+    pub async fn spawn_in(data: tempfile::TempDir, users: usize, seed: u64) -> Self {
         let config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
         let portal = Portal::start(config).await.expect("the portal starts");
         let simulator = portal.state.simulator.clone().expect("the default backend is the simulator");
@@ -44,6 +48,72 @@ impl TestPortal {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or_else(|e| panic!("GET {path}: body is not JSON: {e}"));
         (status, body)
+    }
+}
+
+impl TestPortal {
+    /// Stops the server and hands back its data folder.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let data = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._data, data)
+    }
+
+    /// POSTs to `path` and returns the status and the body (JSON or empty).
+    pub async fn post(&self, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Opens a server-sent-event stream.
+    pub async fn events(&self, path: &str) -> EventStream {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("the stream opens");
+        assert_eq!(response.status().as_u16(), 200);
+        use futures_util::StreamExt;
+        let body = response.bytes_stream().map(|chunk| chunk.map(|bytes| bytes.to_vec()));
+        EventStream { body: Box::pin(body), buffer: String::new() }
+    }
+}
+
+/// A minimal server-sent-events reader: `(event, data)` pairs.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
+    buffer: String,
+}
+
+impl EventStream {
+    pub async fn next(&mut self, timeout: Duration) -> Option<(String, String)> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = name.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some((event, data.join("\n")));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 //! One module per route.
 
+pub mod report;
 pub mod search;
 pub mod user;

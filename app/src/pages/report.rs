@@ -1,0 +1,344 @@
+//! The live mismatch report: counts per rule, a chart of the findings over time, and the table,
+//! kept current by server-sent events. A row that appears is highlighted; one that goes fades out.
+
+use crate::api;
+use crate::components::when;
+use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk, Rule, RuleCounts};
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use send_wrapper::SendWrapper;
+use std::time::Duration;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+const STREAM: &str = "/api/report/mismatches/stream";
+/// How long a new row stays highlighted, and a removed one stays visible, fading.
+const APPEARED_FOR: Duration = Duration::from_secs(3);
+const LEAVING_FOR: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Phase {
+    Steady,
+    Appeared,
+    Leaving,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    finding: Finding,
+    phase: Phase,
+    /// Bumped when the row's content changes, so the keyed table redraws it.
+    revision: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+/// Everything the page shows, updated by the stream.
+#[derive(Clone, Copy)]
+struct Live {
+    rows: RwSignal<Vec<Row>>,
+    counts: RwSignal<RuleCounts>,
+    excluded: RwSignal<Vec<Finding>>,
+    history: RwSignal<Vec<HistoryPoint>>,
+    report: RwSignal<Option<MismatchReport>>,
+    version: RwSignal<u64>,
+    revision: StoredValue<u64>,
+}
+
+fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
+    let key = |r: &Row| (r.finding.risk, r.finding.since, r.finding.display_name.clone(), r.finding.rule);
+    key(a).cmp(&key(b))
+}
+
+impl Live {
+    fn next_revision(&self) -> u64 {
+        self.revision.update_value(|r| *r += 1);
+        self.revision.get_value()
+    }
+
+    fn load(&self, report: MismatchReport) {
+        let revision = self.next_revision();
+        self.rows.set(report.findings.iter().cloned().map(|finding| Row { finding, phase: Phase::Steady, revision }).collect());
+        self.counts.set(report.counts);
+        self.excluded.set(report.excluded.clone());
+        self.history.set(report.history.clone());
+        self.version.set(report.version);
+        self.report.set(Some(report));
+    }
+
+    fn apply(&self, change: ReportChange) {
+        if change.from_version != self.version.get_untracked() {
+            return; // The server re-sends the whole report after a gap.
+        }
+        let revision = self.next_revision();
+        let this = *self;
+        self.rows.update(|rows| {
+            for key in &change.removed {
+                if let Some(row) = rows.iter_mut().find(|r| r.finding.key() == *key) {
+                    row.phase = Phase::Leaving;
+                    row.revision = revision;
+                }
+            }
+            for finding in change.added.iter().cloned() {
+                let key = finding.key();
+                match rows.iter_mut().find(|r| r.finding.key() == key) {
+                    Some(row) => *row = Row { finding, phase: Phase::Appeared, revision },
+                    None => rows.push(Row { finding, phase: Phase::Appeared, revision }),
+                }
+            }
+            rows.sort_by(order);
+        });
+        let removed = change.removed.clone();
+        set_timeout(move || this.settle(&removed, Phase::Leaving), LEAVING_FOR);
+        let added: Vec<FindingKey> = change.added.iter().map(Finding::key).collect();
+        set_timeout(move || this.settle(&added, Phase::Appeared), APPEARED_FOR);
+
+        self.counts.set(change.counts);
+        self.excluded.update(|excluded| {
+            excluded.retain(|f| !change.excluded_removed.contains(&f.key()) && !change.excluded_added.iter().any(|a| a.key() == f.key()));
+            excluded.extend(change.excluded_added.iter().cloned());
+        });
+        if let Some(point) = change.history {
+            self.history.update(|h| h.push(point));
+        }
+        self.version.set(change.version);
+    }
+
+    /// Ends a phase: leaving rows go, appeared rows become ordinary.
+    fn settle(&self, keys: &[FindingKey], phase: Phase) {
+        let revision = self.next_revision();
+        self.rows.update(|rows| {
+            if phase == Phase::Leaving {
+                rows.retain(|r| !(r.phase == Phase::Leaving && keys.contains(&r.finding.key())));
+            } else {
+                for row in rows.iter_mut().filter(|r| r.phase == phase && keys.contains(&r.finding.key())) {
+                    row.phase = Phase::Steady;
+                    row.revision = revision;
+                }
+            }
+        });
+    }
+}
+
+/// Opens the stream; the browser reconnects by itself and the server then re-sends the report.
+fn connect(live: Live, connection: RwSignal<Connection>) {
+    let Ok(source) = EventSource::new(STREAM) else {
+        connection.set(Connection::Reconnecting);
+        return;
+    };
+    let on_report = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(report) = event.data().as_string().and_then(|d| serde_json::from_str::<MismatchReport>(&d).ok()) {
+            live.load(report);
+            connection.set(Connection::Live);
+        }
+    });
+    let on_change = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(change) = event.data().as_string().and_then(|d| serde_json::from_str::<ReportChange>(&d).ok()) {
+            live.apply(change);
+        }
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| connection.set(Connection::Reconnecting));
+    let _ = source.add_event_listener_with_callback("report", on_report.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let handlers = SendWrapper::new((source, on_report, on_change, on_error));
+    on_cleanup(move || handlers.0.close());
+}
+
+#[component]
+pub fn ReportPage() -> impl IntoView {
+    let live = Live {
+        rows: RwSignal::new(Vec::new()),
+        counts: RwSignal::new(RuleCounts::default()),
+        excluded: RwSignal::new(Vec::new()),
+        history: RwSignal::new(Vec::new()),
+        report: RwSignal::new(None),
+        version: RwSignal::new(0),
+        revision: StoredValue::new(0),
+    };
+    let connection = RwSignal::new(Connection::Connecting);
+    connect(live, connection);
+
+    let query = use_query_map();
+    let param = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
+    let navigate = use_navigate();
+    let set_filter = move |key: &'static str, value: String| {
+        let mut pairs: Vec<(String, String)> =
+            ["rule", "pool", "department"].iter().filter_map(|k| Some((k.to_string(), param(k)?))).collect();
+        pairs.retain(|(k, _)| k != key);
+        if !value.is_empty() {
+            pairs.push((key.to_owned(), value));
+        }
+        let search = pairs.iter().map(|(k, v)| format!("{k}={}", api::encode(v))).collect::<Vec<_>>().join("&");
+        navigate(&format!("/report?{search}"), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+    };
+    let keeps = move |f: &Finding| {
+        param("rule").is_none_or(|r| f.rule.as_str() == r)
+            && param("pool").is_none_or(|p| f.registrar_pool.as_deref() == Some(p.as_str()))
+            && param("department").is_none_or(|d| f.department == d)
+    };
+    let visible = move || live.rows.get().into_iter().filter(|r| keeps(&r.finding)).collect::<Vec<_>>();
+    let csv = move || {
+        let filters: Vec<String> = ["rule", "pool", "department"]
+            .iter()
+            .filter_map(|k| Some(format!("{k}={}", api::encode(&param(k)?))))
+            .collect();
+        format!("/api/report/mismatches.csv?{}", filters.join("&"))
+    };
+    let distinct = move |field: fn(&Finding) -> Option<String>| {
+        let mut values: Vec<String> = live.rows.get().iter().filter_map(|r| field(&r.finding)).collect();
+        values.sort();
+        values.dedup();
+        values
+    };
+    let on_filter = {
+        let set_filter = set_filter.clone();
+        move |key: &'static str| {
+            let set_filter = set_filter.clone();
+            move |ev| set_filter(key, event_target_value(&ev))
+        }
+    };
+
+    view! {
+        <section class="report">
+            <div class="report-head">
+                <h1>"Mismatch report"</h1>
+                <span id="live-state" class=move || match connection.get() {
+                    Connection::Live => "live on",
+                    Connection::Connecting => "live",
+                    Connection::Reconnecting => "live off",
+                }>{move || match connection.get() {
+                    Connection::Live => "● live",
+                    Connection::Connecting => "connecting…",
+                    Connection::Reconnecting => "reconnecting…",
+                }}</span>
+            </div>
+            <p class="sub">"Accounts that can still use Lync although they should not. Updated as the directory changes; "
+                {move || live.report.get().map(|r| format!("computed {}.", when(r.computed_at)))}</p>
+            <div class="rule-cards">
+                {Rule::ALL.map(|rule| {
+                    let set_filter = set_filter.clone();
+                    view! {
+                        <button class="rule-card" id=format!("count-{}", rule.as_str())
+                            class:active=move || param("rule").as_deref() == Some(rule.as_str())
+                            on:click=move |_| {
+                                let again = param("rule").as_deref() == Some(rule.as_str());
+                                set_filter("rule", if again { String::new() } else { rule.as_str().to_owned() })
+                            }>
+                            <span class="count">{move || live.counts.get().get(rule)}</span>
+                            <span class="label">{rule.label()}</span>
+                        </button>
+                    }
+                })}
+                <div class="chart-card"><Chart history=live.history /></div>
+            </div>
+            <div class="searchbar">
+                <select aria-label="Rule" id="filter-rule" on:change=on_filter("rule") prop:value=move || param("rule").unwrap_or_default()>
+                    <option value="">"Every rule"</option>
+                    {Rule::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
+                </select>
+                <select aria-label="Pool" on:change=on_filter("pool") prop:value=move || param("pool").unwrap_or_default()>
+                    <option value="">"Any pool"</option>
+                    {move || distinct(|f| f.registrar_pool.clone()).into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
+                </select>
+                <select aria-label="Department" on:change=on_filter("department") prop:value=move || param("department").unwrap_or_default()>
+                    <option value="">"Any department"</option>
+                    {move || distinct(|f| Some(f.department.clone())).into_iter().map(|d| view! { <option value=d.clone()>{d.clone()}</option> }).collect_view()}
+                </select>
+                <a class="button" id="csv" href=csv download>"Download CSV"</a>
+            </div>
+            <p class="status" id="findings-status">{move || {
+                let shown = visible().iter().filter(|r| r.phase != Phase::Leaving).count();
+                format!("{shown} findings shown, {} in all", live.counts.get().total())
+            }}</p>
+            <table class="findings" id="findings">
+                <thead><tr><th>"User"</th><th>"Rule"</th><th>"Risk"</th><th>"Since"</th><th>"Why"</th><th>"Next action"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=visible key=|row| (row.finding.key(), row.revision) let(row)>
+                        <FindingRow row />
+                    </For>
+                </tbody>
+            </table>
+            <details class="excluded">
+                <summary>{move || format!("Excluded accounts ({}), never counted", live.excluded.get().len())}</summary>
+                <p>"Exclusion list: " {move || live.report.get().map(|r| r.exclusions.join("; "))}
+                   ". Stage 2 is overdue after " {move || live.report.get().map(|r| r.grace_period_days)} " days."</p>
+                <ul>{move || live.excluded.get().into_iter().map(|f| view! {
+                    <li><a href=format!("/users/{}", f.user_id)>{f.display_name}</a> " — " {f.rule.label()}</li>
+                }).collect_view()}</ul>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn FindingRow(row: Row) -> impl IntoView {
+    let Row { finding: f, phase, .. } = row;
+    let risk = match f.risk {
+        Risk::High => view! { <span class="badge cert">"high"</span> },
+        Risk::Medium => view! { <span class="badge warn">"medium"</span> },
+        Risk::Low => view! { <span class="badge muted">"low"</span> },
+    };
+    let since = f.since.map(when).unwrap_or_else(|| "—".to_owned());
+    let until = f.until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
+    view! {
+        <tr data-key=format!("{}:{}", f.user_id, f.rule.as_str())
+            class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
+            <td>
+                <a href=format!("/users/{}", f.user_id)>{f.display_name.clone()}</a>
+                <div class="sub">{f.sam_account_name.clone()} " · " {f.department.clone()}</div>
+                <div class="badges">
+                    {f.protected.then(|| view! { <span class="badge flag">"protected"</span> })}
+                    {f.homed_online.then(|| view! { <span class="badge flag">"online"</span> })}
+                </div>
+            </td>
+            <td>{f.rule.label()}</td>
+            <td>{risk}</td>
+            <td>{since}{until}</td>
+            <td>{f.why.clone()}</td>
+            <td class="next">{f.next_action.clone()}</td>
+            <td><button disabled title="Requests arrive with sign-in and the approval workflow">"Request de-provisioning"</button></td>
+        </tr>
+    }
+}
+
+/// The findings count over time, as a line.
+#[component]
+fn Chart(history: RwSignal<Vec<HistoryPoint>>) -> impl IntoView {
+    const W: f64 = 260.0;
+    const H: f64 = 64.0;
+    let points = move || {
+        let history = history.get();
+        let (Some(first), Some(last)) = (history.first(), history.last()) else { return String::new() };
+        let span = (last.at - first.at).as_seconds_f64().max(1.0);
+        let max = history.iter().map(|p| p.counts.total()).max().unwrap_or(1).max(1) as f64;
+        history
+            .iter()
+            .map(|p| {
+                let x = if history.len() == 1 { W } else { (p.at - first.at).as_seconds_f64() / span * W };
+                let y = H - p.counts.total() as f64 / max * (H - 4.0) - 2.0;
+                format!("{x:.1},{y:.1}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    view! {
+        <svg class="chart" viewBox=format!("0 0 {W} {H}") role="img" aria-label="Findings over time">
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="2" />
+        </svg>
+        <span class="label">{move || {
+            let history = history.get();
+            match (history.first(), history.last()) {
+                (Some(first), Some(last)) => format!("{} → {} findings since {}", first.counts.total(), last.counts.total(), when(first.at)),
+                _ => "No history yet".to_owned(),
+            }
+        }}</span>
+    }
+}
