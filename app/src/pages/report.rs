@@ -301,7 +301,7 @@ fn FindingRow(row: Row) -> impl IntoView {
             </td>
             <td>{f.rule.label()}</td>
             <td>{risk}</td>
-            <td>{since}{until}</td>
+            <td class="when">{since}{until}</td>
             <td>{f.why.clone()}</td>
             <td class="next">{f.next_action.clone()}</td>
             <td><button disabled title="Requests arrive with sign-in and the approval workflow">"Request de-provisioning"</button></td>
@@ -318,12 +318,15 @@ fn Chart(history: RwSignal<Vec<HistoryPoint>>) -> impl IntoView {
         let history = history.get();
         let (Some(first), Some(last)) = (history.first(), history.last()) else { return String::new() };
         let span = (last.at - first.at).as_seconds_f64().max(1.0);
-        let max = history.iter().map(|p| p.counts.total()).max().unwrap_or(1).max(1) as f64;
+        // Scale to the range seen, so a change of a few findings is visible.
+        let max = history.iter().map(|p| p.counts.total()).max().unwrap_or(0) as f64;
+        let min = history.iter().map(|p| p.counts.total()).min().unwrap_or(0) as f64;
+        let range = (max - min).max(1.0);
         history
             .iter()
             .map(|p| {
                 let x = if history.len() == 1 { W } else { (p.at - first.at).as_seconds_f64() / span * W };
-                let y = H - p.counts.total() as f64 / max * (H - 4.0) - 2.0;
+                let y = H - (p.counts.total() as f64 - min) / range * (H - 8.0) - 4.0;
                 format!("{x:.1},{y:.1}")
             })
             .collect::<Vec<_>>()

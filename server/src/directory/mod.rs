@@ -29,6 +29,9 @@ pub struct Snapshot {
     users: Vec<Arc<DirectoryUser>>,
     by_id: HashMap<UserId, usize>,
     index: Arc<SearchIndex>,
+    /// Per user (same order), the facts whole-directory passes read: contiguous, so the report
+    /// over 100,000 users touches only the users that break a rule.
+    flags: Vec<UserFlags>,
     pools: Vec<String>,
     /// The backend's high-water mark this snapshot includes.
     pub high_water: Usn,
@@ -37,7 +40,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn build(mut users: Vec<Arc<DirectoryUser>>, high_water: Usn, synced: OffsetDateTime) -> Self {
+    /// A snapshot of `users` (tests and benchmarks build their own).
+    pub fn build(mut users: Vec<Arc<DirectoryUser>>, high_water: Usn, synced: OffsetDateTime) -> Self {
         users.sort_by(|a, b| {
             a.ad.display_name
                 .to_lowercase()
@@ -51,6 +55,7 @@ impl Snapshot {
         Self {
             by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
             index: Arc::new(SearchIndex::build(&users)),
+            flags: users.iter().map(|u| UserFlags::of(u)).collect(),
             users,
             pools,
             high_water,
@@ -61,11 +66,13 @@ impl Snapshot {
     /// A new snapshot with `changed` applied. The search index is reused unless a name changed.
     fn apply(&self, changed: Vec<DirectoryUser>, high_water: Usn, synced: OffsetDateTime) -> Self {
         let mut users = self.users.clone();
+        let mut flags = self.flags.clone();
         let mut reindex = false;
         for user in changed {
             match self.by_id.get(&user.id) {
                 Some(&i) => {
                     reindex |= searchable_names(&users[i]) != searchable_names(&user);
+                    flags[i] = UserFlags::of(&user);
                     users[i] = Arc::new(user);
                 }
                 None => {
@@ -81,7 +88,7 @@ impl Snapshot {
             users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
         pools.sort();
         pools.dedup();
-        Self { users, by_id: self.by_id.clone(), index: Arc::clone(&self.index), pools, high_water, synced }
+        Self { users, by_id: self.by_id.clone(), index: Arc::clone(&self.index), flags, pools, high_water, synced }
     }
 
     pub fn len(&self) -> usize {
@@ -94,6 +101,11 @@ impl Snapshot {
 
     pub fn users(&self) -> &[Arc<DirectoryUser>] {
         &self.users
+    }
+
+    /// The compact facts of every user, in [`users`](Self::users) order.
+    pub fn flags(&self) -> &[UserFlags] {
+        &self.flags
     }
 
     pub fn user(&self, id: UserId) -> Option<&Arc<DirectoryUser>> {
@@ -114,6 +126,31 @@ impl Snapshot {
     pub fn sip_in_use(&self, sip: &SipAddress) -> bool {
         let query = SearchQuery { text: sip.without_scheme(), limit: 10, ..SearchQuery::default() };
         self.search(&query).0.iter().any(|u| u.lync.as_ref().is_some_and(|l| l.sip_address == *sip))
+    }
+}
+
+/// What a whole-directory pass needs to know of a user without reading the user itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserFlags {
+    pub ad_disabled: bool,
+    /// Get-CsAdUser's three-valued Enabled: `None` is Null.
+    pub lync_enabled: Option<bool>,
+    /// When Enabled last changed, for users temporarily disabled.
+    pub disabled_in_lync_since: Option<OffsetDateTime>,
+    pub has_certificates: bool,
+    pub sip_disjoint: bool,
+}
+
+impl UserFlags {
+    pub fn of(user: &DirectoryUser) -> Self {
+        let lync = user.lync.as_ref();
+        Self {
+            ad_disabled: user.ad.account_disabled,
+            lync_enabled: lync.map(|l| l.enabled),
+            disabled_in_lync_since: lync.filter(|l| !l.enabled).map(|l| l.enabled_changed),
+            has_certificates: lync.is_some_and(|l| !l.certificates.is_empty()),
+            sip_disjoint: user.sip_disjoint_from_upn(),
+        }
     }
 }
 

@@ -112,7 +112,7 @@ impl Engine {
     async fn recompute(&mut self) -> Option<(Arc<Published>, Option<Arc<PublishedChange>>)> {
         let snapshot = self.directory.snapshot();
         let now = self.backend.now();
-        let computed = compute(snapshot.users(), now, &self.config, &|_| false);
+        let computed = compute(&snapshot, now, &self.config, &|_| false);
         let (added, removed) = diff(&self.last.findings, &computed.findings);
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;

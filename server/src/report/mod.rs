@@ -6,11 +6,11 @@
 
 pub mod engine;
 
+use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
 use deprov_wire::report::{Finding, Risk, Rule, RuleCounts};
-use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// What the report treats as normal.
@@ -36,11 +36,9 @@ impl Default for ReportConfig {
 
 impl ReportConfig {
     pub fn excludes(&self, user: &DirectoryUser) -> bool {
-        let dn = user.ad.distinguished_name.to_ascii_lowercase();
-        self.excluded_ous.iter().any(|ou| {
-            let ou = ou.to_ascii_lowercase();
-            dn.split(',').any(|part| part.trim() == ou)
-        }) || self.excluded_accounts.iter().any(|sam| sam.eq_ignore_ascii_case(&user.ad.sam_account_name))
+        let mut parts = user.ad.distinguished_name.split(',').map(str::trim);
+        parts.any(|part| self.excluded_ous.iter().any(|ou| ou.eq_ignore_ascii_case(part)))
+            || self.excluded_accounts.iter().any(|sam| sam.eq_ignore_ascii_case(&user.ad.sam_account_name))
     }
 
     /// The exclusion list as people read it.
@@ -61,10 +59,10 @@ pub struct Computed {
     pub next_change: Option<OffsetDateTime>,
 }
 
-/// Computes the report over `users` at `now`. `explained` says whether an open request explains a
-/// renamed SIP address (requests arrive with the workflow; until then nothing is explained).
+/// Computes the report over a snapshot at `now`. `explained` says whether an open request explains
+/// a renamed SIP address (requests arrive with the workflow; until then nothing is explained).
 pub fn compute(
-    users: &[Arc<DirectoryUser>],
+    snapshot: &Snapshot,
     now: OffsetDateTime,
     config: &ReportConfig,
     explained: &dyn Fn(UserId) -> bool,
@@ -75,10 +73,18 @@ pub fn compute(
             computed.next_change = Some(at);
         }
     };
-    for user in users {
-        let excluded = config.excludes(user);
+    for (flags, user) in snapshot.flags().iter().zip(snapshot.users()) {
+        let rule_one = flags.ad_disabled && flags.lync_enabled == Some(true);
+        // Certificates matter only once AD no longer authenticates the user.
+        let rule_two_candidate = flags.ad_disabled && flags.has_certificates;
+        let overdue_from = flags.disabled_in_lync_since.map(|since| since + config.grace_period);
+        let rule_four = flags.sip_disjoint && !explained(user.id);
+        if !(rule_one || rule_two_candidate || overdue_from.is_some() || rule_four) {
+            continue; // Most users: decided from the flags alone, without reading the user.
+        }
+        let excluded = std::cell::OnceCell::new();
         let found = |finding: Finding, computed: &mut Computed| {
-            if excluded {
+            if *excluded.get_or_init(|| config.excludes(user)) {
                 computed.excluded.push(finding);
             } else {
                 computed.counts.add(finding.rule);
@@ -86,29 +92,26 @@ pub fn compute(
             }
         };
         let lync = user.lync.as_ref();
-        // Certificates and grace periods change the report by time alone.
-        for cert in lync.iter().flat_map(|l| &l.certificates) {
-            soonest(cert.expires, &mut computed);
-            if let Some(revoked) = cert.revoked_from {
-                soonest(revoked, &mut computed);
-            }
+        if rule_one {
+            found(ad_disabled_lync_enabled(user, lync.expect("enabled implies Lync attributes"), now), &mut computed);
         }
-        if let Some(lync) = lync.filter(|l| !l.enabled) {
-            soonest(lync.enabled_changed + config.grace_period, &mut computed);
-        }
-
-        if user.ad.account_disabled {
-            if let Some(lync) = lync.filter(|l| l.enabled) {
-                found(ad_disabled_lync_enabled(user, lync, now), &mut computed);
+        if rule_two_candidate {
+            // The report changes by itself when a certificate expires or a revocation takes effect.
+            for cert in lync.iter().flat_map(|l| &l.certificates) {
+                soonest(cert.expires, &mut computed);
+                cert.revoked_from.inspect(|&at| soonest(at, &mut computed));
             }
             if let Some(until) = user.certificate_sign_in_until(now) {
                 found(certificate_sign_in(user, until), &mut computed);
             }
         }
-        if let Some(lync) = lync.filter(|l| !l.enabled && now >= l.enabled_changed + config.grace_period) {
-            found(stage_two_overdue(user, lync, config.grace_period), &mut computed);
+        if let (Some(from), Some(lync)) = (overdue_from, lync) {
+            soonest(from, &mut computed);
+            if now >= from {
+                found(stage_two_overdue(user, lync, config.grace_period), &mut computed);
+            }
         }
-        if user.sip_disjoint_from_upn() && !explained(user.id) {
+        if rule_four {
             found(sip_renamed(user), &mut computed);
         }
     }

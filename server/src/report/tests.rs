@@ -5,6 +5,7 @@ use crate::backend::LyncBackend;
 use crate::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_wire::directory::{AdAccount, ClientCertificate, ON_PREMISES_HOSTING_PROVIDER, SipAddress};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
@@ -32,7 +33,7 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
     for (users, seed) in [(50, 1), (1_000, 2), (5_000, 3), (20_000, 4)] {
         let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
         let expected = article_script(&sim).await;
-        let snapshot: Vec<_> = sim.read_directory(None).await.unwrap().users.into_iter().map(Arc::new).collect();
+        let snapshot = snapshot(sim.read_directory(None).await.unwrap().users);
         let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| false);
         // The article has no exclusion list: its rows are our findings plus the excluded ones.
         let ours: BTreeSet<UserId> = report
@@ -92,8 +93,12 @@ fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> Directo
     user
 }
 
+fn snapshot(users: Vec<DirectoryUser>) -> Snapshot {
+    Snapshot::build(users.into_iter().map(Arc::new).collect(), 0, NOW)
+}
+
 fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
-    let users: Vec<_> = users.into_iter().map(Arc::new).collect();
+    let users = snapshot(users);
     let mut found: Vec<_> =
         compute(&users, now, &ReportConfig::default(), &|_| false).findings.iter().map(|f| (f.user_id.0.as_u128(), f.rule)).collect();
     found.sort();
@@ -119,8 +124,7 @@ fn a_certificate_counts_whatever_enabled_says_until_it_expires() {
         rules(users.clone(), NOW),
         vec![(1, Rule::AdDisabledLyncEnabled), (1, Rule::CertificateSignIn), (2, Rule::CertificateSignIn)]
     );
-    let arcs: Vec<_> = users.iter().cloned().map(Arc::new).collect();
-    let report = compute(&arcs, NOW, &ReportConfig::default(), &|_| false);
+    let report = compute(&snapshot(users.clone()), NOW, &ReportConfig::default(), &|_| false);
     let risks: Vec<_> = report.findings.iter().filter(|f| f.rule == Rule::CertificateSignIn).map(|f| f.risk).collect();
     assert_eq!(risks, vec![Risk::High, Risk::Medium], "usable now is high; usable after a re-enable is medium");
     assert_eq!(report.next_change, Some(expires), "the engine wakes when the certificate expires");
@@ -134,18 +138,18 @@ fn stage_two_is_overdue_after_the_grace_period() {
     let deadline = changed + Duration::days(30);
     assert_eq!(rules(vec![temporarily_disabled.clone()], deadline - Duration::seconds(1)), vec![]);
     assert_eq!(rules(vec![temporarily_disabled.clone()], deadline), vec![(1, Rule::StageTwoOverdue)]);
-    let arcs = vec![Arc::new(temporarily_disabled)];
-    assert_eq!(compute(&arcs, NOW, &ReportConfig::default(), &|_| false).next_change, Some(deadline));
+    assert_eq!(compute(&snapshot(vec![temporarily_disabled]), NOW, &ReportConfig::default(), &|_| false).next_change, Some(deadline));
 }
 
 #[test]
 fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
     let mut renamed = user(1, false, Some(false));
     renamed.lync.as_mut().unwrap().sip_address = SipAddress::new("user1.123456", "contoso.com").unwrap();
-    let arcs = vec![Arc::new(renamed)];
-    let found = compute(&arcs, NOW, &ReportConfig::default(), &|_| false);
+    let id = renamed.id;
+    let users = snapshot(vec![renamed]);
+    let found = compute(&users, NOW, &ReportConfig::default(), &|_| false);
     assert_eq!(found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(), vec![Rule::SipRenamedUnexplained]);
-    let explained = compute(&arcs, NOW, &ReportConfig::default(), &|id| id == arcs[0].id);
+    let explained = compute(&users, NOW, &ReportConfig::default(), &|candidate| candidate == id);
     assert!(explained.findings.is_empty());
 }
 
@@ -156,8 +160,7 @@ fn excluded_accounts_are_shown_apart_and_never_counted() {
     let mut named = user(2, true, Some(true));
     named.ad.sam_account_name = "svc-special".into();
     let config = ReportConfig { excluded_accounts: vec!["SVC-special".into()], ..ReportConfig::default() };
-    let arcs = vec![Arc::new(room), Arc::new(named), Arc::new(user(3, true, Some(true)))];
-    let report = compute(&arcs, NOW, &config, &|_| false);
+    let report = compute(&snapshot(vec![room, named, user(3, true, Some(true))]), NOW, &config, &|_| false);
     assert_eq!(report.counts.total(), 1);
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.excluded.len(), 2);

@@ -1,0 +1,135 @@
+//! The mismatch report's two figures:
+//! 1. full report computation at 100,000 users (goal: at most 50 ms);
+//! 2. change-to-client latency with 200 open streams: an AD account is disabled in the simulator,
+//!    and the time until each of 200 server-sent-event clients holds the change is measured
+//!    (over loopback HTTP, as a browser's EventSource receives it).
+//!
+//! `cargo bench -p deprov-server --bench report`; `DEPROV_BENCH_STREAM_USERS` sets the size of the
+//! directory behind the streams (default 20,000: each stream first receives the whole report).
+
+use deprov_server::Portal;
+use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
+use deprov_server::backend::LyncBackend;
+use deprov_server::config::ServeConfig;
+use deprov_server::directory::Snapshot;
+use deprov_server::report::{ReportConfig, compute};
+use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const STREAMS: usize = 200;
+const ROUNDS: usize = 10;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    computation().await;
+    streams().await;
+}
+
+async fn computation() {
+    let users = env("DEPROV_BENCH_USERS", 100_000);
+    let now = time::OffsetDateTime::now_utc();
+    let sim = Simulator::new(&SimConfig { users, seed: 1 }, SimClock::frozen(now));
+    let users_read = sim.read_directory(None).await.unwrap().users.into_iter().map(Arc::new).collect();
+    let snapshot = Snapshot::build(users_read, 0, now);
+    let config = ReportConfig::default();
+    let mut times = Vec::new();
+    let mut findings = 0;
+    for _ in 0..30 {
+        let began = Instant::now();
+        let report = compute(&snapshot, now, &config, &|_| false);
+        times.push(began.elapsed());
+        findings = report.findings.len();
+    }
+    times.sort();
+    println!(
+        "report computation, {users} users, {findings} findings: p50 {:.2?}, p95 {:.2?} (30 runs)",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95)
+    );
+}
+
+async fn streams() {
+    let users = env("DEPROV_BENCH_STREAM_USERS", 20_000);
+    let data = std::env::temp_dir().join(format!("deprov-bench-{}", std::process::id()));
+    let portal = Portal::start(ServeConfig::for_tests(data.clone(), data.join("no-dist"), users, 2)).await.unwrap();
+    let sim = portal.state.simulator.clone().unwrap();
+    let candidates: Vec<_> = portal
+        .state
+        .directory
+        .snapshot()
+        .users()
+        .iter()
+        .filter(|u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled) && u.ad.distinguished_name.contains("OU=Users"))
+        .map(|u| u.id)
+        .take(ROUNDS)
+        .collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/report/mismatches/stream", listener.local_addr().unwrap());
+    tokio::spawn(portal.serve(listener, std::future::pending()));
+
+    // The user each round disables, and when.
+    let target: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<usize>();
+    let (latency_tx, mut latency_rx) = mpsc::unbounded_channel::<Duration>();
+    let client = reqwest::Client::new();
+    for _ in 0..STREAMS {
+        let (client, url, target, ready, latency) = (client.clone(), url.clone(), target.clone(), ready_tx.clone(), latency_tx.clone());
+        tokio::spawn(async move {
+            let response = client.get(&url).send().await.expect("stream opens");
+            let mut body = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let event: String = buffer.drain(..end + 2).collect();
+                    if event.starts_with("event: report") {
+                        let _ = ready.send(event.len());
+                    } else if event.starts_with("event: change") {
+                        let current = target.lock().unwrap().clone();
+                        if let Some((id, at)) = current.filter(|(id, _)| event.contains(id.as_str())) {
+                            let _ = latency.send(at.elapsed());
+                            let _ = id;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let mut report_bytes = 0;
+    for _ in 0..STREAMS {
+        report_bytes = ready_rx.recv().await.unwrap();
+    }
+    println!("{STREAMS} streams open on a {users}-user directory (first event {} KB each)", report_bytes / 1024);
+
+    let mut latencies = Vec::new();
+    for id in candidates {
+        *target.lock().unwrap() = Some((id.to_string(), Instant::now()));
+        sim.ad_disable(id).unwrap();
+        for _ in 0..STREAMS {
+            match tokio::time::timeout(Duration::from_secs(5), latency_rx.recv()).await {
+                Ok(Some(latency)) => latencies.push(latency),
+                _ => panic!("a stream missed the change"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    latencies.sort();
+    println!(
+        "change to all {STREAMS} streams ({ROUNDS} changes, {} deliveries): p50 {:.2?}, p95 {:.2?}, max {:.2?}",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies.last().unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
