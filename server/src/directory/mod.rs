@@ -48,16 +48,12 @@ impl Snapshot {
                 .cmp(&b.ad.display_name.to_lowercase())
                 .then_with(|| a.ad.sam_account_name.cmp(&b.ad.sam_account_name))
         });
-        let mut pools: Vec<String> =
-            users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
-        pools.sort();
-        pools.dedup();
         Self {
+            pools: pools_of(&users),
             by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
             index: Arc::new(SearchIndex::build(&users)),
             flags: users.iter().map(|u| UserFlags::of(u)).collect(),
             users,
-            pools,
             high_water,
             synced,
         }
@@ -84,10 +80,7 @@ impl Snapshot {
         if reindex {
             return Self::build(users, high_water, synced);
         }
-        let mut pools: Vec<String> =
-            users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
-        pools.sort();
-        pools.dedup();
+        let pools = pools_of(&users);
         Self { users, by_id: self.by_id.clone(), index: Arc::clone(&self.index), flags, pools, high_water, synced }
     }
 
@@ -152,6 +145,14 @@ impl UserFlags {
             sip_disjoint: user.sip_disjoint_from_upn(),
         }
     }
+}
+
+/// The registrar pools users are homed on, sorted.
+fn pools_of(users: &[Arc<DirectoryUser>]) -> Vec<String> {
+    let mut pools: Vec<String> = users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+    pools.sort();
+    pools.dedup();
+    pools
 }
 
 fn searchable_names(user: &DirectoryUser) -> (&str, &str, &str, Option<&SipAddress>) {

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
+use deprov_wire::directory::UserId;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -23,6 +24,11 @@ impl AppError {
     pub fn bad_request(field: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { message: message.into(), field: Some(field) }
     }
+}
+
+/// A user id from a path segment, or a 400 that says what was expected.
+pub fn parse_user_id(id: &str) -> Result<UserId, AppError> {
+    id.parse().map_err(|_| AppError::bad_request("id", format!("'{id}' is not a user id: expected an objectGUID.")))
 }
 
 impl From<BackendError> for AppError {

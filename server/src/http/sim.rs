@@ -2,14 +2,13 @@
 //! and outside tests can make the directory change: disable or enable an AD account, move the clock.
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, parse_user_id};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crate::backend::sim::Simulator;
 use deprov_wire::api::ApiError;
-use deprov_wire::directory::UserId;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -20,16 +19,12 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
     state.simulator.as_ref().ok_or_else(|| AppError::NotFound("The simulator is not the backend: no demo controls.".to_owned()))
 }
 
-fn user_id(id: &str) -> Result<UserId, AppError> {
-    id.parse().map_err(|_| AppError::bad_request("id", format!("'{id}' is not a user id: expected an objectGUID.")))
-}
-
 /// Sets ACCOUNTDISABLE on the user's AD account (Lync is not told, as in real life).
 #[utoipa::path(post, path = "/api/sim/users/{id}/ad-disable", tag = "simulator",
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn ad_disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
-    simulator(&state)?.ad_disable(user_id(&id)?)?;
+    simulator(&state)?.ad_disable(parse_user_id(&id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -38,7 +33,7 @@ pub async fn ad_disable(State(state): State<AppState>, Path(id): Path<String>) -
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn ad_enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
-    simulator(&state)?.ad_enable(user_id(&id)?)?;
+    simulator(&state)?.ad_enable(parse_user_id(&id)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,14 +1,14 @@
 //! `/api/users`: search the directory, and one user with what each method would do now.
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, parse_user_id};
 use crate::directory::search::SearchQuery;
 use crate::predict;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use deprov_wire::api::{ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary};
-use deprov_wire::directory::{AdState, DirectoryUser, LyncAccount, LyncState, UserId};
+use deprov_wire::directory::{AdState, DirectoryUser, LyncAccount, LyncState};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -119,9 +119,7 @@ fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
     responses((status = 200, body = UserDetail), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 503, body = ApiError)))]
 pub async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<UserDetail>, AppError> {
-    let id: UserId = id
-        .parse()
-        .map_err(|_| AppError::bad_request("id", format!("'{id}' is not a user id: expected an objectGUID.")))?;
+    let id = parse_user_id(&id)?;
     let user = state.backend.read_user(id).await?;
     let now = state.backend.now();
     let snapshot = state.directory.snapshot();
