@@ -46,7 +46,7 @@ async fn the_report_counts_its_findings_and_filters_them() {
 async fn the_csv_export_holds_the_filtered_findings() {
     let portal = TestPortal::spawn(2_000, 5).await;
     let expected = report(&portal, "?rule=stage_two_overdue").await.findings.len();
-    let response = portal.http.get(format!("{}/api/report/mismatches.csv?rule=stage_two_overdue", portal.base)).send().await.unwrap();
+    let response = portal.everyone.http.get(format!("{}/api/report/mismatches.csv?rule=stage_two_overdue", portal.base)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert!(response.headers()["content-disposition"].to_str().unwrap().contains("attachment"));

@@ -43,6 +43,27 @@ pub struct ServeConfig {
           default_values_t = ["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()])]
     pub exclude_ous: Vec<String>,
 
+    /// Seed one demo account per role (passwords in DATA_DIR/demo-accounts.txt). Off outside demos:
+    /// then accounts come only from `deprov user add`, and no default password exists.
+    #[arg(long, env = "DEPROV_DEMO_ACCOUNTS", default_value = "on", value_parser = ["on", "off"], value_name = "on|off")]
+    pub demo_accounts: String,
+
+    /// Mark the session cookie Secure (when served over HTTPS, e.g. behind a reverse proxy).
+    #[arg(long, env = "DEPROV_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Approvals a request needs (protected accounts always need at least two, from two people).
+    #[arg(long, env = "DEPROV_APPROVALS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub approvals: u32,
+
+    /// Hours after which a pending request is flagged overdue.
+    #[arg(long, env = "DEPROV_OVERDUE_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub overdue_hours: u32,
+
+    /// Days after which a pending request expires.
+    #[arg(long, env = "DEPROV_EXPIRE_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expire_days: u32,
+
     /// Further sAMAccountNames to exclude from the report.
     #[arg(long = "exclude-account", env = "DEPROV_EXCLUDE_ACCOUNTS", value_delimiter = ';')]
     pub exclude_accounts: Vec<String>,
@@ -61,6 +82,21 @@ impl ServeConfig {
             grace_days: 30,
             exclude_ous: vec!["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()],
             exclude_accounts: Vec::new(),
+            demo_accounts: "off".to_owned(),
+            secure_cookies: false,
+            approvals: 1,
+            overdue_hours: 48,
+            expire_days: 14,
+        }
+    }
+
+    pub fn workflow(&self) -> crate::workflow::WorkflowPolicy {
+        crate::workflow::WorkflowPolicy {
+            approvals_needed: self.approvals,
+            overdue_after: time::Duration::hours(self.overdue_hours.into()),
+            expire_after: time::Duration::days(self.expire_days.into()),
+            default_grace_days: self.grace_days,
+            ..Default::default()
         }
     }
 

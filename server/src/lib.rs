@@ -5,18 +5,23 @@
 //! - [`directory`]: the portal's live copy of the directory, and search over it.
 //! - [`predict`]: what each de-provisioning method would do to a user right now.
 //! - [`report`]: the live mismatch report.
+//! - [`people`], [`workflow`], [`audit`]: sign-in and roles, requests and approvals, the audit trail.
 //! - [`store`]: the portal's own state in SQLite.
 //! - [`http`]: routes, the error type, the front end.
 //! - [`config`]: `deprov serve`'s settings.
 
+pub mod audit;
 pub mod backend;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod http;
+pub mod people;
 pub mod predict;
 pub mod report;
 pub mod store;
 pub mod timing;
+pub mod workflow;
 
 use backend::LyncBackend;
 use backend::sim::{SimClock, SimConfig, Simulator};
@@ -40,6 +45,8 @@ pub enum StartError {
     Backend(#[from] backend::BackendError),
     #[error("cannot open the database: {0}")]
     Store(#[from] store::StoreError),
+    #[error("cannot set up the demo accounts: {0}")]
+    Demo(String),
 }
 
 impl Portal {
@@ -51,13 +58,24 @@ impl Portal {
         let simulator = Arc::new(Simulator::new(&SimConfig { users: config.sim_users, seed: config.sim_seed }, clock));
         let backend: Arc<dyn LyncBackend> = simulator.clone();
         let store = store::Store::open(&config.data_dir).await?;
+        if config.demo_accounts == "on" {
+            demo::seed_accounts(&store, &config.data_dir).await.map_err(|e| StartError::Demo(e.to_string()))?;
+        }
         let directory = Directory::start(Arc::clone(&backend)).await?;
-        let report = report::engine::ReportHub::start(directory.clone(), Arc::clone(&backend), config.report(), store).await?;
+        let report = report::engine::ReportHub::start(directory.clone(), Arc::clone(&backend), config.report(), store.clone()).await?;
         if config.sim_churn == "on" {
             let churn = backend::sim::churn::run(Arc::downgrade(&simulator), std::time::Duration::from_secs(4), config.sim_seed);
             tokio::spawn(churn);
         }
-        let state = http::AppState { backend, directory, report, simulator: Some(simulator) };
+        let workflow = workflow::Workflow::new(store.clone(), config.workflow());
+        tokio::spawn(expire_requests(workflow.clone()));
+        let people = http::People {
+            authenticator: Arc::new(people::accounts::LocalAccounts { store: store.clone() }),
+            sessions: people::sessions::SessionPolicy::default(),
+            throttle: Arc::default(),
+            secure_cookies: config.secure_cookies,
+        };
+        let state = http::AppState { backend, directory, report, simulator: Some(simulator), store, workflow, people };
         Ok(Self { state, config })
     }
 
@@ -71,6 +89,20 @@ impl Portal {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+        let app = self.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Expires requests pending past the limit, once a minute.
+async fn expire_requests(workflow: workflow::Workflow) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match workflow.expire_due().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired requests pending past the limit"),
+            Err(error) => tracing::warn!(%error, "could not expire requests"),
+        }
     }
 }

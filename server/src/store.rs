@@ -3,7 +3,9 @@
 
 use deprov_wire::report::{HistoryPoint, RuleCounts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use std::path::Path;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -11,6 +13,22 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// One writer at a time: every change appends to the audit chain, which must not fork.
+    /// (Several instances behind a load balancer will need PostgreSQL and a row lock instead.)
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction, holding the writer gate until it is committed or dropped.
+pub struct Write {
+    pub tx: Transaction<'static, Sqlite>,
+    _gate: OwnedMutexGuard<()>,
+}
+
+impl Write {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +39,15 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("a stored timestamp is unreadable: {0}")]
     Timestamp(String),
+}
+
+/// RFC 3339, as every timestamp is stored.
+pub fn stamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+pub fn parse_stamp(text: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| StoreError::Timestamp(format!("{text}: {e}")))
 }
 
 impl Store {
@@ -34,7 +61,17 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer: Arc::new(Mutex::new(())) })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction; waits for any other writer to finish.
+    pub async fn write(&self) -> Result<Write, StoreError> {
+        let gate = Arc::clone(&self.writer).lock_owned().await;
+        Ok(Write { tx: self.pool.begin().await?, _gate: gate })
     }
 
     pub async fn append_history(&self, point: &HistoryPoint) -> Result<(), StoreError> {
@@ -43,7 +80,7 @@ impl Store {
             "INSERT INTO mismatch_history (at, ad_disabled_lync_enabled, certificate_sign_in, stage_two_overdue, \
              sip_renamed_unexplained) VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(point.at.format(&Rfc3339).map_err(|e| StoreError::Timestamp(e.to_string()))?)
+        .bind(stamp(point.at))
         .bind(c.ad_disabled_lync_enabled as i64)
         .bind(c.certificate_sign_in as i64)
         .bind(c.stage_two_overdue as i64)
@@ -68,7 +105,7 @@ impl Store {
                 let at: String = row.get(0);
                 let count = |i: usize| row.get::<i64, _>(i).max(0) as usize;
                 Ok(HistoryPoint {
-                    at: OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| StoreError::Timestamp(e.to_string()))?,
+                    at: parse_stamp(&at)?,
                     counts: RuleCounts {
                         ad_disabled_lync_enabled: count(1),
                         certificate_sign_in: count(2),

@@ -4,6 +4,8 @@
 use deprov_server::Portal;
 use deprov_server::backend::sim::Simulator;
 use deprov_server::config::ServeConfig;
+use deprov_server::people::accounts;
+use deprov_wire::people::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,13 +18,65 @@ pub fn dist_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist")
 }
 
+/// The password of every test account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The accounts every test portal has: one per role, a second approver, and one with every role.
+pub const PEOPLE: [(&str, &[Role]); 6] = [
+    ("manager", &[Role::Requester]),
+    ("approver", &[Role::Approver]),
+    ("approver2", &[Role::Approver]),
+    ("admin", &[Role::Admin]),
+    ("auditor", &[Role::Auditor]),
+    ("everyone", &[Role::Requester, Role::Approver, Role::Admin, Role::Auditor]),
+];
+
 /// A running portal on the simulator. Stops when dropped.
 pub struct TestPortal {
     pub base: String,
     pub simulator: Arc<Simulator>,
+    pub store: deprov_server::store::Store,
+    /// A client with no session.
     pub http: reqwest::Client,
+    /// Signed in with every role: for tests about something else than permissions.
+    pub everyone: Person,
     _data: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+}
+
+/// A signed-in person: a cookie-keeping client and the session's CSRF token.
+pub struct Person {
+    pub name: String,
+    pub http: reqwest::Client,
+    pub csrf: String,
+    base: String,
+}
+
+impl Person {
+    /// GETs `path`; the status and the JSON body (Null when there is none).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("the server answers");
+        json_of(response).await
+    }
+
+    /// Sends `method` to `path` with the CSRF token and an optional JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json_of(request.send().await.expect("the server answers")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 impl TestPortal {
@@ -35,20 +89,45 @@ impl TestPortal {
         let config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
         let portal = Portal::start(config).await.expect("the portal starts");
         let simulator = portal.state.simulator.clone().expect("the default backend is the simulator");
+        let store = portal.state.store.clone();
+        for (name, roles) in PEOPLE {
+            if !accounts::exists(&store, name).await.unwrap() {
+                accounts::add(&store, name, roles, PASSWORD).await.expect("test accounts");
+            }
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(portal.serve(listener, async { stopped.await.ok(); }));
-        Self { base, simulator, http: reqwest::Client::new(), _data: data, stop: Some(stop) }
+        let everyone = sign_in(&base, "everyone", PASSWORD).await.expect("the all-roles account signs in");
+        Self { base, simulator, store, http: reqwest::Client::new(), everyone, _data: data, stop: Some(stop) }
     }
 
-    /// GETs `path` and returns the status and the JSON body.
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or_else(|e| panic!("GET {path}: body is not JSON: {e}"));
-        (status, body)
+    /// Signs `name` in (a test account from [`PEOPLE`]).
+    pub async fn person(&self, name: &str) -> Person {
+        sign_in(&self.base, name, PASSWORD).await.unwrap_or_else(|status| panic!("{name} cannot sign in: {status}"))
     }
+
+    /// GETs `path` as the all-roles account.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        self.everyone.get_json(path).await
+    }
+}
+
+/// Signs in through the API; `Err(status)` when refused.
+pub async fn sign_in(base: &str, name: &str, password: &str) -> Result<Person, u16> {
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let response = http
+        .post(format!("{base}/api/session"))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .expect("the server answers");
+    if !response.status().is_success() {
+        return Err(response.status().as_u16());
+    }
+    let me: serde_json::Value = response.json().await.unwrap();
+    Ok(Person { name: name.to_owned(), http, csrf: me["csrf_token"].as_str().unwrap().to_owned(), base: base.to_owned() })
 }
 
 impl TestPortal {
@@ -62,21 +141,14 @@ impl TestPortal {
         std::mem::replace(&mut self._data, data)
     }
 
-    /// POSTs to `path` and returns the status and the body (JSON or empty).
+    /// POSTs to `path` as the all-roles account.
     pub async fn post(&self, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-        let mut request = self.http.post(format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        self.everyone.post(path, body).await
     }
 
-    /// Opens a server-sent-event stream.
+    /// Opens a server-sent-event stream as the all-roles account.
     pub async fn events(&self, path: &str) -> EventStream {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("the stream opens");
+        let response = self.everyone.http.get(format!("{}{path}", self.base)).send().await.expect("the stream opens");
         assert_eq!(response.status().as_u16(), 200);
         use futures_util::StreamExt;
         let body = response.bytes_stream().map(|chunk| chunk.map(|bytes| bytes.to_vec()));
@@ -191,6 +263,15 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{css} never had the expected text within {timeout:?}; last: {last:?}");
+    }
+
+    /// Signs in through the page, as a person would, and waits for the portal to show their name.
+    pub async fn sign_in(&self, base: &str, name: &str) {
+        self.client.goto(&format!("{base}/login")).await.unwrap();
+        self.wait_for("#login-name", Duration::from_secs(15)).await.send_keys(name).await.unwrap();
+        self.wait_for("#login-password", Duration::from_secs(5)).await.send_keys(PASSWORD).await.unwrap();
+        self.wait_for("#login-submit", Duration::from_secs(5)).await.click().await.unwrap();
+        self.wait_for_text("#whoami", Duration::from_secs(15), |t| t.contains(name)).await;
     }
 
     pub async fn close(mut self) {

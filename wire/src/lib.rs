@@ -5,13 +5,17 @@
 //! - [`cmdlet`]: the Lync Management Shell commands the portal runs, as data, and their one rendering.
 //! - [`method`]: the de-provisioning methods and what each would do to a user right now.
 //! - [`report`]: the mismatch report and its live changes.
+//! - [`people`]: roles, sign-in and the audit trail.
+//! - [`workflow`]: de-provisioning requests and their approval.
 //! - [`api`]: request and response bodies of the JSON API, and its one error shape.
 
 pub mod api;
 pub mod cmdlet;
 pub mod directory;
 pub mod method;
+pub mod people;
 pub mod report;
+pub mod workflow;
 
 /// Derives `utoipa::ToSchema` only when the server asks for OpenAPI (feature `openapi`).
 #[macro_export]

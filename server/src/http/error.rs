@@ -12,8 +12,18 @@ use deprov_wire::directory::UserId;
 pub enum AppError {
     /// 400: the request is malformed; `field` names the culprit.
     BadRequest { message: String, field: Option<&'static str> },
+    /// 401: not signed in, or the session ended.
+    Unauthorized,
+    /// 403: signed in, but this needs another role (or another person).
+    Forbidden(String),
     /// 404.
     NotFound(String),
+    /// 409: the thing changed meanwhile, or already exists.
+    Conflict(String),
+    /// 422: understood, but refused for a reason the person can act on.
+    Unprocessable { message: String, field: Option<&'static str> },
+    /// 429: too many failed attempts; try again after this many seconds.
+    TooManyAttempts(u64),
     /// 503: the Lync backend could not answer; the portal itself is fine.
     BackendUnavailable(String),
     /// 500: a bug. The detail is logged; the client gets a generic sentence.
@@ -43,11 +53,39 @@ impl From<BackendError> for AppError {
     }
 }
 
+impl From<crate::store::StoreError> for AppError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<crate::workflow::WorkflowError> for AppError {
+    fn from(error: crate::workflow::WorkflowError) -> Self {
+        use crate::workflow::WorkflowError as E;
+        match error {
+            E::Refused { message, field } => Self::Unprocessable { message, field },
+            E::NotYours(message) => Self::Forbidden(message),
+            E::Conflict(message) => Self::Conflict(message),
+            E::NotFound(_) => Self::NotFound(error.to_string()),
+            E::Store(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message, field) = match self {
             Self::BadRequest { message, field } => (StatusCode::BAD_REQUEST, message, field),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in first (or again: your session has ended).".to_owned(), None),
+            Self::Forbidden(message) => (StatusCode::FORBIDDEN, message, None),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
+            Self::Conflict(message) => (StatusCode::CONFLICT, message, None),
+            Self::Unprocessable { message, field } => (StatusCode::UNPROCESSABLE_ENTITY, message, field),
+            Self::TooManyAttempts(seconds) => {
+                let message = format!("Too many failed sign-ins for this name or address: try again in {seconds} s.");
+                let body = Json(ApiError { message, field: None });
+                return (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, seconds.to_string())], body).into_response();
+            }
             Self::BackendUnavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message, None),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -1,10 +1,13 @@
 //! The HTTP surface: the JSON API under `/api` (described by `/api/openapi.json`, generated
 //! from the handlers so it cannot drift) and the front end for every other path.
 
+mod audit;
+pub mod auth;
 mod error;
 mod frontend;
 mod health;
 mod report;
+mod requests;
 mod sim;
 mod users;
 
@@ -13,7 +16,12 @@ pub use error::AppError;
 use crate::backend::LyncBackend;
 use crate::backend::sim::Simulator;
 use crate::directory::Directory;
+use crate::people::Authenticator;
+use crate::people::sessions::SessionPolicy;
+use crate::people::throttle::Throttle;
 use crate::report::engine::ReportHub;
+use crate::store::Store;
+use crate::workflow::Workflow;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -37,6 +45,19 @@ pub struct AppState {
     pub report: ReportHub,
     /// Present when the simulator is the backend: its demo controls.
     pub simulator: Option<Arc<Simulator>>,
+    pub store: Store,
+    pub workflow: Workflow,
+    pub people: People,
+}
+
+/// How people sign in and how long they stay.
+#[derive(Clone)]
+pub struct People {
+    pub authenticator: Arc<dyn Authenticator>,
+    pub sessions: SessionPolicy,
+    pub throttle: Arc<Throttle>,
+    /// Mark the cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
 }
 
 #[derive(OpenApi)]
@@ -50,6 +71,14 @@ struct ApiDoc;
 fn api(state: AppState) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(auth::sign_in, auth::me, auth::sign_out))
+        .routes(routes!(requests::create, requests::list))
+        .routes(routes!(requests::get))
+        .routes(routes!(requests::approve))
+        .routes(routes!(requests::reject))
+        .routes(routes!(requests::cancel))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::csv))
         .routes(routes!(users::search))
         .routes(routes!(users::detail))
         .routes(routes!(users::pools))

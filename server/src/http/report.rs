@@ -2,6 +2,7 @@
 //! server-sent events (the whole report first, then each change as it happens).
 
 use super::AppState;
+use super::auth::Signed;
 use super::error::AppError;
 use crate::report::engine::ReportHub;
 use axum::extract::rejection::QueryRejection;
@@ -11,6 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use deprov_wire::api::ApiError;
+use deprov_wire::people::Role;
 use deprov_wire::report::{Finding, MismatchReport, Rule, RuleCounts};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
@@ -80,8 +82,10 @@ impl Filter {
     responses((status = 200, body = MismatchReport), (status = 400, body = ApiError)))]
 pub async fn mismatches(
     State(state): State<AppState>,
+    signed: Signed,
     filter: Result<Query<ReportFilter>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    signed.require(&Role::ALL)?;
     let filter = Filter::parse(filter)?;
     let published = state.report.current();
     if filter.rule.is_none() && filter.pool.is_none() && filter.department.is_none() {
@@ -96,8 +100,10 @@ pub async fn mismatches(
     responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ApiError)))]
 pub async fn mismatches_csv(
     State(state): State<AppState>,
+    signed: Signed,
     filter: Result<Query<ReportFilter>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    signed.require(&Role::ALL)?;
     let filter = Filter::parse(filter)?;
     let report = filter.apply(&state.report.current().report);
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -141,9 +147,14 @@ pub async fn mismatches_csv(
 /// A stream of server-sent events: `report` (the whole report) first, then `change` events
 /// that chain by version. A stream that falls behind is sent the whole report again.
 #[utoipa::path(get, path = "/api/report/mismatches/stream", tag = "report",
-    responses((status = 200, content_type = "text/event-stream", description = "`report` then `change` events")))]
-pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(events(state.report)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    responses((status = 200, content_type = "text/event-stream", description = "`report` then `change` events"),
+        (status = 401, body = ApiError)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    signed.require(&Role::ALL)?;
+    Ok(Sse::new(events(state.report)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 fn events(hub: ReportHub) -> impl Stream<Item = Result<Event, Infallible>> {

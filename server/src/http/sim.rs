@@ -2,6 +2,7 @@
 //! and outside tests can make the directory change: disable or enable an AD account, move the clock.
 
 use super::AppState;
+use super::auth::Signed;
 use super::error::{AppError, parse_user_id};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -9,6 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crate::backend::sim::Simulator;
 use deprov_wire::api::ApiError;
+use deprov_wire::people::Role;
+use crate::audit::{self, Event};
+use time::OffsetDateTime;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -22,18 +26,29 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
 /// Sets ACCOUNTDISABLE on the user's AD account (Lync is not told, as in real life).
 #[utoipa::path(post, path = "/api/sim/users/{id}/ad-disable", tag = "simulator",
     params(("id" = String, Path, description = "The user's objectGUID")),
-    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
-pub async fn ad_disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub async fn ad_disable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
     simulator(&state)?.ad_disable(parse_user_id(&id)?)?;
+    record(&state, &admin.name, "sim.ad_disable", &id, String::new()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn record(state: &AppState, actor: &str, action: &str, subject: &str, details: String) -> Result<(), AppError> {
+    audit::record(&state.store, OffsetDateTime::now_utc(), Event { actor, action, subject, details }).await?;
+    Ok(())
 }
 
 /// Clears ACCOUNTDISABLE.
 #[utoipa::path(post, path = "/api/sim/users/{id}/ad-enable", tag = "simulator",
     params(("id" = String, Path, description = "The user's objectGUID")),
-    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
-pub async fn ad_enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub async fn ad_enable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
     simulator(&state)?.ad_enable(parse_user_id(&id)?)?;
+    record(&state, &admin.name, "sim.ad_enable", &id, String::new()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -45,11 +60,14 @@ pub struct Advance {
 
 /// Moves the simulated clock forward: delays run out, certificates expire, grace periods end.
 #[utoipa::path(post, path = "/api/sim/clock/advance", tag = "simulator", request_body = Advance,
-    responses((status = 204), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError)))]
 pub async fn advance_clock(
     State(state): State<AppState>,
+    signed: Signed,
     body: Result<Json<Advance>, JsonRejection>,
 ) -> Result<StatusCode, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
     let Json(advance) = body.map_err(|r| AppError::BadRequest {
         message: format!("Send JSON like {{\"seconds\": 300}}: {}", r.body_text()),
@@ -59,5 +77,6 @@ pub async fn advance_clock(
         return Err(AppError::bad_request("seconds", format!("seconds must be from 1 to {MAX_ADVANCE_SECONDS}.")));
     }
     sim.advance_clock(time::Duration::seconds(advance.seconds));
+    record(&state, &admin.name, "sim.clock_advance", "clock", format!("{} s", advance.seconds)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

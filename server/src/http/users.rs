@@ -1,6 +1,7 @@
 //! `/api/users`: search the directory, and one user with what each method would do now.
 
 use super::AppState;
+use super::auth::Signed;
 use super::error::{AppError, parse_user_id};
 use crate::directory::search::SearchQuery;
 use crate::predict;
@@ -9,6 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use deprov_wire::api::{ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary};
 use deprov_wire::directory::{AdState, DirectoryUser, LyncAccount, LyncState};
+use deprov_wire::people::Role;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -78,11 +80,13 @@ impl SearchParams {
 
 /// Searches the portal's copy of the directory; sorted by relevance, then display name.
 #[utoipa::path(get, path = "/api/users", tag = "directory", params(SearchParams),
-    responses((status = 200, body = SearchResults), (status = 400, body = ApiError)))]
+    responses((status = 200, body = SearchResults), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn search(
     State(state): State<AppState>,
+    signed: Signed,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<SearchResults>, AppError> {
+    signed.require(&Role::ALL)?;
     let Query(params) = params.map_err(|rejection| AppError::BadRequest { message: rejection.body_text(), field: None })?;
     let query = params.validate()?;
     let snapshot = state.directory.snapshot();
@@ -118,7 +122,8 @@ fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 200, body = UserDetail), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 503, body = ApiError)))]
-pub async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<UserDetail>, AppError> {
+pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<Json<UserDetail>, AppError> {
+    signed.require(&Role::ALL)?;
     let id = parse_user_id(&id)?;
     let user = state.backend.read_user(id).await?;
     let now = state.backend.now();
@@ -139,7 +144,8 @@ pub async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Re
 }
 
 /// The registrar pools in the directory, for the search filter.
-#[utoipa::path(get, path = "/api/pools", tag = "directory", responses((status = 200, body = Pools)))]
-pub async fn pools(State(state): State<AppState>) -> Json<Pools> {
-    Json(Pools { pools: state.directory.snapshot().pools().to_vec() })
+#[utoipa::path(get, path = "/api/pools", tag = "directory", responses((status = 200, body = Pools), (status = 401, body = ApiError)))]
+pub async fn pools(State(state): State<AppState>, signed: Signed) -> Result<Json<Pools>, AppError> {
+    signed.require(&Role::ALL)?;
+    Ok(Json(Pools { pools: state.directory.snapshot().pools().to_vec() }))
 }

@@ -1,0 +1,146 @@
+//! Who is asking: the `Signed` extractor every protected handler takes, and `/api/session`
+//! (sign in, who am I, sign out). Deny by default: a handler without `Signed` is public, and the
+//! authorization test lists the few that may be.
+
+use super::AppState;
+use super::error::AppError;
+use crate::audit::{self, Event};
+use crate::people::SignInError;
+use crate::people::sessions::{self, COOKIE, Session};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use deprov_wire::api::ApiError;
+use deprov_wire::people::{Me, Role, SignIn};
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+
+/// The header a state-changing request must carry, with the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A signed-in person. As an extractor it answers 401 without a live session, and 403 for a
+/// state-changing request without the session's CSRF token.
+pub struct Signed(pub Session);
+
+impl Signed {
+    /// The session, if it holds any of `roles`; else a 403 naming them.
+    pub fn require(&self, roles: &[Role]) -> Result<&Session, AppError> {
+        if roles.iter().any(|role| self.0.has(*role)) {
+            return Ok(&self.0);
+        }
+        let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+        Err(AppError::Forbidden(format!("This needs the {} role.", names.join(" or "))))
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = cookie(&parts.headers, COOKIE).ok_or(AppError::Unauthorized)?;
+        let session = sessions::find(&state.store, token, state.people.sessions).await?.ok_or(AppError::Unauthorized)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if !safe && sent != Some(session.csrf_token.as_str()) {
+            return Err(AppError::Forbidden(
+                "This change came without the page's CSRF token: reload the page and try again.".to_owned(),
+            ));
+        }
+        Ok(Self(session))
+    }
+}
+
+/// The client's address, when the server was started with connection info (for the throttle).
+pub struct ClientAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())))
+    }
+}
+
+fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
+    format!(
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Signs in with a name and password; sets the session cookie.
+#[utoipa::path(post, path = "/api/session", tag = "session", request_body = SignIn,
+    responses((status = 200, body = Me), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 429, body = ApiError)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    body: Result<Json<SignIn>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(SignIn { name, password }) = body.map_err(|r| AppError::BadRequest {
+        message: format!("Send JSON like {{\"name\": \"...\", \"password\": \"...\"}}: {}", r.body_text()),
+        field: None,
+    })?;
+    let name = name.trim().to_owned();
+    let mut keys = vec![format!("name:{}", name.to_lowercase())];
+    if let Some(address) = address {
+        keys.push(format!("ip:{address}"));
+    }
+    if let Err(wait) = state.people.throttle.check(&keys) {
+        return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
+    }
+    let now = OffsetDateTime::now_utc();
+    let who = match state.people.authenticator.authenticate(&name, &password).await {
+        Ok(who) => who,
+        Err(error @ (SignInError::Rejected | SignInError::Disabled)) => {
+            state.people.throttle.failed(&keys);
+            let event = Event { actor: &name, action: "session.sign_in_failed", subject: &name, details: error.to_string() };
+            audit::record(&state.store, now, event).await?;
+            return Err(match error {
+                SignInError::Disabled => AppError::Forbidden("This account is disabled.".to_owned()),
+                _ => AppError::Unauthorized,
+            });
+        }
+        Err(SignInError::Store(error)) => return Err(error.into()),
+    };
+    state.people.throttle.succeeded(&keys);
+    let token = sessions::start(&state.store, &who, state.people.sessions).await?;
+    audit::record(&state.store, now, Event { actor: &who.name, action: "session.sign_in", subject: &who.name, details: String::new() }).await?;
+    let session = sessions::find(&state.store, &token, state.people.sessions).await?.ok_or(AppError::Unauthorized)?;
+    let cookie = session_cookie(&token, state.people.sessions.lifetime.whole_seconds(), state.people.secure_cookies);
+    let me = Me { name: session.name, roles: session.roles, csrf_token: session.csrf_token };
+    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+}
+
+/// Who is signed in, with the CSRF token for state-changing requests.
+#[utoipa::path(get, path = "/api/session", tag = "session",
+    responses((status = 200, body = Me), (status = 401, body = ApiError)))]
+pub async fn me(signed: Signed) -> Json<Me> {
+    let Signed(session) = signed;
+    Json(Me { name: session.name, roles: session.roles, csrf_token: session.csrf_token })
+}
+
+/// Signs out: ends the session and clears the cookie.
+#[utoipa::path(delete, path = "/api/session", tag = "session",
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn sign_out(State(state): State<AppState>, signed: Signed) -> Result<Response, AppError> {
+    sessions::end(&state.store, &signed.0).await?;
+    let event = Event { actor: &signed.0.name, action: "session.sign_out", subject: &signed.0.name, details: String::new() };
+    audit::record(&state.store, OffsetDateTime::now_utc(), event).await?;
+    let cookie = session_cookie("", 0, state.people.secure_cookies);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}

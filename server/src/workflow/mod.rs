@@ -1,0 +1,365 @@
+//! De-provisioning requests up to "approved": creation with its refusals, decisions with their
+//! conflicts, overdue flags and expiry. Every change lands with its audit row in one transaction.
+
+pub mod machine;
+
+use crate::audit::{self, Event};
+use crate::directory::Snapshot;
+use crate::report::ReportConfig;
+use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
+use deprov_wire::directory::{LyncAccount, UserId};
+use deprov_wire::workflow::{DecisionKind, DecisionView, NewRequest, ReasonCategory, RequestState, RequestView, Urgency};
+use machine::{Act, Facts, Refusal};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::{Duration, OffsetDateTime};
+
+/// The portal's rules for requests.
+#[derive(Debug, Clone)]
+pub struct WorkflowPolicy {
+    pub approvals_needed: u32,
+    /// Protected accounts: at least two, from two people.
+    pub protected_approvals: u32,
+    pub overdue_after: Duration,
+    pub expire_after: Duration,
+    pub default_grace_days: u32,
+}
+
+impl Default for WorkflowPolicy {
+    fn default() -> Self {
+        Self {
+            approvals_needed: 1,
+            protected_approvals: 2,
+            overdue_after: Duration::hours(48),
+            expire_after: Duration::days(14),
+            default_grace_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The request cannot be made or the decision taken, for a reason the person can read (422).
+    #[error("{message}")]
+    Refused { message: String, field: Option<&'static str> },
+    /// The person is not the one who may do this (403).
+    #[error("{0}")]
+    NotYours(String),
+    /// The request changed meanwhile, or is already decided (409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("No request #{0}.")]
+    NotFound(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WorkflowError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
+    WorkflowError::Refused { message: message.into(), field: Some(field) }
+}
+
+#[derive(Clone)]
+pub struct Workflow {
+    store: Store,
+    pub policy: WorkflowPolicy,
+}
+
+const MAX_REASON: usize = 2_000;
+const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, \
+     reason, reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, \
+     state, state_changed_at, version FROM requests";
+
+impl Workflow {
+    pub fn new(store: Store, policy: WorkflowPolicy) -> Self {
+        Self { store, policy }
+    }
+
+    /// Files a request for `new.user_id` by `by`, or says why not.
+    pub async fn create(
+        &self,
+        by: &str,
+        new: NewRequest,
+        directory: &Snapshot,
+        exclusions: &ReportConfig,
+    ) -> Result<RequestView, WorkflowError> {
+        let user = directory.user(new.user_id).ok_or_else(|| refused("user_id", "No user with that id in the directory."))?;
+        let name = &user.ad.display_name;
+        if exclusions.excludes(user) {
+            return Err(refused("user_id", format!(
+                "{name} is on the exclusion list (a resource, monitoring or service account): such accounts are Lync-enabled on purpose."
+            )));
+        }
+        let Some(lync) = user.lync.as_ref() else {
+            return Err(refused("user_id", format!("{name} is not enabled for Lync (Enabled = Null): there is nothing to de-provision.")));
+        };
+        if lync.homed_online() {
+            return Err(refused("user_id", format!(
+                "{name} is homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online, not here."
+            )));
+        }
+        let reason_text = new.reason_text.trim();
+        if reason_text.is_empty() || reason_text.chars().count() > MAX_REASON {
+            return Err(refused("reason_text", format!("Say why in a sentence (at most {MAX_REASON} characters).")));
+        }
+        let grace_days = new.grace_days.unwrap_or(self.policy.default_grace_days);
+        if !(1..=365).contains(&grace_days) {
+            return Err(refused("grace_days", "The grace period must be from 1 to 365 days."));
+        }
+        let override_reason = new.protected_override.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if user.protected() && override_reason.is_none() {
+            return Err(refused("protected_override", format!(
+                "{name} is a member of {}: protected accounts need an explicit override (say why), and two approvals.",
+                user.ad.protected_groups.join(", ")
+            )));
+        }
+        let approvals_needed =
+            if user.protected() { self.policy.protected_approvals.max(2) } else { self.policy.approvals_needed.max(1) };
+
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let open = sqlx::query("SELECT id, state, requested_by FROM requests WHERE user_id = ? AND state IN ('pending_approval', 'approved')")
+            .bind(new.user_id.to_string())
+            .fetch_optional(&mut *write.tx)
+            .await?;
+        if let Some(open) = open {
+            let state = RequestState::parse(open.get(1)).map_or("open", RequestState::label);
+            return Err(WorkflowError::Conflict(format!(
+                "{name} already has an open request: #{} ({state}), by {}.",
+                open.get::<i64, _>(0),
+                open.get::<String, _>(2)
+            )));
+        }
+        let effective_at = new.effective_at.unwrap_or(now);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO requests (user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, reason, \
+             reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, state, \
+             state_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?) RETURNING id",
+        )
+        .bind(user.id.to_string())
+        .bind(name)
+        .bind(&user.ad.sam_account_name)
+        .bind(user.lync.as_ref().map(|l: &LyncAccount| l.sip_address.to_string()))
+        .bind(user.protected() as i64)
+        .bind(new.reason.as_str())
+        .bind(reason_text)
+        .bind(new.urgency.as_str())
+        .bind(stamp(effective_at))
+        .bind(grace_days as i64)
+        .bind(override_reason)
+        .bind(approvals_needed as i64)
+        .bind(by)
+        .bind(stamp(now))
+        .bind(stamp(now))
+        .fetch_one(&mut *write.tx)
+        .await?;
+        let details = format!(
+            "user {} ({}); reason {}: {reason_text}; urgency {}; grace {grace_days} days{}",
+            user.ad.sam_account_name,
+            user.id,
+            new.reason.as_str(),
+            new.urgency.as_str(),
+            override_reason.map(|r| format!("; protected override: {r}")).unwrap_or_default()
+        );
+        audit::append(&mut write, now, Event { actor: by, action: "request.create", subject: &format!("request #{id}"), details }).await?;
+        write.commit().await?;
+        self.get(id).await?.ok_or(WorkflowError::NotFound(id))
+    }
+
+    /// Every request, newest first; `open_only` keeps those pending or approved.
+    pub async fn list(&self, open_only: bool) -> Result<Vec<RequestView>, WorkflowError> {
+        let filter = if open_only { " WHERE state IN ('pending_approval', 'approved')" } else { "" };
+        let rows = sqlx::query(&format!("{SELECT_REQUEST}{filter} ORDER BY id DESC LIMIT 500")).fetch_all(self.store.pool()).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let decisions = self.decisions(row.get(0)).await?;
+            views.push(self.view(&row, decisions)?);
+        }
+        Ok(views)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<RequestView>, WorkflowError> {
+        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = ?")).bind(id).fetch_optional(self.store.pool()).await? else {
+            return Ok(None);
+        };
+        let decisions = self.decisions(id).await?;
+        Ok(Some(self.view(&row, decisions)?))
+    }
+
+    /// Users with an open request (it explains a renamed SIP address in the report).
+    pub async fn users_with_open_requests(&self) -> Result<Vec<UserId>, WorkflowError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')")
+            .fetch_all(self.store.pool())
+            .await?;
+        Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
+    async fn decisions(&self, id: i64) -> Result<Vec<DecisionView>, WorkflowError> {
+        let rows = sqlx::query("SELECT actor, decision, comment, at FROM decisions WHERE request_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DecisionView {
+                    actor: row.get(0),
+                    decision: DecisionKind::parse(row.get(1)).unwrap_or(DecisionKind::Approve),
+                    comment: row.get(2),
+                    at: parse_stamp(row.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    fn view(&self, row: &SqliteRow, decisions: Vec<DecisionView>) -> Result<RequestView, WorkflowError> {
+        let state = RequestState::parse(row.get(15)).unwrap_or(RequestState::PendingApproval);
+        let created_at = parse_stamp(row.get(14))?;
+        let requested_by: String = row.get(13);
+        let approvals_needed = row.get::<i64, _>(12) as u32;
+        let approved_by: Vec<String> =
+            decisions.iter().filter(|d| d.decision == DecisionKind::Approve).map(|d| d.actor.clone()).collect();
+        let pending = state == RequestState::PendingApproval;
+        let now = OffsetDateTime::now_utc();
+        let last = decisions.last();
+        let waiting_for = match state {
+            RequestState::PendingApproval => {
+                let missing = approvals_needed.saturating_sub(approved_by.len() as u32);
+                let mut not = vec![requested_by.clone()];
+                not.extend(approved_by.iter().cloned());
+                format!(
+                    "{missing} more approval{} from an approver other than {}",
+                    if missing == 1 { "" } else { "s" },
+                    not.join(" or ")
+                )
+            }
+            RequestState::Approved => "An admin, to execute stage 1".to_owned(),
+            _ => format!(
+                "Nobody: {} by {}",
+                state.label().to_lowercase(),
+                last.map_or("deprov".to_owned(), |d| d.actor.clone())
+            ),
+        };
+        Ok(RequestView {
+            id: row.get(0),
+            user_id: row.get::<String, _>(1).parse().map_err(|_| StoreError::Timestamp("bad user id".into()))?,
+            user_display_name: row.get(2),
+            user_sam_account_name: row.get(3),
+            user_sip_address: row.get(4),
+            user_protected: row.get::<i64, _>(5) != 0,
+            reason: ReasonCategory::parse(row.get(6)).unwrap_or(ReasonCategory::Other),
+            reason_text: row.get(7),
+            urgency: Urgency::parse(row.get(8)).unwrap_or(Urgency::Standard),
+            effective_at: parse_stamp(row.get(9))?,
+            grace_days: row.get::<i64, _>(10) as u32,
+            protected_override: row.get(11),
+            requested_by,
+            created_at,
+            state,
+            state_changed_at: parse_stamp(row.get(16))?,
+            version: row.get(17),
+            approvals_needed,
+            approved_by,
+            decisions,
+            overdue: pending && now - created_at >= self.policy.overdue_after,
+            expires_at: pending.then_some(created_at + self.policy.expire_after),
+            waiting_for,
+        })
+    }
+
+    /// Applies a decision by `by`, if `version` is still the request's version.
+    pub async fn decide(&self, id: i64, by: &str, kind: DecisionKind, version: i64, comment: &str) -> Result<RequestView, WorkflowError> {
+        let mut write = self.store.write().await?;
+        self.decide_in(&mut write, id, by, kind, Some(version), comment).await?;
+        write.commit().await?;
+        self.get(id).await?.ok_or(WorkflowError::NotFound(id))
+    }
+
+    async fn decide_in(
+        &self,
+        write: &mut Write,
+        id: i64,
+        by: &str,
+        kind: DecisionKind,
+        version: Option<i64>,
+        comment: &str,
+    ) -> Result<(), WorkflowError> {
+        let row = sqlx::query("SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *write.tx)
+            .await?
+            .ok_or(WorkflowError::NotFound(id))?;
+        let state = RequestState::parse(row.get(0)).unwrap_or(RequestState::PendingApproval);
+        let current: i64 = row.get(1);
+        let requested_by: String = row.get(2);
+        if version.is_some_and(|seen| seen != current) {
+            return Err(WorkflowError::Conflict(format!(
+                "Request #{id} changed while you were looking at it (it is now {}). Look at it again before deciding.",
+                state.label().to_lowercase()
+            )));
+        }
+        let approved_by: Vec<String> = sqlx::query_scalar("SELECT actor FROM decisions WHERE request_id = ? AND decision = 'approve'")
+            .bind(id)
+            .fetch_all(&mut *write.tx)
+            .await?;
+        let facts = Facts { state, requested_by: &requested_by, approved_by: &approved_by, approvals_needed: row.get::<i64, _>(3) as u32 };
+        let act = match kind {
+            DecisionKind::Approve => Act::Approve { by },
+            DecisionKind::Reject => Act::Reject { by },
+            DecisionKind::Cancel => Act::Cancel { by },
+            DecisionKind::Expire => Act::Expire,
+        };
+        let next = machine::next(facts, act).map_err(|refusal| match refusal {
+            Refusal::OwnRequest | Refusal::NotRequester(_) => WorkflowError::NotYours(refusal.to_string()),
+            _ => WorkflowError::Conflict(refusal.to_string()),
+        })?;
+        let now = OffsetDateTime::now_utc();
+        sqlx::query("UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?")
+            .bind(next.as_str())
+            .bind(stamp(now))
+            .bind(id)
+            .bind(current)
+            .execute(&mut *write.tx)
+            .await?;
+        sqlx::query("INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(by)
+            .bind(kind.as_str())
+            .bind(comment.trim())
+            .bind(stamp(now))
+            .execute(&mut *write.tx)
+            .await?;
+        let details = format!("{} → {}{}", state.as_str(), next.as_str(), if comment.trim().is_empty() { String::new() } else { format!("; comment: {}", comment.trim()) });
+        let action = format!("request.{}", kind.as_str());
+        audit::append(write, now, Event { actor: by, action: &action, subject: &format!("request #{id}"), details }).await?;
+        Ok(())
+    }
+
+    /// Expires requests pending past the limit; returns how many.
+    pub async fn expire_due(&self) -> Result<usize, WorkflowError> {
+        let cutoff = OffsetDateTime::now_utc() - self.policy.expire_after;
+        let due: Vec<(i64, String)> = sqlx::query_as("SELECT id, created_at FROM requests WHERE state = 'pending_approval'")
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut expired = 0;
+        for (id, created_at) in due {
+            if parse_stamp(&created_at)? > cutoff {
+                continue;
+            }
+            let mut write = self.store.write().await?;
+            match self.decide_in(&mut write, id, "deprov", DecisionKind::Expire, None, "pending past the limit").await {
+                Ok(()) => {
+                    write.commit().await?;
+                    expired += 1;
+                }
+                Err(WorkflowError::Conflict(_)) => {} // decided meanwhile
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(expired)
+    }
+}

@@ -1,0 +1,235 @@
+//! De-provisioning requests and their approval, as they cross the wire.
+
+use crate::directory::UserId;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCategory {
+    Termination,
+    Resignation,
+    EndOfContract,
+    Leave,
+    Other,
+}
+
+impl ReasonCategory {
+    pub const ALL: [ReasonCategory; 5] =
+        [Self::Termination, Self::Resignation, Self::EndOfContract, Self::Leave, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Termination => "termination",
+            Self::Resignation => "resignation",
+            Self::EndOfContract => "end_of_contract",
+            Self::Leave => "leave",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Termination => "Termination",
+            Self::Resignation => "Resignation",
+            Self::EndOfContract => "End of contract",
+            Self::Leave => "Leave",
+            Self::Other => "Other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// Stage 1 Set-CsUser -Enabled $false; stage 2 Disable-CsUser after the grace period.
+    Standard,
+    /// A hostile termination: stage 1 also renames the SIP address and revokes certificates.
+    ImmediateDisconnect,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::ImmediateDisconnect => "immediate_disconnect",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Standard, Self::ImmediateDisconnect].into_iter().find(|u| u.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Standard => "Standard, two stages",
+            Self::ImmediateDisconnect => "Immediate disconnect (hostile termination)",
+        }
+    }
+}
+
+/// Where a request stands. Execution (the next issue) continues from `Approved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    PendingApproval,
+    Approved,
+    Rejected,
+    Cancelled,
+    Expired,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::PendingApproval, Self::Approved, Self::Rejected, Self::Cancelled, Self::Expired]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "Waiting for approval",
+            Self::Approved => "Approved",
+            Self::Rejected => "Rejected",
+            Self::Cancelled => "Cancelled",
+            Self::Expired => "Expired",
+        }
+    }
+
+    /// Still open: blocks a second request for the same user.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::PendingApproval | Self::Approved)
+    }
+}
+
+/// `POST /api/requests`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewRequest {
+    pub user_id: UserId,
+    pub reason: ReasonCategory,
+    /// Free text: what happened, who asked.
+    pub reason_text: String,
+    pub urgency: Urgency,
+    /// When it should take effect; now if absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub effective_at: Option<OffsetDateTime>,
+    /// Days between stage 1 and final removal; the portal's default if absent.
+    #[serde(default)]
+    pub grace_days: Option<u32>,
+    /// Required for protected accounts: why acting on one is justified. Needs two approvals.
+    #[serde(default)]
+    pub protected_override: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Approve,
+    Reject,
+    Cancel,
+    Expire,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Cancel => "cancel",
+            Self::Expire => "expire",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Approve, Self::Reject, Self::Cancel, Self::Expire].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// Who did what to a request, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionView {
+    pub actor: String,
+    pub decision: DecisionKind,
+    pub comment: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: OffsetDateTime,
+}
+
+/// `POST /api/requests/{id}/approve|reject|cancel`: the version the person saw, so a decision
+/// on a request that changed meanwhile is refused (409) instead of counted twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionBody {
+    pub version: i64,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// A request as every view shows it: who must act, who has acted, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestView {
+    pub id: i64,
+    pub user_id: UserId,
+    pub user_display_name: String,
+    pub user_sam_account_name: String,
+    pub user_sip_address: Option<String>,
+    pub user_protected: bool,
+    pub reason: ReasonCategory,
+    pub reason_text: String,
+    pub urgency: Urgency,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub effective_at: OffsetDateTime,
+    pub grace_days: u32,
+    pub protected_override: Option<String>,
+    pub requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    pub state: RequestState,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub state_changed_at: OffsetDateTime,
+    pub version: i64,
+    pub approvals_needed: u32,
+    pub approved_by: Vec<String>,
+    pub decisions: Vec<DecisionView>,
+    /// Pending longer than the portal's limit: somebody should chase it.
+    pub overdue: bool,
+    /// When a pending request expires by itself.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Who must act next, in a sentence ("1 more approval from an approver other than jdoe").
+    pub waiting_for: String,
+}
+
+/// `GET /api/requests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestList {
+    pub requests: Vec<RequestView>,
+}
