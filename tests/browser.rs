@@ -11,6 +11,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 async fn typing_a_query_shows_results_and_the_keyboard_opens_a_user() {
     let portal = TestPortal::spawn(2_000, 5).await;
     let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "everyone").await;
     browser.client.goto(&format!("{}/", portal.base)).await.unwrap();
 
     let (_, body) = portal.get_json("/api/users?q=anna").await;
@@ -45,9 +46,14 @@ async fn a_bookmarked_search_and_a_bad_link_both_make_sense() {
     let sam = body["users"][0]["sam_account_name"].as_str().unwrap().to_owned();
     let name = body["users"][0]["display_name"].as_str().unwrap().to_owned();
 
+    // Signed out, the bookmark leads to the sign-in page, and from there back to the bookmark.
     let browser = Browser::start().await;
     browser.client.goto(&format!("{}/?q={sam}&lync=enabled", portal.base)).await.unwrap();
+    browser.wait_for("#login-name", PATIENCE).await.send_keys("auditor").await.unwrap();
+    browser.wait_for("#login-password", PATIENCE).await.send_keys(deprov_tests::PASSWORD).await.unwrap();
+    browser.wait_for("#login-submit", PATIENCE).await.click().await.unwrap();
     browser.wait_for_text("#results tbody tr:first-child .user-link", PATIENCE, |t| t == name).await;
+    assert!(browser.client.find(Locator::Css("#request-deprovisioning")).await.is_err(), "auditors cannot request");
     let value = browser.wait_for("#search", PATIENCE).await.prop("value").await.unwrap();
     assert_eq!(value.as_deref(), Some(sam.as_str()), "the box shows the bookmarked query");
 
@@ -71,6 +77,7 @@ async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
     let id = user["id"].as_str().unwrap().to_owned();
 
     let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "auditor").await;
     browser.client.goto(&format!("{}/report", portal.base)).await.unwrap();
     browser.wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting")).await;
     let before = browser.wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| t != "0").await;
@@ -98,4 +105,46 @@ async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
+    let portal = TestPortal::spawn(1_000, 10).await;
+    let (_, body) = portal.get_json("/api/users?ad=disabled&lync=enabled&limit=100").await;
+    let user = body["users"].as_array().unwrap().iter().find(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "").unwrap().clone();
+    let (id, name) = (user["id"].as_str().unwrap().to_owned(), user["display_name"].as_str().unwrap().to_owned());
+
+    // The manager finds the leaver and fills in the request.
+    let manager = Browser::start().await;
+    manager.sign_in(&portal.base, "manager").await;
+    manager.client.goto(&format!("{}/users/{id}", portal.base)).await.unwrap();
+    manager.wait_for("#request-deprovisioning", PATIENCE).await.click().await.unwrap();
+    manager.wait_for("#reason-text", PATIENCE).await.send_keys("Walked out today; HR ticket 4711").await.unwrap();
+    manager.wait_for("#urgency-immediate", PATIENCE).await.click().await.unwrap();
+    manager.wait_for("#submit-request", PATIENCE).await.click().await.unwrap();
+    let title = manager.wait_for_text("#request-title", PATIENCE, |t| t.starts_with("Request #")).await;
+    assert!(title.ends_with(&name), "{title}");
+    let request_url = manager.client.current_url().await.unwrap();
+    manager.wait_for_text("#request-state", PATIENCE, |t| t == "Waiting for approval").await;
+    let waiting = manager.wait_for_text("#waiting-for", PATIENCE, |t| !t.is_empty()).await;
+    assert!(waiting.contains("1 more approval from an approver other than manager"), "{waiting}");
+    assert!(manager.client.find(Locator::Css("#approve")).await.is_err(), "no approve button on one's own request");
+
+    // The approver finds it in their queue and approves it.
+    let approver = Browser::start().await;
+    approver.sign_in(&portal.base, "approver").await;
+    approver.client.goto(&format!("{}/requests", portal.base)).await.unwrap();
+    let request_id = request_url.path().rsplit('/').next().unwrap().to_owned();
+    approver.wait_for(&format!("#queue tr[data-request=\"{request_id}\"] a"), PATIENCE).await.click().await.unwrap();
+    approver.wait_for("#decision-comment", PATIENCE).await.send_keys("Confirmed with HR").await.unwrap();
+    approver.wait_for("#approve", PATIENCE).await.click().await.unwrap();
+    approver.wait_for_text("#request-state", PATIENCE, |t| t == "Approved").await;
+
+    // The manager sees who approved it, and when.
+    manager.client.refresh().await.unwrap();
+    manager.wait_for_text("#request-state", PATIENCE, |t| t == "Approved").await;
+    let history = manager.wait_for_text("#history", PATIENCE, |t| t.contains("approver approved")).await;
+    assert!(history.contains("Confirmed with HR"), "{history}");
+    manager.close().await;
+    approver.close().await;
 }

@@ -1,32 +1,116 @@
-//! The app's one HTTP client: GETs JSON from the deprov API and turns every failure (network,
-//! HTTP status, undecodable body) into a sentence for the page.
+//! The app's one HTTP client: JSON to and from the deprov API. Every failure (network, HTTP
+//! status, undecodable body) becomes a sentence for the page; a 401 sends the person to sign in;
+//! every change carries the session's CSRF token.
 
 use deprov_wire::api::{ApiError, Pools, SearchResults, UserDetail};
-use gloo_net::http::Request;
+use deprov_wire::people::{AuditPage, Me, SignIn};
+use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
 
-/// A failed call, as a sentence a person can act on.
+/// A failed call, as a sentence a person can act on (and the field at fault, if any).
 pub type Failure = String;
 
-async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-    let response = Request::get(url)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| format!("The deprov server could not be reached ({e}). Is it running?"))?;
+thread_local! {
+    /// The session's CSRF token (the app is single-threaded WebAssembly).
+    static CSRF: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+pub fn remember(me: &Me) {
+    CSRF.with(|csrf| *csrf.borrow_mut() = Some(me.csrf_token.clone()));
+}
+
+/// Where the browser is now, to come back to after signing in.
+fn here() -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let path = location.as_ref().and_then(|l| l.pathname().ok()).unwrap_or_default();
+    let search = location.as_ref().and_then(|l| l.search().ok()).unwrap_or_default();
+    format!("{path}{search}")
+}
+
+/// Sends the person to the sign-in page, remembering where they were.
+pub fn to_sign_in() {
+    let next = here();
+    if next.starts_with("/login") {
+        return;
+    }
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(&format!("/login?next={}", encode(&next)));
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> Result<T, Failure> {
+    let response = response.map_err(|e| format!("The deprov server could not be reached ({e}). Is it running?"))?;
     if response.ok() {
         return response.json::<T>().await.map_err(|e| format!("The server's answer could not be read: {e}"));
     }
     let status = response.status();
+    if status == 401 {
+        to_sign_in();
+    }
     match response.json::<ApiError>().await {
         Ok(error) => Err(error.message),
         Err(_) => Err(format!("The server answered {status} {}.", response.status_text())),
     }
 }
 
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+    decode(Request::get(url).header("Accept", "application/json").send().await).await
+}
+
+fn with_csrf(request: RequestBuilder) -> RequestBuilder {
+    match CSRF.with(|csrf| csrf.borrow().clone()) {
+        Some(token) => request.header("X-CSRF-Token", &token),
+        None => request,
+    }
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Failure> {
+    let request = with_csrf(Request::post(url)).json(body).map_err(|e| format!("Could not send the form: {e}"))?;
+    decode(request.send().await).await
+}
+
 /// Percent-encodes one query-string value.
 pub fn encode(value: &str) -> String {
     String::from(js_sys::encode_uri_component(value))
+}
+
+/// Who is signed in; `Ok(None)` when nobody is (no redirect: the caller decides).
+pub async fn session() -> Result<Option<Me>, Failure> {
+    let response = Request::get("/api/session").send().await.map_err(|e| format!("The deprov server could not be reached ({e})."))?;
+    if response.status() == 401 {
+        return Ok(None);
+    }
+    let me: Me = response.json().await.map_err(|e| format!("The server's answer could not be read: {e}"))?;
+    remember(&me);
+    Ok(Some(me))
+}
+
+/// Signs in; a wrong password is an `Err` with the server's sentence, not a redirect.
+pub async fn sign_in(name: String, password: String) -> Result<Me, Failure> {
+    let response = Request::post("/api/session")
+        .json(&SignIn { name, password })
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|e| format!("The deprov server could not be reached ({e})."))?;
+    if !response.ok() {
+        let status = response.status();
+        return Err(match response.json::<ApiError>().await {
+            Ok(_) if status == 401 => "Wrong name or password.".to_owned(),
+            Ok(error) => error.message,
+            Err(_) => format!("The server answered {status}."),
+        });
+    }
+    let me: Me = response.json().await.map_err(|e| e.to_string())?;
+    remember(&me);
+    Ok(me)
+}
+
+pub async fn sign_out() {
+    let _ = with_csrf(Request::delete("/api/session")).send().await;
 }
 
 /// `GET /api/users` with the page's query string as it stands in the URL.
@@ -40,4 +124,25 @@ pub async fn user(id: String) -> Result<UserDetail, Failure> {
 
 pub async fn pools() -> Result<Pools, Failure> {
     get("/api/pools").await
+}
+
+pub async fn requests(open_only: bool) -> Result<RequestList, Failure> {
+    get(if open_only { "/api/requests?show=open" } else { "/api/requests" }).await
+}
+
+pub async fn request(id: String) -> Result<RequestView, Failure> {
+    get(&format!("/api/requests/{}", encode(&id))).await
+}
+
+pub async fn create_request(new: NewRequest) -> Result<RequestView, Failure> {
+    post("/api/requests", &new).await
+}
+
+/// `decision` is `approve`, `reject` or `cancel`.
+pub async fn decide(id: i64, decision: &'static str, body: DecisionBody) -> Result<RequestView, Failure> {
+    post(&format!("/api/requests/{id}/{decision}"), &body).await
+}
+
+pub async fn audit(query_string: String) -> Result<AuditPage, Failure> {
+    get(&format!("/api/audit?{query_string}")).await
 }

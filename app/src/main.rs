@@ -1,15 +1,17 @@
 //! deprov's front end: a Leptos client-side-rendered app, compiled to WebAssembly by Trunk,
-//! that talks JSON to the deprov server.
+//! that talks JSON (and server-sent events) to the deprov server.
 //!
 //! - [`api`]: the one HTTP client; every call decodes the server's `ApiError`.
-//! - [`pages`]: one module per route (search, user, mismatch report).
+//! - [`pages`]: one module per route (sign-in, search, user, report, requests, audit).
 //! - [`components`]: badges and formatting shared by the pages.
 
 mod api;
 mod components;
 mod pages;
 
+use deprov_wire::people::{Me, Role};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
@@ -18,25 +20,77 @@ fn main() {
     leptos::mount::mount_to_body(App);
 }
 
+/// Who is signed in, for every page (`None` until known, or when nobody is).
+#[derive(Clone, Copy)]
+pub struct Session(pub RwSignal<Option<Me>>);
+
+impl Session {
+    pub fn has(&self, role: Role) -> bool {
+        self.0.with(|me| me.as_ref().is_some_and(|me| me.has(role)))
+    }
+
+    pub fn name(&self) -> Option<String> {
+        self.0.with(|me| me.as_ref().map(|me| me.name.clone()))
+    }
+}
+
+pub fn session() -> Session {
+    use_context::<Session>().expect("App provides the session")
+}
+
 /// Every route, in one place.
 #[component]
 fn App() -> impl IntoView {
+    let me = Session(RwSignal::new(None));
+    provide_context(me);
+    spawn_local(async move {
+        match api::session().await {
+            Ok(Some(who)) => me.0.set(Some(who)),
+            Ok(None) => api::to_sign_in(),
+            Err(_) => {}
+        }
+    });
+    let sign_out = move |_| {
+        spawn_local(async move {
+            api::sign_out().await;
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().assign("/login");
+            }
+        })
+    };
     view! {
         <Router>
             <header class="topbar">
                 <A href="/" attr:class="brand">"deprov"</A>
-                <nav>
-                    <A href="/">"Search users"</A>
-                    <A href="/report">"Mismatch report"</A>
-                </nav>
-                <span class="tagline">"Cut leavers off Lync, safely"</span>
+                <Show when=move || me.0.with(Option::is_some)>
+                    <nav>
+                        <A href="/">"Search users"</A>
+                        <A href="/report">"Mismatch report"</A>
+                        <A href="/requests">"Requests"</A>
+                        <Show when=move || me.has(Role::Auditor) || me.has(Role::Admin)>
+                            <A href="/audit">"Audit log"</A>
+                        </Show>
+                    </nav>
+                    <span class="whoami" id="whoami">
+                        {move || me.0.with(|m| m.as_ref().map(|m| {
+                            let roles: Vec<_> = m.roles.iter().map(|r| r.as_str()).collect();
+                            format!("{} ({})", m.name, roles.join(", "))
+                        }))}
+                    </span>
+                    <button class="link light" id="sign-out" on:click=sign_out>"Sign out"</button>
+                </Show>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="error">"This page does not exist. " <A href="/">"Search users"</A></p> }>
+                    <Route path=path!("/login") view=pages::login::LoginPage />
                     <Route path=path!("/") view=pages::search::SearchPage />
                     <Route path=path!("/users") view=pages::search::SearchPage />
                     <Route path=path!("/users/:id") view=pages::user::UserPage />
                     <Route path=path!("/report") view=pages::report::ReportPage />
+                    <Route path=path!("/requests") view=pages::requests::RequestsPage />
+                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage />
+                    <Route path=path!("/requests/:id") view=pages::request::RequestPage />
+                    <Route path=path!("/audit") view=pages::audit::AuditPage />
                 </Routes>
             </main>
         </Router>

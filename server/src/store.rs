@@ -68,10 +68,12 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction; waits for any other writer to finish.
+    /// Starts a write transaction; waits for any other writer to finish. `BEGIN IMMEDIATE` takes
+    /// SQLite's write lock up front: a deferred transaction that reads, then writes, fails with
+    /// SQLITE_BUSY when another connection (a session touch) wrote in between.
     pub async fn write(&self) -> Result<Write, StoreError> {
         let gate = Arc::clone(&self.writer).lock_owned().await;
-        Ok(Write { tx: self.pool.begin().await?, _gate: gate })
+        Ok(Write { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _gate: gate })
     }
 
     pub async fn append_history(&self, point: &HistoryPoint) -> Result<(), StoreError> {

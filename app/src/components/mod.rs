@@ -1,6 +1,7 @@
 //! Pieces shared by the pages: state badges and how moments are written.
 
 use deprov_wire::directory::{AdState, LyncState};
+use deprov_wire::workflow::RequestState;
 use leptos::prelude::*;
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -36,4 +37,15 @@ pub fn LyncBadge(state: LyncState) -> impl IntoView {
 #[component]
 pub fn Flag(text: &'static str, title: &'static str) -> impl IntoView {
     view! { <span class="badge flag" title=title>{text}</span> }
+}
+
+#[component]
+pub fn RequestStateBadge(state: RequestState) -> impl IntoView {
+    let class = match state {
+        RequestState::PendingApproval => "badge warn",
+        RequestState::Approved => "badge ok",
+        RequestState::Rejected | RequestState::Expired => "badge off",
+        RequestState::Cancelled => "badge muted",
+    };
+    view! { <span class=class>{state.label()}</span> }
 }

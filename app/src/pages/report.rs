@@ -281,6 +281,7 @@ pub fn ReportPage() -> impl IntoView {
 #[component]
 fn FindingRow(row: Row) -> impl IntoView {
     let Row { finding: f, phase, .. } = row;
+    let requester = crate::session().has(deprov_wire::people::Role::Requester);
     let risk = match f.risk {
         Risk::High => view! { <span class="badge cert">"high"</span> },
         Risk::Medium => view! { <span class="badge warn">"medium"</span> },
@@ -304,7 +305,10 @@ fn FindingRow(row: Row) -> impl IntoView {
             <td class="when">{since}{until}</td>
             <td>{f.why.clone()}</td>
             <td class="next">{f.next_action.clone()}</td>
-            <td><button disabled title="Requests arrive with sign-in and the approval workflow">"Request de-provisioning"</button></td>
+            <td>{requester.then(|| view! {
+                <a class="button" href=format!("/requests/new?user={}&reason=termination&why={}", f.user_id, crate::api::encode(&f.why))>
+                    "Request de-provisioning"</a>
+            })}</td>
         </tr>
     }
 }

@@ -1,10 +1,11 @@
 //! The user page: AD and Lync state, certificates, sessions, policies, and what each
 //! de-provisioning method would do to this user right now.
 
-use crate::api;
+use crate::{api, session};
 use crate::components::{AdBadge, Flag, LyncBadge, when};
 use deprov_wire::api::UserDetail;
-use deprov_wire::directory::{ClientCertificate, Endpoint, SignInMethod};
+use deprov_wire::directory::{ClientCertificate, Endpoint, LyncState, SignInMethod};
+use deprov_wire::people::Role;
 use deprov_wire::method::{MethodPrediction, Outcome, Tone};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -33,6 +34,7 @@ pub fn UserPage() -> impl IntoView {
 #[component]
 fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> impl IntoView {
     let UserDetail { user, ad_state, lync_state, manager_name, as_of, warnings, predictions } = detail;
+    let id = user.id;
     let ad = user.ad;
     let sessions: Vec<Endpoint> = user.endpoints.into_iter().filter(|e| e.connected(as_of)).collect();
     let lync = user.lync;
@@ -51,6 +53,9 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 {online.then(|| view! { <Flag text="homed online" title="A hybrid user homed in Lync Online" /> })}
             </p>
             <p class="asof">"As of " {when(as_of)} " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
+            <Show when=move || session().has(Role::Requester) && lync_state != LyncState::NeverEnabled>
+                <a class="button primary" id="request-deprovisioning" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
+            </Show>
         </header>
         {(!warnings.is_empty()).then(|| view! {
             <ul class="warnings" role="alert">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>

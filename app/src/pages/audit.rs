@@ -1,0 +1,68 @@
+//! The audit log, for auditors: every sign-in, request, decision and change, filterable, as a
+//! table and as CSV. The filters live in the URL.
+
+use crate::api;
+use crate::components::when;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+const FILTERS: [(&str, &str); 3] = [("actor", "Who"), ("action", "Action (e.g. request.)"), ("q", "Subject or details")];
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let query_string = Memo::new(move |_| {
+        FILTERS
+            .iter()
+            .filter_map(|(key, _)| query.read().get(key).filter(|v| !v.is_empty()).map(|v| format!("{key}={}", api::encode(&v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    let page = LocalResource::new(move || api::audit(format!("{}&limit=200", query_string.get())));
+    let navigate = use_navigate();
+    let set = move |key: &'static str, value: String| {
+        let mut pairs: Vec<(String, String)> =
+            FILTERS.iter().filter_map(|(k, _)| Some((k.to_string(), query.read_untracked().get(k)?))).collect();
+        pairs.retain(|(k, _)| k != key);
+        if !value.trim().is_empty() {
+            pairs.push((key.to_owned(), value));
+        }
+        let search = pairs.iter().map(|(k, v)| format!("{k}={}", api::encode(v))).collect::<Vec<_>>().join("&");
+        navigate(&format!("/audit?{search}"), NavigateOptions { replace: true, ..Default::default() });
+    };
+    view! {
+        <section class="audit">
+            <h1>"Audit log"</h1>
+            <p class="sub">"Append-only and hash-chained: " <code>"deprov audit verify"</code> " detects any edited or deleted row."</p>
+            <div class="searchbar">
+                {FILTERS.map(|(key, label)| {
+                    let set = set.clone();
+                    view! {
+                        <input type="search" placeholder=label aria-label=label id=format!("audit-{key}")
+                            prop:value=move || query.read().get(key).unwrap_or_default()
+                            on:change=move |ev| set(key, event_target_value(&ev)) />
+                    }
+                })}
+                <a class="button" id="audit-csv" href=move || format!("/api/audit.csv?{}", query_string.get()) download>"Download CSV"</a>
+            </div>
+            <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Ok(page) => view! {
+                            <p class="status" id="audit-status">{format!("{} of {} entries, newest first", page.entries.len(), page.total)}</p>
+                            <table id="audit-table">
+                                <thead><tr><th>"#"</th><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Subject"</th><th>"Details"</th></tr></thead>
+                                <tbody>{page.entries.into_iter().map(|e| view! {
+                                    <tr><td>{e.seq}</td><td class="when">{when(e.at)}</td><td>{e.actor}</td>
+                                        <td><code>{e.action}</code></td><td>{e.subject}</td><td class="sub">{e.details}</td></tr>
+                                }).collect_view()}</tbody>
+                            </table>
+                        }.into_any(),
+                        Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

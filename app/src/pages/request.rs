@@ -1,0 +1,126 @@
+//! One request: what was asked, who must act, who has acted and when, and the buttons the
+//! signed-in person may press (approve or reject; cancel their own).
+
+use crate::components::{RequestStateBadge, when};
+use crate::{api, session};
+use deprov_wire::people::Role;
+use deprov_wire::workflow::{DecisionBody, DecisionKind, RequestState, RequestView};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn RequestPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let resource = LocalResource::new(move || api::request(id()));
+    let notice = RwSignal::new(None::<String>);
+    view! {
+        <section class="request">
+            <p class="crumbs"><a href="/requests">"← Requests"</a></p>
+            {move || notice.get().map(|n| view! { <p class="error" role="alert" id="decision-error">{n}</p> })}
+            <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match resource.await {
+                        Ok(request) => view! { <Detail request notice refresh=move || resource.refetch() /> }.into_any(),
+                        Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Detail(request: RequestView, notice: RwSignal<Option<String>>, refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let me = session();
+    let comment = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let (id, version) = (request.id, request.version);
+    let act = move |kind: DecisionKind| {
+        let name = match kind {
+            DecisionKind::Approve => "approve",
+            DecisionKind::Reject => "reject",
+            _ => "cancel",
+        };
+        busy.set(true);
+        notice.set(None);
+        spawn_local(async move {
+            let body = DecisionBody { version, comment: comment.get_untracked() };
+            if let Err(message) = api::decide(id, name, body).await {
+                notice.set(Some(message));
+            }
+            busy.set(false);
+            refresh();
+        });
+    };
+    let name = me.name().unwrap_or_default();
+    let own = request.requested_by.eq_ignore_ascii_case(&name);
+    let approved_already = request.approved_by.iter().any(|a| a.eq_ignore_ascii_case(&name));
+    let pending = request.state == RequestState::PendingApproval;
+    let can_decide = move || me.has(Role::Approver) && pending && !own && !approved_already;
+    let can_cancel = move || me.has(Role::Requester) && own && request.state.is_open();
+    let why_not = move || {
+        if me.has(Role::Approver) && pending && own {
+            Some("You requested this: somebody else must approve or reject it.")
+        } else if me.has(Role::Approver) && pending && approved_already {
+            Some("You have approved this; it needs an approval from somebody else.")
+        } else {
+            None
+        }
+    };
+    view! {
+        <header class="user-head">
+            <h1 id="request-title">{format!("Request #{}: {}", request.id, request.user_display_name)}</h1>
+            <p class="badges"><span id="request-state"><RequestStateBadge state=request.state /></span>
+                {request.overdue.then(|| view! { <span class="badge cert">"overdue"</span> })}
+                {request.user_protected.then(|| view! { <span class="badge flag">"protected: two approvals"</span> })}</p>
+            <p class="waiting" id="waiting-for"><strong>"Who must act: "</strong>{request.waiting_for.clone()}</p>
+        </header>
+        <div class="columns">
+            <section class="card">
+                <h2>"What is asked"</h2>
+                <dl>
+                    <dt>"User"</dt><dd><a href=format!("/users/{}", request.user_id)>{request.user_display_name.clone()}</a>
+                        " (" {request.user_sam_account_name.clone()} ")"</dd>
+                    <dt>"SIP address"</dt><dd>{request.user_sip_address.clone().unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Reason"</dt><dd>{request.reason.label()} ": " {request.reason_text.clone()}</dd>
+                    <dt>"Urgency"</dt><dd>{request.urgency.label()}</dd>
+                    <dt>"Takes effect"</dt><dd>{when(request.effective_at)}</dd>
+                    <dt>"Grace period"</dt><dd>{format!("{} days before final removal", request.grace_days)}</dd>
+                    {request.protected_override.clone().map(|o| view! { <dt>"Protected override"</dt><dd>{o}</dd> })}
+                    <dt>"Approvals"</dt><dd>{format!("{} of {}", request.approved_by.len(), request.approvals_needed)}</dd>
+                    {request.expires_at.map(|at| view! { <dt>"Expires"</dt><dd>{when(at)} " if nobody decides"</dd> })}
+                </dl>
+            </section>
+            <section class="card">
+                <h2>"Who did what"</h2>
+                <ol class="history" id="history">
+                    <li><strong>{request.requested_by.clone()}</strong> " requested it · " {when(request.created_at)}</li>
+                    {request.decisions.iter().map(|d| view! {
+                        <li><strong>{d.actor.clone()}</strong> {format!(" {}d", d.decision.as_str())} " · " {when(d.at)}
+                            {(!d.comment.is_empty()).then(|| view! { <div class="sub">"“" {d.comment.clone()} "”"</div> })}</li>
+                    }).collect_view()}
+                </ol>
+            </section>
+        </div>
+        {why_not().map(|w| view! { <p class="hint">{w}</p> })}
+        <Show when=move || can_decide() || can_cancel()>
+            <section class="card decide">
+                <h2>"Your decision"</h2>
+                <label for="decision-comment">"Comment"</label>
+                <textarea id="decision-comment" rows="2" prop:value=move || comment.get()
+                    on:input=move |ev| comment.set(event_target_value(&ev))></textarea>
+                <div class="pager">
+                    <Show when=can_decide>
+                        <button id="approve" class="primary" disabled=move || busy.get() on:click=move |_| act(DecisionKind::Approve)>"Approve"</button>
+                        <button id="reject" disabled=move || busy.get() on:click=move |_| act(DecisionKind::Reject)>"Reject"</button>
+                    </Show>
+                    <Show when=can_cancel>
+                        <button id="cancel" disabled=move || busy.get() on:click=move |_| act(DecisionKind::Cancel)>"Cancel this request"</button>
+                    </Show>
+                </div>
+            </section>
+        </Show>
+    }
+}

@@ -1,0 +1,137 @@
+//! The request form: who leaves, why, how urgently, and what will run. Opened from a user's page
+//! or a mismatch-report row (`/requests/new?user=<id>&reason=...`), pre-filled from there.
+
+use crate::api;
+use crate::components::when;
+use deprov_wire::api::UserDetail;
+use deprov_wire::method::Method;
+use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use time::OffsetDateTime;
+
+#[component]
+pub fn NewRequestPage() -> impl IntoView {
+    let query = use_query_map();
+    let user_id = move || query.read().get("user").unwrap_or_default();
+    let user = LocalResource::new(move || api::user(user_id()));
+    view! {
+        <section class="request-form">
+            <h1>"Request de-provisioning"</h1>
+            <Transition fallback=|| view! { <p class="status">"Loading the user…"</p> }>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(detail) => view! { <Form detail /> }.into_any(),
+                        Err(message) => view! {
+                            <p class="error" role="alert">{message}</p>
+                            <p>"Start from " <a href="/">"the search"</a> " or the mismatch report."</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// A `datetime-local` value, read in the browser's time zone.
+fn parse_local(value: &str) -> Option<OffsetDateTime> {
+    if value.is_empty() {
+        return None;
+    }
+    let millis = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
+    (!millis.is_nan()).then(|| OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok()).flatten()
+}
+
+#[component]
+fn Form(detail: UserDetail) -> impl IntoView {
+    let query = use_query_map();
+    let reason = RwSignal::new(
+        query.get_untracked().get("reason").and_then(|r| ReasonCategory::parse(&r)).unwrap_or(ReasonCategory::Termination),
+    );
+    let reason_text = RwSignal::new(query.get_untracked().get("why").unwrap_or_default());
+    let urgency = RwSignal::new(Urgency::Standard);
+    let effective = RwSignal::new(String::new());
+    let grace = RwSignal::new("30".to_owned());
+    let override_reason = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let navigate = use_navigate();
+    let user_id = detail.user.id;
+    let protected = detail.user.protected();
+    let command = |method: Method| detail.predictions.iter().find(|p| p.method == method).and_then(|p| p.command.clone());
+    let stage_one = command(Method::TemporarilyDisable).unwrap_or_default();
+    let rename = command(Method::RenameSipAddress).unwrap_or_default();
+    let revoke = command(Method::RevokeCertificate).unwrap_or_default();
+    let remove = command(Method::RemoveFromLync).unwrap_or_default();
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let grace_days = match grace.get_untracked().trim().parse::<u32>() {
+            Ok(days) => days,
+            Err(_) => {
+                error.set(Some("The grace period is a whole number of days.".into()));
+                return;
+            }
+        };
+        let new = NewRequest {
+            user_id,
+            reason: reason.get_untracked(),
+            reason_text: reason_text.get_untracked(),
+            urgency: urgency.get_untracked(),
+            effective_at: parse_local(&effective.get_untracked()),
+            grace_days: Some(grace_days),
+            protected_override: protected.then(|| override_reason.get_untracked()),
+        };
+        busy.set(true);
+        error.set(None);
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match api::create_request(new).await {
+                Ok(created) => navigate(&format!("/requests/{}", created.id), NavigateOptions::default()),
+                Err(message) => {
+                    error.set(Some(message));
+                    busy.set(false);
+                }
+            }
+        });
+    };
+    view! {
+        <p class="sub">"For " <a href=format!("/users/{}", detail.user.id)>{detail.user.ad.display_name.clone()}</a>
+            " (" {detail.user.ad.sam_account_name.clone()} "), as of " {when(detail.as_of)} "."</p>
+        {(!detail.warnings.is_empty()).then(|| view! {
+            <ul class="warnings" role="alert">{detail.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
+        })}
+        <form class="card form" on:submit=submit>
+            <label for="reason">"Reason"</label>
+            <select id="reason" on:change=move |ev| { if let Some(r) = ReasonCategory::parse(&event_target_value(&ev)) { reason.set(r) } }
+                prop:value=move || reason.get().as_str()>
+                {ReasonCategory::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
+            </select>
+            <label for="reason-text">"What happened (for the approver and the audit log)"</label>
+            <textarea id="reason-text" rows="3" required prop:value=move || reason_text.get()
+                on:input=move |ev| reason_text.set(event_target_value(&ev))></textarea>
+            <fieldset>
+                <legend>"Urgency"</legend>
+                <label><input type="radio" name="urgency" id="urgency-standard" prop:checked=move || urgency.get() == Urgency::Standard
+                    on:change=move |_| urgency.set(Urgency::Standard) /> " " {Urgency::Standard.label()}</label>
+                <div class="sub plan">"Stage 1: " <code>{stage_one.clone()}</code> " — reversible, data kept. After the grace period: backup (Export-CsUserData), then " <code>{remove.clone()}</code> "."</div>
+                <label><input type="radio" name="urgency" id="urgency-immediate" prop:checked=move || urgency.get() == Urgency::ImmediateDisconnect
+                    on:change=move |_| urgency.set(Urgency::ImmediateDisconnect) /> " " {Urgency::ImmediateDisconnect.label()}</label>
+                <div class="sub plan">"Stage 1 also renames the SIP address (disconnects at once: " <code>{rename.clone()}</code>
+                    ") and revokes the certificates (" <code>{revoke.clone()}</code> ", cannot be undone)."</div>
+            </fieldset>
+            <label for="effective">"Takes effect (empty: now)"</label>
+            <input id="effective" type="datetime-local" prop:value=move || effective.get() on:input=move |ev| effective.set(event_target_value(&ev)) />
+            <label for="grace">"Grace period before final removal (days)"</label>
+            <input id="grace" type="number" min="1" max="365" prop:value=move || grace.get() on:input=move |ev| grace.set(event_target_value(&ev)) />
+            {protected.then(|| view! {
+                <label for="override">"Protected account: why acting on it is justified (recorded; needs two approvals)"</label>
+                <textarea id="override" rows="2" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev))></textarea>
+            })}
+            {move || error.get().map(|e| view! { <p class="error" role="alert" id="request-error">{e}</p> })}
+            <button id="submit-request" class="primary" type="submit" disabled=move || busy.get()>"Send for approval"</button>
+        </form>
+    }
+}
