@@ -131,3 +131,38 @@ async fn the_findings_history_survives_a_restart() {
     let history = report(&again, "").await.history;
     assert!(history.len() >= 3, "two points from before the restart, one from after: {}", history.len());
 }
+
+#[tokio::test]
+async fn an_open_request_explains_a_renamed_sip_address() {
+    let portal = TestPortal::spawn(3_000, 11).await;
+    let before = report(&portal, "?rule=sip_renamed_unexplained").await;
+    let renamed = before
+        .findings
+        .iter()
+        .find(|f| !f.protected && !f.homed_online)
+        .expect("the directory has renamed SIP addresses")
+        .clone();
+    let manager = portal.person("manager").await;
+    let (status, body) = manager
+        .post("/api/requests", Some(serde_json::json!({
+            "user_id": renamed.user_id, "reason": "termination", "reason_text": "Renamed on the day of the dismissal",
+            "urgency": "immediate_disconnect"
+        })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let explained = |report: &MismatchReport| !report.findings.iter().any(|f| f.user_id == renamed.user_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !explained(&report(&portal, "?rule=sip_renamed_unexplained").await) {
+        assert!(tokio::time::Instant::now() < deadline, "the request did not explain the rename");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = manager
+        .post(&format!("/api/requests/{}/cancel", body["id"]), Some(serde_json::json!({ "version": body["version"] })))
+        .await;
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while explained(&report(&portal, "?rule=sip_renamed_unexplained").await) {
+        assert!(tokio::time::Instant::now() < deadline, "cancelling did not bring the finding back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

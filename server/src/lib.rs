@@ -47,6 +47,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("cannot set up the demo accounts: {0}")]
     Demo(String),
+    #[error("cannot read the requests: {0}")]
+    Workflow(String),
 }
 
 impl Portal {
@@ -62,12 +64,20 @@ impl Portal {
             demo::seed_accounts(&store, &config.data_dir).await.map_err(|e| StartError::Demo(e.to_string()))?;
         }
         let directory = Directory::start(Arc::clone(&backend)).await?;
-        let report = report::engine::ReportHub::start(directory.clone(), Arc::clone(&backend), config.report(), store.clone()).await?;
+
         if config.sim_churn == "on" {
             let churn = backend::sim::churn::run(Arc::downgrade(&simulator), std::time::Duration::from_secs(4), config.sim_seed);
             tokio::spawn(churn);
         }
-        let workflow = workflow::Workflow::new(store.clone(), config.workflow());
+        let workflow = workflow::Workflow::start(store.clone(), config.workflow()).await.map_err(|e| StartError::Workflow(e.to_string()))?;
+        let report = report::engine::ReportHub::start(
+            directory.clone(),
+            Arc::clone(&backend),
+            config.report(),
+            store.clone(),
+            workflow.open_requests(),
+        )
+        .await?;
         tokio::spawn(expire_requests(workflow.clone()));
         let people = http::People {
             authenticator: Arc::new(people::accounts::LocalAccounts { store: store.clone() }),

@@ -7,7 +7,8 @@ use crate::backend::LyncBackend;
 use crate::directory::Directory;
 use crate::store::{Store, StoreError};
 use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
-use std::collections::{HashMap, VecDeque};
+use deprov_wire::directory::UserId;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -45,9 +46,19 @@ impl ReportHub {
         backend: Arc<dyn LyncBackend>,
         config: ReportConfig,
         store: Store,
+        open_requests: watch::Receiver<Arc<HashSet<UserId>>>,
     ) -> Result<Self, StoreError> {
         let history: VecDeque<HistoryPoint> = store.recent_history(HISTORY_POINTS).await?.into();
-        let mut engine = Engine { directory, backend, config: Arc::new(config), store, history, version: 0, last: Computed::default() };
+        let mut engine = Engine {
+            directory,
+            backend,
+            config: Arc::new(config),
+            store,
+            open_requests,
+            history,
+            version: 0,
+            last: Computed::default(),
+        };
         let first = engine.recompute().await.map(|(published, _)| published).expect("the first computation always publishes");
         let (current_tx, current) = watch::channel(first);
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
@@ -75,6 +86,8 @@ struct Engine {
     backend: Arc<dyn LyncBackend>,
     config: Arc<ReportConfig>,
     store: Store,
+    /// Users with an open request: it explains a renamed SIP address.
+    open_requests: watch::Receiver<Arc<HashSet<UserId>>>,
     history: VecDeque<HistoryPoint>,
     version: u64,
     last: Computed,
@@ -96,6 +109,7 @@ impl Engine {
             tokio::select! {
                 () = current.closed() => return,
                 changed = snapshots.changed() => if changed.is_err() { return },
+                changed = self.open_requests.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep(wait) => {}
             }
             if let Some((published, change)) = self.recompute().await {
@@ -112,7 +126,8 @@ impl Engine {
     async fn recompute(&mut self) -> Option<(Arc<Published>, Option<Arc<PublishedChange>>)> {
         let snapshot = self.directory.snapshot();
         let now = self.backend.now();
-        let computed = compute(&snapshot, now, &self.config, &|_| false);
+        let open = Arc::clone(&self.open_requests.borrow_and_update());
+        let computed = compute(&snapshot, now, &self.config, &|user| open.contains(&user));
         let (added, removed) = diff(&self.last.findings, &computed.findings);
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;

@@ -60,7 +60,7 @@ pub struct Computed {
 }
 
 /// Computes the report over a snapshot at `now`. `explained` says whether an open request explains
-/// a renamed SIP address (requests arrive with the workflow; until then nothing is explained).
+/// a renamed SIP address.
 pub fn compute(
     snapshot: &Snapshot,
     now: OffsetDateTime,

@@ -12,6 +12,9 @@ use deprov_wire::workflow::{DecisionKind, DecisionView, NewRequest, ReasonCatego
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::watch;
 use time::{Duration, OffsetDateTime};
 
 /// The portal's rules for requests.
@@ -68,6 +71,8 @@ fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
 pub struct Workflow {
     store: Store,
     pub policy: WorkflowPolicy,
+    /// Users with an open request, republished after every change (the report reads it).
+    open: Arc<watch::Sender<Arc<HashSet<UserId>>>>,
 }
 
 const MAX_REASON: usize = 2_000;
@@ -76,8 +81,29 @@ const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_ac
      state, state_changed_at, version FROM requests";
 
 impl Workflow {
-    pub fn new(store: Store, policy: WorkflowPolicy) -> Self {
-        Self { store, policy }
+    /// The workflow over `store`, with the set of users with open requests read once.
+    pub async fn start(store: Store, policy: WorkflowPolicy) -> Result<Self, WorkflowError> {
+        let (open, _) = watch::channel(Arc::new(HashSet::new()));
+        let workflow = Self { store, policy, open: Arc::new(open) };
+        workflow.publish_open().await?;
+        Ok(workflow)
+    }
+
+    /// Users with an open request, and every change to that set.
+    pub fn open_requests(&self) -> watch::Receiver<Arc<HashSet<UserId>>> {
+        self.open.subscribe()
+    }
+
+    async fn publish_open(&self) -> Result<(), WorkflowError> {
+        let users: HashSet<UserId> = self.users_with_open_requests().await?.into_iter().collect();
+        self.open.send_if_modified(|current| {
+            let changed = **current != users;
+            if changed {
+                *current = Arc::new(users);
+            }
+            changed
+        });
+        Ok(())
     }
 
     /// Files a request for `new.user_id` by `by`, or says why not.
@@ -168,6 +194,7 @@ impl Workflow {
         );
         audit::append(&mut write, now, Event { actor: by, action: "request.create", subject: &format!("request #{id}"), details }).await?;
         write.commit().await?;
+        self.publish_open().await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
@@ -276,6 +303,7 @@ impl Workflow {
         let mut write = self.store.write().await?;
         self.decide_in(&mut write, id, by, kind, Some(version), comment).await?;
         write.commit().await?;
+        self.publish_open().await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
@@ -359,6 +387,9 @@ impl Workflow {
                 Err(WorkflowError::Conflict(_)) => {} // decided meanwhile
                 Err(error) => return Err(error),
             }
+        }
+        if expired > 0 {
+            self.publish_open().await?;
         }
         Ok(expired)
     }
