@@ -172,3 +172,25 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
     }
     assert!(checked >= 5 * 20, "only {checked} checks ran");
 }
+
+#[tokio::test]
+async fn the_live_report_stops_for_a_page_whose_session_ended() {
+    let portal = TestPortal::spawn(200, 3).await;
+    let auditor = portal.person("auditor").await;
+    let response = auditor.http.get(format!("{}/api/report/mismatches/stream", portal.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(auditor.send(Method::DELETE, "/api/session", None).await.0, 204);
+    // The stream notices within its 15-second session check and ends.
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.text()).await;
+    assert!(body.is_ok(), "the stream kept going after sign-out");
+}
+
+#[tokio::test]
+async fn a_sign_in_name_that_cannot_be_an_account_is_not_written_to_the_audit_log() {
+    let portal = TestPortal::spawn(50, 1).await;
+    assert_eq!(sign_in(&portal.base, "my secret password", "whatever-else").await.err(), Some(401));
+    let (_, body) = portal.person("auditor").await.get_json("/api/audit?action=sign_in_failed").await;
+    let entry = &body["entries"][0];
+    assert_eq!(entry["subject"], "(not a valid account name)");
+    assert!(!body.to_string().contains("my secret password"));
+}

@@ -62,6 +62,8 @@ async fn nobody_approves_their_own_request() {
     let request = view(body);
     let (status, body) = portal.everyone.post(&format!("/api/requests/{}/approve", request.id), Some(serde_json::json!({ "version": request.version }))).await;
     assert_eq!(status, 403);
+    let (status, reject) = portal.person("approver").await.post(&format!("/api/requests/{}/reject", request.id), Some(serde_json::json!({ "version": request.version }))).await;
+    assert_eq!((status, reject["field"].as_str()), (422, Some("comment")), "a rejection says why");
     assert!(body["message"].as_str().unwrap().contains("somebody else"), "{body}");
 }
 

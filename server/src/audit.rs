@@ -106,7 +106,9 @@ pub struct AuditFilter {
 
 /// Newest first.
 pub async fn list(store: &Store, filter: &AuditFilter, offset: i64, limit: i64) -> Result<AuditPage, StoreError> {
-    let like = |v: &Option<String>| v.as_ref().map(|v| format!("%{}%", v.replace('%', "\\%").replace('_', "\\_")));
+    let like = |v: &Option<String>| {
+        v.as_ref().map(|v| format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+    };
     let (actor, action, text) = (like(&filter.actor), like(&filter.action), like(&filter.text));
     let condition = "(?1 IS NULL OR actor LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
                      AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\')";

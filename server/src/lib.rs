@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 pub struct Portal {
     pub state: http::AppState,
     config: ServeConfig,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why the portal could not start.
@@ -85,8 +86,9 @@ impl Portal {
             throttle: Arc::default(),
             secure_cookies: config.secure_cookies,
         };
-        let state = http::AppState { backend, directory, report, simulator: Some(simulator), store, workflow, people };
-        Ok(Self { state, config })
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let state = http::AppState { backend, directory, report, simulator: Some(simulator), store, workflow, people, shutdown };
+        Ok(Self { state, config, stopping })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -100,7 +102,13 @@ impl Portal {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = self.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        let stopping = self.stopping;
+        let signal = async move {
+            shutdown.await;
+            // Ends the event streams first, or graceful shutdown would wait on every open report page.
+            stopping.send_replace(true);
+        };
+        axum::serve(listener, app).with_graceful_shutdown(signal).await
     }
 }
 

@@ -29,6 +29,13 @@ impl Write {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Commits, and keeps the writer gate until the returned guard is dropped: for publishing
+    /// what the write changed in the same order as the writes.
+    pub async fn commit_holding(self) -> Result<OwnedMutexGuard<()>, StoreError> {
+        self.tx.commit().await?;
+        Ok(self._gate)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,16 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_query_map;
 
+/// Where to go after signing in: `next` only if it stays on this site (a link that says
+/// `/login?next=/\\evil.example` must not send a freshly signed-in person elsewhere).
+fn same_site(next: Option<&str>) -> String {
+    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    next.and_then(|next| web_sys::Url::new_with_base(next, &origin).ok())
+        .filter(|url| url.origin() == origin)
+        .map(|url| format!("{}{}", url.pathname(), url.search()))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
@@ -19,8 +29,7 @@ pub fn LoginPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        // Only a local path: never send the person to another site after signing in.
-        let next = query.get_untracked().get("next").filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".into());
+        let next = same_site(query.get_untracked().get("next").as_deref());
         spawn_local(async move {
             match api::sign_in(name.get_untracked(), password.get_untracked()).await {
                 Ok(_) => {

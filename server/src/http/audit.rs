@@ -3,6 +3,7 @@
 use super::AppState;
 use super::auth::Signed;
 use super::error::AppError;
+use super::spreadsheet_safe;
 use crate::audit::{self, AuditFilter};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -60,7 +61,8 @@ pub async fn csv(State(state): State<AppState>, signed: Signed, Query(query): Qu
     csv.write_record(["seq", "at", "actor", "action", "subject", "details"]).map_err(fail)?;
     for e in page.entries {
         let at = crate::store::stamp(e.at);
-        csv.write_record([&e.seq.to_string(), &at, &e.actor, &e.action, &e.subject, &e.details]).map_err(fail)?;
+        let row = [e.seq.to_string(), at, e.actor, e.action, e.subject, e.details];
+        csv.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned())).map_err(fail)?;
     }
     let body = csv.into_inner().map_err(|e| AppError::Internal(format!("CSV: {e}")))?;
     Ok((

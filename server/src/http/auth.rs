@@ -6,6 +6,7 @@ use super::AppState;
 use super::error::AppError;
 use crate::audit::{self, Event};
 use crate::people::SignInError;
+use crate::people::accounts::valid_name;
 use crate::people::sessions::{self, COOKIE, Session};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -100,15 +101,21 @@ pub async fn sign_in(
     if let Some(address) = address {
         keys.push(format!("ip:{address}"));
     }
-    if let Err(wait) = state.people.throttle.check(&keys) {
+    if let Err(wait) = state.people.throttle.attempt(&keys) {
         return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
     }
     let now = OffsetDateTime::now_utc();
-    let who = match state.people.authenticator.authenticate(&name, &password).await {
+    // Never record what is not a possible name: it may be a password typed in the wrong box.
+    let recorded = if valid_name(&name) { name.as_str() } else { "(not a valid account name)" };
+    let outcome = if valid_name(&name) {
+        state.people.authenticator.authenticate(&name, &password).await
+    } else {
+        Err(SignInError::Rejected)
+    };
+    let who = match outcome {
         Ok(who) => who,
         Err(error @ (SignInError::Rejected | SignInError::Disabled)) => {
-            state.people.throttle.failed(&keys);
-            let event = Event { actor: &name, action: "session.sign_in_failed", subject: &name, details: error.to_string() };
+            let event = Event { actor: recorded, action: "session.sign_in_failed", subject: recorded, details: error.to_string() };
             audit::record(&state.store, now, event).await?;
             return Err(match error {
                 SignInError::Disabled => AppError::Forbidden("This account is disabled.".to_owned()),
@@ -118,8 +125,11 @@ pub async fn sign_in(
         Err(SignInError::Store(error)) => return Err(error.into()),
     };
     state.people.throttle.succeeded(&keys);
-    let token = sessions::start(&state.store, &who, state.people.sessions).await?;
-    audit::record(&state.store, now, Event { actor: &who.name, action: "session.sign_in", subject: &who.name, details: String::new() }).await?;
+    let mut write = state.store.write().await?;
+    let token = sessions::start(&mut write, &who, state.people.sessions).await?;
+    let event = Event { actor: &who.name, action: "session.sign_in", subject: &who.name, details: String::new() };
+    audit::append(&mut write, now, event).await?;
+    write.commit().await?;
     let session = sessions::find(&state.store, &token, state.people.sessions).await?.ok_or(AppError::Unauthorized)?;
     let cookie = session_cookie(&token, state.people.sessions.lifetime.whole_seconds(), state.people.secure_cookies);
     let me = Me { name: session.name, roles: session.roles, csrf_token: session.csrf_token };
@@ -138,9 +148,11 @@ pub async fn me(signed: Signed) -> Json<Me> {
 #[utoipa::path(delete, path = "/api/session", tag = "session",
     responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 pub async fn sign_out(State(state): State<AppState>, signed: Signed) -> Result<Response, AppError> {
-    sessions::end(&state.store, &signed.0).await?;
+    let mut write = state.store.write().await?;
+    sessions::end(&mut write, &signed.0).await?;
     let event = Event { actor: &signed.0.name, action: "session.sign_out", subject: &signed.0.name, details: String::new() };
-    audit::record(&state.store, OffsetDateTime::now_utc(), event).await?;
+    audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
+    write.commit().await?;
     let cookie = session_cookie("", 0, state.people.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub store: Store,
     pub workflow: Workflow,
     pub people: People,
+    /// Turns true when the server is stopping: long-lived streams end on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How people sign in and how long they stay.
@@ -120,6 +122,12 @@ pub fn app(state: AppState, static_dir: &Path) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
+/// A CSV cell that a spreadsheet will not run: text starting with `= + - @`, a tab or a carriage
+/// return gets a leading `'` (requesters write reasons; anyone can type a sign-in name).
+pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}").into() } else { cell.into() }
+}
+
 /// A panic is a bug: log it, answer in the API's error shape, keep serving.
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let detail = panic
@@ -128,4 +136,18 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     AppError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_defused() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        for risky in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(spreadsheet_safe(risky).starts_with('\''), "{risky:?}");
+        }
+        assert_eq!(spreadsheet_safe("Jane Doe"), "Jane Doe");
+    }
 }

@@ -4,7 +4,10 @@
 use super::AppState;
 use super::auth::Signed;
 use super::error::AppError;
-use crate::report::engine::ReportHub;
+use crate::people::sessions::{self, Session};
+use crate::report::engine::{PublishedChange, ReportHub};
+use std::sync::Arc;
+use tokio::sync::broadcast;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -109,7 +112,8 @@ pub async fn mismatches_csv(
     let mut csv = csv::Writer::from_writer(Vec::new());
     let time = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default();
     let write = |csv: &mut csv::Writer<Vec<u8>>, row: &[&str]| {
-        csv.write_record(row).map_err(|e| AppError::Internal(format!("CSV: {e}")))
+        csv.write_record(row.iter().map(|cell| super::spreadsheet_safe(cell).into_owned()))
+            .map_err(|e| AppError::Internal(format!("CSV: {e}")))
     };
     write(&mut csv, &[
         "rule", "risk", "display_name", "sam_account_name", "sip_address", "department", "registrar_pool", "since",
@@ -154,33 +158,65 @@ pub async fn stream(
     signed: Signed,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     signed.require(&Role::ALL)?;
-    Ok(Sse::new(events(state.report)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(events(state, signed.0)).keep_alive(KeepAlive::new().interval(SESSION_CHECK)))
 }
 
-fn events(hub: ReportHub) -> impl Stream<Item = Result<Event, Infallible>> {
-    let changes = hub.subscribe();
-    // `None` until the first event: then the version the client holds.
-    stream::unfold((hub, changes, None::<u64>), |(hub, mut changes, sent)| async move {
-        let Some(version) = sent else {
-            let current = hub.current();
-            let event = Event::default().event("report").data(current.json.as_ref());
-            return Some((Ok(event), (hub, changes, Some(current.report.version))));
+/// How often a stream checks that its session is still live (and sends a keep-alive).
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+
+/// What a stream holds between events.
+struct Follower {
+    state: AppState,
+    session: Session,
+    changes: broadcast::Receiver<Arc<PublishedChange>>,
+    /// `None` until the first event; then the version the client holds.
+    sent: Option<u64>,
+}
+
+fn events(state: AppState, session: Session) -> impl Stream<Item = Result<Event, Infallible>> {
+    let changes = state.report.subscribe();
+    stream::unfold(Follower { state, session, changes, sent: None }, |mut f| async move {
+        let Some(version) = f.sent else {
+            let event = whole_report(&f.state.report, &mut f.sent);
+            return Some((Ok(event), f));
         };
+        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + SESSION_CHECK, SESSION_CHECK);
+        let mut shutdown = f.state.shutdown.clone();
+        if *shutdown.borrow_and_update() {
+            return None;
+        }
         loop {
-            match changes.recv().await {
-                Ok(change) if change.change.version <= version => continue,
-                Ok(change) if change.change.from_version == version => {
-                    let event = Event::default().event("change").data(change.json.as_ref());
-                    return Some((Ok(event), (hub, changes, Some(change.change.version))));
+            tokio::select! {
+                // The server is stopping (the only change ever sent): end the stream, so shutdown
+                // does not wait on open pages.
+                _ = shutdown.changed() => return None,
+                _ = check.tick() => {
+                    // Signed out, disabled or expired: stop sending findings to this page.
+                    if !sessions::still_live(&f.state.store, &f.session, f.state.people.sessions).await {
+                        return None;
+                    }
                 }
-                // A gap (fell behind, or subscribed mid-change): start again from the whole report.
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    let current = hub.current();
-                    let event = Event::default().event("report").data(current.json.as_ref());
-                    return Some((Ok(event), (hub, changes, Some(current.report.version))));
-                }
-                Err(RecvError::Closed) => return None,
+                received = f.changes.recv() => match received {
+                    Ok(change) if change.change.version <= version => continue,
+                    Ok(change) if change.change.from_version == version => {
+                        f.sent = Some(change.change.version);
+                        let event = Event::default().event("change").data(change.json.as_ref());
+                        return Some((Ok(event), f));
+                    }
+                    // A gap (fell behind, or subscribed mid-change): start again from the whole report.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        let event = whole_report(&f.state.report, &mut f.sent);
+                        return Some((Ok(event), f));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
             }
         }
     })
+}
+
+fn whole_report(hub: &ReportHub, sent: &mut Option<u64>) -> Event {
+    let current = hub.current();
+    *sent = Some(current.report.version);
+    Event::default().event("report").data(current.json.as_ref())
 }

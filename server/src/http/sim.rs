@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use crate::backend::sim::Simulator;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
+use deprov_wire::directory::UserId;
 use crate::audit::{self, Event};
 use time::OffsetDateTime;
 use serde::Deserialize;
@@ -30,9 +31,18 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
         (status = 404, body = ApiError)))]
 pub async fn ad_disable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
-    simulator(&state)?.ad_disable(parse_user_id(&id)?)?;
+    let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
+    // Recorded first: a change must never happen without its audit row.
     record(&state, &admin.name, "sim.ad_disable", &id, String::new()).await?;
+    sim.ad_disable(user)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user behind a path segment, checked before anything is recorded.
+async fn known_user(state: &AppState, id: &str) -> Result<UserId, AppError> {
+    let user = parse_user_id(id)?;
+    state.backend.read_user(user).await?;
+    Ok(user)
 }
 
 async fn record(state: &AppState, actor: &str, action: &str, subject: &str, details: String) -> Result<(), AppError> {
@@ -47,8 +57,9 @@ async fn record(state: &AppState, actor: &str, action: &str, subject: &str, deta
         (status = 404, body = ApiError)))]
 pub async fn ad_enable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
-    simulator(&state)?.ad_enable(parse_user_id(&id)?)?;
+    let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
     record(&state, &admin.name, "sim.ad_enable", &id, String::new()).await?;
+    sim.ad_enable(user)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -76,7 +87,7 @@ pub async fn advance_clock(
     if !(1..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
         return Err(AppError::bad_request("seconds", format!("seconds must be from 1 to {MAX_ADVANCE_SECONDS}.")));
     }
-    sim.advance_clock(time::Duration::seconds(advance.seconds));
     record(&state, &admin.name, "sim.clock_advance", "clock", format!("{} s", advance.seconds)).await?;
+    sim.advance_clock(time::Duration::seconds(advance.seconds));
     Ok(StatusCode::NO_CONTENT)
 }

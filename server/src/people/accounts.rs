@@ -39,10 +39,24 @@ pub struct AccountSummary {
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 12;
 
+/// Names the audit log uses for deprov itself: no person may take them.
+const RESERVED_NAMES: [&str; 3] = ["cli", "deprov", "anonymous"];
+
+/// 1 to 64 letters, digits, `.`, `_`, `-`, `@`, and not a name deprov uses for itself.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        && !RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name))
+}
+
 fn check_name(name: &str) -> Result<(), AccountError> {
-    let valid = (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if valid { Ok(()) } else { Err(AccountError::Invalid(format!("'{name}' is not a valid account name: 1 to 64 letters, digits, . _ - @"))) }
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(format!(
+            "'{name}' is not a valid account name: 1 to 64 letters, digits, . _ - @ (and not cli, deprov or anonymous)"
+        )))
+    }
 }
 
 fn check_password(password: &str) -> Result<(), AccountError> {
@@ -166,6 +180,9 @@ pub struct LocalAccounts {
     pub store: Store,
 }
 
+/// Password checks running at once.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Verified against when the name is unknown, so a wrong name costs as long as a wrong password
 /// and response times do not reveal which accounts exist.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -181,7 +198,9 @@ impl Authenticator for LocalAccounts {
             .map_err(StoreError::from)?;
         let hash = row.as_ref().map_or_else(|| DUMMY_HASH.clone(), |r| r.get::<String, _>(2));
         let password = password.to_owned();
-        // Argon2 is deliberately slow: keep it off the async workers.
+        // Argon2 is deliberately slow (and takes 19 MiB): off the async workers, a few at a time,
+        // so a flood of sign-ins queues instead of exhausting memory.
+        let _slot = ARGON2_SLOTS.acquire().await.map_err(|_| SignInError::Rejected)?;
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
         let Some(row) = row.filter(|_| matches) else { return Err(SignInError::Rejected) };
         if row.get::<i64, _>(4) != 0 {

@@ -2,7 +2,7 @@
 //! A session ends at its absolute expiry, after a spell of idleness, or on sign-out.
 
 use super::Identity;
-use crate::store::{Store, StoreError, parse_stamp, stamp};
+use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use deprov_wire::people::Role;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -52,8 +52,8 @@ fn hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
-/// Starts a session; returns the cookie value.
-pub async fn start(store: &Store, who: &Identity, policy: SessionPolicy) -> Result<String, StoreError> {
+/// Starts a session within `write` (so its audit row lands with it); returns the cookie value.
+pub async fn start(write: &mut Write, who: &Identity, policy: SessionPolicy) -> Result<String, StoreError> {
     let token = token();
     let now = OffsetDateTime::now_utc();
     sqlx::query("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -63,7 +63,7 @@ pub async fn start(store: &Store, who: &Identity, policy: SessionPolicy) -> Resu
         .bind(stamp(now))
         .bind(stamp(now))
         .bind(stamp(now + policy.lifetime))
-        .execute(store.pool())
+        .execute(&mut *write.tx)
         .await?;
     Ok(token)
 }
@@ -93,7 +93,21 @@ pub async fn find(store: &Store, token: &str, policy: SessionPolicy) -> Result<O
     Ok(Some(Session { name: row.get(0), roles: super::accounts::roles_from_text(row.get(1)), csrf_token: row.get(3), token_hash }))
 }
 
-pub async fn end(store: &Store, session: &Session) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&session.token_hash).execute(store.pool()).await?;
+/// Ends a session within `write`.
+pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&session.token_hash).execute(&mut *write.tx).await?;
     Ok(())
+}
+
+/// Whether `session` is still live (a long-running stream asks now and then).
+pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy) -> bool {
+    let row = sqlx::query("SELECT s.last_seen_at, s.expires_at, a.disabled FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?")
+        .bind(&session.token_hash)
+        .fetch_optional(store.pool())
+        .await;
+    let Ok(Some(row)) = row else { return false };
+    let now = OffsetDateTime::now_utc();
+    let (Ok(last_seen), Ok(expires)) = (parse_stamp(row.get(0)), parse_stamp(row.get(1))) else { return false };
+    // A page with a live stream is not idle: the stream itself counts as activity.
+    now < expires && row.get::<i64, _>(2) == 0 && now - last_seen < policy.lifetime
 }

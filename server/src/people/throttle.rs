@@ -25,8 +25,17 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Starts an attempt: `Err(wait)` if any of `keys` must wait; otherwise the attempt counts as a
+    /// failure at once (under the same lock), so parallel guesses cannot all slip past the check.
+    /// [`succeeded`](Self::succeeded) clears it.
+    pub fn attempt(&self, keys: &[String]) -> Result<(), Duration> {
+        self.check(keys)?;
+        self.failed(keys);
+        Ok(())
+    }
+
     /// `Err(wait)` if any of `keys` must wait before trying again.
-    pub fn check(&self, keys: &[String]) -> Result<(), Duration> {
+    fn check(&self, keys: &[String]) -> Result<(), Duration> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let wait = keys
             .iter()
@@ -40,7 +49,7 @@ impl Throttle {
         wait.map_or(Ok(()), Err)
     }
 
-    pub fn failed(&self, keys: &[String]) {
+    fn failed(&self, keys: &[String]) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.retain(|_, (_, last)| last.elapsed() < MEMORY);
         for key in keys {
@@ -66,13 +75,12 @@ mod tests {
         let throttle = Throttle::default();
         let keys = vec!["name:jdoe".to_owned(), "ip:127.0.0.1".to_owned()];
         for _ in 0..5 {
-            assert!(throttle.check(&keys).is_ok());
-            throttle.failed(&keys);
+            assert!(throttle.attempt(&keys).is_ok());
         }
-        let wait = throttle.check(&keys).unwrap_err();
+        let wait = throttle.attempt(&keys).unwrap_err();
         assert!(wait > Duration::from_secs(1) && wait <= FIRST_PAUSE);
-        assert!(throttle.check(&["name:other".to_owned(), "ip:127.0.0.1".to_owned()]).is_ok(), "other accounts are not slowed");
+        assert!(throttle.attempt(&["name:other".to_owned(), "ip:127.0.0.1".to_owned()]).is_ok(), "other accounts are not slowed");
         throttle.succeeded(&keys);
-        assert!(throttle.check(&keys).is_ok());
+        assert!(throttle.attempt(&keys).is_ok());
     }
 }

@@ -93,6 +93,11 @@ pub fn compute(
         };
         let lync = user.lync.as_ref();
         if rule_one {
+            // Its risk and wording follow the sessions, which change by the clock alone.
+            for endpoint in &user.endpoints {
+                endpoint.features_blocked_from.inspect(|&at| soonest(at, &mut computed));
+                endpoint.disconnect_at.inspect(|&at| soonest(at, &mut computed));
+            }
             found(ad_disabled_lync_enabled(user, lync.expect("enabled implies Lync attributes"), now), &mut computed);
         }
         if rule_two_candidate {

@@ -63,6 +63,14 @@ impl From<sqlx::Error> for WorkflowError {
     }
 }
 
+/// Users with an open request, as `write` sees them.
+async fn open_users(write: &mut Write) -> Result<HashSet<UserId>, WorkflowError> {
+    let rows: Vec<String> = sqlx::query_scalar("SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')")
+        .fetch_all(&mut *write.tx)
+        .await?;
+    Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
+}
+
 fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
     WorkflowError::Refused { message: message.into(), field: Some(field) }
 }
@@ -85,7 +93,10 @@ impl Workflow {
     pub async fn start(store: Store, policy: WorkflowPolicy) -> Result<Self, WorkflowError> {
         let (open, _) = watch::channel(Arc::new(HashSet::new()));
         let workflow = Self { store, policy, open: Arc::new(open) };
-        workflow.publish_open().await?;
+        let mut write = workflow.store.write().await?;
+        let users = open_users(&mut write).await?;
+        write.commit().await?;
+        workflow.publish(users);
         Ok(workflow)
     }
 
@@ -94,8 +105,9 @@ impl Workflow {
         self.open.subscribe()
     }
 
-    async fn publish_open(&self) -> Result<(), WorkflowError> {
-        let users: HashSet<UserId> = self.users_with_open_requests().await?.into_iter().collect();
+    /// Publishes the open set read inside a write; callers hold the writer gate, so sets are
+    /// published in the order the writes happened.
+    fn publish(&self, users: HashSet<UserId>) {
         self.open.send_if_modified(|current| {
             let changed = **current != users;
             if changed {
@@ -103,6 +115,13 @@ impl Workflow {
             }
             changed
         });
+    }
+
+    /// Commits `write` and publishes the open set it leaves.
+    async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {
+        let users = open_users(&mut write).await?;
+        let _gate = write.commit_holding().await?;
+        self.publish(users);
         Ok(())
     }
 
@@ -193,8 +212,7 @@ impl Workflow {
             override_reason.map(|r| format!("; protected override: {r}")).unwrap_or_default()
         );
         audit::append(&mut write, now, Event { actor: by, action: "request.create", subject: &format!("request #{id}"), details }).await?;
-        write.commit().await?;
-        self.publish_open().await?;
+        self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
@@ -216,14 +234,6 @@ impl Workflow {
         };
         let decisions = self.decisions(id).await?;
         Ok(Some(self.view(&row, decisions)?))
-    }
-
-    /// Users with an open request (it explains a renamed SIP address in the report).
-    pub async fn users_with_open_requests(&self) -> Result<Vec<UserId>, WorkflowError> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')")
-            .fetch_all(self.store.pool())
-            .await?;
-        Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     async fn decisions(&self, id: i64) -> Result<Vec<DecisionView>, WorkflowError> {
@@ -300,10 +310,15 @@ impl Workflow {
 
     /// Applies a decision by `by`, if `version` is still the request's version.
     pub async fn decide(&self, id: i64, by: &str, kind: DecisionKind, version: i64, comment: &str) -> Result<RequestView, WorkflowError> {
+        if comment.chars().count() > MAX_REASON {
+            return Err(refused("comment", format!("A comment has at most {MAX_REASON} characters.")));
+        }
+        if kind == DecisionKind::Reject && comment.trim().is_empty() {
+            return Err(refused("comment", "Say why you reject it: the requester needs to know."));
+        }
         let mut write = self.store.write().await?;
         self.decide_in(&mut write, id, by, kind, Some(version), comment).await?;
-        write.commit().await?;
-        self.publish_open().await?;
+        self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
@@ -381,15 +396,12 @@ impl Workflow {
             let mut write = self.store.write().await?;
             match self.decide_in(&mut write, id, "deprov", DecisionKind::Expire, None, "pending past the limit").await {
                 Ok(()) => {
-                    write.commit().await?;
+                    self.commit(write).await?;
                     expired += 1;
                 }
                 Err(WorkflowError::Conflict(_)) => {} // decided meanwhile
                 Err(error) => return Err(error),
             }
-        }
-        if expired > 0 {
-            self.publish_open().await?;
         }
         Ok(expired)
     }
