@@ -14,6 +14,8 @@ pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod directory;
 pub mod http;
 pub mod people;

@@ -1,58 +1,35 @@
 //! Predictions for the situations DOMAIN.md distinguishes.
 
 use super::*;
-use deprov_wire::directory::{AdAccount, ClientCertificate, Endpoint, ON_PREMISES_HOSTING_PROVIDER, ONLINE_HOSTING_PROVIDER, SignInMethod, UserId};
+use deprov_wire::directory::{ClientCertificate, Endpoint, ONLINE_HOSTING_PROVIDER, SignInMethod};
 use deprov_wire::method::Tone;
 use time::Duration;
 use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 14:00 UTC);
 
+/// Jane left two days ago; her AD account is disabled, her Lync account is not, and two
+/// clients are still signed in with her saved-password certificate.
 fn user() -> DirectoryUser {
-    DirectoryUser {
-        id: UserId(uuid::Uuid::from_u128(9)),
-        ad: AdAccount {
-            sam_account_name: "jdoe".into(),
-            user_principal_name: "jane.doe@contoso.com".into(),
-            display_name: "Jane Doe".into(),
-            distinguished_name: "CN=Jane Doe,OU=Users,DC=contoso,DC=com".into(),
-            department: "Sales".into(),
-            title: "Account Executive".into(),
-            manager: None,
-            account_disabled: true,
-            disabled_since: Some(NOW - Duration::days(2)),
-            when_changed: NOW - Duration::days(2),
-            protected_groups: vec![],
-        },
-        lync: Some(LyncAccount {
-            enabled: true,
-            enabled_changed: NOW - Duration::days(300),
-            sip_address: SipAddress::new("jane.doe", "contoso.com").unwrap(),
-            registrar_pool: Some("pool.contoso.com".into()),
-            hosting_provider: ON_PREMISES_HOSTING_PROVIDER.into(),
-            line_uri: None,
-            enterprise_voice_enabled: false,
-            policies: vec![],
-            contact_count: 12,
-            conference_count: 2,
-            certificates: vec![ClientCertificate {
-                serial_number: "01".into(),
-                issued: datetime!(2026-09-02 10:00 UTC),
-                expires: datetime!(2027-03-01 10:00 UTC),
-                revoked_from: None,
-            }],
-        }),
-        endpoints: (0..2)
-            .map(|_| Endpoint {
-                device: "Lync 2013 (Windows)".into(),
-                signed_in_with: SignInMethod::ClientCertificate,
-                signed_in_at: NOW - Duration::hours(3),
-                features_blocked_from: None,
-                disconnect_at: None,
-            })
-            .collect(),
-        usn_changed: 1,
-    }
+    let mut jane = crate::fixtures::ad_disabled(crate::fixtures::user(9, "jane.doe", NOW), NOW - Duration::days(2));
+    let lync = jane.lync.as_mut().unwrap();
+    lync.registrar_pool = Some("pool.contoso.com".into());
+    (lync.contact_count, lync.conference_count) = (12, 2);
+    lync.certificates = vec![ClientCertificate {
+        serial_number: "01".into(),
+        issued: datetime!(2026-09-02 10:00 UTC),
+        expires: datetime!(2027-03-01 10:00 UTC),
+        revoked_from: None,
+    }];
+    let endpoint = Endpoint {
+        device: "Lync 2013 (Windows)".into(),
+        signed_in_with: SignInMethod::ClientCertificate,
+        signed_in_at: NOW - Duration::hours(3),
+        features_blocked_from: None,
+        disconnect_at: None,
+    };
+    jane.endpoints = vec![endpoint.clone(), endpoint];
+    jane
 }
 
 fn prediction(user: &DirectoryUser, method: Method) -> MethodPrediction {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::backend::LyncBackend;
 use crate::backend::sim::{SimClock, SimConfig, Simulator};
-use deprov_wire::directory::{AdAccount, ClientCertificate, ON_PREMISES_HOSTING_PROVIDER, SipAddress};
+use deprov_wire::directory::{ClientCertificate, SipAddress};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::macros::datetime;
@@ -48,39 +48,21 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
     }
 }
 
+/// User `n`: AD disabled three days ago or not; Lync Enabled True, False (for ten days) or Null.
 fn user(n: u128, ad_disabled: bool, lync: Option<bool>) -> DirectoryUser {
-    let lhs = format!("user{n}");
-    DirectoryUser {
-        id: UserId(uuid::Uuid::from_u128(n)),
-        ad: AdAccount {
-            sam_account_name: lhs.clone(),
-            user_principal_name: format!("{lhs}@contoso.com"),
-            display_name: format!("User {n}"),
-            distinguished_name: format!("CN=User {n},OU=Users,DC=contoso,DC=com"),
-            department: "Sales".into(),
-            title: String::new(),
-            manager: None,
-            account_disabled: ad_disabled,
-            disabled_since: ad_disabled.then(|| NOW - Duration::days(3)),
-            when_changed: NOW - Duration::days(3),
-            protected_groups: vec![],
-        },
-        lync: lync.map(|enabled| LyncAccount {
-            enabled,
-            enabled_changed: NOW - Duration::days(10),
-            sip_address: SipAddress::new(&lhs, "contoso.com").unwrap(),
-            registrar_pool: Some("pool.contoso.com".into()),
-            hosting_provider: ON_PREMISES_HOSTING_PROVIDER.into(),
-            line_uri: None,
-            enterprise_voice_enabled: false,
-            policies: vec![],
-            contact_count: 0,
-            conference_count: 0,
-            certificates: vec![],
-        }),
-        endpoints: vec![],
-        usn_changed: 1,
+    let mut user = crate::fixtures::user(n, &format!("user{n}"), NOW);
+    if ad_disabled {
+        user = crate::fixtures::ad_disabled(user, NOW - Duration::days(3));
     }
+    match lync {
+        None => user.lync = None,
+        Some(enabled) => {
+            let account = user.lync.as_mut().unwrap();
+            account.enabled = enabled;
+            account.enabled_changed = NOW - Duration::days(10);
+        }
+    }
+    user
 }
 
 fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> DirectoryUser {

@@ -2,12 +2,12 @@
 //! 3- and 5-minute marks.
 
 use super::*;
-use deprov_wire::directory::{AdAccount, ClientCertificate, LyncState};
+use deprov_wire::directory::{ClientCertificate, LyncState};
 use time::Duration;
 use time::macros::datetime;
 
 const START: OffsetDateTime = datetime!(2026-11-23 09:00 UTC);
-const POOL: &str = "lyncpool-ams.contoso.com";
+use crate::fixtures::POOL;
 
 fn sip(lhs: &str) -> SipAddress {
     SipAddress::new(lhs, "contoso.com").unwrap()
@@ -15,48 +15,25 @@ fn sip(lhs: &str) -> SipAddress {
 
 /// Jane: AD enabled, Lync enabled, one saved-password certificate, signed in on her laptop.
 fn jane() -> DirectoryUser {
-    DirectoryUser {
-        id: UserId(uuid::Uuid::from_u128(1)),
-        ad: AdAccount {
-            sam_account_name: "jdoe".into(),
-            user_principal_name: "jane.doe@contoso.com".into(),
-            display_name: "Jane Doe".into(),
-            distinguished_name: "CN=Jane Doe,OU=Users,DC=contoso,DC=com".into(),
-            department: "Sales".into(),
-            title: "Account Executive".into(),
-            manager: None,
-            account_disabled: false,
-            disabled_since: None,
-            when_changed: START - Duration::days(30),
-            protected_groups: vec![],
-        },
-        lync: Some(LyncAccount {
-            enabled: true,
-            enabled_changed: START - Duration::days(400),
-            sip_address: sip("jane.doe"),
-            registrar_pool: Some(POOL.into()),
-            hosting_provider: ON_PREMISES_HOSTING_PROVIDER.into(),
-            line_uri: None,
-            enterprise_voice_enabled: false,
-            policies: vec![PolicyAssignment { kind: "Voice".into(), name: "Tag:International".into() }],
-            contact_count: 42,
-            conference_count: 3,
-            certificates: vec![ClientCertificate {
-                serial_number: "01".into(),
-                issued: START - Duration::days(10),
-                expires: START - Duration::days(10) + crate::timing::CERTIFICATE_LIFETIME,
-                revoked_from: None,
-            }],
-        }),
-        endpoints: vec![Endpoint {
-            device: "Lync 2013 (Windows)".into(),
-            signed_in_with: SignInMethod::Windows,
-            signed_in_at: START - Duration::hours(1),
-            features_blocked_from: None,
-            disconnect_at: None,
-        }],
-        usn_changed: 1,
-    }
+    let mut jane = crate::fixtures::user(1, "jane.doe", START);
+    jane.ad.sam_account_name = "jdoe".into();
+    let lync = jane.lync.as_mut().unwrap();
+    lync.policies = vec![PolicyAssignment { kind: "Voice".into(), name: "Tag:International".into() }];
+    (lync.contact_count, lync.conference_count) = (42, 3);
+    lync.certificates = vec![ClientCertificate {
+        serial_number: "01".into(),
+        issued: START - Duration::days(10),
+        expires: START - Duration::days(10) + crate::timing::CERTIFICATE_LIFETIME,
+        revoked_from: None,
+    }];
+    jane.endpoints = vec![Endpoint {
+        device: "Lync 2013 (Windows)".into(),
+        signed_in_with: SignInMethod::Windows,
+        signed_in_at: START - Duration::hours(1),
+        features_blocked_from: None,
+        disconnect_at: None,
+    }];
+    jane
 }
 
 fn sim() -> (Simulator, UserId) {
