@@ -32,6 +32,74 @@ pub struct SearchIndex {
     haystack: Vec<u8>,
     /// Where user `i`'s record starts (at its RECORD byte).
     starts: Vec<u32>,
+    /// Per user, which characters occur where: a one-character query (which matches most of the
+    /// directory) is answered from these instead of a million substring hits.
+    letters: Vec<Letters>,
+}
+
+/// Bit sets over [`letter_bit`] characters for one user's names.
+#[derive(Debug, Default, Clone, Copy)]
+struct Letters {
+    anywhere: u64,
+    field_start: u64,
+    word_start: u64,
+    /// A whole field, or the left-hand side of the UPN or SIP address, is this one character.
+    whole: u64,
+}
+
+/// Characters that get a bit: digits, letters, and the punctuation of account names.
+fn letter_bit(byte: u8) -> Option<u64> {
+    let index = match byte {
+        b'0'..=b'9' => byte - b'0',
+        b'a'..=b'z' => byte - b'a' + 10,
+        b'.' => 36,
+        b'-' => 37,
+        b'_' => 38,
+        b'@' => 39,
+        b'\'' => 40,
+        _ => return None,
+    };
+    Some(1 << index)
+}
+
+fn is_word_break(byte: u8) -> bool {
+    matches!(byte, b' ' | b'.' | b'-' | b'_' | b'\'')
+}
+
+impl Letters {
+    /// The bits of one record (`RECORD` then fields separated by `FIELD`), as `relevance_at` reads them.
+    fn of(record: &[u8]) -> Self {
+        let mut letters = Self::default();
+        for field in record[1..].split(|&b| b == FIELD) {
+            for (i, &byte) in field.iter().enumerate() {
+                let Some(bit) = letter_bit(byte) else { continue };
+                letters.anywhere |= bit;
+                if i == 0 {
+                    letters.field_start |= bit;
+                    if field.len() == 1 || field.get(1) == Some(&b'@') {
+                        letters.whole |= bit;
+                    }
+                } else if is_word_break(field[i - 1]) {
+                    letters.word_start |= bit;
+                }
+            }
+        }
+        letters
+    }
+
+    fn relevance(&self, bit: u64) -> Option<Relevance> {
+        if self.anywhere & bit == 0 {
+            None
+        } else if self.whole & bit != 0 {
+            Some(Relevance::Exact)
+        } else if self.field_start & bit != 0 {
+            Some(Relevance::FieldPrefix)
+        } else if self.word_start & bit != 0 {
+            Some(Relevance::WordPrefix)
+        } else {
+            Some(Relevance::Substring)
+        }
+    }
 }
 
 /// How well a user matches, best first.
@@ -69,7 +137,9 @@ impl SearchIndex {
                 push_lowercase(&mut haystack, &lync.sip_address.without_scheme());
             }
         }
-        Self { haystack, starts }
+        let mut index = Self { haystack, starts, letters: Vec::new() };
+        index.letters = (0..index.starts.len()).map(|user| Letters::of(index.record(user))).collect();
+        index
     }
 
     fn record(&self, user: usize) -> &[u8] {
@@ -101,7 +171,7 @@ impl SearchIndex {
             (true, _) if field_end => Relevance::Exact,
             (true, Some(b'@')) => Relevance::Exact,
             (true, _) => Relevance::FieldPrefix,
-            _ if matches!(before, b' ' | b'.' | b'-' | b'_' | b'\'') => Relevance::WordPrefix,
+            _ if is_word_break(before) => Relevance::WordPrefix,
             _ => Relevance::Substring,
         }
     }
@@ -121,6 +191,15 @@ impl SearchIndex {
         let mut terms: Vec<&str> = normalized.split_whitespace().collect();
         if terms.is_empty() {
             return (0..self.starts.len()).filter(|&u| keep(u)).map(|u| key(Relevance::Substring, u)).collect();
+        }
+        if let [term] = terms[..] {
+            if let Some(bit) = (term.len() == 1).then(|| letter_bit(term.as_bytes()[0])).flatten() {
+                return (0..self.letters.len())
+                    .filter_map(|u| Some((u, self.letters[u].relevance(bit)?)))
+                    .filter(|&(u, _)| keep(u))
+                    .map(|(u, relevance)| key(relevance, u))
+                    .collect();
+            }
         }
         // Scan for the longest term (fewest hits); check the others within each hit's record.
         terms.sort_by_key(|term| std::cmp::Reverse(term.len()));

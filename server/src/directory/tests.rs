@@ -137,3 +137,47 @@ fn renaming_a_user_reindexes_the_search() {
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), vec![id]);
     assert!(next.sip_in_use(&SipAddress::new("qqq.renamed123456", &domain).unwrap()));
 }
+
+/// Relevance as the definition says it, field by field: 0 exact (a field, or the UPN's or SIP
+/// address's left-hand side), 1 a field's start, 2 a word's start, 3 anywhere.
+fn naive_relevance(user: &DirectoryUser, term: &str) -> Option<u8> {
+    let mut fields = vec![
+        user.ad.display_name.to_lowercase(),
+        user.ad.sam_account_name.to_lowercase(),
+        user.ad.user_principal_name.to_lowercase(),
+    ];
+    if let Some(l) = &user.lync {
+        fields.push(l.sip_address.without_scheme().to_lowercase());
+    }
+    let lhs = |f: &str| f.split('@').next().unwrap_or_default().to_owned();
+    if fields.iter().any(|f| f == term || (f.contains('@') && lhs(f) == term)) {
+        return Some(0);
+    }
+    if fields.iter().any(|f| f.starts_with(term)) {
+        return Some(1);
+    }
+    let breaks = [' ', '.', '-', '_', '\''];
+    if fields.iter().any(|f| f.match_indices(term).any(|(i, _)| i > 0 && breaks.contains(&(f.as_bytes()[i - 1] as char)))) {
+        return Some(2);
+    }
+    fields.iter().any(|f| f.contains(term)).then_some(3)
+}
+
+#[test]
+fn ranking_matches_the_definition_for_single_letters_and_longer_terms() {
+    let snapshot = snapshot(3_000, 12);
+    for term in ["e", "z", "1", "@", ".", "an", "son", "jo"] {
+        let mut expected: Vec<(u8, usize)> = snapshot
+            .users()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| Some((naive_relevance(u, term)?, i)))
+            .collect();
+        expected.sort();
+        let (found, total) = snapshot.search(&SearchQuery { text: term.to_owned(), limit: 100, ..SearchQuery::default() });
+        assert_eq!(total, expected.len(), "count for {term:?}");
+        let ids: Vec<_> = found.iter().map(|u| u.id).collect();
+        let expected_ids: Vec<_> = expected.iter().take(100).map(|&(_, i)| snapshot.users()[i].id).collect();
+        assert_eq!(ids, expected_ids, "order for {term:?}");
+    }
+}
