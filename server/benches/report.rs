@@ -11,6 +11,8 @@ use deprov_server::Portal;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::backend::LyncBackend;
 use deprov_server::config::ServeConfig;
+use deprov_server::people::accounts;
+use deprov_wire::people::Role;
 use deprov_server::directory::Snapshot;
 use deprov_server::report::{ReportConfig, compute};
 use futures_util::StreamExt;
@@ -73,9 +75,23 @@ async fn streams() {
         .map(|u| u.id)
         .take(ROUNDS)
         .collect();
+    let password = "benchmark password 1";
+    accounts::add(&portal.state.store, "bench", &[Role::Auditor], password).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/report/mismatches/stream", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/api/report/mismatches/stream");
     tokio::spawn(portal.serve(listener, std::future::pending()));
+
+    // One signed-in session, as a browser would hold; its cookie goes with every stream.
+    let sign_in = reqwest::Client::new()
+        .post(format!("{base}/api/session"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"name":"bench","password":"{password}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert!(sign_in.status().is_success(), "the benchmark account signs in");
+    let cookie = sign_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
 
     // The user each round disables, and when.
     let target: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
@@ -84,8 +100,10 @@ async fn streams() {
     let client = reqwest::Client::new();
     for _ in 0..STREAMS {
         let (client, url, target, ready, latency) = (client.clone(), url.clone(), target.clone(), ready_tx.clone(), latency_tx.clone());
+        let cookie = cookie.clone();
         tokio::spawn(async move {
-            let response = client.get(&url).send().await.expect("stream opens");
+            let response = client.get(&url).header("cookie", cookie).send().await.expect("stream opens");
+            assert!(response.status().is_success(), "the stream is refused: {}", response.status());
             let mut body = response.bytes_stream();
             let mut buffer = String::new();
             while let Some(Ok(chunk)) = body.next().await {
@@ -107,7 +125,10 @@ async fn streams() {
     }
     let mut report_bytes = 0;
     for _ in 0..STREAMS {
-        report_bytes = ready_rx.recv().await.unwrap();
+        report_bytes = tokio::time::timeout(Duration::from_secs(60), ready_rx.recv())
+            .await
+            .expect("every stream gets the report within a minute")
+            .expect("a stream ended early");
     }
     println!("{STREAMS} streams open on a {users}-user directory (first event {} KB each)", report_bytes / 1024);
 

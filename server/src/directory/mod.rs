@@ -8,7 +8,7 @@
 pub mod search;
 
 use crate::backend::{BackendError, LyncBackend, Usn};
-use deprov_wire::directory::{DirectoryUser, SipAddress, UserId};
+use deprov_wire::directory::{AdState, DirectoryUser, LyncState, SipAddress, UserId};
 use search::{SearchIndex, SearchQuery};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -111,7 +111,17 @@ impl Snapshot {
 
     /// One page of matches and the number of matches in all.
     pub fn search(&self, query: &SearchQuery) -> (Vec<&Arc<DirectoryUser>>, usize) {
-        let (page, total) = self.index.search(&self.users, query);
+        // States come from the contiguous flags; only a pool filter reads the user itself.
+        let keep = |u: usize| {
+            let flags = &self.flags[u];
+            query.ad.is_none_or(|ad| (ad == AdState::Disabled) == flags.ad_disabled)
+                && query.lync.is_none_or(|lync| lync == flags.lync_state())
+                && query.pool.as_deref().is_none_or(|pool| {
+                    let lync = self.users[u].lync.as_ref();
+                    lync.and_then(|l| l.registrar_pool.as_deref()).is_some_and(|p| p.eq_ignore_ascii_case(pool))
+                })
+        };
+        let (page, total) = self.index.search(query, keep);
         (page.into_iter().map(|i| &self.users[i]).collect(), total)
     }
 
@@ -135,6 +145,14 @@ pub struct UserFlags {
 }
 
 impl UserFlags {
+    pub fn lync_state(&self) -> LyncState {
+        match self.lync_enabled {
+            Some(true) => LyncState::Enabled,
+            Some(false) => LyncState::TemporarilyDisabled,
+            None => LyncState::NeverEnabled,
+        }
+    }
+
     pub fn of(user: &DirectoryUser) -> Self {
         let lync = user.lync.as_ref();
         Self {

@@ -256,17 +256,9 @@ impl SearchIndex {
         found
     }
 
-    /// One page of matches as positions in the snapshot, and the number of matches in all.
-    pub fn search(&self, users: &[Arc<DirectoryUser>], query: &SearchQuery) -> (Vec<usize>, usize) {
-        let pool = query.pool.as_deref();
-        let keep = |u: usize| {
-            let user = &users[u];
-            query.ad.is_none_or(|ad| user.ad_state() == ad)
-                && query.lync.is_none_or(|lync| user.lync_state() == lync)
-                && pool.is_none_or(|pool| {
-                    user.lync.as_ref().and_then(|l| l.registrar_pool.as_deref()).is_some_and(|p| p.eq_ignore_ascii_case(pool))
-                })
-        };
+    /// One page of matches as positions in the snapshot, and the number of matches in all;
+    /// `keep` applies the query's filters to a position.
+    pub fn search(&self, query: &SearchQuery, keep: impl FnMut(usize) -> bool) -> (Vec<usize>, usize) {
         let mut keys = self.matches(&query.text, keep);
         let total = keys.len();
         let end = query.offset.saturating_add(query.limit).min(total);
