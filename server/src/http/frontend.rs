@@ -38,13 +38,14 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Trunk names every asset `<name>-<16 hex digits>[_bg].<ext>`: such a file never changes.
+/// Trunk names every asset `<name>-<hash>[_bg].<ext>`, the hash a u64 in hex without leading
+/// zeros (so usually 16 digits, sometimes fewer): such a file never changes.
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
     let stem = file.split('.').next().unwrap_or_default();
     stem.rsplit('-').next().is_some_and(|tail| {
         let hash = tail.strip_suffix("_bg").unwrap_or(tail);
-        hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        (10..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
     })
 }
 
@@ -69,6 +70,7 @@ mod tests {
         assert!(is_hashed("/deprov-app-0a1b2c3d4e5f6a7b_bg.wasm"));
         assert!(is_hashed("/deprov-app-0a1b2c3d4e5f6a7b.js"));
         assert!(is_hashed("/main-0a1b2c3d4e5f6a7b.css"));
+        assert!(is_hashed("/deprov-app-89f396099c5aa6_bg.wasm"), "a hash with leading zeros dropped");
         assert!(!is_hashed("/index.html"));
         assert!(!is_hashed("/users/5f1e0c2a-9b8d-4e6f-8a7b-0a1b2c3d4e5f"));
         assert!(!is_hashed("/favicon.ico"));
