@@ -42,7 +42,8 @@ fn html_escape(text: &str) -> String {
 /// zeros (so usually 16 digits, sometimes fewer): such a file never changes.
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
-    let stem = file.split('.').next().unwrap_or_default();
+    // Only built assets: a client route such as /users/<GUID> also ends in hex digits.
+    let Some((stem, "wasm" | "js" | "css")) = file.rsplit_once('.') else { return false };
     stem.rsplit('-').next().is_some_and(|tail| {
         let hash = tail.strip_suffix("_bg").unwrap_or(tail);
         (10..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
