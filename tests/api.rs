@@ -29,16 +29,34 @@ async fn search_finds_filters_and_pages() {
     assert_eq!(page.users.len(), 10);
     assert!(page.total > 10);
     for user in &page.users {
-        let names = format!("{} {} {} {:?}", user.display_name, user.sam_account_name, user.user_principal_name, user.sip_address);
+        let names = format!(
+            "{} {} {} {:?}",
+            user.display_name, user.sam_account_name, user.user_principal_name, user.sip_address
+        );
         assert!(names.to_lowercase().contains("an"), "{names}");
     }
 
-    let (_, body) = portal.get_json("/api/users?ad=disabled&lync=enabled&limit=100").await;
+    let (_, body) = portal
+        .get_json("/api/users?ad=disabled&lync=enabled&limit=100")
+        .await;
     let holes: SearchResults = parse(body);
-    assert!(holes.total > 0, "the generated directory has leavers still enabled for Lync");
-    assert!(holes.users.iter().all(|u| u.ad_state.as_str() == "disabled" && u.lync_state.as_str() == "enabled"));
+    assert!(
+        holes.total > 0,
+        "the generated directory has leavers still enabled for Lync"
+    );
+    assert!(
+        holes
+            .users
+            .iter()
+            .all(|u| u.ad_state.as_str() == "disabled" && u.lync_state.as_str() == "enabled")
+    );
 
-    let (_, body) = portal.get_json(&format!("/api/users?q=an&limit=10&offset={}", page.total - 3)).await;
+    let (_, body) = portal
+        .get_json(&format!(
+            "/api/users?q=an&limit=10&offset={}",
+            page.total - 3
+        ))
+        .await;
     let tail: SearchResults = parse(body);
     assert_eq!(tail.users.len(), 3);
 }
@@ -59,14 +77,19 @@ async fn bad_parameters_get_a_400_naming_the_field() {
         let (status, body) = portal.get_json(&format!("/api/users?{query}")).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(body["field"], field, "{query}");
-        assert!(body["message"].as_str().is_some_and(|m| m.len() > 10), "{query}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{query}: {body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_user_comes_with_a_prediction_for_every_method() {
     let portal = TestPortal::spawn(500, 3).await;
-    let (_, body) = portal.get_json("/api/users?ad=disabled&lync=enabled&limit=1").await;
+    let (_, body) = portal
+        .get_json("/api/users?ad=disabled&lync=enabled&limit=1")
+        .await;
     let found: SearchResults = parse(body);
     let id = found.users[0].id;
     let (status, body) = portal.get_json(&format!("/api/users/{id}")).await;
@@ -76,13 +99,21 @@ async fn a_user_comes_with_a_prediction_for_every_method() {
     let methods: Vec<Method> = detail.predictions.iter().map(|p| p.method).collect();
     assert_eq!(methods, Method::ALL);
     let temporary = &detail.predictions[1];
-    assert!(temporary.command.as_deref().unwrap().starts_with("Set-CsUser -Identity '"));
+    assert!(
+        temporary
+            .command
+            .as_deref()
+            .unwrap()
+            .starts_with("Set-CsUser -Identity '")
+    );
 }
 
 #[tokio::test]
 async fn unknown_users_and_malformed_ids_are_told_apart() {
     let portal = TestPortal::spawn(50, 1).await;
-    let (status, body) = portal.get_json("/api/users/00000000-0000-4000-8000-000000000000").await;
+    let (status, body) = portal
+        .get_json("/api/users/00000000-0000-4000-8000-000000000000")
+        .await;
     assert_eq!(status, 404);
     assert_eq!(body["message"], "No such user in the directory.");
     let (status, body) = portal.get_json("/api/users/not-a-guid").await;
@@ -96,7 +127,12 @@ async fn unknown_endpoints_and_methods_answer_in_the_error_shape() {
     let (status, body) = portal.get_json("/api/nothing/here").await;
     assert_eq!(status, 404);
     assert!(body["message"].is_string());
-    let response = portal.http.post(format!("{}/api/users", portal.base)).send().await.unwrap();
+    let response = portal
+        .http
+        .post(format!("{}/api/users", portal.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 405);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["message"].is_string());
@@ -109,7 +145,10 @@ async fn the_openapi_document_lists_every_route() {
     assert_eq!(status, 200);
     assert!(body["openapi"].as_str().unwrap().starts_with("3."));
     for path in ["/api/health", "/api/users", "/api/users/{id}", "/api/pools"] {
-        assert!(body["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+        assert!(
+            body["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(body["components"]["schemas"]["ApiError"].is_object());
 }
@@ -124,10 +163,17 @@ async fn directory_changes_reach_search_within_a_second() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     loop {
         let (_, body) = portal.get_json(&query).await;
-        if parse::<SearchResults>(body).users.iter().any(|u| u.id == user.id) {
+        if parse::<SearchResults>(body)
+            .users
+            .iter()
+            .any(|u| u.id == user.id)
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the change did not reach search within 1 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the change did not reach search within 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -135,8 +181,17 @@ async fn directory_changes_reach_search_within_a_second() {
 #[tokio::test]
 async fn the_front_end_is_served_compressed_with_client_routes_and_long_caching() {
     let portal = TestPortal::spawn(10, 1).await;
-    let page = portal.http.get(format!("{}/users/anything", portal.base)).send().await.unwrap();
-    assert_eq!(page.status().as_u16(), 200, "client-side routes fall back to index.html");
+    let page = portal
+        .http
+        .get(format!("{}/users/anything", portal.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status().as_u16(),
+        200,
+        "client-side routes fall back to index.html"
+    );
     assert_eq!(page.headers()["cache-control"], "no-cache");
     let html = page.text().await.unwrap();
     let wasm = html
@@ -146,12 +201,19 @@ async fn the_front_end_is_served_compressed_with_client_routes_and_long_caching(
         .to_owned();
     let asset = portal
         .http
-        .get(format!("{}{}{wasm}", portal.base, if wasm.starts_with('/') { "" } else { "/" }))
+        .get(format!(
+            "{}{}{wasm}",
+            portal.base,
+            if wasm.starts_with('/') { "" } else { "/" }
+        ))
         .header("accept-encoding", "gzip")
         .send()
         .await
         .unwrap();
     assert_eq!(asset.status().as_u16(), 200);
-    assert_eq!(asset.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(asset.headers()["content-encoding"], "gzip");
 }

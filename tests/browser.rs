@@ -12,29 +12,72 @@ async fn typing_a_query_shows_results_and_the_keyboard_opens_a_user() {
     let portal = TestPortal::spawn(2_000, 5).await;
     let browser = Browser::start().await;
     browser.sign_in(&portal.base, "everyone").await;
-    browser.client.goto(&format!("{}/", portal.base)).await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/", portal.base))
+        .await
+        .unwrap();
 
     let (_, body) = portal.get_json("/api/users?q=anna").await;
-    let expected = format!("1–{} of {} users", body["users"].as_array().unwrap().len(), body["total"]);
+    let expected = format!(
+        "1–{} of {} users",
+        body["users"].as_array().unwrap().len(),
+        body["total"]
+    );
 
     let search = browser.wait_for("#search", PATIENCE).await;
     search.send_keys("anna").await.unwrap();
-    browser.wait_for_text("#results-status", PATIENCE, |t| t == expected).await;
+    browser
+        .wait_for_text("#results-status", PATIENCE, |t| t == expected)
+        .await;
     let url = browser.client.current_url().await.unwrap();
-    assert!(url.as_str().ends_with("/?q=anna"), "the query is kept in the URL: {url}");
+    assert!(
+        url.as_str().ends_with("/?q=anna"),
+        "the query is kept in the URL: {url}"
+    );
 
-    let rows = browser.client.find_all(Locator::Css("#results tbody tr")).await.unwrap();
+    let rows = browser
+        .client
+        .find_all(Locator::Css("#results tbody tr"))
+        .await
+        .unwrap();
     assert!(!rows.is_empty());
-    let second_name = rows[1].find(Locator::Css(".user-link")).await.unwrap().text().await.unwrap();
+    let second_name = rows[1]
+        .find(Locator::Css(".user-link"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(second_name.to_lowercase().contains("anna"), "{second_name}");
 
     // ↓ moves to the second row, Enter opens it.
-    search.send_keys(&char::from(Key::Down).to_string()).await.unwrap();
-    search.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
-    let heading = browser.wait_for_text("#user-name", PATIENCE, |t| !t.is_empty()).await;
+    search
+        .send_keys(&char::from(Key::Down).to_string())
+        .await
+        .unwrap();
+    search
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
+    let heading = browser
+        .wait_for_text("#user-name", PATIENCE, |t| !t.is_empty())
+        .await;
     assert_eq!(heading, second_name);
-    assert!(browser.client.current_url().await.unwrap().path().starts_with("/users/"));
-    let methods = browser.client.find_all(Locator::Css("#methods tbody tr")).await.unwrap();
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/users/")
+    );
+    let methods = browser
+        .client
+        .find_all(Locator::Css("#methods tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(methods.len(), 5, "one row per de-provisioning method");
     browser.close().await;
 }
@@ -43,22 +86,73 @@ async fn typing_a_query_shows_results_and_the_keyboard_opens_a_user() {
 async fn a_bookmarked_search_and_a_bad_link_both_make_sense() {
     let portal = TestPortal::spawn(500, 6).await;
     let (_, body) = portal.get_json("/api/users?limit=1&lync=enabled").await;
-    let sam = body["users"][0]["sam_account_name"].as_str().unwrap().to_owned();
-    let name = body["users"][0]["display_name"].as_str().unwrap().to_owned();
+    let sam = body["users"][0]["sam_account_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let name = body["users"][0]["display_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Signed out, the bookmark leads to the sign-in page, and from there back to the bookmark.
     let browser = Browser::start().await;
-    browser.client.goto(&format!("{}/?q={sam}&lync=enabled", portal.base)).await.unwrap();
-    browser.wait_for("#login-name", PATIENCE).await.send_keys("auditor").await.unwrap();
-    browser.wait_for("#login-password", PATIENCE).await.send_keys(deprov_tests::PASSWORD).await.unwrap();
-    browser.wait_for("#login-submit", PATIENCE).await.click().await.unwrap();
-    browser.wait_for_text("#results tbody tr:first-child .user-link", PATIENCE, |t| t == name).await;
-    assert!(browser.client.find(Locator::Css("#request-deprovisioning")).await.is_err(), "auditors cannot request");
-    let value = browser.wait_for("#search", PATIENCE).await.prop("value").await.unwrap();
-    assert_eq!(value.as_deref(), Some(sam.as_str()), "the box shows the bookmarked query");
+    browser
+        .client
+        .goto(&format!("{}/?q={sam}&lync=enabled", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for("#login-name", PATIENCE)
+        .await
+        .send_keys("auditor")
+        .await
+        .unwrap();
+    browser
+        .wait_for("#login-password", PATIENCE)
+        .await
+        .send_keys(deprov_tests::PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .wait_for("#login-submit", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#results tbody tr:first-child .user-link", PATIENCE, |t| {
+            t == name
+        })
+        .await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("#request-deprovisioning"))
+            .await
+            .is_err(),
+        "auditors cannot request"
+    );
+    let value = browser
+        .wait_for("#search", PATIENCE)
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        value.as_deref(),
+        Some(sam.as_str()),
+        "the box shows the bookmarked query"
+    );
 
-    browser.client.goto(&format!("{}/users/not-a-guid", portal.base)).await.unwrap();
-    let error = browser.wait_for_text(".error", PATIENCE, |t| !t.is_empty()).await;
+    browser
+        .client
+        .goto(&format!("{}/users/not-a-guid", portal.base))
+        .await
+        .unwrap();
+    let error = browser
+        .wait_for_text(".error", PATIENCE, |t| !t.is_empty())
+        .await;
     assert!(error.contains("is not a user id"), "{error}");
     browser.close().await;
 }
@@ -66,39 +160,85 @@ async fn a_bookmarked_search_and_a_bad_link_both_make_sense() {
 #[tokio::test]
 async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
     let portal = TestPortal::spawn(2_000, 9).await;
-    let (_, body) = portal.get_json("/api/users?ad=enabled&lync=enabled&limit=100").await;
+    let (_, body) = portal
+        .get_json("/api/users?ad=enabled&lync=enabled&limit=100")
+        .await;
     let user = body["users"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|u| u["protected"] == false && u["homed_online"] == false && u["sip_disjoint_from_upn"] == false)
+        .find(|u| {
+            u["protected"] == false
+                && u["homed_online"] == false
+                && u["sip_disjoint_from_upn"] == false
+        })
         .unwrap()
         .clone();
     let id = user["id"].as_str().unwrap().to_owned();
 
     let browser = Browser::start().await;
     browser.sign_in(&portal.base, "auditor").await;
-    browser.client.goto(&format!("{}/report", portal.base)).await.unwrap();
-    browser.wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting")).await;
-    let before = browser.wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| t != "0").await;
+    browser
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#live-state", PATIENCE, |t| {
+            t.contains("live") && !t.contains("connecting")
+        })
+        .await;
+    let before = browser
+        .wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| {
+            t != "0"
+        })
+        .await;
     let row = format!("tr[data-key=\"{id}:ad_disabled_lync_enabled\"]");
-    assert!(browser.client.find(Locator::Css(&row)).await.is_err(), "not a finding yet");
+    assert!(
+        browser.client.find(Locator::Css(&row)).await.is_err(),
+        "not a finding yet"
+    );
 
     // The outside world disables the AD account; the open page must show it, without a reload.
     let changed = std::time::Instant::now();
-    let (status, _) = portal.post(&format!("/api/sim/users/{id}/ad-disable"), None).await;
+    let (status, _) = portal
+        .post(&format!("/api/sim/users/{id}/ad-disable"), None)
+        .await;
     assert_eq!(status, 204);
-    let found = browser.client.wait().at_most(Duration::from_secs(1)).every(Duration::from_millis(20)).for_element(Locator::Css(&row)).await;
+    let found = browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(1))
+        .every(Duration::from_millis(20))
+        .for_element(Locator::Css(&row))
+        .await;
     let latency = changed.elapsed();
     assert!(found.is_ok(), "the row did not appear within 1 s");
-    let class = found.unwrap().attr("class").await.unwrap().unwrap_or_default();
-    assert!(class.contains("appeared"), "a new row is highlighted: {class:?}");
-    let after = browser.wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| t != before).await;
-    assert_eq!(after.parse::<usize>().unwrap(), before.parse::<usize>().unwrap() + 1);
+    let class = found
+        .unwrap()
+        .attr("class")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        class.contains("appeared"),
+        "a new row is highlighted: {class:?}"
+    );
+    let after = browser
+        .wait_for_text("#count-ad_disabled_lync_enabled .count", PATIENCE, |t| {
+            t != before
+        })
+        .await;
+    assert_eq!(
+        after.parse::<usize>().unwrap(),
+        before.parse::<usize>().unwrap() + 1
+    );
     println!("change to row in the browser: {latency:?}");
 
     // And back: re-enabling removes the row.
-    portal.post(&format!("/api/sim/users/{id}/ad-enable"), None).await;
+    portal
+        .post(&format!("/api/sim/users/{id}/ad-enable"), None)
+        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while browser.client.find(Locator::Css(&row)).await.is_ok() {
         assert!(std::time::Instant::now() < deadline, "the row did not go");
@@ -110,40 +250,115 @@ async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
 #[tokio::test]
 async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
     let portal = TestPortal::spawn(1_000, 10).await;
-    let (_, body) = portal.get_json("/api/users?ad=disabled&lync=enabled&limit=100").await;
-    let user = body["users"].as_array().unwrap().iter().find(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "").unwrap().clone();
-    let (id, name) = (user["id"].as_str().unwrap().to_owned(), user["display_name"].as_str().unwrap().to_owned());
+    let (_, body) = portal
+        .get_json("/api/users?ad=disabled&lync=enabled&limit=100")
+        .await;
+    let user = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "")
+        .unwrap()
+        .clone();
+    let (id, name) = (
+        user["id"].as_str().unwrap().to_owned(),
+        user["display_name"].as_str().unwrap().to_owned(),
+    );
 
     // The manager finds the leaver and fills in the request.
     let manager = Browser::start().await;
     manager.sign_in(&portal.base, "manager").await;
-    manager.client.goto(&format!("{}/users/{id}", portal.base)).await.unwrap();
-    manager.wait_for("#request-deprovisioning", PATIENCE).await.click().await.unwrap();
-    manager.wait_for("#reason-text", PATIENCE).await.send_keys("Walked out today; HR ticket 4711").await.unwrap();
-    manager.wait_for("#urgency-immediate", PATIENCE).await.click().await.unwrap();
-    manager.wait_for("#submit-request", PATIENCE).await.click().await.unwrap();
-    let title = manager.wait_for_text("#request-title", PATIENCE, |t| t.starts_with("Request #")).await;
+    manager
+        .client
+        .goto(&format!("{}/users/{id}", portal.base))
+        .await
+        .unwrap();
+    manager
+        .wait_for("#request-deprovisioning", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    manager
+        .wait_for("#reason-text", PATIENCE)
+        .await
+        .send_keys("Walked out today; HR ticket 4711")
+        .await
+        .unwrap();
+    manager
+        .wait_for("#urgency-immediate", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    manager
+        .wait_for("#submit-request", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let title = manager
+        .wait_for_text("#request-title", PATIENCE, |t| t.starts_with("Request #"))
+        .await;
     assert!(title.ends_with(&name), "{title}");
     let request_url = manager.client.current_url().await.unwrap();
-    manager.wait_for_text("#request-state", PATIENCE, |t| t == "Waiting for approval").await;
-    let waiting = manager.wait_for_text("#waiting-for", PATIENCE, |t| !t.is_empty()).await;
-    assert!(waiting.contains("1 more approval from an approver other than manager"), "{waiting}");
-    assert!(manager.client.find(Locator::Css("#approve")).await.is_err(), "no approve button on one's own request");
+    manager
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Waiting for approval")
+        .await;
+    let waiting = manager
+        .wait_for_text("#waiting-for", PATIENCE, |t| !t.is_empty())
+        .await;
+    assert!(
+        waiting.contains("1 more approval from an approver other than manager"),
+        "{waiting}"
+    );
+    assert!(
+        manager.client.find(Locator::Css("#approve")).await.is_err(),
+        "no approve button on one's own request"
+    );
 
     // The approver finds it in their queue and approves it.
     let approver = Browser::start().await;
     approver.sign_in(&portal.base, "approver").await;
-    approver.client.goto(&format!("{}/requests", portal.base)).await.unwrap();
+    approver
+        .client
+        .goto(&format!("{}/requests", portal.base))
+        .await
+        .unwrap();
     let request_id = request_url.path().rsplit('/').next().unwrap().to_owned();
-    approver.wait_for(&format!("#queue tr[data-request=\"{request_id}\"] a"), PATIENCE).await.click().await.unwrap();
-    approver.wait_for("#decision-comment", PATIENCE).await.send_keys("Confirmed with HR").await.unwrap();
-    approver.wait_for("#approve", PATIENCE).await.click().await.unwrap();
-    approver.wait_for_text("#request-state", PATIENCE, |t| t == "Approved").await;
+    approver
+        .wait_for(
+            &format!("#queue tr[data-request=\"{request_id}\"] a"),
+            PATIENCE,
+        )
+        .await
+        .click()
+        .await
+        .unwrap();
+    approver
+        .wait_for("#decision-comment", PATIENCE)
+        .await
+        .send_keys("Confirmed with HR")
+        .await
+        .unwrap();
+    approver
+        .wait_for("#approve", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    approver
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Approved")
+        .await;
 
     // The manager sees who approved it, and when.
     manager.client.refresh().await.unwrap();
-    manager.wait_for_text("#request-state", PATIENCE, |t| t == "Approved").await;
-    let history = manager.wait_for_text("#history", PATIENCE, |t| t.contains("approver approved")).await;
+    manager
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Approved")
+        .await;
+    let history = manager
+        .wait_for_text("#history", PATIENCE, |t| t.contains("approver approved"))
+        .await;
     assert!(history.contains("Confirmed with HR"), "{history}");
     manager.close().await;
     approver.close().await;

@@ -1,7 +1,7 @@
 //! All integration tests in one binary (one link of the server, not one per file).
 
 mod api;
+mod browser;
 mod people;
 mod report;
 mod workflow;
-mod browser;

@@ -15,7 +15,10 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(flag), "{cookie} lacks {flag}");
     }
@@ -25,17 +28,37 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
 
     let approver = portal.person("approver").await;
     assert_eq!(approver.get_json("/api/session").await.0, 200);
-    assert_eq!(approver.send(Method::DELETE, "/api/session", None).await.0, 204);
-    assert_eq!(approver.get_json("/api/session").await.0, 401, "the session is gone");
+    assert_eq!(
+        approver.send(Method::DELETE, "/api/session", None).await.0,
+        204
+    );
+    assert_eq!(
+        approver.get_json("/api/session").await.0,
+        401,
+        "the session is gone"
+    );
 }
 
 #[tokio::test]
 async fn wrong_passwords_get_one_message_and_repeated_failures_are_slowed_down() {
     let portal = TestPortal::spawn(50, 1).await;
-    assert_eq!(sign_in(&portal.base, "approver", "wrong password!").await.err(), Some(401));
-    assert_eq!(sign_in(&portal.base, "nobody-at-all", "wrong password!").await.err(), Some(401), "unknown names look the same");
+    assert_eq!(
+        sign_in(&portal.base, "approver", "wrong password!")
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        sign_in(&portal.base, "nobody-at-all", "wrong password!")
+            .await
+            .err(),
+        Some(401),
+        "unknown names look the same"
+    );
     for _ in 0..4 {
-        sign_in(&portal.base, "approver", "wrong password!").await.err();
+        sign_in(&portal.base, "approver", "wrong password!")
+            .await
+            .err();
     }
     let response = portal
         .http
@@ -44,11 +67,18 @@ async fn wrong_passwords_get_one_message_and_repeated_failures_are_slowed_down()
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 429, "even the right password waits after five failures");
+    assert_eq!(
+        response.status().as_u16(),
+        429,
+        "even the right password waits after five failures"
+    );
     assert!(response.headers().contains_key("retry-after"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("try again"));
-    assert!(sign_in(&portal.base, "auditor", PASSWORD).await.is_ok(), "other accounts are not affected");
+    assert!(
+        sign_in(&portal.base, "auditor", PASSWORD).await.is_ok(),
+        "other accounts are not affected"
+    );
 }
 
 #[tokio::test]
@@ -65,16 +95,30 @@ async fn a_change_without_the_csrf_token_is_refused() {
     assert_eq!(response.status().as_u16(), 403);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("CSRF"));
-    assert_eq!(admin.post("/api/sim/clock/advance", Some(serde_json::json!({ "seconds": 60 }))).await.0, 204);
+    assert_eq!(
+        admin
+            .post(
+                "/api/sim/clock/advance",
+                Some(serde_json::json!({ "seconds": 60 }))
+            )
+            .await
+            .0,
+        204
+    );
 }
 
 #[tokio::test]
 async fn a_disabled_account_cannot_sign_in_and_loses_its_sessions() {
     let portal = TestPortal::spawn(50, 1).await;
     let auditor = portal.person("auditor").await;
-    deprov_server::people::accounts::set_disabled(&portal.store, "auditor", true).await.unwrap();
+    deprov_server::people::accounts::set_disabled(&portal.store, "auditor", true)
+        .await
+        .unwrap();
     assert_eq!(auditor.get_json("/api/session").await.0, 401);
-    assert_eq!(sign_in(&portal.base, "auditor", PASSWORD).await.err(), Some(403));
+    assert_eq!(
+        sign_in(&portal.base, "auditor", PASSWORD).await.err(),
+        Some(403)
+    );
 }
 
 /// Who may call what. Every endpoint in the OpenAPI document must be listed here, so a new
@@ -86,14 +130,18 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         ("get", "/api/health") | ("get", "/api/openapi.json") => PUBLIC,
         ("get", "/api/session") | ("delete", "/api/session") => ALL,
         ("get", "/api/users") | ("get", "/api/users/{id}") | ("get", "/api/pools") => ALL,
-        ("get", "/api/report/mismatches") | ("get", "/api/report/mismatches.csv") | ("get", "/api/report/mismatches/stream") => ALL,
+        ("get", "/api/report/mismatches")
+        | ("get", "/api/report/mismatches.csv")
+        | ("get", "/api/report/mismatches/stream") => ALL,
         ("get", "/api/requests") | ("get", "/api/requests/{id}") => ALL,
         ("post", "/api/requests") | ("post", "/api/requests/{id}/cancel") => &["manager"],
-        ("post", "/api/requests/{id}/approve") | ("post", "/api/requests/{id}/reject") => &["approver"],
-        ("get", "/api/audit") | ("get", "/api/audit.csv") => &["admin", "auditor"],
-        ("post", "/api/sim/users/{id}/ad-disable") | ("post", "/api/sim/users/{id}/ad-enable") | ("post", "/api/sim/clock/advance") => {
-            &["admin"]
+        ("post", "/api/requests/{id}/approve") | ("post", "/api/requests/{id}/reject") => {
+            &["approver"]
         }
+        ("get", "/api/audit") | ("get", "/api/audit.csv") => &["admin", "auditor"],
+        ("post", "/api/sim/users/{id}/ad-disable")
+        | ("post", "/api/sim/users/{id}/ad-enable")
+        | ("post", "/api/sim/clock/advance") => &["admin"],
         _ => return None,
     })
 }
@@ -101,8 +149,16 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
 #[tokio::test]
 async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
     let portal = TestPortal::spawn(300, 2).await;
-    let (_, body) = portal.get_json("/api/users?ad=enabled&lync=enabled&limit=50").await;
-    let users: Vec<_> = body["users"].as_array().unwrap().iter().filter(|u| u["protected"] == false && u["homed_online"] == false).cloned().collect();
+    let (_, body) = portal
+        .get_json("/api/users?ad=enabled&lync=enabled&limit=50")
+        .await;
+    let users: Vec<_> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["protected"] == false && u["homed_online"] == false)
+        .cloned()
+        .collect();
     let manager = portal.person("manager").await;
     let (status, request) = manager
         .post("/api/requests", Some(serde_json::json!({
@@ -129,31 +185,48 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
     let mut checked = 0;
     // Sign-out last, so each person keeps their session for the rest.
     let mut ordered: Vec<_> = endpoints.into_iter().collect();
-    ordered.sort_by_key(|(method, path)| (method == "delete" && path == "/api/session", path.clone()));
+    ordered
+        .sort_by_key(|(method, path)| (method == "delete" && path == "/api/session", path.clone()));
     for (method, path) in ordered {
-        let allowed = rule(&method, &path).unwrap_or_else(|| panic!("{method} {path} has no authorization rule in this test"));
+        let allowed = rule(&method, &path)
+            .unwrap_or_else(|| panic!("{method} {path} has no authorization rule in this test"));
         let concrete = path
-            .replace("/api/users/{id}", &format!("/api/users/{}", users[1]["id"].as_str().unwrap()))
-            .replace("/api/sim/users/{id}", &format!("/api/sim/users/{}", users[2]["id"].as_str().unwrap()))
+            .replace(
+                "/api/users/{id}",
+                &format!("/api/users/{}", users[1]["id"].as_str().unwrap()),
+            )
+            .replace(
+                "/api/sim/users/{id}",
+                &format!("/api/sim/users/{}", users[2]["id"].as_str().unwrap()),
+            )
             .replace("/api/requests/{id}", &format!("/api/requests/{request_id}"));
         let body = match path.as_str() {
             "/api/requests" => Some(serde_json::json!({
                 "user_id": users[3]["id"], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
             })),
             "/api/sim/clock/advance" => Some(serde_json::json!({ "seconds": 1 })),
-            p if p.starts_with("/api/requests/") => Some(serde_json::json!({ "version": 1, "comment": "" })),
+            p if p.starts_with("/api/requests/") => {
+                Some(serde_json::json!({ "version": 1, "comment": "" }))
+            }
             _ => None,
         };
         for (name, person) in &people {
             let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let status = match person {
                 Some(person) if path.ends_with("/stream") => {
-                    let response = person.http.get(format!("{}{concrete}", portal.base)).send().await.unwrap();
+                    let response = person
+                        .http
+                        .get(format!("{}{concrete}", portal.base))
+                        .send()
+                        .await
+                        .unwrap();
                     response.status().as_u16() // dropped at once: only the status matters
                 }
                 Some(person) => person.send(http_method, &concrete, body.clone()).await.0,
                 None => {
-                    let mut request = portal.http.request(http_method, format!("{}{concrete}", portal.base));
+                    let mut request = portal
+                        .http
+                        .request(http_method, format!("{}{concrete}", portal.base));
                     if let Some(body) = &body {
                         request = request.json(body);
                     }
@@ -162,7 +235,10 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
             };
             let expected_allowed = allowed.contains(name);
             if expected_allowed {
-                assert!(status != 401 && status != 403, "{name} should be allowed {method} {path}, got {status}");
+                assert!(
+                    status != 401 && status != 403,
+                    "{name} should be allowed {method} {path}, got {status}"
+                );
             } else {
                 let denial = if *name == "anonymous" { 401 } else { 403 };
                 assert_eq!(status, denial, "{name} should be denied {method} {path}");
@@ -177,9 +253,17 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
 async fn the_live_report_stops_for_a_page_whose_session_ended() {
     let portal = TestPortal::spawn(200, 3).await;
     let auditor = portal.person("auditor").await;
-    let response = auditor.http.get(format!("{}/api/report/mismatches/stream", portal.base)).send().await.unwrap();
+    let response = auditor
+        .http
+        .get(format!("{}/api/report/mismatches/stream", portal.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(auditor.send(Method::DELETE, "/api/session", None).await.0, 204);
+    assert_eq!(
+        auditor.send(Method::DELETE, "/api/session", None).await.0,
+        204
+    );
     // The stream notices within its 15-second session check and ends.
     let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.text()).await;
     assert!(body.is_ok(), "the stream kept going after sign-out");
@@ -188,8 +272,17 @@ async fn the_live_report_stops_for_a_page_whose_session_ended() {
 #[tokio::test]
 async fn a_sign_in_name_that_cannot_be_an_account_is_not_written_to_the_audit_log() {
     let portal = TestPortal::spawn(50, 1).await;
-    assert_eq!(sign_in(&portal.base, "my secret password", "whatever-else").await.err(), Some(401));
-    let (_, body) = portal.person("auditor").await.get_json("/api/audit?action=sign_in_failed").await;
+    assert_eq!(
+        sign_in(&portal.base, "my secret password", "whatever-else")
+            .await
+            .err(),
+        Some(401)
+    );
+    let (_, body) = portal
+        .person("auditor")
+        .await
+        .get_json("/api/audit?action=sign_in_failed")
+        .await;
     let entry = &body["entries"][0];
     assert_eq!(entry["subject"], "(not a valid account name)");
     assert!(!body.to_string().contains("my secret password"));

@@ -6,16 +6,26 @@ use deprov_wire::report::{MismatchReport, ReportChange, Rule};
 use std::time::Duration;
 
 async fn report(portal: &TestPortal, query: &str) -> MismatchReport {
-    let (status, body) = portal.get_json(&format!("/api/report/mismatches{query}")).await;
+    let (status, body) = portal
+        .get_json(&format!("/api/report/mismatches{query}"))
+        .await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_value(body).unwrap()
 }
 
 /// An ordinary user (AD enabled, Lync enabled, not excluded, not protected) to make into a finding.
 async fn ordinary_user(portal: &TestPortal) -> deprov_wire::api::UserSummary {
-    let (_, body) = portal.get_json("/api/users?ad=enabled&lync=enabled&limit=100").await;
+    let (_, body) = portal
+        .get_json("/api/users?ad=enabled&lync=enabled&limit=100")
+        .await;
     let found: SearchResults = serde_json::from_value(body).unwrap();
-    found.users.into_iter().find(|u| !u.protected && !u.homed_online && !u.sip_disjoint_from_upn && u.title != "").unwrap()
+    found
+        .users
+        .into_iter()
+        .find(|u| {
+            !u.protected && !u.homed_online && !u.sip_disjoint_from_upn && !u.title.is_empty()
+        })
+        .unwrap()
 }
 
 #[tokio::test]
@@ -24,20 +34,41 @@ async fn the_report_counts_its_findings_and_filters_them() {
     let full = report(&portal, "").await;
     assert_eq!(full.counts.total(), full.findings.len());
     for rule in Rule::ALL {
-        assert!(full.counts.get(rule) > 0, "{rule:?} has findings in a 3,000-user directory");
+        assert!(
+            full.counts.get(rule) > 0,
+            "{rule:?} has findings in a 3,000-user directory"
+        );
     }
-    assert!(!full.excluded.is_empty(), "resource accounts are shown apart");
+    assert!(
+        !full.excluded.is_empty(),
+        "resource accounts are shown apart"
+    );
     assert!(full.exclusions.contains(&"OU=Resources".to_owned()));
     assert_eq!(full.grace_period_days, 30);
 
     let only = report(&portal, "?rule=certificate_sign_in").await;
-    assert!(only.findings.iter().all(|f| f.rule == Rule::CertificateSignIn));
+    assert!(
+        only.findings
+            .iter()
+            .all(|f| f.rule == Rule::CertificateSignIn)
+    );
     assert_eq!(only.findings.len(), full.counts.certificate_sign_in);
-    let pool = full.findings.iter().find_map(|f| f.registrar_pool.clone()).unwrap();
+    let pool = full
+        .findings
+        .iter()
+        .find_map(|f| f.registrar_pool.clone())
+        .unwrap();
     let in_pool = report(&portal, &format!("?pool={pool}&department=Sales")).await;
-    assert!(in_pool.findings.iter().all(|f| f.registrar_pool.as_deref() == Some(pool.as_str()) && f.department == "Sales"));
+    assert!(
+        in_pool
+            .findings
+            .iter()
+            .all(|f| f.registrar_pool.as_deref() == Some(pool.as_str()) && f.department == "Sales")
+    );
 
-    let (status, body) = portal.get_json("/api/report/mismatches?rule=everything").await;
+    let (status, body) = portal
+        .get_json("/api/report/mismatches?rule=everything")
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["field"], "rule");
 }
@@ -45,14 +76,41 @@ async fn the_report_counts_its_findings_and_filters_them() {
 #[tokio::test]
 async fn the_csv_export_holds_the_filtered_findings() {
     let portal = TestPortal::spawn(2_000, 5).await;
-    let expected = report(&portal, "?rule=stage_two_overdue").await.findings.len();
-    let response = portal.everyone.http.get(format!("{}/api/report/mismatches.csv?rule=stage_two_overdue", portal.base)).send().await.unwrap();
+    let expected = report(&portal, "?rule=stage_two_overdue")
+        .await
+        .findings
+        .len();
+    let response = portal
+        .everyone
+        .http
+        .get(format!(
+            "{}/api/report/mismatches.csv?rule=stage_two_overdue",
+            portal.base
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
     let text = response.text().await.unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().starts_with("rule,risk,display_name,sam_account_name"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("rule,risk,display_name,sam_account_name")
+    );
     let rows: Vec<_> = lines.collect();
     assert_eq!(rows.len(), expected);
     assert!(rows.iter().all(|r| r.starts_with("stage_two_overdue,low,")));
@@ -62,23 +120,45 @@ async fn the_csv_export_holds_the_filtered_findings() {
 async fn the_stream_sends_the_report_then_each_change() {
     let portal = TestPortal::spawn(2_000, 6).await;
     let mut stream = portal.events("/api/report/mismatches/stream").await;
-    let (event, data) = stream.next(Duration::from_secs(5)).await.expect("the first event");
+    let (event, data) = stream
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the first event");
     assert_eq!(event, "report");
     let first: MismatchReport = serde_json::from_str(&data).unwrap();
 
     let user = ordinary_user(&portal).await;
-    let (status, _) = portal.post(&format!("/api/sim/users/{}/ad-disable", user.id), None).await;
+    let (status, _) = portal
+        .post(&format!("/api/sim/users/{}/ad-disable", user.id), None)
+        .await;
     assert_eq!(status, 204);
-    let (event, data) = stream.next(Duration::from_secs(1)).await.expect("a change within a second");
+    let (event, data) = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("a change within a second");
     assert_eq!(event, "change");
     let change: ReportChange = serde_json::from_str(&data).unwrap();
     assert_eq!(change.from_version, first.version);
-    assert!(change.added.iter().any(|f| f.user_id == user.id && f.rule == Rule::AdDisabledLyncEnabled), "{change:?}");
-    assert_eq!(change.counts.ad_disabled_lync_enabled, first.counts.ad_disabled_lync_enabled + 1);
+    assert!(
+        change
+            .added
+            .iter()
+            .any(|f| f.user_id == user.id && f.rule == Rule::AdDisabledLyncEnabled),
+        "{change:?}"
+    );
+    assert_eq!(
+        change.counts.ad_disabled_lync_enabled,
+        first.counts.ad_disabled_lync_enabled + 1
+    );
 
     // Re-enabling takes the row away again.
-    portal.post(&format!("/api/sim/users/{}/ad-enable", user.id), None).await;
-    let (_, data) = stream.next(Duration::from_secs(1)).await.expect("a second change");
+    portal
+        .post(&format!("/api/sim/users/{}/ad-enable", user.id), None)
+        .await;
+    let (_, data) = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("a second change");
     let change: ReportChange = serde_json::from_str(&data).unwrap();
     assert!(change.removed.iter().any(|k| k.user_id == user.id));
 }
@@ -88,16 +168,28 @@ async fn advancing_the_clock_expires_certificates_and_ends_grace_periods() {
     let portal = TestPortal::spawn(2_000, 7).await;
     let before = report(&portal, "").await;
     assert!(before.counts.certificate_sign_in > 0);
-    let (status, _) = portal.post("/api/sim/clock/advance", Some(serde_json::json!({ "seconds": 181 * 24 * 3600 }))).await;
+    let (status, _) = portal
+        .post(
+            "/api/sim/clock/advance",
+            Some(serde_json::json!({ "seconds": 181 * 24 * 3600 })),
+        )
+        .await;
     assert_eq!(status, 204);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
         let after = report(&portal, "").await;
         if after.counts.certificate_sign_in == 0 {
-            assert!(after.counts.stage_two_overdue > before.counts.stage_two_overdue, "every stage 1 is now overdue");
+            assert!(
+                after.counts.stage_two_overdue > before.counts.stage_two_overdue,
+                "every stage 1 is now overdue"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "certificates did not expire: {:?}", after.counts);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "certificates did not expire: {:?}",
+            after.counts
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -107,11 +199,26 @@ async fn simulator_controls_reject_bad_input_clearly() {
     let portal = TestPortal::spawn(50, 1).await;
     let (status, body) = portal.post("/api/sim/users/nope/ad-disable", None).await;
     assert_eq!((status, body["field"].as_str()), (400, Some("id")));
-    let (status, body) = portal.post("/api/sim/users/00000000-0000-4000-8000-000000000000/ad-disable", None).await;
+    let (status, body) = portal
+        .post(
+            "/api/sim/users/00000000-0000-4000-8000-000000000000/ad-disable",
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = portal.post("/api/sim/clock/advance", Some(serde_json::json!({ "seconds": 0 }))).await;
+    let (status, body) = portal
+        .post(
+            "/api/sim/clock/advance",
+            Some(serde_json::json!({ "seconds": 0 })),
+        )
+        .await;
     assert_eq!((status, body["field"].as_str()), (400, Some("seconds")));
-    let (status, body) = portal.post("/api/sim/clock/advance", Some(serde_json::json!({ "minutes": 5 }))).await;
+    let (status, body) = portal
+        .post(
+            "/api/sim/clock/advance",
+            Some(serde_json::json!({ "minutes": 5 })),
+        )
+        .await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("seconds"));
 }
@@ -120,16 +227,25 @@ async fn simulator_controls_reject_bad_input_clearly() {
 async fn the_findings_history_survives_a_restart() {
     let portal = TestPortal::spawn(500, 8).await;
     let user = ordinary_user(&portal).await;
-    portal.post(&format!("/api/sim/users/{}/ad-disable", user.id), None).await;
+    portal
+        .post(&format!("/api/sim/users/{}/ad-disable", user.id), None)
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while report(&portal, "").await.history.len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "no history point for the change");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no history point for the change"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let data = portal.stop().await;
     let again = TestPortal::spawn_in(data, 500, 8).await;
     let history = report(&again, "").await.history;
-    assert!(history.len() >= 3, "two points from before the restart, one from after: {}", history.len());
+    assert!(
+        history.len() >= 3,
+        "two points from before the restart, one from after: {}",
+        history.len()
+    );
 }
 
 #[tokio::test]
@@ -150,19 +266,29 @@ async fn an_open_request_explains_a_renamed_sip_address() {
         })))
         .await;
     assert_eq!(status, 201, "{body}");
-    let explained = |report: &MismatchReport| !report.findings.iter().any(|f| f.user_id == renamed.user_id);
+    let explained =
+        |report: &MismatchReport| !report.findings.iter().any(|f| f.user_id == renamed.user_id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     while !explained(&report(&portal, "?rule=sip_renamed_unexplained").await) {
-        assert!(tokio::time::Instant::now() < deadline, "the request did not explain the rename");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request did not explain the rename"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, _) = manager
-        .post(&format!("/api/requests/{}/cancel", body["id"]), Some(serde_json::json!({ "version": body["version"] })))
+        .post(
+            &format!("/api/requests/{}/cancel", body["id"]),
+            Some(serde_json::json!({ "version": body["version"] })),
+        )
         .await;
     assert_eq!(status, 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     while explained(&report(&portal, "?rule=sip_renamed_unexplained").await) {
-        assert!(tokio::time::Instant::now() < deadline, "cancelling did not bring the finding back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cancelling did not bring the finding back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -32,57 +32,114 @@ async fn a_manager_requests_an_approver_approves_and_everyone_sees_who_acted() {
     let portal = TestPortal::spawn(500, 3).await;
     let user = ordinary_user(&portal, 0).await;
     let manager = portal.person("manager").await;
-    let (status, body) = manager.post("/api/requests", Some(new_request(&user))).await;
+    let (status, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     assert_eq!(status, 201, "{body}");
     let request = view(body);
     assert_eq!(request.state, RequestState::PendingApproval);
     assert_eq!(request.requested_by, "manager");
-    assert_eq!(request.waiting_for, "1 more approval from an approver other than manager");
+    assert_eq!(
+        request.waiting_for,
+        "1 more approval from an approver other than manager"
+    );
     assert!(!request.overdue);
 
     let approver = portal.person("approver").await;
     let path = format!("/api/requests/{}/approve", request.id);
-    let (status, body) = approver.post(&path, Some(serde_json::json!({ "version": request.version, "comment": "Confirmed with HR" }))).await;
+    let (status, body) = approver
+        .post(
+            &path,
+            Some(serde_json::json!({ "version": request.version, "comment": "Confirmed with HR" })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let approved = view(body);
     assert_eq!(approved.state, RequestState::Approved);
     assert_eq!(approved.approved_by, vec!["approver".to_owned()]);
     assert_eq!(approved.decisions[0].comment, "Confirmed with HR");
 
-    let (_, body) = manager.get_json(&format!("/api/requests/{}", request.id)).await;
-    assert_eq!(view(body).state, RequestState::Approved, "the manager sees it approved");
+    let (_, body) = manager
+        .get_json(&format!("/api/requests/{}", request.id))
+        .await;
+    assert_eq!(
+        view(body).state,
+        RequestState::Approved,
+        "the manager sees it approved"
+    );
 }
 
 #[tokio::test]
 async fn nobody_approves_their_own_request() {
     let portal = TestPortal::spawn(500, 3).await;
     let user = ordinary_user(&portal, 1).await;
-    let (status, body) = portal.everyone.post("/api/requests", Some(new_request(&user))).await;
+    let (status, body) = portal
+        .everyone
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     assert_eq!(status, 201, "{body}");
     let request = view(body);
-    let (status, body) = portal.everyone.post(&format!("/api/requests/{}/approve", request.id), Some(serde_json::json!({ "version": request.version }))).await;
+    let (status, body) = portal
+        .everyone
+        .post(
+            &format!("/api/requests/{}/approve", request.id),
+            Some(serde_json::json!({ "version": request.version })),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, reject) = portal.person("approver").await.post(&format!("/api/requests/{}/reject", request.id), Some(serde_json::json!({ "version": request.version }))).await;
-    assert_eq!((status, reject["field"].as_str()), (422, Some("comment")), "a rejection says why");
-    assert!(body["message"].as_str().unwrap().contains("somebody else"), "{body}");
+    let (status, reject) = portal
+        .person("approver")
+        .await
+        .post(
+            &format!("/api/requests/{}/reject", request.id),
+            Some(serde_json::json!({ "version": request.version })),
+        )
+        .await;
+    assert_eq!(
+        (status, reject["field"].as_str()),
+        (422, Some("comment")),
+        "a rejection says why"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("somebody else"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn two_approvers_at_once_one_wins_the_other_gets_a_conflict() {
     let portal = TestPortal::spawn(500, 3).await;
     let user = ordinary_user(&portal, 2).await;
-    let (_, body) = portal.person("manager").await.post("/api/requests", Some(new_request(&user))).await;
+    let (_, body) = portal
+        .person("manager")
+        .await
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     let request = view(body);
-    let (first, second) = (portal.person("approver").await, portal.person("approver2").await);
+    let (first, second) = (
+        portal.person("approver").await,
+        portal.person("approver2").await,
+    );
     let path = format!("/api/requests/{}/approve", request.id);
     let decision = serde_json::json!({ "version": request.version });
-    let (a, b) = tokio::join!(first.post(&path, Some(decision.clone())), second.post(&path, Some(decision.clone())));
+    let (a, b) = tokio::join!(
+        first.post(&path, Some(decision.clone())),
+        second.post(&path, Some(decision.clone()))
+    );
     let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
     let loser = if a.0 == 409 { a.1 } else { b.1 };
-    assert!(loser["message"].as_str().unwrap().contains("changed while you were looking"), "{loser}");
-    let (_, body) = portal.get_json(&format!("/api/requests/{}", request.id)).await;
+    assert!(
+        loser["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed while you were looking"),
+        "{loser}"
+    );
+    let (_, body) = portal
+        .get_json(&format!("/api/requests/{}", request.id))
+        .await;
     let final_view = view(body);
     assert_eq!(final_view.approved_by.len(), 1, "never a double count");
     assert_eq!(final_view.state, RequestState::Approved);
@@ -94,48 +151,96 @@ async fn requests_are_refused_with_a_reason_for_each_case() {
     let manager = portal.person("manager").await;
     let directory = portal.simulator.read_directory(None).await.unwrap().users;
     let pick = |wanted: &dyn Fn(&deprov_wire::directory::DirectoryUser) -> bool| {
-        directory.iter().find(|u| wanted(u)).map(|u| u.id.to_string()).expect("the generated directory has one")
+        directory
+            .iter()
+            .find(|u| wanted(u))
+            .map(|u| u.id.to_string())
+            .expect("the generated directory has one")
     };
     let never = pick(&|u| u.lync.is_none());
     let online = pick(&|u| u.lync.as_ref().is_some_and(|l| l.homed_online()));
     let room = pick(&|u| u.ad.distinguished_name.contains("OU=Resources"));
     let protected = pick(&|u| u.protected() && u.lync.as_ref().is_some_and(|l| !l.homed_online()));
     for (user, status, words) in [
-        ("00000000-0000-4000-8000-000000000000".to_owned(), 422, "No user"),
+        (
+            "00000000-0000-4000-8000-000000000000".to_owned(),
+            422,
+            "No user",
+        ),
         (never, 422, "not enabled for Lync"),
         (online, 422, "homed online"),
         (room, 422, "exclusion list"),
     ] {
-        let (got, body) = manager.post("/api/requests", Some(new_request(&user))).await;
+        let (got, body) = manager
+            .post("/api/requests", Some(new_request(&user)))
+            .await;
         assert_eq!(got, status, "{body}");
         assert!(body["message"].as_str().unwrap().contains(words), "{body}");
     }
     let user = ordinary_user(&portal, 3).await;
-    let (status, _) = manager.post("/api/requests", Some(new_request(&user))).await;
+    let (status, _) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     assert_eq!(status, 201);
-    let (status, body) = manager.post("/api/requests", Some(new_request(&user))).await;
+    let (status, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     assert_eq!(status, 409);
-    assert!(body["message"].as_str().unwrap().contains("already has an open request"), "{body}");
-    let (status, body) = manager.post("/api/requests", Some(serde_json::json!({ "user_id": user }))).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already has an open request"),
+        "{body}"
+    );
+    let (status, body) = manager
+        .post(
+            "/api/requests",
+            Some(serde_json::json!({ "user_id": user })),
+        )
+        .await;
     assert_eq!(status, 400, "a body missing fields: {body}");
 
     {
-        let (status, body) = manager.post("/api/requests", Some(new_request(&protected))).await;
-        assert_eq!((status, body["field"].as_str()), (422, Some("protected_override")), "{body}");
+        let (status, body) = manager
+            .post("/api/requests", Some(new_request(&protected)))
+            .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("protected_override")),
+            "{body}"
+        );
         let mut with_override = new_request(&protected);
-        with_override["protected_override"] = serde_json::json!("CISO signed off: compromised admin");
+        with_override["protected_override"] =
+            serde_json::json!("CISO signed off: compromised admin");
         let (status, body) = manager.post("/api/requests", Some(with_override)).await;
         assert_eq!(status, 201, "{body}");
         let request = view(body);
         assert_eq!(request.approvals_needed, 2);
         let approve = |v: i64| Some(serde_json::json!({ "version": v }));
         let path = format!("/api/requests/{}/approve", request.id);
-        let (_, body) = portal.person("approver").await.post(&path, approve(request.version)).await;
+        let (_, body) = portal
+            .person("approver")
+            .await
+            .post(&path, approve(request.version))
+            .await;
         let once = view(body);
-        assert_eq!(once.state, RequestState::PendingApproval, "one approval is not enough");
-        let (status, _) = portal.person("approver").await.post(&path, approve(once.version)).await;
+        assert_eq!(
+            once.state,
+            RequestState::PendingApproval,
+            "one approval is not enough"
+        );
+        let (status, _) = portal
+            .person("approver")
+            .await
+            .post(&path, approve(once.version))
+            .await;
         assert_eq!(status, 409, "the same approver cannot approve twice");
-        let (_, body) = portal.person("approver2").await.post(&path, approve(once.version)).await;
+        let (_, body) = portal
+            .person("approver2")
+            .await
+            .post(&path, approve(once.version))
+            .await;
         assert_eq!(view(body).state, RequestState::Approved);
     }
 }
@@ -145,40 +250,99 @@ async fn only_the_requester_cancels_and_a_closed_request_takes_no_more_decisions
     let portal = TestPortal::spawn(500, 3).await;
     let user = ordinary_user(&portal, 4).await;
     let manager = portal.person("manager").await;
-    let (_, body) = manager.post("/api/requests", Some(new_request(&user))).await;
+    let (_, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     let request = view(body);
     let path = format!("/api/requests/{}/cancel", request.id);
-    let (status, _) = portal.everyone.post(&path, Some(serde_json::json!({ "version": request.version }))).await;
+    let (status, _) = portal
+        .everyone
+        .post(
+            &path,
+            Some(serde_json::json!({ "version": request.version })),
+        )
+        .await;
     assert_eq!(status, 403, "somebody else's request");
-    let (status, body) = manager.post(&path, Some(serde_json::json!({ "version": request.version, "comment": "HR withdrew it" }))).await;
+    let (status, body) = manager
+        .post(
+            &path,
+            Some(serde_json::json!({ "version": request.version, "comment": "HR withdrew it" })),
+        )
+        .await;
     assert_eq!(status, 200);
     let cancelled = view(body);
     assert_eq!(cancelled.state, RequestState::Cancelled);
     assert!(cancelled.waiting_for.starts_with("Nobody"));
-    let (status, _) = portal.person("approver").await.post(&format!("/api/requests/{}/approve", request.id), Some(serde_json::json!({ "version": cancelled.version }))).await;
+    let (status, _) = portal
+        .person("approver")
+        .await
+        .post(
+            &format!("/api/requests/{}/approve", request.id),
+            Some(serde_json::json!({ "version": cancelled.version })),
+        )
+        .await;
     assert_eq!(status, 409);
-    let (status, _) = manager.post("/api/requests", Some(new_request(&user))).await;
-    assert_eq!(status, 201, "a new request is possible once the old one is closed");
+    let (status, _) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
+    assert_eq!(
+        status, 201,
+        "a new request is possible once the old one is closed"
+    );
 }
 
 #[tokio::test]
 async fn the_audit_log_records_everything_and_verification_catches_tampering() {
     let portal = TestPortal::spawn(300, 5).await;
     let user = ordinary_user(&portal, 0).await;
-    let (_, body) = portal.person("manager").await.post("/api/requests", Some(new_request(&user))).await;
+    let (_, body) = portal
+        .person("manager")
+        .await
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
     let request = view(body);
-    portal.person("approver").await.post(&format!("/api/requests/{}/approve", request.id), Some(serde_json::json!({ "version": request.version }))).await;
+    portal
+        .person("approver")
+        .await
+        .post(
+            &format!("/api/requests/{}/approve", request.id),
+            Some(serde_json::json!({ "version": request.version })),
+        )
+        .await;
 
     let auditor = portal.person("auditor").await;
     let (status, body) = auditor.get_json("/api/audit?limit=500").await;
     assert_eq!(status, 200);
-    let actions: Vec<&str> = body["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for action in ["account.add", "session.sign_in", "request.create", "request.approve"] {
-        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+    let actions: Vec<&str> = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "account.add",
+        "session.sign_in",
+        "request.create",
+        "request.approve",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
     }
-    let (_, body) = auditor.get_json("/api/audit?action=request.&actor=approver").await;
+    let (_, body) = auditor
+        .get_json("/api/audit?action=request.&actor=approver")
+        .await;
     assert_eq!(body["total"], 1);
-    let csv = auditor.http.get(format!("{}/api/audit.csv?action=request.", portal.base)).send().await.unwrap().text().await.unwrap();
+    let csv = auditor
+        .http
+        .get(format!("{}/api/audit.csv?action=request.", portal.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(csv.lines().count(), 3, "header, create, approve:\n{csv}");
 
     // What `deprov audit verify` runs, on the portal's own database.
@@ -188,12 +352,25 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
     assert!(intact.rows >= 8);
 
     // Someone edits a decision in the database behind deprov's back...
-    sqlx::query("UPDATE audit_log SET actor = 'manager' WHERE action = 'request.approve'").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'manager' WHERE action = 'request.approve'")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let edited = deprov_server::audit::verify(&store).await.unwrap();
     assert_eq!(edited.problems.len(), 1, "{:?}", edited.problems);
     assert!(edited.problems[0].contains("was edited"));
     // ...or deletes a row.
-    sqlx::query("DELETE FROM audit_log WHERE action = 'request.create'").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE action = 'request.create'")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let deleted = deprov_server::audit::verify(&store).await.unwrap();
-    assert!(deleted.problems.iter().any(|p| p.contains("missing (deleted)")), "{:?}", deleted.problems);
+    assert!(
+        deleted
+            .problems
+            .iter()
+            .any(|p| p.contains("missing (deleted)")),
+        "{:?}",
+        deleted.problems
+    );
 }

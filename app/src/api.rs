@@ -25,8 +25,14 @@ pub fn remember(me: &Me) {
 /// Where the browser is now, to come back to after signing in.
 fn here() -> String {
     let location = web_sys::window().map(|w| w.location());
-    let path = location.as_ref().and_then(|l| l.pathname().ok()).unwrap_or_default();
-    let search = location.as_ref().and_then(|l| l.search().ok()).unwrap_or_default();
+    let path = location
+        .as_ref()
+        .and_then(|l| l.pathname().ok())
+        .unwrap_or_default();
+    let search = location
+        .as_ref()
+        .and_then(|l| l.search().ok())
+        .unwrap_or_default();
     format!("{path}{search}")
 }
 
@@ -37,14 +43,22 @@ pub fn to_sign_in() {
         return;
     }
     if let Some(window) = web_sys::window() {
-        let _ = window.location().assign(&format!("/login?next={}", encode(&next)));
+        let _ = window
+            .location()
+            .assign(&format!("/login?next={}", encode(&next)));
     }
 }
 
-async fn decode<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> Result<T, Failure> {
-    let response = response.map_err(|e| format!("The deprov server could not be reached ({e}). Is it running?"))?;
+async fn decode<T: DeserializeOwned>(
+    response: Result<Response, gloo_net::Error>,
+) -> Result<T, Failure> {
+    let response = response
+        .map_err(|e| format!("The deprov server could not be reached ({e}). Is it running?"))?;
     if response.ok() {
-        return response.json::<T>().await.map_err(|e| format!("The server's answer could not be read: {e}"));
+        return response
+            .json::<T>()
+            .await
+            .map_err(|e| format!("The server's answer could not be read: {e}"));
     }
     let status = response.status();
     if status == 401 {
@@ -52,12 +66,21 @@ async fn decode<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>
     }
     match response.json::<ApiError>().await {
         Ok(error) => Err(error.message),
-        Err(_) => Err(format!("The server answered {status} {}.", response.status_text())),
+        Err(_) => Err(format!(
+            "The server answered {status} {}.",
+            response.status_text()
+        )),
     }
 }
 
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-    decode(Request::get(url).header("Accept", "application/json").send().await).await
+    decode(
+        Request::get(url)
+            .header("Accept", "application/json")
+            .send()
+            .await,
+    )
+    .await
 }
 
 fn with_csrf(request: RequestBuilder) -> RequestBuilder {
@@ -68,7 +91,9 @@ fn with_csrf(request: RequestBuilder) -> RequestBuilder {
 }
 
 async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Failure> {
-    let request = with_csrf(Request::post(url)).json(body).map_err(|e| format!("Could not send the form: {e}"))?;
+    let request = with_csrf(Request::post(url))
+        .json(body)
+        .map_err(|e| format!("Could not send the form: {e}"))?;
     decode(request.send().await).await
 }
 
@@ -79,11 +104,17 @@ pub fn encode(value: &str) -> String {
 
 /// Who is signed in; `Ok(None)` when nobody is (no redirect: the caller decides).
 pub async fn session() -> Result<Option<Me>, Failure> {
-    let response = Request::get("/api/session").send().await.map_err(|e| format!("The deprov server could not be reached ({e})."))?;
+    let response = Request::get("/api/session")
+        .send()
+        .await
+        .map_err(|e| format!("The deprov server could not be reached ({e})."))?;
     if response.status() == 401 {
         return Ok(None);
     }
-    let me: Me = response.json().await.map_err(|e| format!("The server's answer could not be read: {e}"))?;
+    let me: Me = response
+        .json()
+        .await
+        .map_err(|e| format!("The server's answer could not be read: {e}"))?;
     remember(&me);
     Ok(Some(me))
 }
@@ -127,7 +158,12 @@ pub async fn pools() -> Result<Pools, Failure> {
 }
 
 pub async fn requests(open_only: bool) -> Result<RequestList, Failure> {
-    get(if open_only { "/api/requests?show=open" } else { "/api/requests" }).await
+    get(if open_only {
+        "/api/requests?show=open"
+    } else {
+        "/api/requests"
+    })
+    .await
 }
 
 pub async fn request(id: String) -> Result<RequestView, Failure> {
@@ -139,7 +175,11 @@ pub async fn create_request(new: NewRequest) -> Result<RequestView, Failure> {
 }
 
 /// `decision` is `approve`, `reject` or `cancel`.
-pub async fn decide(id: i64, decision: &'static str, body: DecisionBody) -> Result<RequestView, Failure> {
+pub async fn decide(
+    id: i64,
+    decision: &'static str,
+    body: DecisionBody,
+) -> Result<RequestView, Failure> {
     post(&format!("/api/requests/{id}/{decision}"), &body).await
 }
 

@@ -8,13 +8,13 @@
 //! directory behind the streams (default 20,000: each stream first receives the whole report).
 
 use deprov_server::Portal;
-use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::backend::LyncBackend;
+use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::config::ServeConfig;
-use deprov_server::people::accounts;
-use deprov_wire::people::Role;
 use deprov_server::directory::Snapshot;
+use deprov_server::people::accounts;
 use deprov_server::report::{ReportConfig, compute};
+use deprov_wire::people::Role;
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +28,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -41,7 +44,14 @@ async fn computation() {
     let users = env("DEPROV_BENCH_USERS", 100_000);
     let now = time::OffsetDateTime::now_utc();
     let sim = Simulator::new(&SimConfig { users, seed: 1 }, SimClock::frozen(now));
-    let users_read = sim.read_directory(None).await.unwrap().users.into_iter().map(Arc::new).collect();
+    let users_read = sim
+        .read_directory(None)
+        .await
+        .unwrap()
+        .users
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let snapshot = Snapshot::build(users_read, 0, now);
     let config = ReportConfig::default();
     let mut times = Vec::new();
@@ -63,7 +73,14 @@ async fn computation() {
 async fn streams() {
     let users = env("DEPROV_BENCH_STREAM_USERS", 20_000);
     let data = std::env::temp_dir().join(format!("deprov-bench-{}", std::process::id()));
-    let portal = Portal::start(ServeConfig::for_tests(data.clone(), data.join("no-dist"), users, 2)).await.unwrap();
+    let portal = Portal::start(ServeConfig::for_tests(
+        data.clone(),
+        data.join("no-dist"),
+        users,
+        2,
+    ))
+    .await
+    .unwrap();
     let sim = portal.state.simulator.clone().unwrap();
     let candidates: Vec<_> = portal
         .state
@@ -71,12 +88,18 @@ async fn streams() {
         .snapshot()
         .users()
         .iter()
-        .filter(|u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled) && u.ad.distinguished_name.contains("OU=Users"))
+        .filter(|u| {
+            !u.ad.account_disabled
+                && u.lync.as_ref().is_some_and(|l| l.enabled)
+                && u.ad.distinguished_name.contains("OU=Users")
+        })
         .map(|u| u.id)
         .take(ROUNDS)
         .collect();
     let password = "benchmark password 1";
-    accounts::add(&portal.state.store, "bench", &[Role::Auditor], password).await.unwrap();
+    accounts::add(&portal.state.store, "bench", &[Role::Auditor], password)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/api/report/mismatches/stream");
@@ -90,8 +113,17 @@ async fn streams() {
         .send()
         .await
         .unwrap();
-    assert!(sign_in.status().is_success(), "the benchmark account signs in");
-    let cookie = sign_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(
+        sign_in.status().is_success(),
+        "the benchmark account signs in"
+    );
+    let cookie = sign_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
 
     // The user each round disables, and when.
     let target: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
@@ -99,11 +131,26 @@ async fn streams() {
     let (latency_tx, mut latency_rx) = mpsc::unbounded_channel::<Duration>();
     let client = reqwest::Client::new();
     for _ in 0..STREAMS {
-        let (client, url, target, ready, latency) = (client.clone(), url.clone(), target.clone(), ready_tx.clone(), latency_tx.clone());
+        let (client, url, target, ready, latency) = (
+            client.clone(),
+            url.clone(),
+            target.clone(),
+            ready_tx.clone(),
+            latency_tx.clone(),
+        );
         let cookie = cookie.clone();
         tokio::spawn(async move {
-            let response = client.get(&url).header("cookie", cookie).send().await.expect("stream opens");
-            assert!(response.status().is_success(), "the stream is refused: {}", response.status());
+            let response = client
+                .get(&url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("stream opens");
+            assert!(
+                response.status().is_success(),
+                "the stream is refused: {}",
+                response.status()
+            );
             let mut body = response.bytes_stream();
             let mut buffer = String::new();
             while let Some(Ok(chunk)) = body.next().await {
@@ -114,7 +161,9 @@ async fn streams() {
                         let _ = ready.send(event.len());
                     } else if event.starts_with("event: change") {
                         let current = target.lock().unwrap().clone();
-                        if let Some((id, at)) = current.filter(|(id, _)| event.contains(id.as_str())) {
+                        if let Some((id, at)) =
+                            current.filter(|(id, _)| event.contains(id.as_str()))
+                        {
                             let _ = latency.send(at.elapsed());
                             let _ = id;
                         }
@@ -130,7 +179,10 @@ async fn streams() {
             .expect("every stream gets the report within a minute")
             .expect("a stream ended early");
     }
-    println!("{STREAMS} streams open on a {users}-user directory (first event {} KB each)", report_bytes / 1024);
+    println!(
+        "{STREAMS} streams open on a {users}-user directory (first event {} KB each)",
+        report_bytes / 1024
+    );
 
     let mut latencies = Vec::new();
     for id in candidates {

@@ -20,10 +20,26 @@ pub struct Event<'a> {
     pub details: String,
 }
 
-fn chain_hash(prev_hash: &str, seq: i64, at: &str, actor: &str, action: &str, subject: &str, details: &str) -> String {
+fn chain_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> String {
     let mut hasher = Sha256::new();
     // Length-prefixed fields: no two different rows hash the same way by shifting text between fields.
-    for field in [prev_hash, &seq.to_string(), at, actor, action, subject, details] {
+    for field in [
+        prev_hash,
+        &seq.to_string(),
+        at,
+        actor,
+        action,
+        subject,
+        details,
+    ] {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
@@ -31,14 +47,28 @@ fn chain_hash(prev_hash: &str, seq: i64, at: &str, actor: &str, action: &str, su
 }
 
 /// Appends one row within `write`'s transaction.
-pub async fn append(write: &mut Write, at: OffsetDateTime, event: Event<'_>) -> Result<(), StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *write.tx).await?;
+pub async fn append(
+    write: &mut Write,
+    at: OffsetDateTime,
+    event: Event<'_>,
+) -> Result<(), StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *write.tx)
+        .await?;
     let (seq, prev_hash) = match last {
         Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
         None => (1, GENESIS.to_owned()),
     };
     let at = stamp(at);
-    let hash = chain_hash(&prev_hash, seq, &at, event.actor, event.action, event.subject, &event.details);
+    let hash = chain_hash(
+        &prev_hash,
+        seq,
+        &at,
+        event.actor,
+        event.action,
+        event.subject,
+        &event.details,
+    );
     sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(seq)
         .bind(at)
@@ -82,18 +112,34 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
         let stored_prev: String = row.get(6);
         let stored_hash: String = row.get(7);
         if seq != expected_seq {
-            problems.push(format!("rows {expected_seq} to {} are missing (deleted)", seq - 1));
+            problems.push(format!(
+                "rows {expected_seq} to {} are missing (deleted)",
+                seq - 1
+            ));
         } else if stored_prev != prev {
             problems.push(format!("row {seq} does not follow the row before it"));
         }
-        let hash = chain_hash(&stored_prev, seq, row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+        let hash = chain_hash(
+            &stored_prev,
+            seq,
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+        );
         if hash != stored_hash {
-            problems.push(format!("row {seq} was edited: its contents no longer match its hash"));
+            problems.push(format!(
+                "row {seq} was edited: its contents no longer match its hash"
+            ));
         }
         expected_seq = seq + 1;
         prev = stored_hash;
     }
-    Ok(Verification { rows: rows.len(), problems })
+    Ok(Verification {
+        rows: rows.len(),
+        problems,
+    })
 }
 
 /// Filters for the auditor's page: each matches part of the field, case-insensitively.
@@ -105,19 +151,36 @@ pub struct AuditFilter {
 }
 
 /// Newest first.
-pub async fn list(store: &Store, filter: &AuditFilter, offset: i64, limit: i64) -> Result<AuditPage, StoreError> {
+pub async fn list(
+    store: &Store,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<AuditPage, StoreError> {
     let like = |v: &Option<String>| {
-        v.as_ref().map(|v| format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+        v.as_ref().map(|v| {
+            format!(
+                "%{}%",
+                v.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        })
     };
-    let (actor, action, text) = (like(&filter.actor), like(&filter.action), like(&filter.text));
+    let (actor, action, text) = (
+        like(&filter.actor),
+        like(&filter.action),
+        like(&filter.text),
+    );
     let condition = "(?1 IS NULL OR actor LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
                      AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\')";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
-        .bind(&actor)
-        .bind(&action)
-        .bind(&text)
-        .fetch_one(store.pool())
-        .await?;
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
+            .bind(&actor)
+            .bind(&action)
+            .bind(&text)
+            .fetch_one(store.pool())
+            .await?;
     let rows = sqlx::query(&format!(
         "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
     ))
@@ -141,5 +204,8 @@ pub async fn list(store: &Store, filter: &AuditFilter, offset: i64, limit: i64) 
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(AuditPage { total: total as usize, entries })
+    Ok(AuditPage {
+        total: total as usize,
+        entries,
+    })
 }

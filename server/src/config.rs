@@ -65,13 +65,22 @@ pub struct ServeConfig {
     pub expire_days: u32,
 
     /// Further sAMAccountNames to exclude from the report.
-    #[arg(long = "exclude-account", env = "DEPROV_EXCLUDE_ACCOUNTS", value_delimiter = ';')]
+    #[arg(
+        long = "exclude-account",
+        env = "DEPROV_EXCLUDE_ACCOUNTS",
+        value_delimiter = ';'
+    )]
     pub exclude_accounts: Vec<String>,
 }
 
 impl ServeConfig {
     /// Defaults for tests and embedding: port 0 is chosen by the caller's listener.
-    pub fn for_tests(data_dir: PathBuf, static_dir: PathBuf, sim_users: usize, sim_seed: u64) -> Self {
+    pub fn for_tests(
+        data_dir: PathBuf,
+        static_dir: PathBuf,
+        sim_users: usize,
+        sim_seed: u64,
+    ) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,

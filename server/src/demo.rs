@@ -19,7 +19,10 @@ pub fn credentials_file(data_dir: &Path) -> PathBuf {
 }
 
 /// Creates the demo accounts that do not exist yet and records their passwords.
-pub async fn seed_accounts(store: &crate::store::Store, data_dir: &Path) -> Result<(), accounts::AccountError> {
+pub async fn seed_accounts(
+    store: &crate::store::Store,
+    data_dir: &Path,
+) -> Result<(), accounts::AccountError> {
     let file = credentials_file(data_dir);
     let mut lines = std::fs::read_to_string(&file).unwrap_or_default();
     for (name, roles) in ACCOUNTS {
@@ -31,7 +34,9 @@ pub async fn seed_accounts(store: &crate::store::Store, data_dir: &Path) -> Resu
         let roles: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
         lines.push_str(&format!("{name} {password} {}\n", roles.join(",")));
     }
-    write_private(&file, &lines).map_err(|e| accounts::AccountError::Invalid(format!("cannot write {}: {e}", file.display())))
+    write_private(&file, &lines).map_err(|e| {
+        accounts::AccountError::Invalid(format!("cannot write {}: {e}", file.display()))
+    })
 }
 
 /// Written readable by the owner only: it holds passwords.
@@ -48,5 +53,9 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
 
 /// "name password roles" lines, for the start-up message.
 pub fn credentials(data_dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(credentials_file(data_dir)).unwrap_or_default().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(credentials_file(data_dir))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

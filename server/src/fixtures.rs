@@ -1,6 +1,8 @@
 //! Test fixtures: a plain directory user that each test then bends to its situation.
 
-use deprov_wire::directory::{AdAccount, DirectoryUser, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, SipAddress, UserId};
+use deprov_wire::directory::{
+    AdAccount, DirectoryUser, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, SipAddress, UserId,
+};
 use time::{Duration, OffsetDateTime};
 
 pub const POOL: &str = "lyncpool-ams.contoso.com";

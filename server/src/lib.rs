@@ -14,9 +14,9 @@ pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod demo;
+pub mod directory;
 #[cfg(test)]
 pub(crate) mod fixtures;
-pub mod directory;
 pub mod http;
 pub mod people;
 pub mod predict;
@@ -43,7 +43,10 @@ pub struct Portal {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the first read of the directory failed: {0}")]
     Backend(#[from] backend::BackendError),
     #[error("cannot open the database: {0}")]
@@ -57,22 +60,38 @@ pub enum StartError {
 impl Portal {
     /// Sets up storage and the backend (the simulator: the only backend so far) and reads the directory.
     pub async fn start(config: ServeConfig) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let clock = SimClock::running(time::OffsetDateTime::now_utc());
-        let simulator = Arc::new(Simulator::new(&SimConfig { users: config.sim_users, seed: config.sim_seed }, clock));
+        let simulator = Arc::new(Simulator::new(
+            &SimConfig {
+                users: config.sim_users,
+                seed: config.sim_seed,
+            },
+            clock,
+        ));
         let backend: Arc<dyn LyncBackend> = simulator.clone();
         let store = store::Store::open(&config.data_dir).await?;
         if config.demo_accounts == "on" {
-            demo::seed_accounts(&store, &config.data_dir).await.map_err(|e| StartError::Demo(e.to_string()))?;
+            demo::seed_accounts(&store, &config.data_dir)
+                .await
+                .map_err(|e| StartError::Demo(e.to_string()))?;
         }
         let directory = Directory::start(Arc::clone(&backend)).await?;
 
         if config.sim_churn == "on" {
-            let churn = backend::sim::churn::run(Arc::downgrade(&simulator), std::time::Duration::from_secs(4), config.sim_seed);
+            let churn = backend::sim::churn::run(
+                Arc::downgrade(&simulator),
+                std::time::Duration::from_secs(4),
+                config.sim_seed,
+            );
             tokio::spawn(churn);
         }
-        let workflow = workflow::Workflow::start(store.clone(), config.workflow()).await.map_err(|e| StartError::Workflow(e.to_string()))?;
+        let workflow = workflow::Workflow::start(store.clone(), config.workflow())
+            .await
+            .map_err(|e| StartError::Workflow(e.to_string()))?;
         let report = report::engine::ReportHub::start(
             directory.clone(),
             Arc::clone(&backend),
@@ -83,14 +102,29 @@ impl Portal {
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
         let people = http::People {
-            authenticator: Arc::new(people::accounts::LocalAccounts { store: store.clone() }),
+            authenticator: Arc::new(people::accounts::LocalAccounts {
+                store: store.clone(),
+            }),
             sessions: people::sessions::SessionPolicy::default(),
             throttle: Arc::default(),
             secure_cookies: config.secure_cookies,
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
-        let state = http::AppState { backend, directory, report, simulator: Some(simulator), store, workflow, people, shutdown };
-        Ok(Self { state, config, stopping })
+        let state = http::AppState {
+            backend,
+            directory,
+            report,
+            simulator: Some(simulator),
+            store,
+            workflow,
+            people,
+            shutdown,
+        };
+        Ok(Self {
+            state,
+            config,
+            stopping,
+        })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -103,14 +137,18 @@ impl Portal {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let stopping = self.stopping;
         let signal = async move {
             shutdown.await;
             // Ends the event streams first, or graceful shutdown would wait on every open report page.
             stopping.send_replace(true);
         };
-        axum::serve(listener, app).with_graceful_shutdown(signal).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
     }
 }
 

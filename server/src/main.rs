@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "deprov", version, about = "De-provision Lync / Skype for Business Server users safely")]
+#[command(
+    name = "deprov",
+    version,
+    about = "De-provision Lync / Skype for Business Server users safely"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,13 +89,17 @@ enum AuditCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::parse(text).ok_or_else(|| format!("'{text}' is not a role: use requester, approver, admin or auditor"))
+    Role::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a role: use requester, approver, admin or auditor"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let outcome = match Cli::parse().command {
@@ -115,17 +123,30 @@ async fn serve(config: ServeConfig) -> Outcome {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (choose another with --listen)"))?;
-    let (users, data_dir, demo) = (config.sim_users, config.data_dir.clone(), config.demo_accounts == "on");
+    let (users, data_dir, demo) = (
+        config.sim_users,
+        config.data_dir.clone(),
+        config.demo_accounts == "on",
+    );
     let portal = Portal::start(config).await?;
     let address = listener.local_addr()?;
-    println!("deprov is running at http://{address}/ (simulated directory of {users} users). Ctrl-C stops it.");
+    println!(
+        "deprov is running at http://{address}/ (simulated directory of {users} users). Ctrl-C stops it."
+    );
     if demo {
-        println!("Demo accounts (name, password, roles), also in {}:", deprov_server::demo::credentials_file(&data_dir).display());
+        println!(
+            "Demo accounts (name, password, roles), also in {}:",
+            deprov_server::demo::credentials_file(&data_dir).display()
+        );
         for line in deprov_server::demo::credentials(&data_dir) {
             println!("    {line}");
         }
     }
-    portal.serve(listener, async { tokio::signal::ctrl_c().await.ok(); }).await?;
+    portal
+        .serve(listener, async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -137,7 +158,11 @@ fn password() -> Result<(String, bool), Box<dyn std::error::Error>> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let line = line.trim_end_matches(['\r', '\n']).to_owned();
-    if line.is_empty() { Ok((random_password(), true)) } else { Ok((line, false)) }
+    if line.is_empty() {
+        Ok((random_password(), true))
+    } else {
+        Ok((line, false))
+    }
 }
 
 async fn open(data: &DataDir) -> Result<Store, Box<dyn std::error::Error>> {
@@ -160,8 +185,17 @@ async fn user(command: UserCommand) -> Outcome {
             let store = open(&data).await?;
             for account in accounts::list(&store).await? {
                 let roles: Vec<_> = account.roles.iter().map(|r| r.as_str()).collect();
-                let state = if account.disabled { "disabled" } else { "active" };
-                println!("{:<24} {:<32} {state:<9} created {}", account.name, roles.join(","), account.created_at);
+                let state = if account.disabled {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<32} {state:<9} created {}",
+                    account.name,
+                    roles.join(","),
+                    account.created_at
+                );
             }
         }
         UserCommand::Disable { name, data } => {
@@ -189,7 +223,10 @@ async fn verify(data: DataDir) -> Outcome {
     let store = open(&data).await?;
     let verification = deprov_server::audit::verify(&store).await?;
     if verification.problems.is_empty() {
-        println!("Audit log intact: {} rows, hash chain verified.", verification.rows);
+        println!(
+            "Audit log intact: {} rows, hash chain verified.",
+            verification.rows
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("Audit log TAMPERED ({} rows read):", verification.rows);

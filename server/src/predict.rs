@@ -12,7 +12,9 @@ use time::macros::format_description;
 /// Formats a moment for a sentence: "2027-03-02 14:05 UTC".
 pub fn when(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
-        .format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
         .unwrap_or_else(|_| at.to_string())
 }
 
@@ -53,9 +55,16 @@ pub fn warnings(user: &DirectoryUser) -> Vec<String> {
 
 /// The prediction for every method, in DOMAIN.md's order. `renamed_sip` is the address a rename
 /// would use, already checked to be free.
-pub fn predict(user: &DirectoryUser, now: OffsetDateTime, renamed_sip: Option<&SipAddress>) -> Vec<MethodPrediction> {
+pub fn predict(
+    user: &DirectoryUser,
+    now: OffsetDateTime,
+    renamed_sip: Option<&SipAddress>,
+) -> Vec<MethodPrediction> {
     let situation = Situation::of(user, now);
-    Method::ALL.into_iter().map(|method| situation.predict(method, renamed_sip)).collect()
+    Method::ALL
+        .into_iter()
+        .map(|method| situation.predict(method, renamed_sip))
+        .collect()
 }
 
 /// The facts about a user that every method's prediction reads.
@@ -88,7 +97,10 @@ impl<'a> Situation<'a> {
     /// A refusal common to every Lync cmdlet, or `None`.
     fn lync_refusal(&self) -> Option<String> {
         if self.lync.is_none() {
-            return Some("Not enabled for Lync (Enabled = Null): there is nothing to change in Lync.".to_owned());
+            return Some(
+                "Not enabled for Lync (Enabled = Null): there is nothing to change in Lync."
+                    .to_owned(),
+            );
         }
         self.user.protected().then(|| {
             format!(
@@ -103,8 +115,16 @@ impl<'a> Situation<'a> {
             format!(
                 "{}, {}, {}",
                 plural(lync.contact_count as usize, "contact", "contacts"),
-                plural(lync.conference_count as usize, "scheduled conference", "scheduled conferences"),
-                plural(lync.policies.len(), "policy assignment", "policy assignments"),
+                plural(
+                    lync.conference_count as usize,
+                    "scheduled conference",
+                    "scheduled conferences"
+                ),
+                plural(
+                    lync.policies.len(),
+                    "policy assignment",
+                    "policy assignments"
+                ),
             )
         })
     }
@@ -117,31 +137,60 @@ impl<'a> Situation<'a> {
                 let sessions = if self.working_sessions > 0 {
                     Outcome::bad(format!(
                         "Nothing changes: {} keep full IM, presence and conferencing.",
-                        plural(self.working_sessions, "signed-in session", "signed-in sessions")
+                        plural(
+                            self.working_sessions,
+                            "signed-in session",
+                            "signed-in sessions"
+                        )
                     ))
                 } else {
                     Outcome::good("No working session to keep.")
                 };
                 let new_sign_in = match (self.lync, self.certificate_until) {
                     (None, _) => Outcome::good("Not a Lync user: nothing to sign in to."),
-                    (Some(lync), _) if !lync.enabled => Outcome::good("Already blocked by Lync (Enabled = False)."),
+                    (Some(lync), _) if !lync.enabled => {
+                        Outcome::good("Already blocked by Lync (Enabled = False).")
+                    }
                     (Some(_), Some(until)) => {
-                        timeline.push(TimelineEntry { at: until, what: "The last client certificate expires: certificate sign-in ends.".into() });
+                        timeline.push(TimelineEntry {
+                            at: until,
+                            what: "The last client certificate expires: certificate sign-in ends."
+                                .into(),
+                        });
                         Outcome::bad(format!(
                             "Still possible with the saved client certificate until {}: no AD authentication needed.",
                             when(until)
                         ))
                     }
-                    (Some(_), None) => Outcome::good("Blocked: no valid client certificate, and Windows sign-in needs AD."),
+                    (Some(_), None) => Outcome::good(
+                        "Blocked: no valid client certificate, and Windows sign-in needs AD.",
+                    ),
                 };
-                let refused = self.user.ad.account_disabled.then(|| "The AD account is already disabled.".to_owned());
-                (None, refused, sessions, new_sign_in, Outcome::good("All kept."), Outcome::good("Yes: enable the AD account again."))
+                let refused = self
+                    .user
+                    .ad
+                    .account_disabled
+                    .then(|| "The AD account is already disabled.".to_owned());
+                (
+                    None,
+                    refused,
+                    sessions,
+                    new_sign_in,
+                    Outcome::good("All kept."),
+                    Outcome::good("Yes: enable the AD account again."),
+                )
             }
             Method::TemporarilyDisable => {
-                let command = Cmdlet::SetCsUserEnabled { identity: identity.clone(), enabled: false };
+                let command = Cmdlet::SetCsUserEnabled {
+                    identity: identity.clone(),
+                    enabled: false,
+                };
                 let refused = self.lync_refusal().or_else(|| {
                     self.lync.filter(|l| !l.enabled).map(|l| {
-                        format!("Already temporarily disabled (Enabled = False) since {}.", when(l.enabled_changed))
+                        format!(
+                            "Already temporarily disabled (Enabled = False) since {}.",
+                            when(l.enabled_changed)
+                        )
                     })
                 });
                 let sessions = if self.working_sessions > 0 {
@@ -162,7 +211,10 @@ impl<'a> Situation<'a> {
                 } else {
                     Outcome::good("No working session: nothing to wait for.")
                 };
-                let reverse = Cmdlet::SetCsUserEnabled { identity, enabled: true };
+                let reverse = Cmdlet::SetCsUserEnabled {
+                    identity,
+                    enabled: true,
+                };
                 (
                     Some(command.render()),
                     refused,
@@ -173,7 +225,9 @@ impl<'a> Situation<'a> {
                 )
             }
             Method::RemoveFromLync => {
-                let command = Cmdlet::DisableCsUser { identity: identity.clone() };
+                let command = Cmdlet::DisableCsUser {
+                    identity: identity.clone(),
+                };
                 let refused = self.lync_refusal().or_else(|| {
                     self.lync.filter(|l| l.homed_online()).map(|_| {
                         "Homed online (sipfed.online.lync.com): Disable-CsUser is refused for hybrid users.".to_owned()
@@ -181,8 +235,14 @@ impl<'a> Situation<'a> {
                 });
                 let sessions = if self.sessions > 0 {
                     let gone = self.now + REMOVAL_DISCONNECT;
-                    timeline.push(TimelineEntry { at: self.now, what: "No new IM, conferencing or Enterprise Voice.".into() });
-                    timeline.push(TimelineEntry { at: gone, what: format!("{} disconnected.", self.sessions_text()) });
+                    timeline.push(TimelineEntry {
+                        at: self.now,
+                        what: "No new IM, conferencing or Enterprise Voice.".into(),
+                    });
+                    timeline.push(TimelineEntry {
+                        at: gone,
+                        what: format!("{} disconnected.", self.sessions_text()),
+                    });
                     Outcome::caution(format!(
                         "{}: no new IM, conferencing or Enterprise Voice from now; disconnected within a few minutes (about {}).",
                         self.sessions_text(),
@@ -191,11 +251,19 @@ impl<'a> Situation<'a> {
                 } else {
                     Outcome::good("No session signed in.")
                 };
-                let enable_again = match self.lync.and_then(|l| Some((l.sip_address.clone(), l.registrar_pool.clone()?))) {
-                    Some((sip_address, registrar_pool)) => {
-                        Cmdlet::EnableCsUser { identity, sip_address, registrar_pool }.render()
+                let enable_again = match self
+                    .lync
+                    .and_then(|l| Some((l.sip_address.clone(), l.registrar_pool.clone()?)))
+                {
+                    Some((sip_address, registrar_pool)) => Cmdlet::EnableCsUser {
+                        identity,
+                        sip_address,
+                        registrar_pool,
                     }
-                    None => "Enable-CsUser with -Identity, -SipAddress and -RegistrarPool".to_owned(),
+                    .render(),
+                    None => {
+                        "Enable-CsUser with -Identity, -SipAddress and -RegistrarPool".to_owned()
+                    }
                 };
                 (
                     Some(command.render()),
@@ -215,25 +283,37 @@ impl<'a> Situation<'a> {
             Method::RevokeCertificate => {
                 let command = Cmdlet::RevokeCsClientCertificate { identity };
                 let refused = self.lync_refusal().or_else(|| {
-                    self.certificate_until.is_none().then(|| "No valid client certificate to revoke.".to_owned())
+                    self.certificate_until
+                        .is_none()
+                        .then(|| "No valid client certificate to revoke.".to_owned())
                 });
                 let sessions = if self.working_sessions > 0 {
                     Outcome::bad(format!(
                         "No effect: {} keep IM, conferencing, everything.",
-                        plural(self.working_sessions, "signed-in session", "signed-in sessions")
+                        plural(
+                            self.working_sessions,
+                            "signed-in session",
+                            "signed-in sessions"
+                        )
                     ))
                 } else {
                     Outcome::good("No working session to keep.")
                 };
                 let blocked = self.now + REVOCATION_DELAY;
                 let new_sign_in = if self.certificate_until.is_some() {
-                    timeline.push(TimelineEntry { at: blocked, what: "Certificate sign-in blocked.".into() });
+                    timeline.push(TimelineEntry {
+                        at: blocked,
+                        what: "Certificate sign-in blocked.".into(),
+                    });
                     let windows = if self.user.ad.account_disabled {
                         "Windows sign-in already needs the disabled AD account."
                     } else {
                         "Windows sign-in still works while the AD account is enabled."
                     };
-                    Outcome::caution(format!("Certificate sign-in blocked after about 3 minutes ({}). {windows}", when(blocked)))
+                    Outcome::caution(format!(
+                        "Certificate sign-in blocked after about 3 minutes ({}). {windows}",
+                        when(blocked)
+                    ))
                 } else {
                     Outcome::good("No valid certificate: nothing changes.")
                 };
@@ -248,14 +328,26 @@ impl<'a> Situation<'a> {
             }
             Method::RenameSipAddress => {
                 let refused = self.lync_refusal().or_else(|| {
-                    renamed_sip.is_none().then(|| "No free SIP address could be found for the rename.".to_owned())
+                    renamed_sip
+                        .is_none()
+                        .then(|| "No free SIP address could be found for the rename.".to_owned())
                 });
                 let command = renamed_sip.map(|sip| {
-                    Cmdlet::SetCsUserSipAddress { identity: identity.clone(), sip_address: sip.clone() }.render()
+                    Cmdlet::SetCsUserSipAddress {
+                        identity: identity.clone(),
+                        sip_address: sip.clone(),
+                    }
+                    .render()
                 });
                 let sessions = if self.sessions > 0 {
-                    timeline.push(TimelineEntry { at: self.now, what: format!("{} disconnected.", self.sessions_text()) });
-                    Outcome::good(format!("{} disconnected immediately.", self.sessions_text()))
+                    timeline.push(TimelineEntry {
+                        at: self.now,
+                        what: format!("{} disconnected.", self.sessions_text()),
+                    });
+                    Outcome::good(format!(
+                        "{} disconnected immediately.",
+                        self.sessions_text()
+                    ))
                 } else {
                     Outcome::good("No session signed in.")
                 };
@@ -267,14 +359,20 @@ impl<'a> Situation<'a> {
                     _ => Outcome::good("Blocked for the old address."),
                 };
                 let reverse = self.lync.map(|lync| {
-                    Cmdlet::SetCsUserSipAddress { identity, sip_address: lync.sip_address.clone() }.render()
+                    Cmdlet::SetCsUserSipAddress {
+                        identity,
+                        sip_address: lync.sip_address.clone(),
+                    }
+                    .render()
                 });
                 (
                     command,
                     refused,
                     sessions,
                     new_sign_in,
-                    Outcome::good("All kept; the SIP address becomes disjoint from the UPN until Disable-CsUser."),
+                    Outcome::good(
+                        "All kept; the SIP address becomes disjoint from the UPN until Disable-CsUser.",
+                    ),
                     Outcome::caution(format!(
                         "Yes: {}; other users must sign out and in again to see presence.",
                         reverse.unwrap_or_else(|| "set the old address back".to_owned())
@@ -283,16 +381,30 @@ impl<'a> Situation<'a> {
             }
         };
         timeline.sort_by_key(|entry| entry.at);
-        MethodPrediction { method, command, refused, signed_in_sessions, new_sign_in, data, reversible, timeline }
+        MethodPrediction {
+            method,
+            command,
+            refused,
+            signed_in_sessions,
+            new_sign_in,
+            data,
+            reversible,
+            timeline,
+        }
     }
 }
 
 /// A free address for an immediate-disconnect rename: the left-hand side with a numeric suffix
 /// (the article's advice), checked against `in_use`, in the same SIP domain.
-pub fn rename_target(current: &SipAddress, seed: u128, in_use: impl Fn(&SipAddress) -> bool) -> Option<SipAddress> {
+pub fn rename_target(
+    current: &SipAddress,
+    seed: u128,
+    in_use: impl Fn(&SipAddress) -> bool,
+) -> Option<SipAddress> {
     (0..20u128).find_map(|attempt| {
         let suffix = 100_000 + (seed.wrapping_add(attempt * 7_919)) % 900_000;
-        let candidate = SipAddress::new(&format!("{}.{suffix}", current.lhs()), current.domain()).ok()?;
+        let candidate =
+            SipAddress::new(&format!("{}.{suffix}", current.lhs()), current.domain()).ok()?;
         (!in_use(&candidate)).then_some(candidate)
     })
 }

@@ -4,11 +4,11 @@
 use deprov_wire::report::{HistoryPoint, RuleCounts};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
-use std::sync::Arc;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use std::path::Path;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Clone)]
 pub struct Store {
@@ -66,9 +66,15 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, writer: Arc::new(Mutex::new(())) })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -80,7 +86,10 @@ impl Store {
     /// SQLITE_BUSY when another connection (a session touch) wrote in between.
     pub async fn write(&self) -> Result<Write, StoreError> {
         let gate = Arc::clone(&self.writer).lock_owned().await;
-        Ok(Write { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _gate: gate })
+        Ok(Write {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _gate: gate,
+        })
     }
 
     pub async fn append_history(&self, point: &HistoryPoint) -> Result<(), StoreError> {

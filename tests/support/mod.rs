@@ -28,7 +28,10 @@ pub const PEOPLE: [(&str, &[Role]); 6] = [
     ("approver2", &[Role::Approver]),
     ("admin", &[Role::Admin]),
     ("auditor", &[Role::Auditor]),
-    ("everyone", &[Role::Requester, Role::Approver, Role::Admin, Role::Auditor]),
+    (
+        "everyone",
+        &[Role::Requester, Role::Approver, Role::Admin, Role::Auditor],
+    ),
 ];
 
 /// A running portal on the simulator. Stops when dropped.
@@ -55,20 +58,37 @@ pub struct Person {
 impl Person {
     /// GETs `path`; the status and the JSON body (Null when there is none).
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("the server answers");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the server answers");
         json_of(response).await
     }
 
     /// Sends `method` to `path` with the CSRF token and an optional JSON body.
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf);
         if let Some(body) = body {
             request = request.json(&body);
         }
         json_of(request.send().await.expect("the server answers")).await
     }
 
-    pub async fn post(&self, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         self.send(reqwest::Method::POST, path, body).await
     }
 }
@@ -76,36 +96,66 @@ impl Person {
 async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 impl TestPortal {
     pub async fn spawn(users: usize, seed: u64) -> Self {
-        Self::spawn_in(tempfile::tempdir().expect("a temporary data folder"), users, seed).await
+        Self::spawn_in(
+            tempfile::tempdir().expect("a temporary data folder"),
+            users,
+            seed,
+        )
+        .await
     }
 
     /// A portal on an existing data folder (to test what survives a restart).
     pub async fn spawn_in(data: tempfile::TempDir, users: usize, seed: u64) -> Self {
         let config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
         let portal = Portal::start(config).await.expect("the portal starts");
-        let simulator = portal.state.simulator.clone().expect("the default backend is the simulator");
+        let simulator = portal
+            .state
+            .simulator
+            .clone()
+            .expect("the default backend is the simulator");
         let store = portal.state.store.clone();
         for (name, roles) in PEOPLE {
             if !accounts::exists(&store, name).await.unwrap() {
-                accounts::add(&store, name, roles, PASSWORD).await.expect("test accounts");
+                accounts::add(&store, name, roles, PASSWORD)
+                    .await
+                    .expect("test accounts");
             }
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(portal.serve(listener, async { stopped.await.ok(); }));
-        let everyone = sign_in(&base, "everyone", PASSWORD).await.expect("the all-roles account signs in");
-        Self { base, simulator, store, http: reqwest::Client::new(), everyone, _data: data, stop: Some(stop) }
+        tokio::spawn(portal.serve(listener, async {
+            stopped.await.ok();
+        }));
+        let everyone = sign_in(&base, "everyone", PASSWORD)
+            .await
+            .expect("the all-roles account signs in");
+        Self {
+            base,
+            simulator,
+            store,
+            http: reqwest::Client::new(),
+            everyone,
+            _data: data,
+            stop: Some(stop),
+        }
     }
 
     /// Signs `name` in (a test account from [`PEOPLE`]).
     pub async fn person(&self, name: &str) -> Person {
-        sign_in(&self.base, name, PASSWORD).await.unwrap_or_else(|status| panic!("{name} cannot sign in: {status}"))
+        sign_in(&self.base, name, PASSWORD)
+            .await
+            .unwrap_or_else(|status| panic!("{name} cannot sign in: {status}"))
     }
 
     /// GETs `path` as the all-roles account.
@@ -116,7 +166,10 @@ impl TestPortal {
 
 /// Signs in through the API; `Err(status)` when refused.
 pub async fn sign_in(base: &str, name: &str, password: &str) -> Result<Person, u16> {
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let response = http
         .post(format!("{base}/api/session"))
         .json(&serde_json::json!({ "name": name, "password": password }))
@@ -127,7 +180,12 @@ pub async fn sign_in(base: &str, name: &str, password: &str) -> Result<Person, u
         return Err(response.status().as_u16());
     }
     let me: serde_json::Value = response.json().await.unwrap();
-    Ok(Person { name: name.to_owned(), http, csrf: me["csrf_token"].as_str().unwrap().to_owned(), base: base.to_owned() })
+    Ok(Person {
+        name: name.to_owned(),
+        http,
+        csrf: me["csrf_token"].as_str().unwrap().to_owned(),
+        base: base.to_owned(),
+    })
 }
 
 impl TestPortal {
@@ -142,17 +200,32 @@ impl TestPortal {
     }
 
     /// POSTs to `path` as the all-roles account.
-    pub async fn post(&self, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         self.everyone.post(path, body).await
     }
 
     /// Opens a server-sent-event stream as the all-roles account.
     pub async fn events(&self, path: &str) -> EventStream {
-        let response = self.everyone.http.get(format!("{}{path}", self.base)).send().await.expect("the stream opens");
+        let response = self
+            .everyone
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the stream opens");
         assert_eq!(response.status().as_u16(), 200);
         use futures_util::StreamExt;
-        let body = response.bytes_stream().map(|chunk| chunk.map(|bytes| bytes.to_vec()));
-        EventStream { body: Box::pin(body), buffer: String::new() }
+        let body = response
+            .bytes_stream()
+            .map(|chunk| chunk.map(|bytes| bytes.to_vec()));
+        EventStream {
+            body: Box::pin(body),
+            buffer: String::new(),
+        }
     }
 }
 
@@ -183,7 +256,10 @@ impl EventStream {
                 }
                 return Some((event, data.join("\n")));
             }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??.ok()?;
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??
+                .ok()?;
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
@@ -206,13 +282,19 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver is installed (scripts/test.sh installs Debian's chromium-driver)");
+            .expect(
+                "chromedriver is installed (scripts/test.sh installs Debian's chromium-driver)",
+            );
         let profile = tempfile::tempdir().unwrap();
         let capabilities = serde_json::json!({
             "goog:chromeOptions": {
@@ -228,13 +310,21 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
                 Ok(client) => break client,
                 Err(e) if Instant::now() > deadline => panic!("chromedriver did not start: {e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        Self { client, driver, _profile: profile }
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     /// Waits up to `timeout` for an element to appear.
@@ -248,17 +338,22 @@ impl Browser {
     }
 
     /// Waits until `css`'s text satisfies `check`, and returns that text.
-    pub async fn wait_for_text(&self, css: &str, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         while Instant::now() < deadline {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                if let Ok(text) = element.text().await {
-                    if check(&text) {
-                        return text;
-                    }
-                    last = text;
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if check(&text) {
+                    return text;
                 }
+                last = text;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -268,10 +363,23 @@ impl Browser {
     /// Signs in through the page, as a person would, and waits for the portal to show their name.
     pub async fn sign_in(&self, base: &str, name: &str) {
         self.client.goto(&format!("{base}/login")).await.unwrap();
-        self.wait_for("#login-name", Duration::from_secs(15)).await.send_keys(name).await.unwrap();
-        self.wait_for("#login-password", Duration::from_secs(5)).await.send_keys(PASSWORD).await.unwrap();
-        self.wait_for("#login-submit", Duration::from_secs(5)).await.click().await.unwrap();
-        self.wait_for_text("#whoami", Duration::from_secs(15), |t| t.contains(name)).await;
+        self.wait_for("#login-name", Duration::from_secs(15))
+            .await
+            .send_keys(name)
+            .await
+            .unwrap();
+        self.wait_for("#login-password", Duration::from_secs(5))
+            .await
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        self.wait_for("#login-submit", Duration::from_secs(5))
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.wait_for_text("#whoami", Duration::from_secs(15), |t| t.contains(name))
+            .await;
     }
 
     pub async fn close(mut self) {

@@ -69,19 +69,37 @@ pub enum Cmdlet {
     /// `Set-CsUser -Identity X -Enabled $false|$true`: temporarily disable, or undo it.
     SetCsUserEnabled { identity: String, enabled: bool },
     /// `Set-CsUser -Identity X -SipAddress sip:new@domain`: rename the left-hand side.
-    SetCsUserSipAddress { identity: String, sip_address: SipAddress },
+    SetCsUserSipAddress {
+        identity: String,
+        sip_address: SipAddress,
+    },
     /// `Disable-CsUser -Identity X`: remove from Lync, deleting every msRTCSIP attribute and all data.
     DisableCsUser { identity: String },
     /// `Enable-CsUser -Identity X -SipAddress ... -RegistrarPool ...`: all three are required.
-    EnableCsUser { identity: String, sip_address: SipAddress, registrar_pool: String },
+    EnableCsUser {
+        identity: String,
+        sip_address: SipAddress,
+        registrar_pool: String,
+    },
     /// `Revoke-CsClientCertificate -Identity X` (the article's "Revoke-CsCertificate" does not exist).
     RevokeCsClientCertificate { identity: String },
     /// `Export-CsUserData -PoolFqdn ... -UserFilter user@domain -FileName backup.zip`.
-    ExportCsUserData { pool_fqdn: String, user_filter: String, file_name: String },
+    ExportCsUserData {
+        pool_fqdn: String,
+        user_filter: String,
+        file_name: String,
+    },
     /// `Update-CsUserData -Filename backup.zip -UserFilter user@domain`.
-    UpdateCsUserData { file_name: String, user_filter: String },
+    UpdateCsUserData {
+        file_name: String,
+        user_filter: String,
+    },
     /// `Grant-Cs<Kind>Policy -Identity X -PolicyName ...`.
-    GrantPolicy { kind: PolicyKind, identity: String, policy_name: String },
+    GrantPolicy {
+        kind: PolicyKind,
+        identity: String,
+        policy_name: String,
+    },
 }
 
 /// A parameter value as PowerShell receives it.
@@ -110,30 +128,51 @@ impl Cmdlet {
         use ParameterValue::{Bool, Text};
         match self {
             Self::SetCsUserEnabled { identity, enabled } => {
-                vec![("Identity", Text(identity.clone())), ("Enabled", Bool(*enabled))]
+                vec![
+                    ("Identity", Text(identity.clone())),
+                    ("Enabled", Bool(*enabled)),
+                ]
             }
-            Self::SetCsUserSipAddress { identity, sip_address } => vec![
+            Self::SetCsUserSipAddress {
+                identity,
+                sip_address,
+            } => vec![
                 ("Identity", Text(identity.clone())),
                 ("SipAddress", Text(sip_address.to_string())),
             ],
             Self::DisableCsUser { identity } | Self::RevokeCsClientCertificate { identity } => {
                 vec![("Identity", Text(identity.clone()))]
             }
-            Self::EnableCsUser { identity, sip_address, registrar_pool } => vec![
+            Self::EnableCsUser {
+                identity,
+                sip_address,
+                registrar_pool,
+            } => vec![
                 ("Identity", Text(identity.clone())),
                 ("SipAddress", Text(sip_address.to_string())),
                 ("RegistrarPool", Text(registrar_pool.clone())),
             ],
-            Self::ExportCsUserData { pool_fqdn, user_filter, file_name } => vec![
+            Self::ExportCsUserData {
+                pool_fqdn,
+                user_filter,
+                file_name,
+            } => vec![
                 ("PoolFqdn", Text(pool_fqdn.clone())),
                 ("UserFilter", Text(user_filter.clone())),
                 ("FileName", Text(file_name.clone())),
             ],
-            Self::UpdateCsUserData { file_name, user_filter } => vec![
+            Self::UpdateCsUserData {
+                file_name,
+                user_filter,
+            } => vec![
                 ("Filename", Text(file_name.clone())),
                 ("UserFilter", Text(user_filter.clone())),
             ],
-            Self::GrantPolicy { identity, policy_name, .. } => vec![
+            Self::GrantPolicy {
+                identity,
+                policy_name,
+                ..
+            } => vec![
                 ("Identity", Text(identity.clone())),
                 ("PolicyName", Text(policy_name.clone())),
             ],
@@ -167,8 +206,14 @@ mod tests {
 
     #[test]
     fn render_quotes_values_so_they_read_as_data() {
-        let cmd = Cmdlet::SetCsUserEnabled { identity: "o'brien@contoso.com".into(), enabled: false };
-        assert_eq!(cmd.render(), "Set-CsUser -Identity 'o''brien@contoso.com' -Enabled $false");
+        let cmd = Cmdlet::SetCsUserEnabled {
+            identity: "o'brien@contoso.com".into(),
+            enabled: false,
+        };
+        assert_eq!(
+            cmd.render(),
+            "Set-CsUser -Identity 'o''brien@contoso.com' -Enabled $false"
+        );
         let sip = SipAddress::new("jdoe", "contoso.com").unwrap();
         let cmd = Cmdlet::EnableCsUser {
             identity: "jdoe@contoso.com".into(),
@@ -184,6 +229,9 @@ mod tests {
             identity: "x".into(),
             policy_name: "Intl".into(),
         };
-        assert_eq!(grant.render(), "Grant-CsVoicePolicy -Identity 'x' -PolicyName 'Intl'");
+        assert_eq!(
+            grant.render(),
+            "Grant-CsVoicePolicy -Identity 'x' -PolicyName 'Intl'"
+        );
     }
 }

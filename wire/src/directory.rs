@@ -145,12 +145,18 @@ impl SipAddress {
     /// Builds `sip:lhs@domain`; both parts must be non-empty and free of `@`, `:` and spaces.
     pub fn new(lhs: &str, domain: &str) -> Result<Self, String> {
         let valid = |part: &str| {
-            !part.is_empty() && !part.chars().any(|c| c == '@' || c == ':' || c.is_whitespace())
+            !part.is_empty()
+                && !part
+                    .chars()
+                    .any(|c| c == '@' || c == ':' || c.is_whitespace())
         };
         if !valid(lhs) || !valid(domain) {
             return Err(format!("'sip:{lhs}@{domain}' is not a valid SIP address"));
         }
-        Ok(Self { lhs: lhs.to_owned(), domain: domain.to_ascii_lowercase() })
+        Ok(Self {
+            lhs: lhs.to_owned(),
+            domain: domain.to_ascii_lowercase(),
+        })
     }
 
     /// The left-hand side: the only part a rename may change.
@@ -225,18 +231,29 @@ impl DirectoryUser {
     }
 
     pub fn ad_state(&self) -> AdState {
-        if self.ad.account_disabled { AdState::Disabled } else { AdState::Enabled }
+        if self.ad.account_disabled {
+            AdState::Disabled
+        } else {
+            AdState::Enabled
+        }
     }
 
     /// Sessions still connected at `now` (a disconnect scheduled in the past has happened).
     pub fn sessions(&self, now: OffsetDateTime) -> impl Iterator<Item = &Endpoint> {
-        self.endpoints.iter().filter(move |endpoint| endpoint.connected(now))
+        self.endpoints
+            .iter()
+            .filter(move |endpoint| endpoint.connected(now))
     }
 
     /// The latest moment a client certificate allows signing in with no AD authentication.
     pub fn certificate_sign_in_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         let lync = self.lync.as_ref()?;
-        lync.usable_certificates(now).map(|cert| cert.revoked_from.map_or(cert.expires, |r| r.min(cert.expires))).max()
+        lync.usable_certificates(now)
+            .map(|cert| {
+                cert.revoked_from
+                    .map_or(cert.expires, |r| r.min(cert.expires))
+            })
+            .max()
     }
 
     /// Protected-group members are read-only in the Lync Control Panel (AdminSDHolder).
@@ -248,7 +265,12 @@ impl DirectoryUser {
     /// deployment that never aligned them), which the mismatch report asks to be explained.
     pub fn sip_disjoint_from_upn(&self) -> bool {
         let Some(lync) = &self.lync else { return false };
-        let upn_lhs = self.ad.user_principal_name.split('@').next().unwrap_or_default();
+        let upn_lhs = self
+            .ad
+            .user_principal_name
+            .split('@')
+            .next()
+            .unwrap_or_default();
         !lync.sip_address.lhs().eq_ignore_ascii_case(upn_lhs)
     }
 }
@@ -305,12 +327,18 @@ pub struct LyncAccount {
 
 impl LyncAccount {
     pub fn homed_online(&self) -> bool {
-        self.hosting_provider.eq_ignore_ascii_case(ONLINE_HOSTING_PROVIDER)
+        self.hosting_provider
+            .eq_ignore_ascii_case(ONLINE_HOSTING_PROVIDER)
     }
 
     /// Certificates that still allow a sign-in with no AD authentication at `now`.
-    pub fn usable_certificates(&self, now: OffsetDateTime) -> impl Iterator<Item = &ClientCertificate> {
-        self.certificates.iter().filter(move |cert| cert.allows_sign_in(now))
+    pub fn usable_certificates(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Iterator<Item = &ClientCertificate> {
+        self.certificates
+            .iter()
+            .filter(move |cert| cert.allows_sign_in(now))
     }
 }
 
@@ -402,8 +430,17 @@ mod tests {
         assert_eq!(sip.domain(), "contoso.com");
         assert_eq!(sip.to_string(), "sip:Jane.Doe@contoso.com");
         assert_eq!(sip.without_scheme(), "Jane.Doe@contoso.com");
-        for bad in ["jane@contoso.com", "sip:janecontoso.com", "sip:@contoso.com", "sip:a b@c.com", "sip:a@"] {
-            assert!(SipAddress::try_from(bad.to_owned()).is_err(), "{bad} accepted");
+        for bad in [
+            "jane@contoso.com",
+            "sip:janecontoso.com",
+            "sip:@contoso.com",
+            "sip:a b@c.com",
+            "sip:a@",
+        ] {
+            assert!(
+                SipAddress::try_from(bad.to_owned()).is_err(),
+                "{bad} accepted"
+            );
         }
         let json = serde_json::to_string(&sip).unwrap();
         assert_eq!(json, "\"sip:Jane.Doe@contoso.com\"");

@@ -64,13 +64,22 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn good(text: impl Into<String>) -> Self {
-        Self { text: text.into(), tone: Tone::Good }
+        Self {
+            text: text.into(),
+            tone: Tone::Good,
+        }
     }
     pub fn caution(text: impl Into<String>) -> Self {
-        Self { text: text.into(), tone: Tone::Caution }
+        Self {
+            text: text.into(),
+            tone: Tone::Caution,
+        }
     }
     pub fn bad(text: impl Into<String>) -> Self {
-        Self { text: text.into(), tone: Tone::Bad }
+        Self {
+            text: text.into(),
+            tone: Tone::Bad,
+        }
     }
 }
 

@@ -21,8 +21,12 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 4] =
-        [Self::AdDisabledLyncEnabled, Self::CertificateSignIn, Self::StageTwoOverdue, Self::SipRenamedUnexplained];
+    pub const ALL: [Rule; 4] = [
+        Self::AdDisabledLyncEnabled,
+        Self::CertificateSignIn,
+        Self::StageTwoOverdue,
+        Self::SipRenamedUnexplained,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,7 +91,10 @@ pub struct Finding {
 impl Finding {
     /// A finding is one user under one rule.
     pub fn key(&self) -> FindingKey {
-        FindingKey { user_id: self.user_id, rule: self.rule }
+        FindingKey {
+            user_id: self.user_id,
+            rule: self.rule,
+        }
     }
 }
 

@@ -16,8 +16,13 @@ pub enum ReasonCategory {
 }
 
 impl ReasonCategory {
-    pub const ALL: [ReasonCategory; 5] =
-        [Self::Termination, Self::Resignation, Self::EndOfContract, Self::Leave, Self::Other];
+    pub const ALL: [ReasonCategory; 5] = [
+        Self::Termination,
+        Self::Resignation,
+        Self::EndOfContract,
+        Self::Leave,
+        Self::Other,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +68,9 @@ impl Urgency {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Standard, Self::ImmediateDisconnect].into_iter().find(|u| u.as_str() == s)
+        [Self::Standard, Self::ImmediateDisconnect]
+            .into_iter()
+            .find(|u| u.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -98,9 +105,15 @@ impl RequestState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::PendingApproval, Self::Approved, Self::Rejected, Self::Cancelled, Self::Expired]
-            .into_iter()
-            .find(|state| state.as_str() == s)
+        [
+            Self::PendingApproval,
+            Self::Approved,
+            Self::Rejected,
+            Self::Cancelled,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -161,7 +174,9 @@ impl DecisionKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Approve, Self::Reject, Self::Cancel, Self::Expire].into_iter().find(|d| d.as_str() == s)
+        [Self::Approve, Self::Reject, Self::Cancel, Self::Expire]
+            .into_iter()
+            .find(|d| d.as_str() == s)
     }
 }
 

@@ -9,7 +9,9 @@ use time::macros::format_description;
 /// "2027-03-02 14:05 UTC", as the server's sentences write moments.
 pub fn when(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
-        .format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
         .unwrap_or_default()
 }
 

@@ -7,7 +7,11 @@ use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-const FILTERS: [(&str, &str); 3] = [("actor", "Who"), ("action", "Action (e.g. request.)"), ("q", "Subject or details")];
+const FILTERS: [(&str, &str); 3] = [
+    ("actor", "Who"),
+    ("action", "Action (e.g. request.)"),
+    ("q", "Subject or details"),
+];
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
@@ -15,21 +19,39 @@ pub fn AuditPage() -> impl IntoView {
     let query_string = Memo::new(move |_| {
         FILTERS
             .iter()
-            .filter_map(|(key, _)| query.read().get(key).filter(|v| !v.is_empty()).map(|v| format!("{key}={}", api::encode(&v))))
+            .filter_map(|(key, _)| {
+                query
+                    .read()
+                    .get(key)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{key}={}", api::encode(&v)))
+            })
             .collect::<Vec<_>>()
             .join("&")
     });
     let page = LocalResource::new(move || api::audit(format!("{}&limit=200", query_string.get())));
     let navigate = use_navigate();
     let set = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> =
-            FILTERS.iter().filter_map(|(k, _)| Some((k.to_string(), query.read_untracked().get(k)?))).collect();
+        let mut pairs: Vec<(String, String)> = FILTERS
+            .iter()
+            .filter_map(|(k, _)| Some((k.to_string(), query.read_untracked().get(k)?)))
+            .collect();
         pairs.retain(|(k, _)| k != key);
         if !value.trim().is_empty() {
             pairs.push((key.to_owned(), value));
         }
-        let search = pairs.iter().map(|(k, v)| format!("{k}={}", api::encode(v))).collect::<Vec<_>>().join("&");
-        navigate(&format!("/audit?{search}"), NavigateOptions { replace: true, ..Default::default() });
+        let search = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", api::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        navigate(
+            &format!("/audit?{search}"),
+            NavigateOptions {
+                replace: true,
+                ..Default::default()
+            },
+        );
     };
     view! {
         <section class="audit">

@@ -8,7 +8,9 @@ use leptos_router::hooks::use_query_map;
 /// Where to go after signing in: `next` only if it stays on this site (a link that says
 /// `/login?next=/\\evil.example` must not send a freshly signed-in person elsewhere).
 fn same_site(next: Option<&str>) -> String {
-    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
     next.and_then(|next| web_sys::Url::new_with_base(next, &origin).ok())
         .filter(|url| url.origin() == origin)
         .map(|url| format!("{}{}", url.pathname(), url.search()))

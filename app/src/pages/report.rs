@@ -3,7 +3,9 @@
 
 use crate::api;
 use crate::components::when;
-use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk, Rule, RuleCounts};
+use deprov_wire::report::{
+    Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk, Rule, RuleCounts,
+};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -53,7 +55,14 @@ struct Live {
 }
 
 fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
-    let key = |r: &Row| (r.finding.risk, r.finding.since, r.finding.display_name.clone(), r.finding.rule);
+    let key = |r: &Row| {
+        (
+            r.finding.risk,
+            r.finding.since,
+            r.finding.display_name.clone(),
+            r.finding.rule,
+        )
+    };
     key(a).cmp(&key(b))
 }
 
@@ -65,7 +74,18 @@ impl Live {
 
     fn load(&self, report: MismatchReport) {
         let revision = self.next_revision();
-        self.rows.set(report.findings.iter().cloned().map(|finding| Row { finding, phase: Phase::Steady, revision }).collect());
+        self.rows.set(
+            report
+                .findings
+                .iter()
+                .cloned()
+                .map(|finding| Row {
+                    finding,
+                    phase: Phase::Steady,
+                    revision,
+                })
+                .collect(),
+        );
         self.counts.set(report.counts);
         self.excluded.set(report.excluded.clone());
         self.history.set(report.history.clone());
@@ -89,8 +109,18 @@ impl Live {
             for finding in change.added.iter().cloned() {
                 let key = finding.key();
                 match rows.iter_mut().find(|r| r.finding.key() == key) {
-                    Some(row) => *row = Row { finding, phase: Phase::Appeared, revision },
-                    None => rows.push(Row { finding, phase: Phase::Appeared, revision }),
+                    Some(row) => {
+                        *row = Row {
+                            finding,
+                            phase: Phase::Appeared,
+                            revision,
+                        }
+                    }
+                    None => rows.push(Row {
+                        finding,
+                        phase: Phase::Appeared,
+                        revision,
+                    }),
                 }
             }
             rows.sort_by(order);
@@ -102,7 +132,10 @@ impl Live {
 
         self.counts.set(change.counts);
         self.excluded.update(|excluded| {
-            excluded.retain(|f| !change.excluded_removed.contains(&f.key()) && !change.excluded_added.iter().any(|a| a.key() == f.key()));
+            excluded.retain(|f| {
+                !change.excluded_removed.contains(&f.key())
+                    && !change.excluded_added.iter().any(|a| a.key() == f.key())
+            });
             excluded.extend(change.excluded_added.iter().cloned());
         });
         if let Some(point) = change.history {
@@ -118,7 +151,10 @@ impl Live {
             if phase == Phase::Leaving {
                 rows.retain(|r| !(r.phase == Phase::Leaving && keys.contains(&r.finding.key())));
             } else {
-                for row in rows.iter_mut().filter(|r| r.phase == phase && keys.contains(&r.finding.key())) {
+                for row in rows
+                    .iter_mut()
+                    .filter(|r| r.phase == phase && keys.contains(&r.finding.key()))
+                {
                     row.phase = Phase::Steady;
                     row.revision = revision;
                 }
@@ -134,17 +170,27 @@ fn connect(live: Live, connection: RwSignal<Connection>) {
         return;
     };
     let on_report = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        if let Some(report) = event.data().as_string().and_then(|d| serde_json::from_str::<MismatchReport>(&d).ok()) {
+        if let Some(report) = event
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<MismatchReport>(&d).ok())
+        {
             live.load(report);
             connection.set(Connection::Live);
         }
     });
     let on_change = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        if let Some(change) = event.data().as_string().and_then(|d| serde_json::from_str::<ReportChange>(&d).ok()) {
+        if let Some(change) = event
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<ReportChange>(&d).ok())
+        {
             live.apply(change);
         }
     });
-    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| connection.set(Connection::Reconnecting));
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        connection.set(Connection::Reconnecting)
+    });
     let _ = source.add_event_listener_with_callback("report", on_report.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
     source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -170,21 +216,40 @@ pub fn ReportPage() -> impl IntoView {
     let param = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
     let navigate = use_navigate();
     let set_filter = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> =
-            ["rule", "pool", "department"].iter().filter_map(|k| Some((k.to_string(), param(k)?))).collect();
+        let mut pairs: Vec<(String, String)> = ["rule", "pool", "department"]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), param(k)?)))
+            .collect();
         pairs.retain(|(k, _)| k != key);
         if !value.is_empty() {
             pairs.push((key.to_owned(), value));
         }
-        let search = pairs.iter().map(|(k, v)| format!("{k}={}", api::encode(v))).collect::<Vec<_>>().join("&");
-        navigate(&format!("/report?{search}"), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+        let search = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", api::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        navigate(
+            &format!("/report?{search}"),
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
     };
     let keeps = move |f: &Finding| {
         param("rule").is_none_or(|r| f.rule.as_str() == r)
             && param("pool").is_none_or(|p| f.registrar_pool.as_deref() == Some(p.as_str()))
             && param("department").is_none_or(|d| f.department == d)
     };
-    let visible = move || live.rows.get().into_iter().filter(|r| keeps(&r.finding)).collect::<Vec<_>>();
+    let visible = move || {
+        live.rows
+            .get()
+            .into_iter()
+            .filter(|r| keeps(&r.finding))
+            .collect::<Vec<_>>()
+    };
     let csv = move || {
         let filters: Vec<String> = ["rule", "pool", "department"]
             .iter()
@@ -193,7 +258,12 @@ pub fn ReportPage() -> impl IntoView {
         format!("/api/report/mismatches.csv?{}", filters.join("&"))
     };
     let distinct = move |field: fn(&Finding) -> Option<String>| {
-        let mut values: Vec<String> = live.rows.get().iter().filter_map(|r| field(&r.finding)).collect();
+        let mut values: Vec<String> = live
+            .rows
+            .get()
+            .iter()
+            .filter_map(|r| field(&r.finding))
+            .collect();
         values.sort();
         values.dedup();
         values
@@ -280,7 +350,9 @@ pub fn ReportPage() -> impl IntoView {
 
 #[component]
 fn FindingRow(row: Row) -> impl IntoView {
-    let Row { finding: f, phase, .. } = row;
+    let Row {
+        finding: f, phase, ..
+    } = row;
     let requester = crate::session().has(deprov_wire::people::Role::Requester);
     let risk = match f.risk {
         Risk::High => view! { <span class="badge cert">"high"</span> },
@@ -288,7 +360,9 @@ fn FindingRow(row: Row) -> impl IntoView {
         Risk::Low => view! { <span class="badge muted">"low"</span> },
     };
     let since = f.since.map(when).unwrap_or_else(|| "—".to_owned());
-    let until = f.until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
+    let until = f
+        .until
+        .map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
     view! {
         <tr data-key=format!("{}:{}", f.user_id, f.rule.as_str())
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
@@ -320,7 +394,9 @@ fn Chart(history: RwSignal<Vec<HistoryPoint>>) -> impl IntoView {
     const H: f64 = 64.0;
     let points = move || {
         let history = history.get();
-        let (Some(first), Some(last)) = (history.first(), history.last()) else { return String::new() };
+        let (Some(first), Some(last)) = (history.first(), history.last()) else {
+            return String::new();
+        };
         let span = (last.at - first.at).as_seconds_f64().max(1.0);
         // Scale to the range seen, so a change of a few findings is visible.
         let max = history.iter().map(|p| p.counts.total()).max().unwrap_or(0) as f64;
@@ -329,7 +405,11 @@ fn Chart(history: RwSignal<Vec<HistoryPoint>>) -> impl IntoView {
         history
             .iter()
             .map(|p| {
-                let x = if history.len() == 1 { W } else { (p.at - first.at).as_seconds_f64() / span * W };
+                let x = if history.len() == 1 {
+                    W
+                } else {
+                    (p.at - first.at).as_seconds_f64() / span * W
+                };
                 let y = H - (p.counts.total() as f64 - min) / range * (H - 8.0) - 4.0;
                 format!("{x:.1},{y:.1}")
             })

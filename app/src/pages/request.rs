@@ -32,7 +32,11 @@ pub fn RequestPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(request: RequestView, notice: RwSignal<Option<String>>, refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Detail(
+    request: RequestView,
+    notice: RwSignal<Option<String>>,
+    refresh: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let me = session();
     let comment = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -46,7 +50,10 @@ fn Detail(request: RequestView, notice: RwSignal<Option<String>>, refresh: impl 
         busy.set(true);
         notice.set(None);
         spawn_local(async move {
-            let body = DecisionBody { version, comment: comment.get_untracked() };
+            let body = DecisionBody {
+                version,
+                comment: comment.get_untracked(),
+            };
             if let Err(message) = api::decide(id, name, body).await {
                 notice.set(Some(message));
             }
@@ -56,7 +63,10 @@ fn Detail(request: RequestView, notice: RwSignal<Option<String>>, refresh: impl 
     };
     let name = me.name().unwrap_or_default();
     let own = request.requested_by.eq_ignore_ascii_case(&name);
-    let approved_already = request.approved_by.iter().any(|a| a.eq_ignore_ascii_case(&name));
+    let approved_already = request
+        .approved_by
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&name));
     let pending = request.state == RequestState::PendingApproval;
     let can_decide = move || me.has(Role::Approver) && pending && !own && !approved_already;
     let can_cancel = move || me.has(Role::Requester) && own && request.state.is_open();

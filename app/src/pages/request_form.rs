@@ -41,14 +41,20 @@ fn parse_local(value: &str) -> Option<OffsetDateTime> {
         return None;
     }
     let millis = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
-    (!millis.is_nan()).then(|| OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok()).flatten()
+    (!millis.is_nan())
+        .then(|| OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok())
+        .flatten()
 }
 
 #[component]
 fn Form(detail: UserDetail) -> impl IntoView {
     let query = use_query_map();
     let reason = RwSignal::new(
-        query.get_untracked().get("reason").and_then(|r| ReasonCategory::parse(&r)).unwrap_or(ReasonCategory::Termination),
+        query
+            .get_untracked()
+            .get("reason")
+            .and_then(|r| ReasonCategory::parse(&r))
+            .unwrap_or(ReasonCategory::Termination),
     );
     let reason_text = RwSignal::new(query.get_untracked().get("why").unwrap_or_default());
     let urgency = RwSignal::new(Urgency::Standard);
@@ -60,7 +66,13 @@ fn Form(detail: UserDetail) -> impl IntoView {
     let navigate = use_navigate();
     let user_id = detail.user.id;
     let protected = detail.user.protected();
-    let command = |method: Method| detail.predictions.iter().find(|p| p.method == method).and_then(|p| p.command.clone());
+    let command = |method: Method| {
+        detail
+            .predictions
+            .iter()
+            .find(|p| p.method == method)
+            .and_then(|p| p.command.clone())
+    };
     let stage_one = command(Method::TemporarilyDisable).unwrap_or_default();
     let rename = command(Method::RenameSipAddress).unwrap_or_default();
     let revoke = command(Method::RevokeCertificate).unwrap_or_default();
@@ -89,7 +101,10 @@ fn Form(detail: UserDetail) -> impl IntoView {
         let navigate = navigate.clone();
         spawn_local(async move {
             match api::create_request(new).await {
-                Ok(created) => navigate(&format!("/requests/{}", created.id), NavigateOptions::default()),
+                Ok(created) => navigate(
+                    &format!("/requests/{}", created.id),
+                    NavigateOptions::default(),
+                ),
                 Err(message) => {
                     error.set(Some(message));
                     busy.set(false);

@@ -58,7 +58,11 @@ pub fn RequestsPage() -> impl IntoView {
 }
 
 #[component]
-fn RequestTable(requests: Vec<RequestView>, empty: &'static str, id: &'static str) -> impl IntoView {
+fn RequestTable(
+    requests: Vec<RequestView>,
+    empty: &'static str,
+    id: &'static str,
+) -> impl IntoView {
     if requests.is_empty() {
         return view! { <p class="status">{empty}</p> }.into_any();
     }

@@ -33,7 +33,13 @@ pub fn SearchPage() -> impl IntoView {
     let query_string = Memo::new(move |_| {
         PARAMS
             .iter()
-            .filter_map(|key| query.read().get(key).filter(|v| !v.is_empty()).map(|v| format!("{key}={}", api::encode(&v))))
+            .filter_map(|key| {
+                query
+                    .read()
+                    .get(key)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{key}={}", api::encode(&v)))
+            })
             .collect::<Vec<_>>()
             .join("&")
     });
@@ -57,7 +63,14 @@ pub fn SearchPage() -> impl IntoView {
             .collect::<Vec<_>>()
             .join("&");
         selected.set(0);
-        navigate(&format!("/?{search}"), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+        navigate(
+            &format!("/?{search}"),
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
     };
 
     let on_input = {
@@ -68,13 +81,20 @@ pub fn SearchPage() -> impl IntoView {
                 handle.clear();
             }
             let go = go.clone();
-            let handle = set_timeout_with_handle(move || go("q", text.get_untracked()), DEBOUNCE).ok();
+            let handle =
+                set_timeout_with_handle(move || go("q", text.get_untracked()), DEBOUNCE).ok();
             typing.set_value(handle);
         }
     };
 
     let navigate_to_user = use_navigate();
-    let rows = move || results.get().and_then(Result::ok).map(|r| r.users).unwrap_or_default();
+    let rows = move || {
+        results
+            .get()
+            .and_then(Result::ok)
+            .map(|r| r.users)
+            .unwrap_or_default()
+    };
     let on_keydown = move |ev: KeyboardEvent| {
         let count = rows().len();
         match ev.key().as_str() {
@@ -155,7 +175,12 @@ fn Results(
     selected: RwSignal<usize>,
     go: impl Fn(&'static str, String) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
-    let SearchResults { total, offset, limit, users } = found;
+    let SearchResults {
+        total,
+        offset,
+        limit,
+        users,
+    } = found;
     if users.is_empty() {
         return view! { <p class="status" id="results-status">"No user matches."</p> }.into_any();
     }

@@ -1,12 +1,12 @@
 //! The user page: AD and Lync state, certificates, sessions, policies, and what each
 //! de-provisioning method would do to this user right now.
 
-use crate::{api, session};
 use crate::components::{AdBadge, Flag, LyncBadge, when};
+use crate::{api, session};
 use deprov_wire::api::UserDetail;
 use deprov_wire::directory::{ClientCertificate, Endpoint, LyncState, SignInMethod};
-use deprov_wire::people::Role;
 use deprov_wire::method::{MethodPrediction, Outcome, Tone};
+use deprov_wire::people::Role;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use time::OffsetDateTime;
@@ -33,10 +33,22 @@ pub fn UserPage() -> impl IntoView {
 
 #[component]
 fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> impl IntoView {
-    let UserDetail { user, ad_state, lync_state, manager_name, as_of, warnings, predictions } = detail;
+    let UserDetail {
+        user,
+        ad_state,
+        lync_state,
+        manager_name,
+        as_of,
+        warnings,
+        predictions,
+    } = detail;
     let id = user.id;
     let ad = user.ad;
-    let sessions: Vec<Endpoint> = user.endpoints.into_iter().filter(|e| e.connected(as_of)).collect();
+    let sessions: Vec<Endpoint> = user
+        .endpoints
+        .into_iter()
+        .filter(|e| e.connected(as_of))
+        .collect();
     let lync = user.lync;
     let protected = !ad.protected_groups.is_empty();
     let online = lync.as_ref().is_some_and(|l| l.homed_online());
@@ -160,7 +172,8 @@ fn Predictions(predictions: Vec<MethodPrediction>) -> impl IntoView {
 #[component]
 fn Certificates(certificates: Vec<ClientCertificate>, as_of: OffsetDateTime) -> impl IntoView {
     if certificates.is_empty() {
-        return view! { <p>"None: this user never saved a password in the Lync client."</p> }.into_any();
+        return view! { <p>"None: this user never saved a password in the Lync client."</p> }
+            .into_any();
     }
     view! {
         <table>

@@ -29,7 +29,10 @@ pub enum BackendError {
     UserNotFound(String),
     /// The shell ran the cmdlet and it failed: nothing changed.
     #[error("{cmdlet} failed: {message}")]
-    CommandFailed { cmdlet: &'static str, message: String },
+    CommandFailed {
+        cmdlet: &'static str,
+        message: String,
+    },
     /// Part of a read succeeded (a paged search cut off): what came is usable but not complete.
     #[error("incomplete read after {read} entries: {message}")]
     Partial { read: usize, message: String },
@@ -38,7 +41,10 @@ pub enum BackendError {
 impl BackendError {
     /// Worth trying again later: the deployment was busy or unreachable, not wrong.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Timeout(_) | Self::Partial { .. })
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Timeout(_) | Self::Partial { .. }
+        )
     }
 }
 

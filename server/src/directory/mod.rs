@@ -41,7 +41,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `users` (tests and benchmarks build their own).
-    pub fn build(mut users: Vec<Arc<DirectoryUser>>, high_water: Usn, synced: OffsetDateTime) -> Self {
+    pub fn build(
+        mut users: Vec<Arc<DirectoryUser>>,
+        high_water: Usn,
+        synced: OffsetDateTime,
+    ) -> Self {
         users.sort_by(|a, b| {
             a.ad.display_name
                 .to_lowercase()
@@ -81,7 +85,15 @@ impl Snapshot {
             return Self::build(users, high_water, synced);
         }
         let pools = pools_of(&users);
-        Self { users, by_id: self.by_id.clone(), index: Arc::clone(&self.index), flags, pools, high_water, synced }
+        Self {
+            users,
+            by_id: self.by_id.clone(),
+            index: Arc::clone(&self.index),
+            flags,
+            pools,
+            high_water,
+            synced,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -114,11 +126,14 @@ impl Snapshot {
         // States come from the contiguous flags; only a pool filter reads the user itself.
         let keep = |u: usize| {
             let flags = &self.flags[u];
-            query.ad.is_none_or(|ad| (ad == AdState::Disabled) == flags.ad_disabled)
+            query
+                .ad
+                .is_none_or(|ad| (ad == AdState::Disabled) == flags.ad_disabled)
                 && query.lync.is_none_or(|lync| lync == flags.lync_state())
                 && query.pool.as_deref().is_none_or(|pool| {
                     let lync = self.users[u].lync.as_ref();
-                    lync.and_then(|l| l.registrar_pool.as_deref()).is_some_and(|p| p.eq_ignore_ascii_case(pool))
+                    lync.and_then(|l| l.registrar_pool.as_deref())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(pool))
                 })
         };
         let (page, total) = self.index.search(query, keep);
@@ -127,8 +142,15 @@ impl Snapshot {
 
     /// Whether any user in this copy has `sip` as its SIP address.
     pub fn sip_in_use(&self, sip: &SipAddress) -> bool {
-        let query = SearchQuery { text: sip.without_scheme(), limit: 10, ..SearchQuery::default() };
-        self.search(&query).0.iter().any(|u| u.lync.as_ref().is_some_and(|l| l.sip_address == *sip))
+        let query = SearchQuery {
+            text: sip.without_scheme(),
+            limit: 10,
+            ..SearchQuery::default()
+        };
+        self.search(&query)
+            .0
+            .iter()
+            .any(|u| u.lync.as_ref().is_some_and(|l| l.sip_address == *sip))
     }
 }
 
@@ -167,7 +189,10 @@ impl UserFlags {
 
 /// The registrar pools users are homed on, sorted.
 fn pools_of(users: &[Arc<DirectoryUser>]) -> Vec<String> {
-    let mut pools: Vec<String> = users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+    let mut pools: Vec<String> = users
+        .iter()
+        .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
+        .collect();
     pools.sort();
     pools.dedup();
     pools
@@ -199,7 +224,10 @@ impl Directory {
         let (sender, snapshots) = watch::channel(snapshot);
         let last_error = Arc::new(Mutex::new(None));
         tokio::spawn(sync(backend, sender, Arc::clone(&last_error)));
-        Ok(Self { snapshots, last_error })
+        Ok(Self {
+            snapshots,
+            last_error,
+        })
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -213,11 +241,18 @@ impl Directory {
 
     /// Why the last read failed, while the copy may be stale.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
-async fn sync(backend: Arc<dyn LyncBackend>, sender: watch::Sender<Arc<Snapshot>>, last_error: Arc<Mutex<Option<String>>>) {
+async fn sync(
+    backend: Arc<dyn LyncBackend>,
+    sender: watch::Sender<Arc<Snapshot>>,
+    last_error: Arc<Mutex<Option<String>>>,
+) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let since = sender.borrow().high_water;

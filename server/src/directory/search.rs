@@ -72,7 +72,9 @@ impl Letters {
         let mut letters = Self::default();
         for field in record[1..].split(|&b| b == FIELD) {
             for (i, &byte) in field.iter().enumerate() {
-                let Some(bit) = letter_bit(byte) else { continue };
+                let Some(bit) = letter_bit(byte) else {
+                    continue;
+                };
                 letters.anywhere |= bit;
                 if i == 0 {
                     letters.field_start |= bit;
@@ -137,14 +139,23 @@ impl SearchIndex {
                 push_lowercase(&mut haystack, &lync.sip_address.without_scheme());
             }
         }
-        let mut index = Self { haystack, starts, letters: Vec::new() };
-        index.letters = (0..index.starts.len()).map(|user| Letters::of(index.record(user))).collect();
+        let mut index = Self {
+            haystack,
+            starts,
+            letters: Vec::new(),
+        };
+        index.letters = (0..index.starts.len())
+            .map(|user| Letters::of(index.record(user)))
+            .collect();
         index
     }
 
     fn record(&self, user: usize) -> &[u8] {
         let start = self.starts[user] as usize;
-        let end = self.starts.get(user + 1).map_or(self.haystack.len(), |&s| s as usize);
+        let end = self
+            .starts
+            .get(user + 1)
+            .map_or(self.haystack.len(), |&s| s as usize);
         &self.haystack[start..end]
     }
 
@@ -179,7 +190,9 @@ impl SearchIndex {
     /// The best relevance of `term` within one user's record, if it occurs there.
     fn relevance_in(&self, user: usize, term: &[u8]) -> Option<Relevance> {
         let start = self.starts[user] as usize;
-        memmem::find_iter(self.record(user), term).map(|at| self.relevance_at(start + at, term.len())).min()
+        memmem::find_iter(self.record(user), term)
+            .map(|at| self.relevance_at(start + at, term.len()))
+            .min()
     }
 
     /// Users matching `text` (every whitespace-separated term, anywhere in their names), each with
@@ -190,16 +203,21 @@ impl SearchIndex {
         let normalized = normalized.strip_prefix("sip:").unwrap_or(&normalized);
         let mut terms: Vec<&str> = normalized.split_whitespace().collect();
         if terms.is_empty() {
-            return (0..self.starts.len()).filter(|&u| keep(u)).map(|u| key(Relevance::Substring, u)).collect();
+            return (0..self.starts.len())
+                .filter(|&u| keep(u))
+                .map(|u| key(Relevance::Substring, u))
+                .collect();
         }
-        if let [term] = terms[..] {
-            if let Some(bit) = (term.len() == 1).then(|| letter_bit(term.as_bytes()[0])).flatten() {
-                return (0..self.letters.len())
-                    .filter_map(|u| Some((u, self.letters[u].relevance(bit)?)))
-                    .filter(|&(u, _)| keep(u))
-                    .map(|(u, relevance)| key(relevance, u))
-                    .collect();
-            }
+        if let [term] = terms[..]
+            && let Some(bit) = (term.len() == 1)
+                .then(|| letter_bit(term.as_bytes()[0]))
+                .flatten()
+        {
+            return (0..self.letters.len())
+                .filter_map(|u| Some((u, self.letters[u].relevance(bit)?)))
+                .filter(|&(u, _)| keep(u))
+                .map(|(u, relevance)| key(relevance, u))
+                .collect();
         }
         // Scan for the longest term (fewest hits); check the others within each hit's record.
         terms.sort_by_key(|term| std::cmp::Reverse(term.len()));
@@ -209,7 +227,9 @@ impl SearchIndex {
         let mut found = Vec::new();
         let mut current: Option<(usize, Relevance)> = None;
         let mut finish = |entry: Option<(usize, Relevance)>, found: &mut Vec<u64>| {
-            let Some((user, relevance)) = entry else { return };
+            let Some((user, relevance)) = entry else {
+                return;
+            };
             if !keep(user) {
                 return;
             }
@@ -225,7 +245,10 @@ impl SearchIndex {
                 }
             }
             // Several terms: the whole phrase at the start of the display name ranks first.
-            let display = self.record(user)[1..].split(|&b| b == FIELD).next().unwrap_or_default();
+            let display = self.record(user)[1..]
+                .split(|&b| b == FIELD)
+                .next()
+                .unwrap_or_default();
             let relevance = if display == phrase.as_bytes() {
                 Relevance::Exact
             } else if display.starts_with(phrase.as_bytes()) {
@@ -241,7 +264,10 @@ impl SearchIndex {
         let mut last_user = 0;
         for position in memmem::find_iter(&self.haystack, first.as_bytes()) {
             if position < user_end {
-                if let Some((_, best)) = current.as_mut().filter(|(_, best)| *best > Relevance::Exact) {
+                if let Some((_, best)) = current
+                    .as_mut()
+                    .filter(|(_, best)| *best > Relevance::Exact)
+                {
                     *best = (*best).min(self.relevance_at(position, first.len()));
                 }
                 continue;
@@ -249,7 +275,10 @@ impl SearchIndex {
             finish(current.take(), &mut found);
             let user = self.user_after(last_user, position);
             last_user = user;
-            user_end = self.starts.get(user + 1).map_or(usize::MAX, |&s| s as usize);
+            user_end = self
+                .starts
+                .get(user + 1)
+                .map_or(usize::MAX, |&s| s as usize);
             current = Some((user, self.relevance_at(position, first.len())));
         }
         finish(current, &mut found);
@@ -258,7 +287,11 @@ impl SearchIndex {
 
     /// One page of matches as positions in the snapshot, and the number of matches in all;
     /// `keep` applies the query's filters to a position.
-    pub fn search(&self, query: &SearchQuery, keep: impl FnMut(usize) -> bool) -> (Vec<usize>, usize) {
+    pub fn search(
+        &self,
+        query: &SearchQuery,
+        keep: impl FnMut(usize) -> bool,
+    ) -> (Vec<usize>, usize) {
         let mut keys = self.matches(&query.text, keep);
         let total = keys.len();
         let end = query.offset.saturating_add(query.limit).min(total);
@@ -271,7 +304,10 @@ impl SearchIndex {
             keys.truncate(end);
         }
         keys.sort_unstable();
-        let page = keys[query.offset..].iter().map(|k| (k & u64::from(u32::MAX)) as usize).collect();
+        let page = keys[query.offset..]
+            .iter()
+            .map(|k| (k & u64::from(u32::MAX)) as usize)
+            .collect();
         (page, total)
     }
 }

@@ -8,12 +8,19 @@ use time::macros::datetime;
 const START: OffsetDateTime = datetime!(2026-11-23 09:00 UTC);
 
 fn snapshot(users: usize, seed: u64) -> Snapshot {
-    let users = crate::backend::sim::generate::directory(users, seed, START).into_iter().map(Arc::new).collect();
+    let users = crate::backend::sim::generate::directory(users, seed, START)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     Snapshot::build(users, 0, START)
 }
 
 fn query(text: &str) -> SearchQuery {
-    SearchQuery { text: text.to_owned(), limit: 1_000, ..SearchQuery::default() }
+    SearchQuery {
+        text: text.to_owned(),
+        limit: 1_000,
+        ..SearchQuery::default()
+    }
 }
 
 fn names(found: &[&Arc<DirectoryUser>]) -> Vec<String> {
@@ -22,7 +29,11 @@ fn names(found: &[&Arc<DirectoryUser>]) -> Vec<String> {
 
 /// The naive definition search must agree with: every term is a substring of some name field.
 fn naive_matches(snapshot: &Snapshot, text: &str) -> usize {
-    let terms: Vec<String> = text.to_lowercase().split_whitespace().map(str::to_owned).collect();
+    let terms: Vec<String> = text
+        .to_lowercase()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     snapshot
         .users()
         .iter()
@@ -35,7 +46,9 @@ fn naive_matches(snapshot: &Snapshot, text: &str) -> usize {
             if let Some(l) = &u.lync {
                 fields.push(l.sip_address.without_scheme().to_lowercase());
             }
-            terms.iter().all(|t| fields.iter().any(|f| f.contains(t.as_str())))
+            terms
+                .iter()
+                .all(|t| fields.iter().any(|f| f.contains(t.as_str())))
         })
         .count()
 }
@@ -43,7 +56,17 @@ fn naive_matches(snapshot: &Snapshot, text: &str) -> usize {
 #[test]
 fn finds_any_part_of_any_name_exactly_as_often_as_a_naive_scan() {
     let snapshot = snapshot(3_000, 11);
-    for text in ["an", "smith", "de jong", "@contoso", "lyncwatch", "anna.b", "zzzz", "o'brien", "room-"] {
+    for text in [
+        "an",
+        "smith",
+        "de jong",
+        "@contoso",
+        "lyncwatch",
+        "anna.b",
+        "zzzz",
+        "o'brien",
+        "room-",
+    ] {
         let (_, total) = snapshot.search(&query(text));
         assert_eq!(total, naive_matches(&snapshot, text), "query {text:?}");
     }
@@ -52,11 +75,23 @@ fn finds_any_part_of_any_name_exactly_as_often_as_a_naive_scan() {
 #[test]
 fn finds_by_sam_upn_and_sip_address_with_or_without_scheme() {
     let snapshot = snapshot(3_000, 5);
-    let someone = snapshot.users().iter().find(|u| u.lync.is_some() && !u.sip_disjoint_from_upn()).unwrap();
+    let someone = snapshot
+        .users()
+        .iter()
+        .find(|u| u.lync.is_some() && !u.sip_disjoint_from_upn())
+        .unwrap();
     let sip = someone.lync.as_ref().unwrap().sip_address.to_string();
-    for text in [someone.ad.sam_account_name.clone(), someone.ad.user_principal_name.to_uppercase(), sip.clone()] {
+    for text in [
+        someone.ad.sam_account_name.clone(),
+        someone.ad.user_principal_name.to_uppercase(),
+        sip.clone(),
+    ] {
         let (found, _) = snapshot.search(&query(&text));
-        assert_eq!(found.first().map(|u| u.id), Some(someone.id), "query {text:?} should rank its owner first");
+        assert_eq!(
+            found.first().map(|u| u.id),
+            Some(someone.id),
+            "query {text:?} should rank its owner first"
+        );
     }
 }
 
@@ -65,35 +100,73 @@ fn ranks_exact_then_prefix_then_word_then_substring_and_ties_by_name() {
     let snapshot = snapshot(5_000, 2);
     let (found, _) = snapshot.search(&query("ann"));
     let names = names(&found);
-    let first_inner = names.iter().position(|n| !n.to_lowercase().starts_with("ann")).unwrap_or(names.len());
-    assert!(names[..first_inner].iter().all(|n| n.to_lowercase().starts_with("ann")));
-    assert!(names[first_inner..].iter().all(|n| !n.to_lowercase().starts_with("ann")), "prefix matches come first");
+    let first_inner = names
+        .iter()
+        .position(|n| !n.to_lowercase().starts_with("ann"))
+        .unwrap_or(names.len());
+    assert!(
+        names[..first_inner]
+            .iter()
+            .all(|n| n.to_lowercase().starts_with("ann"))
+    );
+    assert!(
+        names[first_inner..]
+            .iter()
+            .all(|n| !n.to_lowercase().starts_with("ann")),
+        "prefix matches come first"
+    );
     let mut sorted = names[..first_inner].to_vec();
     sorted.sort_by_key(|n| n.to_lowercase());
     assert_eq!(names[..first_inner], sorted[..], "ties are in name order");
 
     let (found, _) = snapshot.search(&query("anna johansson"));
     if let Some(first) = found.first() {
-        assert!(first.ad.display_name.to_lowercase().starts_with("anna johansson"));
+        assert!(
+            first
+                .ad
+                .display_name
+                .to_lowercase()
+                .starts_with("anna johansson")
+        );
     }
 }
 
 #[test]
 fn filters_narrow_and_paging_slices_the_same_order() {
     let snapshot = snapshot(4_000, 9);
-    let all = SearchQuery { lync: Some(LyncState::TemporarilyDisabled), ad: Some(AdState::Disabled), ..query("") };
+    let all = SearchQuery {
+        lync: Some(LyncState::TemporarilyDisabled),
+        ad: Some(AdState::Disabled),
+        ..query("")
+    };
     let (found, total) = snapshot.search(&all);
     assert_eq!(found.len(), total);
     assert!(total > 0);
-    assert!(found.iter().all(|u| u.lync_state() == LyncState::TemporarilyDisabled && u.ad_state() == AdState::Disabled));
+    assert!(
+        found
+            .iter()
+            .all(|u| u.lync_state() == LyncState::TemporarilyDisabled
+                && u.ad_state() == AdState::Disabled)
+    );
 
     let pool = snapshot.pools()[0].clone();
-    let in_pool = SearchQuery { pool: Some(pool.to_uppercase()), ..query("") };
+    let in_pool = SearchQuery {
+        pool: Some(pool.to_uppercase()),
+        ..query("")
+    };
     let (found, _) = snapshot.search(&in_pool);
-    assert!(found.iter().all(|u| u.lync.as_ref().unwrap().registrar_pool.as_deref() == Some(pool.as_str())));
+    assert!(
+        found
+            .iter()
+            .all(|u| u.lync.as_ref().unwrap().registrar_pool.as_deref() == Some(pool.as_str()))
+    );
 
     let (everything, total) = snapshot.search(&query("a"));
-    let page = |offset| SearchQuery { offset, limit: 25, ..query("a") };
+    let page = |offset| SearchQuery {
+        offset,
+        limit: 25,
+        ..query("a")
+    };
     let (second, paged_total) = snapshot.search(&page(25));
     assert_eq!(paged_total, total);
     assert_eq!(names(&second), names(&everything[25..50]));
@@ -114,14 +187,36 @@ fn empty_and_odd_queries_are_harmless() {
 
 #[tokio::test]
 async fn the_live_copy_follows_backend_changes_within_a_second() {
-    let sim = Arc::new(Simulator::new(&SimConfig { users: 1_000, seed: 4 }, SimClock::frozen(START)));
+    let sim = Arc::new(Simulator::new(
+        &SimConfig {
+            users: 1_000,
+            seed: 4,
+        },
+        SimClock::frozen(START),
+    ));
     let directory = Directory::start(sim.clone()).await.unwrap();
-    let target = directory.snapshot().users().iter().find(|u| !u.ad.account_disabled).unwrap().id;
+    let target = directory
+        .snapshot()
+        .users()
+        .iter()
+        .find(|u| !u.ad.account_disabled)
+        .unwrap()
+        .id;
     let mut updates = directory.subscribe();
     updates.mark_unchanged();
     sim.ad_disable(target).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(1), updates.changed()).await.unwrap().unwrap();
-    assert!(directory.snapshot().user(target).unwrap().ad.account_disabled);
+    tokio::time::timeout(std::time::Duration::from_secs(1), updates.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        directory
+            .snapshot()
+            .user(target)
+            .unwrap()
+            .ad
+            .account_disabled
+    );
     assert!(directory.last_error().is_none());
 }
 
@@ -129,8 +224,15 @@ async fn the_live_copy_follows_backend_changes_within_a_second() {
 fn renaming_a_user_reindexes_the_search() {
     let base = snapshot(200, 8);
     let mut renamed = (**base.users().iter().find(|u| u.lync.is_some()).unwrap()).clone();
-    let domain = renamed.lync.as_ref().unwrap().sip_address.domain().to_owned();
-    renamed.lync.as_mut().unwrap().sip_address = SipAddress::new("qqq.renamed123456", &domain).unwrap();
+    let domain = renamed
+        .lync
+        .as_ref()
+        .unwrap()
+        .sip_address
+        .domain()
+        .to_owned();
+    renamed.lync.as_mut().unwrap().sip_address =
+        SipAddress::new("qqq.renamed123456", &domain).unwrap();
     let id = renamed.id;
     let next = base.apply(vec![renamed], 1, START);
     let (found, _) = next.search(&query("qqq.renamed"));
@@ -150,14 +252,20 @@ fn naive_relevance(user: &DirectoryUser, term: &str) -> Option<u8> {
         fields.push(l.sip_address.without_scheme().to_lowercase());
     }
     let lhs = |f: &str| f.split('@').next().unwrap_or_default().to_owned();
-    if fields.iter().any(|f| f == term || (f.contains('@') && lhs(f) == term)) {
+    if fields
+        .iter()
+        .any(|f| f == term || (f.contains('@') && lhs(f) == term))
+    {
         return Some(0);
     }
     if fields.iter().any(|f| f.starts_with(term)) {
         return Some(1);
     }
     let breaks = [' ', '.', '-', '_', '\''];
-    if fields.iter().any(|f| f.match_indices(term).any(|(i, _)| i > 0 && breaks.contains(&(f.as_bytes()[i - 1] as char)))) {
+    if fields.iter().any(|f| {
+        f.match_indices(term)
+            .any(|(i, _)| i > 0 && breaks.contains(&(f.as_bytes()[i - 1] as char)))
+    }) {
         return Some(2);
     }
     fields.iter().any(|f| f.contains(term)).then_some(3)
@@ -174,10 +282,18 @@ fn ranking_matches_the_definition_for_single_letters_and_longer_terms() {
             .filter_map(|(i, u)| Some((naive_relevance(u, term)?, i)))
             .collect();
         expected.sort();
-        let (found, total) = snapshot.search(&SearchQuery { text: term.to_owned(), limit: 100, ..SearchQuery::default() });
+        let (found, total) = snapshot.search(&SearchQuery {
+            text: term.to_owned(),
+            limit: 100,
+            ..SearchQuery::default()
+        });
         assert_eq!(total, expected.len(), "count for {term:?}");
         let ids: Vec<_> = found.iter().map(|u| u.id).collect();
-        let expected_ids: Vec<_> = expected.iter().take(100).map(|&(_, i)| snapshot.users()[i].id).collect();
+        let expected_ids: Vec<_> = expected
+            .iter()
+            .take(100)
+            .map(|&(_, i)| snapshot.users()[i].id)
+            .collect();
         assert_eq!(ids, expected_ids, "order for {term:?}");
     }
 }

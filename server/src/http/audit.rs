@@ -32,7 +32,11 @@ pub struct AuditQuery {
 impl AuditQuery {
     fn filter(&self) -> AuditFilter {
         let some = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        AuditFilter { actor: some(&self.actor), action: some(&self.action), text: some(&self.q) }
+        AuditFilter {
+            actor: some(&self.actor),
+            action: some(&self.action),
+            text: some(&self.q),
+        }
     }
 }
 
@@ -40,33 +44,63 @@ impl AuditQuery {
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError)))]
-pub async fn list(State(state): State<AppState>, signed: Signed, Query(query): Query<AuditQuery>) -> Result<Json<AuditPage>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, AppError> {
     signed.require(&READERS)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("limit", "limit must be from 1 to 500."));
+        return Err(AppError::bad_request(
+            "limit",
+            "limit must be from 1 to 500.",
+        ));
     }
     let offset = query.offset.unwrap_or(0).max(0);
-    Ok(Json(audit::list(&state.store, &query.filter(), offset, limit).await?))
+    Ok(Json(
+        audit::list(&state.store, &query.filter(), offset, limit).await?,
+    ))
 }
 
 /// The filtered audit log as CSV, every matching row.
 #[utoipa::path(get, path = "/api/audit.csv", tag = "audit", params(AuditQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
-pub async fn csv(State(state): State<AppState>, signed: Signed, Query(query): Query<AuditQuery>) -> Result<Response, AppError> {
+pub async fn csv(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, AppError> {
     signed.require(&READERS)?;
     let page = audit::list(&state.store, &query.filter(), 0, i64::MAX).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| AppError::Internal(format!("CSV: {e}"));
-    csv.write_record(["seq", "at", "actor", "action", "subject", "details"]).map_err(fail)?;
+    csv.write_record(["seq", "at", "actor", "action", "subject", "details"])
+        .map_err(fail)?;
     for e in page.entries {
         let at = crate::store::stamp(e.at);
-        let row = [e.seq.to_string(), at, e.actor, e.action, e.subject, e.details];
-        csv.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned())).map_err(fail)?;
+        let row = [
+            e.seq.to_string(),
+            at,
+            e.actor,
+            e.action,
+            e.subject,
+            e.details,
+        ];
+        csv.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
+            .map_err(fail)?;
     }
-    let body = csv.into_inner().map_err(|e| AppError::Internal(format!("CSV: {e}")))?;
+    let body = csv
+        .into_inner()
+        .map_err(|e| AppError::Internal(format!("CSV: {e}")))?;
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"deprov-audit.csv\"")],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"deprov-audit.csv\"",
+            ),
+        ],
         body,
     )
         .into_response())

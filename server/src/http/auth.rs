@@ -33,7 +33,10 @@ impl Signed {
             return Ok(&self.0);
         }
         let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
-        Err(AppError::Forbidden(format!("This needs the {} role.", names.join(" or "))))
+        Err(AppError::Forbidden(format!(
+            "This needs the {} role.",
+            names.join(" or ")
+        )))
     }
 }
 
@@ -53,12 +56,15 @@ impl FromRequestParts<AppState> for Signed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = cookie(&parts.headers, COOKIE).ok_or(AppError::Unauthorized)?;
-        let session = sessions::find(&state.store, token, state.people.sessions).await?.ok_or(AppError::Unauthorized)?;
+        let session = sessions::find(&state.store, token, state.people.sessions)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         if !safe && sent != Some(session.csrf_token.as_str()) {
             return Err(AppError::Forbidden(
-                "This change came without the page's CSRF token: reload the page and try again.".to_owned(),
+                "This change came without the page's CSRF token: reload the page and try again."
+                    .to_owned(),
             ));
         }
         Ok(Self(session))
@@ -72,7 +78,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())))
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
+        ))
     }
 }
 
@@ -93,7 +104,10 @@ pub async fn sign_in(
     body: Result<Json<SignIn>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(SignIn { name, password }) = body.map_err(|r| AppError::BadRequest {
-        message: format!("Send JSON like {{\"name\": \"...\", \"password\": \"...\"}}: {}", r.body_text()),
+        message: format!(
+            "Send JSON like {{\"name\": \"...\", \"password\": \"...\"}}: {}",
+            r.body_text()
+        ),
         field: None,
     })?;
     let name = name.trim().to_owned();
@@ -106,19 +120,34 @@ pub async fn sign_in(
     }
     let now = OffsetDateTime::now_utc();
     // Never record what is not a possible name: it may be a password typed in the wrong box.
-    let recorded = if valid_name(&name) { name.as_str() } else { "(not a valid account name)" };
+    let recorded = if valid_name(&name) {
+        name.as_str()
+    } else {
+        "(not a valid account name)"
+    };
     let outcome = if valid_name(&name) {
-        state.people.authenticator.authenticate(&name, &password).await
+        state
+            .people
+            .authenticator
+            .authenticate(&name, &password)
+            .await
     } else {
         Err(SignInError::Rejected)
     };
     let who = match outcome {
         Ok(who) => who,
         Err(error @ (SignInError::Rejected | SignInError::Disabled)) => {
-            let event = Event { actor: recorded, action: "session.sign_in_failed", subject: recorded, details: error.to_string() };
+            let event = Event {
+                actor: recorded,
+                action: "session.sign_in_failed",
+                subject: recorded,
+                details: error.to_string(),
+            };
             audit::record(&state.store, now, event).await?;
             return Err(match error {
-                SignInError::Disabled => AppError::Forbidden("This account is disabled.".to_owned()),
+                SignInError::Disabled => {
+                    AppError::Forbidden("This account is disabled.".to_owned())
+                }
                 _ => AppError::Unauthorized,
             });
         }
@@ -127,12 +156,27 @@ pub async fn sign_in(
     state.people.throttle.succeeded(&keys);
     let mut write = state.store.write().await?;
     let token = sessions::start(&mut write, &who, state.people.sessions).await?;
-    let event = Event { actor: &who.name, action: "session.sign_in", subject: &who.name, details: String::new() };
+    let event = Event {
+        actor: &who.name,
+        action: "session.sign_in",
+        subject: &who.name,
+        details: String::new(),
+    };
     audit::append(&mut write, now, event).await?;
     write.commit().await?;
-    let session = sessions::find(&state.store, &token, state.people.sessions).await?.ok_or(AppError::Unauthorized)?;
-    let cookie = session_cookie(&token, state.people.sessions.lifetime.whole_seconds(), state.people.secure_cookies);
-    let me = Me { name: session.name, roles: session.roles, csrf_token: session.csrf_token };
+    let session = sessions::find(&state.store, &token, state.people.sessions)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let cookie = session_cookie(
+        &token,
+        state.people.sessions.lifetime.whole_seconds(),
+        state.people.secure_cookies,
+    );
+    let me = Me {
+        name: session.name,
+        roles: session.roles,
+        csrf_token: session.csrf_token,
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
 }
 
@@ -141,7 +185,11 @@ pub async fn sign_in(
     responses((status = 200, body = Me), (status = 401, body = ApiError)))]
 pub async fn me(signed: Signed) -> Json<Me> {
     let Signed(session) = signed;
-    Json(Me { name: session.name, roles: session.roles, csrf_token: session.csrf_token })
+    Json(Me {
+        name: session.name,
+        roles: session.roles,
+        csrf_token: session.csrf_token,
+    })
 }
 
 /// Signs out: ends the session and clears the cookie.
@@ -150,7 +198,12 @@ pub async fn me(signed: Signed) -> Json<Me> {
 pub async fn sign_out(State(state): State<AppState>, signed: Signed) -> Result<Response, AppError> {
     let mut write = state.store.write().await?;
     sessions::end(&mut write, &signed.0).await?;
-    let event = Event { actor: &signed.0.name, action: "session.sign_out", subject: &signed.0.name, details: String::new() };
+    let event = Event {
+        actor: &signed.0.name,
+        action: "session.sign_out",
+        subject: &signed.0.name,
+        details: String::new(),
+    };
     audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;
     let cookie = session_cookie("", 0, state.people.secure_cookies);

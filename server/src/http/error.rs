@@ -11,7 +11,10 @@ use deprov_wire::directory::UserId;
 #[derive(Debug)]
 pub enum AppError {
     /// 400: the request is malformed; `field` names the culprit.
-    BadRequest { message: String, field: Option<&'static str> },
+    BadRequest {
+        message: String,
+        field: Option<&'static str>,
+    },
     /// 401: not signed in, or the session ended.
     Unauthorized,
     /// 403: signed in, but this needs another role (or another person).
@@ -21,7 +24,10 @@ pub enum AppError {
     /// 409: the thing changed meanwhile, or already exists.
     Conflict(String),
     /// 422: understood, but refused for a reason the person can act on.
-    Unprocessable { message: String, field: Option<&'static str> },
+    Unprocessable {
+        message: String,
+        field: Option<&'static str>,
+    },
     /// 429: too many failed attempts; try again after this many seconds.
     TooManyAttempts(u64),
     /// 503: the Lync backend could not answer; the portal itself is fine.
@@ -32,20 +38,32 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_request(field: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { message: message.into(), field: Some(field) }
+        Self::BadRequest {
+            message: message.into(),
+            field: Some(field),
+        }
     }
 }
 
 /// A user id from a path segment, or a 400 that says what was expected.
 pub fn parse_user_id(id: &str) -> Result<UserId, AppError> {
-    id.parse().map_err(|_| AppError::bad_request("id", format!("'{id}' is not a user id: expected an objectGUID.")))
+    id.parse().map_err(|_| {
+        AppError::bad_request(
+            "id",
+            format!("'{id}' is not a user id: expected an objectGUID."),
+        )
+    })
 }
 
 impl From<BackendError> for AppError {
     fn from(error: BackendError) -> Self {
         match error {
-            BackendError::UserNotFound(_) => Self::NotFound("No such user in the directory.".to_owned()),
-            BackendError::Unavailable(_) | BackendError::Timeout(_) | BackendError::Partial { .. } => {
+            BackendError::UserNotFound(_) => {
+                Self::NotFound("No such user in the directory.".to_owned())
+            }
+            BackendError::Unavailable(_)
+            | BackendError::Timeout(_)
+            | BackendError::Partial { .. } => {
                 Self::BackendUnavailable(format!("{error}. Try again in a moment."))
             }
             BackendError::CommandFailed { .. } => Self::Internal(error.to_string()),
@@ -76,22 +94,49 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message, field) = match self {
             Self::BadRequest { message, field } => (StatusCode::BAD_REQUEST, message, field),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in first (or again: your session has ended).".to_owned(), None),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Sign in first (or again: your session has ended).".to_owned(),
+                None,
+            ),
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, message, None),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
             Self::Conflict(message) => (StatusCode::CONFLICT, message, None),
-            Self::Unprocessable { message, field } => (StatusCode::UNPROCESSABLE_ENTITY, message, field),
+            Self::Unprocessable { message, field } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, message, field)
+            }
             Self::TooManyAttempts(seconds) => {
-                let message = format!("Too many failed sign-ins for this name or address: try again in {seconds} s.");
-                let body = Json(ApiError { message, field: None });
-                return (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, seconds.to_string())], body).into_response();
+                let message = format!(
+                    "Too many failed sign-ins for this name or address: try again in {seconds} s."
+                );
+                let body = Json(ApiError {
+                    message,
+                    field: None,
+                });
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                    body,
+                )
+                    .into_response();
             }
             Self::BackendUnavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message, None),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong in deprov; it has been logged.".to_owned(), None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong in deprov; it has been logged.".to_owned(),
+                    None,
+                )
             }
         };
-        (status, Json(ApiError { message, field: field.map(str::to_owned) })).into_response()
+        (
+            status,
+            Json(ApiError {
+                message,
+                field: field.map(str::to_owned),
+            }),
+        )
+            .into_response()
     }
 }

@@ -18,7 +18,9 @@ pub fn router(static_dir: &Path) -> Router {
         return Router::new().fallback(move || not_built(dir.clone()));
     }
     let files = ServeDir::new(static_dir).fallback(ServeFile::new(index));
-    Router::new().fallback_service(files).layer(middleware::from_fn(cache_control))
+    Router::new()
+        .fallback_service(files)
+        .layer(middleware::from_fn(cache_control))
 }
 
 async fn not_built(dir: String) -> impl IntoResponse {
@@ -35,7 +37,9 @@ async fn not_built(dir: String) -> impl IntoResponse {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Trunk names every asset `<name>-<hash>[_bg].<ext>`, the hash a u64 in hex without leading
@@ -43,7 +47,9 @@ fn html_escape(text: &str) -> String {
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
     // Only built assets: a client route such as /users/<GUID> also ends in hex digits.
-    let Some((stem, "wasm" | "js" | "css")) = file.rsplit_once('.') else { return false };
+    let Some((stem, "wasm" | "js" | "css")) = file.rsplit_once('.') else {
+        return false;
+    };
     stem.rsplit('-').next().is_some_and(|tail| {
         let hash = tail.strip_suffix("_bg").unwrap_or(tail);
         (10..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
@@ -58,7 +64,9 @@ async fn cache_control(request: Request, next: Next) -> Response {
     } else {
         "no-cache"
     };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     response
 }
 
@@ -71,7 +79,10 @@ mod tests {
         assert!(is_hashed("/deprov-app-0a1b2c3d4e5f6a7b_bg.wasm"));
         assert!(is_hashed("/deprov-app-0a1b2c3d4e5f6a7b.js"));
         assert!(is_hashed("/main-0a1b2c3d4e5f6a7b.css"));
-        assert!(is_hashed("/deprov-app-89f396099c5aa6_bg.wasm"), "a hash with leading zeros dropped");
+        assert!(
+            is_hashed("/deprov-app-89f396099c5aa6_bg.wasm"),
+            "a hash with leading zeros dropped"
+        );
         assert!(!is_hashed("/index.html"));
         assert!(!is_hashed("/users/5f1e0c2a-9b8d-4e6f-8a7b-0a1b2c3d4e5f"));
         assert!(!is_hashed("/favicon.ico"));

@@ -17,10 +17,16 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let (status, backend_state) = match probe {
         Ok(Ok(word)) => match state.directory.last_error() {
             None => ("ok", word),
-            Some(error) => ("degraded", format!("{word}; last directory read failed: {error}")),
+            Some(error) => (
+                "degraded",
+                format!("{word}; last directory read failed: {error}"),
+            ),
         },
         Ok(Err(error)) => ("degraded", error.to_string()),
-        Err(_) => ("degraded", format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        Err(_) => (
+            "degraded",
+            format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+        ),
     };
     let snapshot = state.directory.snapshot();
     Json(Health {

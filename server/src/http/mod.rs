@@ -94,10 +94,22 @@ fn api(state: AppState) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router
-        .route("/api/openapi.json", axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }))
-        .route("/api/{*rest}", axum::routing::any(|| async { AppError::NotFound("No such API endpoint.".to_owned()) }))
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { AppError::NotFound("No such API endpoint.".to_owned()) }),
+        )
         .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, Json(ApiError { message: "Method not allowed here.".to_owned(), field: None }))
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Json(ApiError {
+                    message: "Method not allowed here.".to_owned(),
+                    field: None,
+                }),
+            )
         })
 }
 
@@ -125,7 +137,11 @@ pub fn app(state: AppState, static_dir: &Path) -> Router {
 /// A CSV cell that a spreadsheet will not run: text starting with `= + - @`, a tab or a carriage
 /// return gets a leading `'` (requesters write reasons; anyone can type a sign-in name).
 pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}").into() } else { cell.into() }
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 /// A panic is a bug: log it, answer in the API's error shape, keep serving.
@@ -144,7 +160,10 @@ mod tests {
 
     #[test]
     fn cells_a_spreadsheet_would_run_are_defused() {
-        assert_eq!(spreadsheet_safe("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(
+            spreadsheet_safe("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
         for risky in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
             assert!(spreadsheet_safe(risky).starts_with('\''), "{risky:?}");
         }

@@ -14,11 +14,16 @@ use deprov_wire::workflow::{DecisionBody, DecisionKind, NewRequest, RequestList,
 use serde::Deserialize;
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    body.map(|Json(b)| b).map_err(|r| AppError::BadRequest { message: r.body_text(), field: None })
+    body.map(|Json(b)| b).map_err(|r| AppError::BadRequest {
+        message: r.body_text(),
+        field: None,
+    })
 }
 
 fn request_id(id: &str) -> Result<i64, AppError> {
-    id.trim_start_matches('#').parse().map_err(|_| AppError::bad_request("id", format!("'{id}' is not a request number.")))
+    id.trim_start_matches('#')
+        .parse()
+        .map_err(|_| AppError::bad_request("id", format!("'{id}' is not a request number.")))
 }
 
 /// Files a request. Refused (422/409) for unknown, excluded, never-enabled or online users, a user
@@ -33,7 +38,15 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RequestView>), AppError> {
     let session = signed.require(&[Role::Requester])?;
     let new = body(new)?;
-    let view = state.workflow.create(&session.name, new, &state.directory.snapshot(), state.report.config()).await?;
+    let view = state
+        .workflow
+        .create(
+            &session.name,
+            new,
+            &state.directory.snapshot(),
+            state.report.config(),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -47,20 +60,35 @@ pub struct ListFilter {
 /// Requests, newest first.
 #[utoipa::path(get, path = "/api/requests", tag = "requests", params(ListFilter),
     responses((status = 200, body = RequestList), (status = 401, body = ApiError)))]
-pub async fn list(State(state): State<AppState>, signed: Signed, Query(filter): Query<ListFilter>) -> Result<Json<RequestList>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(filter): Query<ListFilter>,
+) -> Result<Json<RequestList>, AppError> {
     signed.require(&Role::ALL)?;
     let open_only = filter.show.as_deref() == Some("open");
-    Ok(Json(RequestList { requests: state.workflow.list(open_only).await? }))
+    Ok(Json(RequestList {
+        requests: state.workflow.list(open_only).await?,
+    }))
 }
 
 /// One request, with who must act, who has acted, and when.
 #[utoipa::path(get, path = "/api/requests/{id}", tag = "requests", params(("id" = i64, Path, description = "Request number")),
     responses((status = 200, body = RequestView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 404, body = ApiError)))]
-pub async fn get(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<Json<RequestView>, AppError> {
+pub async fn get(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, AppError> {
     signed.require(&Role::ALL)?;
     let id = request_id(&id)?;
-    state.workflow.get(id).await?.map(Json).ok_or_else(|| AppError::NotFound(format!("No request #{id}.")))
+    state
+        .workflow
+        .get(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("No request #{id}.")))
 }
 
 async fn decide(
@@ -74,7 +102,12 @@ async fn decide(
     let session = signed.require(&[role])?;
     let id = request_id(&id)?;
     let decision = body(decision)?;
-    Ok(Json(state.workflow.decide(id, &session.name, kind, decision.version, &decision.comment).await?))
+    Ok(Json(
+        state
+            .workflow
+            .decide(id, &session.name, kind, decision.version, &decision.comment)
+            .await?,
+    ))
 }
 
 /// Approves (never one's own request). 409 if the request changed since `version`.
@@ -88,7 +121,15 @@ pub async fn approve(
     Path(id): Path<String>,
     decision: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(state, signed, id, DecisionKind::Approve, Role::Approver, decision).await
+    decide(
+        state,
+        signed,
+        id,
+        DecisionKind::Approve,
+        Role::Approver,
+        decision,
+    )
+    .await
 }
 
 /// Rejects, with a comment.
@@ -102,7 +143,15 @@ pub async fn reject(
     Path(id): Path<String>,
     decision: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(state, signed, id, DecisionKind::Reject, Role::Approver, decision).await
+    decide(
+        state,
+        signed,
+        id,
+        DecisionKind::Reject,
+        Role::Approver,
+        decision,
+    )
+    .await
 }
 
 /// Cancels one's own request before execution starts.
@@ -116,5 +165,13 @@ pub async fn cancel(
     Path(id): Path<String>,
     decision: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(state, signed, id, DecisionKind::Cancel, Role::Requester, decision).await
+    decide(
+        state,
+        signed,
+        id,
+        DecisionKind::Cancel,
+        Role::Requester,
+        decision,
+    )
+    .await
 }

@@ -4,24 +4,26 @@
 use super::AppState;
 use super::auth::Signed;
 use super::error::{AppError, parse_user_id};
+use crate::audit::{self, Event};
+use crate::backend::sim::Simulator;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use crate::backend::sim::Simulator;
 use deprov_wire::api::ApiError;
-use deprov_wire::people::Role;
 use deprov_wire::directory::UserId;
-use crate::audit::{self, Event};
-use time::OffsetDateTime;
+use deprov_wire::people::Role;
 use serde::Deserialize;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// The longest single clock jump: a year and a bit, past any certificate's 180 days.
 const MAX_ADVANCE_SECONDS: i64 = 400 * 24 * 3600;
 
 fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
-    state.simulator.as_ref().ok_or_else(|| AppError::NotFound("The simulator is not the backend: no demo controls.".to_owned()))
+    state.simulator.as_ref().ok_or_else(|| {
+        AppError::NotFound("The simulator is not the backend: no demo controls.".to_owned())
+    })
 }
 
 /// Sets ACCOUNTDISABLE on the user's AD account (Lync is not told, as in real life).
@@ -29,7 +31,11 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError)))]
-pub async fn ad_disable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn ad_disable(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
     // Recorded first: a change must never happen without its audit row.
@@ -45,8 +51,24 @@ async fn known_user(state: &AppState, id: &str) -> Result<UserId, AppError> {
     Ok(user)
 }
 
-async fn record(state: &AppState, actor: &str, action: &str, subject: &str, details: String) -> Result<(), AppError> {
-    audit::record(&state.store, OffsetDateTime::now_utc(), Event { actor, action, subject, details }).await?;
+async fn record(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: String,
+) -> Result<(), AppError> {
+    audit::record(
+        &state.store,
+        OffsetDateTime::now_utc(),
+        Event {
+            actor,
+            action,
+            subject,
+            details,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -55,7 +77,11 @@ async fn record(state: &AppState, actor: &str, action: &str, subject: &str, deta
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError)))]
-pub async fn ad_enable(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn ad_enable(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
     record(&state, &admin.name, "sim.ad_enable", &id, String::new()).await?;
@@ -85,9 +111,19 @@ pub async fn advance_clock(
         field: Some("seconds"),
     })?;
     if !(1..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
-        return Err(AppError::bad_request("seconds", format!("seconds must be from 1 to {MAX_ADVANCE_SECONDS}.")));
+        return Err(AppError::bad_request(
+            "seconds",
+            format!("seconds must be from 1 to {MAX_ADVANCE_SECONDS}."),
+        ));
     }
-    record(&state, &admin.name, "sim.clock_advance", "clock", format!("{} s", advance.seconds)).await?;
+    record(
+        &state,
+        &admin.name,
+        "sim.clock_advance",
+        "clock",
+        format!("{} s", advance.seconds),
+    )
+    .await?;
     sim.advance_clock(time::Duration::seconds(advance.seconds));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,9 @@ use crate::predict;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use deprov_wire::api::{ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary};
+use deprov_wire::api::{
+    ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary,
+};
 use deprov_wire::directory::{AdState, DirectoryUser, LyncAccount, LyncState};
 use deprov_wire::people::Role;
 use serde::Deserialize;
@@ -41,12 +43,18 @@ impl SearchParams {
     fn validate(self) -> Result<SearchQuery, AppError> {
         let text = self.q.unwrap_or_default();
         if text.chars().count() > MAX_QUERY_LEN {
-            return Err(AppError::bad_request("q", format!("The search text is longer than {MAX_QUERY_LEN} characters.")));
+            return Err(AppError::bad_request(
+                "q",
+                format!("The search text is longer than {MAX_QUERY_LEN} characters."),
+            ));
         }
         let ad = match self.ad.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => Some(AdState::parse(s).ok_or_else(|| {
-                AppError::bad_request("ad", format!("AD state '{s}' is unknown: use 'enabled' or 'disabled'."))
+                AppError::bad_request(
+                    "ad",
+                    format!("AD state '{s}' is unknown: use 'enabled' or 'disabled'."),
+                )
             })?),
         };
         let lync = match self.lync.as_deref().filter(|s| !s.is_empty()) {
@@ -58,14 +66,27 @@ impl SearchParams {
                 )
             })?),
         };
-        let number = |field: &'static str, value: Option<String>, default: usize, range: std::ops::RangeInclusive<usize>| {
-            let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(default) };
-            value.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-                AppError::bad_request(
-                    field,
-                    format!("'{value}' is not a valid {field}: give a whole number from {} to {}.", range.start(), range.end()),
-                )
-            })
+        let number = |field: &'static str,
+                      value: Option<String>,
+                      default: usize,
+                      range: std::ops::RangeInclusive<usize>| {
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                return Ok(default);
+            };
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    AppError::bad_request(
+                        field,
+                        format!(
+                            "'{value}' is not a valid {field}: give a whole number from {} to {}.",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })
         };
         Ok(SearchQuery {
             text,
@@ -87,13 +108,21 @@ pub async fn search(
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<SearchResults>, AppError> {
     signed.require(&Role::ALL)?;
-    let Query(params) = params.map_err(|rejection| AppError::BadRequest { message: rejection.body_text(), field: None })?;
+    let Query(params) = params.map_err(|rejection| AppError::BadRequest {
+        message: rejection.body_text(),
+        field: None,
+    })?;
     let query = params.validate()?;
     let snapshot = state.directory.snapshot();
     let now = state.backend.now();
     let (page, total) = snapshot.search(&query);
     let users = page.into_iter().map(|user| summary(user, now)).collect();
-    Ok(Json(SearchResults { total, offset: query.offset, limit: query.limit, users }))
+    Ok(Json(SearchResults {
+        total,
+        offset: query.offset,
+        limit: query.limit,
+        users,
+    }))
 }
 
 fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
@@ -122,16 +151,26 @@ fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
     params(("id" = String, Path, description = "The user's objectGUID")),
     responses((status = 200, body = UserDetail), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 503, body = ApiError)))]
-pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Result<Json<UserDetail>, AppError> {
+pub async fn detail(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetail>, AppError> {
     signed.require(&Role::ALL)?;
     let id = parse_user_id(&id)?;
     let user = state.backend.read_user(id).await?;
     let now = state.backend.now();
     let snapshot = state.directory.snapshot();
     let renamed_sip = user.lync.as_ref().and_then(|lync| {
-        predict::rename_target(&lync.sip_address, id.0.as_u128(), |sip| snapshot.sip_in_use(sip))
+        predict::rename_target(&lync.sip_address, id.0.as_u128(), |sip| {
+            snapshot.sip_in_use(sip)
+        })
     });
-    let manager_name = user.ad.manager.and_then(|m| snapshot.user(m)).map(|m| m.ad.display_name.clone());
+    let manager_name = user
+        .ad
+        .manager
+        .and_then(|m| snapshot.user(m))
+        .map(|m| m.ad.display_name.clone());
     Ok(Json(UserDetail {
         ad_state: user.ad_state(),
         lync_state: user.lync_state(),
@@ -147,5 +186,7 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
 #[utoipa::path(get, path = "/api/pools", tag = "directory", responses((status = 200, body = Pools), (status = 401, body = ApiError)))]
 pub async fn pools(State(state): State<AppState>, signed: Signed) -> Result<Json<Pools>, AppError> {
     signed.require(&Role::ALL)?;
-    Ok(Json(Pools { pools: state.directory.snapshot().pools().to_vec() }))
+    Ok(Json(Pools {
+        pools: state.directory.snapshot().pools().to_vec(),
+    }))
 }

@@ -45,8 +45,12 @@ const RESERVED_NAMES: [&str; 3] = ["cli", "deprov", "anonymous"];
 /// 1 to 64 letters, digits, `.`, `_`, `-`, `@`, and not a name deprov uses for itself.
 pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-        && !RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        && !RESERVED_NAMES
+            .iter()
+            .any(|reserved| reserved.eq_ignore_ascii_case(name))
 }
 
 fn check_name(name: &str) -> Result<(), AccountError> {
@@ -61,14 +65,17 @@ fn check_name(name: &str) -> Result<(), AccountError> {
 
 fn check_password(password: &str) -> Result<(), AccountError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AccountError::Invalid(format!("a password needs at least {MIN_PASSWORD_LEN} characters")));
+        return Err(AccountError::Invalid(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters"
+        )));
     }
     Ok(())
 }
 
 /// An Argon2id hash (the crate's defaults: Argon2id v19, m=19 MiB, t=2, p=1) in PHC form.
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
-    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).map_err(|e| AccountError::Invalid(e.to_string()))?;
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .map_err(|e| AccountError::Invalid(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -76,7 +83,11 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A fresh random password for `user add` and `user reset-password` when none is given.
@@ -85,41 +96,68 @@ pub fn random_password() -> String {
 }
 
 fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn parse_roles(text: &str) -> Vec<Role> {
     text.split(',').filter_map(Role::parse).collect()
 }
 
-pub async fn add(store: &Store, name: &str, roles: &[Role], password: &str) -> Result<(), AccountError> {
+pub async fn add(
+    store: &Store,
+    name: &str,
+    roles: &[Role],
+    password: &str,
+) -> Result<(), AccountError> {
     check_name(name)?;
     check_password(password)?;
     if roles.is_empty() {
-        return Err(AccountError::Invalid("give at least one role: requester, approver, admin or auditor".into()));
+        return Err(AccountError::Invalid(
+            "give at least one role: requester, approver, admin or auditor".into(),
+        ));
     }
     let hash = hash_password(password)?;
     let now = OffsetDateTime::now_utc();
     let mut write = store.write().await?;
-    let inserted = sqlx::query("INSERT INTO accounts (name, password_hash, roles, created_at) VALUES (?, ?, ?, ?)")
-        .bind(name)
-        .bind(hash)
-        .bind(roles_text(roles))
-        .bind(stamp(now))
-        .execute(&mut *write.tx)
-        .await;
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (name, password_hash, roles, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(hash)
+    .bind(roles_text(roles))
+    .bind(stamp(now))
+    .execute(&mut *write.tx)
+    .await;
     match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(AccountError::Exists(name.to_owned())),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(AccountError::Exists(name.to_owned()));
+        }
         other => other?,
     };
     let details = format!("roles: {}", roles_text(roles));
-    crate::audit::append(&mut write, now, crate::audit::Event { actor: "cli", action: "account.add", subject: name, details }).await?;
+    crate::audit::append(
+        &mut write,
+        now,
+        crate::audit::Event {
+            actor: "cli",
+            action: "account.add",
+            subject: name,
+            details,
+        },
+    )
+    .await?;
     write.commit().await?;
     Ok(())
 }
 
 pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
-    let rows = sqlx::query("SELECT name, roles, disabled, created_at FROM accounts ORDER BY name").fetch_all(store.pool()).await?;
+    let rows = sqlx::query("SELECT name, roles, disabled, created_at FROM accounts ORDER BY name")
+        .fetch_all(store.pool())
+        .await?;
     Ok(rows
         .iter()
         .map(|row| AccountSummary {
@@ -132,7 +170,11 @@ pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
 }
 
 pub async fn exists(store: &Store, name: &str) -> Result<bool, AccountError> {
-    Ok(sqlx::query("SELECT 1 FROM accounts WHERE name = ?").bind(name).fetch_optional(store.pool()).await?.is_some())
+    Ok(sqlx::query("SELECT 1 FROM accounts WHERE name = ?")
+        .bind(name)
+        .fetch_optional(store.pool())
+        .await?
+        .is_some())
 }
 
 /// Disables or re-enables an account; disabling also ends its sessions.
@@ -147,13 +189,24 @@ pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(
         return Err(AccountError::Unknown(name.to_owned()));
     }
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)")
-            .bind(name)
-            .execute(&mut *write.tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)",
+        )
+        .bind(name)
+        .execute(&mut *write.tx)
+        .await?;
     }
-    let action = if disabled { "account.disable" } else { "account.enable" };
-    let event = crate::audit::Event { actor: "cli", action, subject: name, details: String::new() };
+    let action = if disabled {
+        "account.disable"
+    } else {
+        "account.enable"
+    };
+    let event = crate::audit::Event {
+        actor: "cli",
+        action,
+        subject: name,
+        details: String::new(),
+    };
     crate::audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;
     Ok(())
@@ -164,12 +217,24 @@ pub async fn reset_password(store: &Store, name: &str, password: &str) -> Result
     check_password(password)?;
     let hash = hash_password(password)?;
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET password_hash = ? WHERE name = ?").bind(hash).bind(name).execute(&mut *write.tx).await?;
+    let changed = sqlx::query("UPDATE accounts SET password_hash = ? WHERE name = ?")
+        .bind(hash)
+        .bind(name)
+        .execute(&mut *write.tx)
+        .await?;
     if changed.rows_affected() == 0 {
         return Err(AccountError::Unknown(name.to_owned()));
     }
-    sqlx::query("DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)").bind(name).execute(&mut *write.tx).await?;
-    let event = crate::audit::Event { actor: "cli", action: "account.reset_password", subject: name, details: String::new() };
+    sqlx::query("DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)")
+        .bind(name)
+        .execute(&mut *write.tx)
+        .await?;
+    let event = crate::audit::Event {
+        actor: "cli",
+        action: "account.reset_password",
+        subject: name,
+        details: String::new(),
+    };
     crate::audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;
     Ok(())
@@ -191,22 +256,37 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 #[async_trait]
 impl Authenticator for LocalAccounts {
     async fn authenticate(&self, name: &str, password: &str) -> Result<Identity, SignInError> {
-        let row = sqlx::query("SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = ?")
-            .bind(name)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
-        let hash = row.as_ref().map_or_else(|| DUMMY_HASH.clone(), |r| r.get::<String, _>(2));
+        let row = sqlx::query(
+            "SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let hash = row
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |r| r.get::<String, _>(2));
         let password = password.to_owned();
         // Argon2 is deliberately slow (and takes 19 MiB): off the async workers, a few at a time,
         // so a flood of sign-ins queues instead of exhausting memory.
-        let _slot = ARGON2_SLOTS.acquire().await.map_err(|_| SignInError::Rejected)?;
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
-        let Some(row) = row.filter(|_| matches) else { return Err(SignInError::Rejected) };
+        let _slot = ARGON2_SLOTS
+            .acquire()
+            .await
+            .map_err(|_| SignInError::Rejected)?;
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        let Some(row) = row.filter(|_| matches) else {
+            return Err(SignInError::Rejected);
+        };
         if row.get::<i64, _>(4) != 0 {
             return Err(SignInError::Disabled);
         }
-        Ok(Identity { account_id: row.get(0), name: row.get(1), roles: parse_roles(row.get(3)) })
+        Ok(Identity {
+            account_id: row.get(0),
+            name: row.get(1),
+            roles: parse_roles(row.get(3)),
+        })
     }
 }
 

@@ -19,7 +19,10 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { lifetime: Duration::hours(8), idle_timeout: Duration::minutes(30) }
+        Self {
+            lifetime: Duration::hours(8),
+            idle_timeout: Duration::minutes(30),
+        }
     }
 }
 
@@ -40,7 +43,11 @@ impl Session {
 
 fn token() -> String {
     // 244 random bits from the OS (two v4 UUIDs).
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// The CSRF token is independent of the session token, so leaking one does not give the other.
@@ -53,7 +60,11 @@ fn hash(token: &str) -> String {
 }
 
 /// Starts a session within `write` (so its audit row lands with it); returns the cookie value.
-pub async fn start(write: &mut Write, who: &Identity, policy: SessionPolicy) -> Result<String, StoreError> {
+pub async fn start(
+    write: &mut Write,
+    who: &Identity,
+    policy: SessionPolicy,
+) -> Result<String, StoreError> {
     let token = token();
     let now = OffsetDateTime::now_utc();
     sqlx::query("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -69,7 +80,11 @@ pub async fn start(write: &mut Write, who: &Identity, policy: SessionPolicy) -> 
 }
 
 /// The live session behind a cookie value, if any; refreshes its idle clock.
-pub async fn find(store: &Store, token: &str, policy: SessionPolicy) -> Result<Option<Session>, StoreError> {
+pub async fn find(
+    store: &Store,
+    token: &str,
+    policy: SessionPolicy,
+) -> Result<Option<Session>, StoreError> {
     let token_hash = hash(token);
     let row = sqlx::query(
         "SELECT a.name, a.roles, a.disabled, s.csrf_token, s.last_seen_at, s.expires_at \
@@ -81,21 +96,38 @@ pub async fn find(store: &Store, token: &str, policy: SessionPolicy) -> Result<O
     let Some(row) = row else { return Ok(None) };
     let now = OffsetDateTime::now_utc();
     let last_seen = parse_stamp(row.get(4))?;
-    let expired = now >= parse_stamp(row.get(5))? || now - last_seen >= policy.idle_timeout || row.get::<i64, _>(2) != 0;
+    let expired = now >= parse_stamp(row.get(5))?
+        || now - last_seen >= policy.idle_timeout
+        || row.get::<i64, _>(2) != 0;
     if expired {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&token_hash).execute(store.pool()).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(&token_hash)
+            .execute(store.pool())
+            .await?;
         return Ok(None);
     }
     // One write a minute at most, not one per request.
     if now - last_seen > Duration::minutes(1) {
-        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?").bind(stamp(now)).bind(&token_hash).execute(store.pool()).await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+            .bind(stamp(now))
+            .bind(&token_hash)
+            .execute(store.pool())
+            .await?;
     }
-    Ok(Some(Session { name: row.get(0), roles: super::accounts::roles_from_text(row.get(1)), csrf_token: row.get(3), token_hash }))
+    Ok(Some(Session {
+        name: row.get(0),
+        roles: super::accounts::roles_from_text(row.get(1)),
+        csrf_token: row.get(3),
+        token_hash,
+    }))
 }
 
 /// Ends a session within `write`.
 pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&session.token_hash).execute(&mut *write.tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(&session.token_hash)
+        .execute(&mut *write.tx)
+        .await?;
     Ok(())
 }
 
@@ -107,7 +139,9 @@ pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy)
         .await;
     let Ok(Some(row)) = row else { return false };
     let now = OffsetDateTime::now_utc();
-    let (Ok(last_seen), Ok(expires)) = (parse_stamp(row.get(0)), parse_stamp(row.get(1))) else { return false };
+    let (Ok(last_seen), Ok(expires)) = (parse_stamp(row.get(0)), parse_stamp(row.get(1))) else {
+        return false;
+    };
     // A page with a live stream is not idle: the stream itself counts as activity.
     now < expires && row.get::<i64, _>(2) == 0 && now - last_seen < policy.lifetime
 }

@@ -12,7 +12,11 @@ const FREE_FAILURES: u32 = 5;
 const FREE_FAILURES_PER_ADDRESS: u32 = 25;
 
 fn free_failures(key: &str) -> u32 {
-    if key.starts_with("ip:") { FREE_FAILURES_PER_ADDRESS } else { FREE_FAILURES }
+    if key.starts_with("ip:") {
+        FREE_FAILURES_PER_ADDRESS
+    } else {
+        FREE_FAILURES
+    }
 }
 const FIRST_PAUSE: Duration = Duration::from_secs(2);
 const LONGEST_PAUSE: Duration = Duration::from_secs(300);
@@ -42,7 +46,9 @@ impl Throttle {
             .filter_map(|key| Some((free_failures(key), failures.get(key)?)))
             .filter(|(free, (count, _))| count >= free)
             .filter_map(|(free, (count, last))| {
-                let pause = FIRST_PAUSE.saturating_mul(1 << (count - free).min(16)).min(LONGEST_PAUSE);
+                let pause = FIRST_PAUSE
+                    .saturating_mul(1 << (count - free).min(16))
+                    .min(LONGEST_PAUSE);
                 pause.checked_sub(last.elapsed())
             })
             .max();
@@ -79,7 +85,12 @@ mod tests {
         }
         let wait = throttle.attempt(&keys).unwrap_err();
         assert!(wait > Duration::from_secs(1) && wait <= FIRST_PAUSE);
-        assert!(throttle.attempt(&["name:other".to_owned(), "ip:127.0.0.1".to_owned()]).is_ok(), "other accounts are not slowed");
+        assert!(
+            throttle
+                .attempt(&["name:other".to_owned(), "ip:127.0.0.1".to_owned()])
+                .is_ok(),
+            "other accounts are not slowed"
+        );
         throttle.succeeded(&keys);
         assert!(throttle.attempt(&keys).is_ok());
     }

@@ -11,7 +11,10 @@ const NOW: OffsetDateTime = datetime!(2026-11-23 14:00 UTC);
 /// Jane left two days ago; her AD account is disabled, her Lync account is not, and two
 /// clients are still signed in with her saved-password certificate.
 fn user() -> DirectoryUser {
-    let mut jane = crate::fixtures::ad_disabled(crate::fixtures::user(9, "jane.doe", NOW), NOW - Duration::days(2));
+    let mut jane = crate::fixtures::ad_disabled(
+        crate::fixtures::user(9, "jane.doe", NOW),
+        NOW - Duration::days(2),
+    );
     let lync = jane.lync.as_mut().unwrap();
     lync.registrar_pool = Some("pool.contoso.com".into());
     (lync.contact_count, lync.conference_count) = (12, 2);
@@ -34,24 +37,49 @@ fn user() -> DirectoryUser {
 
 fn prediction(user: &DirectoryUser, method: Method) -> MethodPrediction {
     let target = SipAddress::new("jane.doe.123456", "contoso.com").unwrap();
-    predict(user, NOW, Some(&target)).into_iter().find(|p| p.method == method).unwrap()
+    predict(user, NOW, Some(&target))
+        .into_iter()
+        .find(|p| p.method == method)
+        .unwrap()
 }
 
 #[test]
 fn the_ad_only_method_warns_that_the_certificate_still_signs_in_until_it_expires() {
     let p = prediction(&user(), Method::DisableAdOnly);
     assert_eq!(p.signed_in_sessions.tone, Tone::Bad);
-    assert!(p.signed_in_sessions.text.contains("2 signed-in sessions keep full IM"), "{}", p.signed_in_sessions.text);
+    assert!(
+        p.signed_in_sessions
+            .text
+            .contains("2 signed-in sessions keep full IM"),
+        "{}",
+        p.signed_in_sessions.text
+    );
     assert_eq!(p.new_sign_in.tone, Tone::Bad);
-    assert!(p.new_sign_in.text.contains("until 2027-03-01 10:00 UTC"), "{}", p.new_sign_in.text);
-    assert_eq!(p.refused.as_deref(), Some("The AD account is already disabled."));
+    assert!(
+        p.new_sign_in.text.contains("until 2027-03-01 10:00 UTC"),
+        "{}",
+        p.new_sign_in.text
+    );
+    assert_eq!(
+        p.refused.as_deref(),
+        Some("The AD account is already disabled.")
+    );
 }
 
 #[test]
 fn temporary_disable_gives_the_five_minute_deadline_and_keeps_data() {
     let p = prediction(&user(), Method::TemporarilyDisable);
-    assert_eq!(p.command.as_deref(), Some("Set-CsUser -Identity 'jane.doe@contoso.com' -Enabled $false"));
-    assert!(p.signed_in_sessions.text.contains("until 2026-11-23 14:05 UTC"), "{}", p.signed_in_sessions.text);
+    assert_eq!(
+        p.command.as_deref(),
+        Some("Set-CsUser -Identity 'jane.doe@contoso.com' -Enabled $false")
+    );
+    assert!(
+        p.signed_in_sessions
+            .text
+            .contains("until 2026-11-23 14:05 UTC"),
+        "{}",
+        p.signed_in_sessions.text
+    );
     assert_eq!(p.timeline[0].at, NOW + Duration::minutes(5));
     assert!(p.data.text.contains("12 contacts, 2 scheduled conferences"));
     assert!(p.reversible.text.contains("-Enabled $true"));
@@ -59,7 +87,12 @@ fn temporary_disable_gives_the_five_minute_deadline_and_keeps_data() {
 
     let mut already = user();
     already.lync.as_mut().unwrap().enabled = false;
-    assert!(prediction(&already, Method::TemporarilyDisable).refused.unwrap().starts_with("Already temporarily disabled"));
+    assert!(
+        prediction(&already, Method::TemporarilyDisable)
+            .refused
+            .unwrap()
+            .starts_with("Already temporarily disabled")
+    );
 }
 
 #[test]
@@ -68,13 +101,29 @@ fn removal_is_refused_for_users_homed_online_and_protected_users() {
     let lync = online.lync.as_mut().unwrap();
     lync.hosting_provider = ONLINE_HOSTING_PROVIDER.into();
     lync.registrar_pool = None;
-    assert!(prediction(&online, Method::RemoveFromLync).refused.unwrap().contains("hybrid"));
+    assert!(
+        prediction(&online, Method::RemoveFromLync)
+            .refused
+            .unwrap()
+            .contains("hybrid")
+    );
     assert!(warnings(&online).iter().any(|w| w.contains("Homed online")));
 
     let mut admin = user();
     admin.ad.protected_groups = vec!["Domain Admins".into()];
-    for method in [Method::TemporarilyDisable, Method::RemoveFromLync, Method::RevokeCertificate, Method::RenameSipAddress] {
-        assert!(prediction(&admin, method).refused.unwrap().contains("override"), "{method:?}");
+    for method in [
+        Method::TemporarilyDisable,
+        Method::RemoveFromLync,
+        Method::RevokeCertificate,
+        Method::RenameSipAddress,
+    ] {
+        assert!(
+            prediction(&admin, method)
+                .refused
+                .unwrap()
+                .contains("override"),
+            "{method:?}"
+        );
     }
     assert!(warnings(&admin)[0].contains("AdminSDHolder"));
 }
@@ -94,12 +143,21 @@ fn removal_spells_out_what_is_deleted_and_how_it_comes_back() {
 fn revocation_leaves_sessions_alone_and_cannot_be_undone() {
     let p = prediction(&user(), Method::RevokeCertificate);
     assert_eq!(p.signed_in_sessions.tone, Tone::Bad);
-    assert!(p.new_sign_in.text.contains("14:03 UTC"), "{}", p.new_sign_in.text);
+    assert!(
+        p.new_sign_in.text.contains("14:03 UTC"),
+        "{}",
+        p.new_sign_in.text
+    );
     assert_eq!(p.reversible.tone, Tone::Bad);
 
     let mut no_cert = user();
     no_cert.lync.as_mut().unwrap().certificates.clear();
-    assert_eq!(prediction(&no_cert, Method::RevokeCertificate).refused.as_deref(), Some("No valid client certificate to revoke."));
+    assert_eq!(
+        prediction(&no_cert, Method::RevokeCertificate)
+            .refused
+            .as_deref(),
+        Some("No valid client certificate to revoke.")
+    );
 }
 
 #[test]
@@ -107,11 +165,25 @@ fn rename_disconnects_at_once_and_says_the_new_address_can_be_guessed() {
     let p = prediction(&user(), Method::RenameSipAddress);
     assert_eq!(
         p.command.as_deref(),
-        Some("Set-CsUser -Identity 'jane.doe@contoso.com' -SipAddress 'sip:jane.doe.123456@contoso.com'")
+        Some(
+            "Set-CsUser -Identity 'jane.doe@contoso.com' -SipAddress 'sip:jane.doe.123456@contoso.com'"
+        )
     );
-    assert!(p.signed_in_sessions.text.contains("disconnected immediately"));
-    assert!(p.new_sign_in.text.contains("combine with Set-CsUser -Enabled $false"));
-    assert!(p.reversible.text.contains("-SipAddress 'sip:jane.doe@contoso.com'"));
+    assert!(
+        p.signed_in_sessions
+            .text
+            .contains("disconnected immediately")
+    );
+    assert!(
+        p.new_sign_in
+            .text
+            .contains("combine with Set-CsUser -Enabled $false")
+    );
+    assert!(
+        p.reversible
+            .text
+            .contains("-SipAddress 'sip:jane.doe@contoso.com'")
+    );
 }
 
 #[test]
@@ -120,7 +192,14 @@ fn users_without_lync_get_a_refusal_for_every_cmdlet() {
     gone.lync = None;
     for p in predict(&gone, NOW, None) {
         if p.method != Method::DisableAdOnly {
-            assert!(p.refused.as_deref().unwrap().contains("Not enabled for Lync"), "{:?}", p.method);
+            assert!(
+                p.refused
+                    .as_deref()
+                    .unwrap()
+                    .contains("Not enabled for Lync"),
+                "{:?}",
+                p.method
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use super::{Computed, ReportConfig, compute};
 use crate::backend::LyncBackend;
 use crate::directory::Directory;
 use crate::store::{Store, StoreError};
-use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
 use deprov_wire::directory::UserId;
+use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,12 +59,20 @@ impl ReportHub {
             version: 0,
             last: Computed::default(),
         };
-        let first = engine.recompute().await.map(|(published, _)| published).expect("the first computation always publishes");
+        let first = engine
+            .recompute()
+            .await
+            .map(|(published, _)| published)
+            .expect("the first computation always publishes");
         let (current_tx, current) = watch::channel(first);
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let config = Arc::clone(&engine.config);
         tokio::spawn(engine.run(current_tx, changes.clone()));
-        Ok(Self { current, changes, config })
+        Ok(Self {
+            current,
+            changes,
+            config,
+        })
     }
 
     pub fn current(&self) -> Arc<Published> {
@@ -94,7 +102,11 @@ struct Engine {
 }
 
 impl Engine {
-    async fn run(mut self, current: watch::Sender<Arc<Published>>, changes: broadcast::Sender<Arc<PublishedChange>>) {
+    async fn run(
+        mut self,
+        current: watch::Sender<Arc<Published>>,
+        changes: broadcast::Sender<Arc<PublishedChange>>,
+    ) {
         let mut snapshots = self.directory.subscribe();
         loop {
             let wait = self
@@ -131,23 +143,30 @@ impl Engine {
         let (added, removed) = diff(&self.last.findings, &computed.findings);
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;
-        let moved = !(added.is_empty() && removed.is_empty() && excluded_added.is_empty() && excluded_removed.is_empty());
+        let moved = !(added.is_empty()
+            && removed.is_empty()
+            && excluded_added.is_empty()
+            && excluded_removed.is_empty());
         if !first && !moved {
             self.last.next_change = computed.next_change;
             return None;
         }
-        let history = (first && self.history.is_empty() || computed.counts != self.last.counts).then(|| {
-            let point = HistoryPoint { at: now, counts: computed.counts };
-            if self.history.len() as u32 >= HISTORY_POINTS {
-                self.history.pop_front();
-            }
-            self.history.push_back(point.clone());
-            point
-        });
-        if let Some(point) = &history {
-            if let Err(error) = self.store.append_history(point).await {
-                tracing::warn!(%error, "could not record the findings count; the chart will miss a point");
-            }
+        let history = (first && self.history.is_empty() || computed.counts != self.last.counts)
+            .then(|| {
+                let point = HistoryPoint {
+                    at: now,
+                    counts: computed.counts,
+                };
+                if self.history.len() as u32 >= HISTORY_POINTS {
+                    self.history.pop_front();
+                }
+                self.history.push_back(point.clone());
+                point
+            });
+        if let Some(point) = &history
+            && let Err(error) = self.store.append_history(point).await
+        {
+            tracing::warn!(%error, "could not record the findings count; the chart will miss a point");
         }
         let from_version = self.version;
         self.version += 1;
@@ -161,7 +180,9 @@ impl Engine {
             grace_period_days: self.config.grace_period.whole_days() as u32,
             history: self.history.iter().cloned().collect(),
         });
-        let json: Arc<str> = serde_json::to_string(report.as_ref()).expect("reports serialise").into();
+        let json: Arc<str> = serde_json::to_string(report.as_ref())
+            .expect("reports serialise")
+            .into();
         let change = (!first).then(|| {
             let change = ReportChange {
                 from_version,
@@ -174,7 +195,9 @@ impl Engine {
                 excluded_removed,
                 history,
             };
-            let json = serde_json::to_string(&change).expect("changes serialise").into();
+            let json = serde_json::to_string(&change)
+                .expect("changes serialise")
+                .into();
             Arc::new(PublishedChange { change, json })
         });
         self.last = computed;
@@ -186,7 +209,15 @@ impl Engine {
 fn diff(old: &[Finding], new: &[Finding]) -> (Vec<Finding>, Vec<FindingKey>) {
     let before: HashMap<FindingKey, &Finding> = old.iter().map(|f| (f.key(), f)).collect();
     let after: HashMap<FindingKey, &Finding> = new.iter().map(|f| (f.key(), f)).collect();
-    let added = new.iter().filter(|f| before.get(&f.key()).is_none_or(|old| *old != *f)).cloned().collect();
-    let removed = old.iter().map(Finding::key).filter(|key| !after.contains_key(key)).collect();
+    let added = new
+        .iter()
+        .filter(|f| before.get(&f.key()).is_none_or(|old| *old != *f))
+        .cloned()
+        .collect();
+    let removed = old
+        .iter()
+        .map(Finding::key)
+        .filter(|key| !after.contains_key(key))
+        .collect();
     (added, removed)
 }

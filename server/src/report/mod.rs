@@ -37,13 +37,23 @@ impl Default for ReportConfig {
 impl ReportConfig {
     pub fn excludes(&self, user: &DirectoryUser) -> bool {
         let mut parts = user.ad.distinguished_name.split(',').map(str::trim);
-        parts.any(|part| self.excluded_ous.iter().any(|ou| ou.eq_ignore_ascii_case(part)))
-            || self.excluded_accounts.iter().any(|sam| sam.eq_ignore_ascii_case(&user.ad.sam_account_name))
+        parts.any(|part| {
+            self.excluded_ous
+                .iter()
+                .any(|ou| ou.eq_ignore_ascii_case(part))
+        }) || self
+            .excluded_accounts
+            .iter()
+            .any(|sam| sam.eq_ignore_ascii_case(&user.ad.sam_account_name))
     }
 
     /// The exclusion list as people read it.
     pub fn exclusions(&self) -> Vec<String> {
-        self.excluded_ous.iter().chain(&self.excluded_accounts).cloned().collect()
+        self.excluded_ous
+            .iter()
+            .chain(&self.excluded_accounts)
+            .cloned()
+            .collect()
     }
 }
 
@@ -77,7 +87,9 @@ pub fn compute(
         let rule_one = flags.ad_disabled && flags.lync_enabled == Some(true);
         // Certificates matter only once AD no longer authenticates the user.
         let rule_two_candidate = flags.ad_disabled && flags.has_certificates;
-        let overdue_from = flags.disabled_in_lync_since.map(|since| since + config.grace_period);
+        let overdue_from = flags
+            .disabled_in_lync_since
+            .map(|since| since + config.grace_period);
         let rule_four = flags.sip_disjoint && !explained(user.id);
         if !(rule_one || rule_two_candidate || overdue_from.is_some() || rule_four) {
             continue; // Most users: decided from the flags alone, without reading the user.
@@ -95,10 +107,17 @@ pub fn compute(
         if rule_one {
             // Its risk and wording follow the sessions, which change by the clock alone.
             for endpoint in &user.endpoints {
-                endpoint.features_blocked_from.inspect(|&at| soonest(at, &mut computed));
-                endpoint.disconnect_at.inspect(|&at| soonest(at, &mut computed));
+                endpoint
+                    .features_blocked_from
+                    .inspect(|&at| soonest(at, &mut computed));
+                endpoint
+                    .disconnect_at
+                    .inspect(|&at| soonest(at, &mut computed));
             }
-            found(ad_disabled_lync_enabled(user, lync.expect("enabled implies Lync attributes"), now), &mut computed);
+            found(
+                ad_disabled_lync_enabled(user, lync.expect("enabled implies Lync attributes"), now),
+                &mut computed,
+            );
         }
         if rule_two_candidate {
             // The report changes by itself when a certificate expires or a revocation takes effect.
@@ -113,7 +132,10 @@ pub fn compute(
         if let (Some(from), Some(lync)) = (overdue_from, lync) {
             soonest(from, &mut computed);
             if now >= from {
-                found(stage_two_overdue(user, lync, config.grace_period), &mut computed);
+                found(
+                    stage_two_overdue(user, lync, config.grace_period),
+                    &mut computed,
+                );
             }
         }
         if rule_four {
@@ -128,7 +150,13 @@ pub fn compute(
     computed
 }
 
-fn finding(user: &DirectoryUser, rule: Rule, risk: Risk, why: String, next_action: String) -> Finding {
+fn finding(
+    user: &DirectoryUser,
+    rule: Rule,
+    risk: Risk,
+    why: String,
+    next_action: String,
+) -> Finding {
     let lync = user.lync.as_ref();
     let mut next_action = next_action;
     if user.protected() {
@@ -153,32 +181,61 @@ fn finding(user: &DirectoryUser, rule: Rule, risk: Risk, why: String, next_actio
 }
 
 fn disabled_since(user: &DirectoryUser) -> String {
-    user.ad.disabled_since.map_or_else(|| "AD account disabled".to_owned(), |at| format!("AD account disabled since {}", when(at)))
+    user.ad.disabled_since.map_or_else(
+        || "AD account disabled".to_owned(),
+        |at| format!("AD account disabled since {}", when(at)),
+    )
 }
 
-fn ad_disabled_lync_enabled(user: &DirectoryUser, lync: &LyncAccount, now: OffsetDateTime) -> Finding {
+fn ad_disabled_lync_enabled(
+    user: &DirectoryUser,
+    lync: &LyncAccount,
+    now: OffsetDateTime,
+) -> Finding {
     let sessions = user.sessions(now).filter(|e| e.features_work(now)).count();
     let certificate = user.certificate_sign_in_until(now);
-    let risk = if sessions > 0 || certificate.is_some() { Risk::High } else { Risk::Medium };
-    let mut why = format!("{}, but Lync is still enabled (Enabled = True)", disabled_since(user));
+    let risk = if sessions > 0 || certificate.is_some() {
+        Risk::High
+    } else {
+        Risk::Medium
+    };
+    let mut why = format!(
+        "{}, but Lync is still enabled (Enabled = True)",
+        disabled_since(user)
+    );
     if sessions > 0 {
-        why.push_str(&format!("; {sessions} signed-in session(s) keep full IM and conferencing"));
+        why.push_str(&format!(
+            "; {sessions} signed-in session(s) keep full IM and conferencing"
+        ));
     }
     why.push('.');
     let next = if lync.homed_online() {
         "Homed online: disable the account in Lync Online (Disable-CsUser is refused for hybrid users).".to_owned()
     } else {
-        let stage_one = Cmdlet::SetCsUserEnabled { identity: identity(user), enabled: false };
-        format!("Request de-provisioning; stage 1 runs {}.", stage_one.render())
+        let stage_one = Cmdlet::SetCsUserEnabled {
+            identity: identity(user),
+            enabled: false,
+        };
+        format!(
+            "Request de-provisioning; stage 1 runs {}.",
+            stage_one.render()
+        )
     };
-    Finding { since: user.ad.disabled_since, ..finding(user, Rule::AdDisabledLyncEnabled, risk, why, next) }
+    Finding {
+        since: user.ad.disabled_since,
+        ..finding(user, Rule::AdDisabledLyncEnabled, risk, why, next)
+    }
 }
 
 fn certificate_sign_in(user: &DirectoryUser, until: OffsetDateTime) -> Finding {
     let enabled = user.lync.as_ref().is_some_and(|l| l.enabled);
     let risk = if enabled { Risk::High } else { Risk::Medium };
     let why = if enabled {
-        format!("{}; a saved-password certificate signs in with no AD check until {}.", disabled_since(user), when(until))
+        format!(
+            "{}; a saved-password certificate signs in with no AD check until {}.",
+            disabled_since(user),
+            when(until)
+        )
     } else {
         format!(
             "{}; a certificate valid until {} would sign in again the moment Lync is re-enabled.",
@@ -186,9 +243,15 @@ fn certificate_sign_in(user: &DirectoryUser, until: OffsetDateTime) -> Finding {
             when(until)
         )
     };
-    let revoke = Cmdlet::RevokeCsClientCertificate { identity: identity(user) };
+    let revoke = Cmdlet::RevokeCsClientCertificate {
+        identity: identity(user),
+    };
     let next = format!("Revoke it: {} (cannot be undone).", revoke.render());
-    Finding { since: user.ad.disabled_since, until: Some(until), ..finding(user, Rule::CertificateSignIn, risk, why, next) }
+    Finding {
+        since: user.ad.disabled_since,
+        until: Some(until),
+        ..finding(user, Rule::CertificateSignIn, risk, why, next)
+    }
 }
 
 fn stage_two_overdue(user: &DirectoryUser, lync: &LyncAccount, grace: Duration) -> Finding {
@@ -206,15 +269,25 @@ fn stage_two_overdue(user: &DirectoryUser, lync: &LyncAccount, grace: Duration) 
                 file_name: format!("{}.zip", user.ad.sam_account_name),
             }
             .render(),
-            Cmdlet::DisableCsUser { identity: identity(user) }.render()
+            Cmdlet::DisableCsUser {
+                identity: identity(user)
+            }
+            .render()
         ),
         None => "Homed online: finish the removal in Lync Online.".to_owned(),
     };
-    Finding { since: Some(lync.enabled_changed + grace), ..finding(user, Rule::StageTwoOverdue, Risk::Low, why, next) }
+    Finding {
+        since: Some(lync.enabled_changed + grace),
+        ..finding(user, Rule::StageTwoOverdue, Risk::Low, why, next)
+    }
 }
 
 fn sip_renamed(user: &DirectoryUser) -> Finding {
-    let sip = user.lync.as_ref().map(|l| l.sip_address.to_string()).unwrap_or_default();
+    let sip = user
+        .lync
+        .as_ref()
+        .map(|l| l.sip_address.to_string())
+        .unwrap_or_default();
     let why = format!(
         "The SIP address {sip} does not match the UPN {}: renamed, and no open request explains it.",
         user.ad.user_principal_name
@@ -222,7 +295,10 @@ fn sip_renamed(user: &DirectoryUser) -> Finding {
     let next = "Find out who renamed it and why; finish with Disable-CsUser once the grace period is over, \
                 or set the old address back if it was a mistake."
         .to_owned();
-    Finding { since: None, ..finding(user, Rule::SipRenamedUnexplained, Risk::Medium, why, next) }
+    Finding {
+        since: None,
+        ..finding(user, Rule::SipRenamedUnexplained, Risk::Medium, why, next)
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,11 @@ const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
 async fn article_script(sim: &Simulator) -> BTreeSet<UserId> {
     let mut listed = BTreeSet::new();
     for lync_user in sim.read_directory(None).await.unwrap().users {
-        let user_account_control = if lync_user.ad.account_disabled { vec!["AccountDisabled", "NormalAccount"] } else { vec!["NormalAccount"] };
+        let user_account_control = if lync_user.ad.account_disabled {
+            vec!["AccountDisabled", "NormalAccount"]
+        } else {
+            vec!["NormalAccount"]
+        };
         for value in user_account_control {
             if value.starts_with("AccountDisabled") {
                 let enabled: Option<bool> = lync_user.lync.as_ref().map(|l| l.enabled);
@@ -44,7 +48,10 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
             .map(|f| f.user_id)
             .collect();
         assert_eq!(ours, expected, "{users} users, seed {seed}");
-        assert!(users < 1_000 || !expected.is_empty(), "the directory has the article's hole");
+        assert!(
+            users < 1_000 || !expected.is_empty(),
+            "the directory has the article's hole"
+        );
     }
 }
 
@@ -66,12 +73,16 @@ fn user(n: u128, ad_disabled: bool, lync: Option<bool>) -> DirectoryUser {
 }
 
 fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> DirectoryUser {
-    user.lync.as_mut().unwrap().certificates.push(ClientCertificate {
-        serial_number: "1".into(),
-        issued: expires - Duration::days(180),
-        expires,
-        revoked_from: None,
-    });
+    user.lync
+        .as_mut()
+        .unwrap()
+        .certificates
+        .push(ClientCertificate {
+            serial_number: "1".into(),
+            issued: expires - Duration::days(180),
+            expires,
+            revoked_from: None,
+        });
     user
 }
 
@@ -81,8 +92,11 @@ fn snapshot(users: Vec<DirectoryUser>) -> Snapshot {
 
 fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
     let users = snapshot(users);
-    let mut found: Vec<_> =
-        compute(&users, now, &ReportConfig::default(), &|_| false).findings.iter().map(|f| (f.user_id.0.as_u128(), f.rule)).collect();
+    let mut found: Vec<_> = compute(&users, now, &ReportConfig::default(), &|_| false)
+        .findings
+        .iter()
+        .map(|f| (f.user_id.0.as_u128(), f.rule))
+        .collect();
     found.sort();
     found
 }
@@ -101,16 +115,45 @@ fn the_three_valued_flag_is_respected() {
 #[test]
 fn a_certificate_counts_whatever_enabled_says_until_it_expires() {
     let expires = NOW + Duration::days(15);
-    let users = vec![with_certificate(user(1, true, Some(true)), expires), with_certificate(user(2, true, Some(false)), expires)];
+    let users = vec![
+        with_certificate(user(1, true, Some(true)), expires),
+        with_certificate(user(2, true, Some(false)), expires),
+    ];
     assert_eq!(
         rules(users.clone(), NOW),
-        vec![(1, Rule::AdDisabledLyncEnabled), (1, Rule::CertificateSignIn), (2, Rule::CertificateSignIn)]
+        vec![
+            (1, Rule::AdDisabledLyncEnabled),
+            (1, Rule::CertificateSignIn),
+            (2, Rule::CertificateSignIn)
+        ]
     );
-    let report = compute(&snapshot(users.clone()), NOW, &ReportConfig::default(), &|_| false);
-    let risks: Vec<_> = report.findings.iter().filter(|f| f.rule == Rule::CertificateSignIn).map(|f| f.risk).collect();
-    assert_eq!(risks, vec![Risk::High, Risk::Medium], "usable now is high; usable after a re-enable is medium");
-    assert_eq!(report.next_change, Some(expires), "the engine wakes when the certificate expires");
-    assert_eq!(rules(users, expires), vec![(1, Rule::AdDisabledLyncEnabled)], "gone once expired");
+    let report = compute(
+        &snapshot(users.clone()),
+        NOW,
+        &ReportConfig::default(),
+        &|_| false,
+    );
+    let risks: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::CertificateSignIn)
+        .map(|f| f.risk)
+        .collect();
+    assert_eq!(
+        risks,
+        vec![Risk::High, Risk::Medium],
+        "usable now is high; usable after a re-enable is medium"
+    );
+    assert_eq!(
+        report.next_change,
+        Some(expires),
+        "the engine wakes when the certificate expires"
+    );
+    assert_eq!(
+        rules(users, expires),
+        vec![(1, Rule::AdDisabledLyncEnabled)],
+        "gone once expired"
+    );
 }
 
 #[test]
@@ -118,20 +161,44 @@ fn stage_two_is_overdue_after_the_grace_period() {
     let temporarily_disabled = user(1, true, Some(false));
     let changed = temporarily_disabled.lync.as_ref().unwrap().enabled_changed;
     let deadline = changed + Duration::days(30);
-    assert_eq!(rules(vec![temporarily_disabled.clone()], deadline - Duration::seconds(1)), vec![]);
-    assert_eq!(rules(vec![temporarily_disabled.clone()], deadline), vec![(1, Rule::StageTwoOverdue)]);
-    assert_eq!(compute(&snapshot(vec![temporarily_disabled]), NOW, &ReportConfig::default(), &|_| false).next_change, Some(deadline));
+    assert_eq!(
+        rules(
+            vec![temporarily_disabled.clone()],
+            deadline - Duration::seconds(1)
+        ),
+        vec![]
+    );
+    assert_eq!(
+        rules(vec![temporarily_disabled.clone()], deadline),
+        vec![(1, Rule::StageTwoOverdue)]
+    );
+    assert_eq!(
+        compute(
+            &snapshot(vec![temporarily_disabled]),
+            NOW,
+            &ReportConfig::default(),
+            &|_| false
+        )
+        .next_change,
+        Some(deadline)
+    );
 }
 
 #[test]
 fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
     let mut renamed = user(1, false, Some(false));
-    renamed.lync.as_mut().unwrap().sip_address = SipAddress::new("user1.123456", "contoso.com").unwrap();
+    renamed.lync.as_mut().unwrap().sip_address =
+        SipAddress::new("user1.123456", "contoso.com").unwrap();
     let id = renamed.id;
     let users = snapshot(vec![renamed]);
     let found = compute(&users, NOW, &ReportConfig::default(), &|_| false);
-    assert_eq!(found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(), vec![Rule::SipRenamedUnexplained]);
-    let explained = compute(&users, NOW, &ReportConfig::default(), &|candidate| candidate == id);
+    assert_eq!(
+        found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        vec![Rule::SipRenamedUnexplained]
+    );
+    let explained = compute(&users, NOW, &ReportConfig::default(), &|candidate| {
+        candidate == id
+    });
     assert!(explained.findings.is_empty());
 }
 
@@ -141,8 +208,16 @@ fn excluded_accounts_are_shown_apart_and_never_counted() {
     room.ad.distinguished_name = "CN=Room AMS 4.12,OU=Resources,DC=contoso,DC=com".into();
     let mut named = user(2, true, Some(true));
     named.ad.sam_account_name = "svc-special".into();
-    let config = ReportConfig { excluded_accounts: vec!["SVC-special".into()], ..ReportConfig::default() };
-    let report = compute(&snapshot(vec![room, named, user(3, true, Some(true))]), NOW, &config, &|_| false);
+    let config = ReportConfig {
+        excluded_accounts: vec!["SVC-special".into()],
+        ..ReportConfig::default()
+    };
+    let report = compute(
+        &snapshot(vec![room, named, user(3, true, Some(true))]),
+        NOW,
+        &config,
+        &|_| false,
+    );
     assert_eq!(report.counts.total(), 1);
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.excluded.len(), 2);

@@ -14,9 +14,15 @@ pub struct Facts<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act<'a> {
-    Approve { by: &'a str },
-    Reject { by: &'a str },
-    Cancel { by: &'a str },
+    Approve {
+        by: &'a str,
+    },
+    Reject {
+        by: &'a str,
+    },
+    Cancel {
+        by: &'a str,
+    },
     /// Pending past the portal's limit.
     Expire,
 }
@@ -58,7 +64,11 @@ pub fn next(facts: Facts<'_>, act: Act<'_>) -> Result<RequestState, Refusal> {
                 return Err(Refusal::ApprovedTwice);
             }
             let approvals = facts.approved_by.len() as u32 + 1;
-            Ok(if approvals >= facts.approvals_needed { Approved } else { PendingApproval })
+            Ok(if approvals >= facts.approvals_needed {
+                Approved
+            } else {
+                PendingApproval
+            })
         }
         (PendingApproval, Act::Reject { by }) => {
             if same(by, facts.requested_by) {
@@ -84,55 +94,135 @@ mod tests {
     use RequestState::*;
 
     fn facts<'a>(state: RequestState, approved_by: &'a [String], needed: u32) -> Facts<'a> {
-        Facts { state, requested_by: "manager", approved_by, approvals_needed: needed }
+        Facts {
+            state,
+            requested_by: "manager",
+            approved_by,
+            approvals_needed: needed,
+        }
     }
 
     #[test]
     fn one_approval_from_somebody_else_approves() {
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Approve { by: "approver" }), Ok(Approved));
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Approve { by: "approver" }
+            ),
+            Ok(Approved)
+        );
     }
 
     #[test]
     fn nobody_approves_or_rejects_their_own_request_whatever_the_case() {
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Approve { by: "MANAGER" }), Err(Refusal::OwnRequest));
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Reject { by: "manager" }), Err(Refusal::OwnRequest));
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Approve { by: "MANAGER" }
+            ),
+            Err(Refusal::OwnRequest)
+        );
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Reject { by: "manager" }
+            ),
+            Err(Refusal::OwnRequest)
+        );
     }
 
     #[test]
     fn protected_users_need_two_different_approvers() {
         let first = vec!["approver".to_owned()];
-        assert_eq!(next(facts(PendingApproval, &[], 2), Act::Approve { by: "approver" }), Ok(PendingApproval));
-        assert_eq!(next(facts(PendingApproval, &first, 2), Act::Approve { by: "Approver" }), Err(Refusal::ApprovedTwice));
-        assert_eq!(next(facts(PendingApproval, &first, 2), Act::Approve { by: "approver2" }), Ok(Approved));
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 2),
+                Act::Approve { by: "approver" }
+            ),
+            Ok(PendingApproval)
+        );
+        assert_eq!(
+            next(
+                facts(PendingApproval, &first, 2),
+                Act::Approve { by: "Approver" }
+            ),
+            Err(Refusal::ApprovedTwice)
+        );
+        assert_eq!(
+            next(
+                facts(PendingApproval, &first, 2),
+                Act::Approve { by: "approver2" }
+            ),
+            Ok(Approved)
+        );
     }
 
     #[test]
     fn a_rejection_closes_the_request() {
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Reject { by: "approver" }), Ok(Rejected));
-        assert_eq!(next(facts(Rejected, &[], 1), Act::Approve { by: "approver" }), Err(Refusal::Closed("rejected")));
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Reject { by: "approver" }
+            ),
+            Ok(Rejected)
+        );
+        assert_eq!(
+            next(facts(Rejected, &[], 1), Act::Approve { by: "approver" }),
+            Err(Refusal::Closed("rejected"))
+        );
     }
 
     #[test]
     fn only_the_requester_cancels_and_only_before_execution() {
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Cancel { by: "manager" }), Ok(Cancelled));
-        assert_eq!(next(facts(Approved, &[], 1), Act::Cancel { by: "manager" }), Ok(Cancelled));
         assert_eq!(
-            next(facts(PendingApproval, &[], 1), Act::Cancel { by: "approver" }),
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Cancel { by: "manager" }
+            ),
+            Ok(Cancelled)
+        );
+        assert_eq!(
+            next(facts(Approved, &[], 1), Act::Cancel { by: "manager" }),
+            Ok(Cancelled)
+        );
+        assert_eq!(
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Cancel { by: "approver" }
+            ),
             Err(Refusal::NotRequester("manager".into()))
         );
-        assert_eq!(next(facts(Cancelled, &[], 1), Act::Cancel { by: "manager" }), Err(Refusal::Closed("cancelled")));
+        assert_eq!(
+            next(facts(Cancelled, &[], 1), Act::Cancel { by: "manager" }),
+            Err(Refusal::Closed("cancelled"))
+        );
     }
 
     #[test]
     fn an_approved_request_takes_no_second_decision() {
-        assert_eq!(next(facts(Approved, &[], 1), Act::Approve { by: "approver2" }), Err(Refusal::AlreadyApproved));
-        assert_eq!(next(facts(Approved, &[], 1), Act::Reject { by: "approver2" }), Err(Refusal::AlreadyApproved));
+        assert_eq!(
+            next(facts(Approved, &[], 1), Act::Approve { by: "approver2" }),
+            Err(Refusal::AlreadyApproved)
+        );
+        assert_eq!(
+            next(facts(Approved, &[], 1), Act::Reject { by: "approver2" }),
+            Err(Refusal::AlreadyApproved)
+        );
     }
 
     #[test]
     fn only_pending_requests_expire() {
-        assert_eq!(next(facts(PendingApproval, &[], 1), Act::Expire), Ok(Expired));
-        assert_eq!(next(facts(Approved, &[], 1), Act::Expire), Err(Refusal::NotPending));
-        assert_eq!(next(facts(Expired, &[], 1), Act::Expire), Err(Refusal::Closed("expired")));
+        assert_eq!(
+            next(facts(PendingApproval, &[], 1), Act::Expire),
+            Ok(Expired)
+        );
+        assert_eq!(
+            next(facts(Approved, &[], 1), Act::Expire),
+            Err(Refusal::NotPending)
+        );
+        assert_eq!(
+            next(facts(Expired, &[], 1), Act::Expire),
+            Err(Refusal::Closed("expired"))
+        );
     }
 }

@@ -8,14 +8,16 @@ use crate::directory::Snapshot;
 use crate::report::ReportConfig;
 use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use deprov_wire::directory::{LyncAccount, UserId};
-use deprov_wire::workflow::{DecisionKind, DecisionView, NewRequest, ReasonCategory, RequestState, RequestView, Urgency};
+use deprov_wire::workflow::{
+    DecisionKind, DecisionView, NewRequest, ReasonCategory, RequestState, RequestView, Urgency,
+};
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::watch;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
 
 /// The portal's rules for requests.
 #[derive(Debug, Clone)]
@@ -44,7 +46,10 @@ impl Default for WorkflowPolicy {
 pub enum WorkflowError {
     /// The request cannot be made or the decision taken, for a reason the person can read (422).
     #[error("{message}")]
-    Refused { message: String, field: Option<&'static str> },
+    Refused {
+        message: String,
+        field: Option<&'static str>,
+    },
     /// The person is not the one who may do this (403).
     #[error("{0}")]
     NotYours(String),
@@ -65,14 +70,19 @@ impl From<sqlx::Error> for WorkflowError {
 
 /// Users with an open request, as `write` sees them.
 async fn open_users(write: &mut Write) -> Result<HashSet<UserId>, WorkflowError> {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')")
-        .fetch_all(&mut *write.tx)
-        .await?;
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')",
+    )
+    .fetch_all(&mut *write.tx)
+    .await?;
     Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
-    WorkflowError::Refused { message: message.into(), field: Some(field) }
+    WorkflowError::Refused {
+        message: message.into(),
+        field: Some(field),
+    }
 }
 
 #[derive(Clone)]
@@ -92,7 +102,11 @@ impl Workflow {
     /// The workflow over `store`, with the set of users with open requests read once.
     pub async fn start(store: Store, policy: WorkflowPolicy) -> Result<Self, WorkflowError> {
         let (open, _) = watch::channel(Arc::new(HashSet::new()));
-        let workflow = Self { store, policy, open: Arc::new(open) };
+        let workflow = Self {
+            store,
+            policy,
+            open: Arc::new(open),
+        };
         let mut write = workflow.store.write().await?;
         let users = open_users(&mut write).await?;
         write.commit().await?;
@@ -133,38 +147,67 @@ impl Workflow {
         directory: &Snapshot,
         exclusions: &ReportConfig,
     ) -> Result<RequestView, WorkflowError> {
-        let user = directory.user(new.user_id).ok_or_else(|| refused("user_id", "No user with that id in the directory."))?;
+        let user = directory
+            .user(new.user_id)
+            .ok_or_else(|| refused("user_id", "No user with that id in the directory."))?;
         let name = &user.ad.display_name;
         if exclusions.excludes(user) {
-            return Err(refused("user_id", format!(
-                "{name} is on the exclusion list (a resource, monitoring or service account): such accounts are Lync-enabled on purpose."
-            )));
+            return Err(refused(
+                "user_id",
+                format!(
+                    "{name} is on the exclusion list (a resource, monitoring or service account): such accounts are Lync-enabled on purpose."
+                ),
+            ));
         }
         let Some(lync) = user.lync.as_ref() else {
-            return Err(refused("user_id", format!("{name} is not enabled for Lync (Enabled = Null): there is nothing to de-provision.")));
+            return Err(refused(
+                "user_id",
+                format!(
+                    "{name} is not enabled for Lync (Enabled = Null): there is nothing to de-provision."
+                ),
+            ));
         };
         if lync.homed_online() {
-            return Err(refused("user_id", format!(
-                "{name} is homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online, not here."
-            )));
+            return Err(refused(
+                "user_id",
+                format!(
+                    "{name} is homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online, not here."
+                ),
+            ));
         }
         let reason_text = new.reason_text.trim();
         if reason_text.is_empty() || reason_text.chars().count() > MAX_REASON {
-            return Err(refused("reason_text", format!("Say why in a sentence (at most {MAX_REASON} characters).")));
+            return Err(refused(
+                "reason_text",
+                format!("Say why in a sentence (at most {MAX_REASON} characters)."),
+            ));
         }
         let grace_days = new.grace_days.unwrap_or(self.policy.default_grace_days);
         if !(1..=365).contains(&grace_days) {
-            return Err(refused("grace_days", "The grace period must be from 1 to 365 days."));
+            return Err(refused(
+                "grace_days",
+                "The grace period must be from 1 to 365 days.",
+            ));
         }
-        let override_reason = new.protected_override.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let override_reason = new
+            .protected_override
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         if user.protected() && override_reason.is_none() {
-            return Err(refused("protected_override", format!(
-                "{name} is a member of {}: protected accounts need an explicit override (say why), and two approvals.",
-                user.ad.protected_groups.join(", ")
-            )));
+            return Err(refused(
+                "protected_override",
+                format!(
+                    "{name} is a member of {}: protected accounts need an explicit override (say why), and two approvals.",
+                    user.ad.protected_groups.join(", ")
+                ),
+            ));
         }
-        let approvals_needed =
-            if user.protected() { self.policy.protected_approvals.max(2) } else { self.policy.approvals_needed.max(1) };
+        let approvals_needed = if user.protected() {
+            self.policy.protected_approvals.max(2)
+        } else {
+            self.policy.approvals_needed.max(1)
+        };
 
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
@@ -209,17 +252,37 @@ impl Workflow {
             user.id,
             new.reason.as_str(),
             new.urgency.as_str(),
-            override_reason.map(|r| format!("; protected override: {r}")).unwrap_or_default()
+            override_reason
+                .map(|r| format!("; protected override: {r}"))
+                .unwrap_or_default()
         );
-        audit::append(&mut write, now, Event { actor: by, action: "request.create", subject: &format!("request #{id}"), details }).await?;
+        audit::append(
+            &mut write,
+            now,
+            Event {
+                actor: by,
+                action: "request.create",
+                subject: &format!("request #{id}"),
+                details,
+            },
+        )
+        .await?;
         self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
     /// Every request, newest first; `open_only` keeps those pending or approved.
     pub async fn list(&self, open_only: bool) -> Result<Vec<RequestView>, WorkflowError> {
-        let filter = if open_only { " WHERE state IN ('pending_approval', 'approved')" } else { "" };
-        let rows = sqlx::query(&format!("{SELECT_REQUEST}{filter} ORDER BY id DESC LIMIT 500")).fetch_all(self.store.pool()).await?;
+        let filter = if open_only {
+            " WHERE state IN ('pending_approval', 'approved')"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "{SELECT_REQUEST}{filter} ORDER BY id DESC LIMIT 500"
+        ))
+        .fetch_all(self.store.pool())
+        .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let decisions = self.decisions(row.get(0)).await?;
@@ -229,7 +292,11 @@ impl Workflow {
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<RequestView>, WorkflowError> {
-        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = ?")).bind(id).fetch_optional(self.store.pool()).await? else {
+        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?
+        else {
             return Ok(None);
         };
         let decisions = self.decisions(id).await?;
@@ -237,10 +304,12 @@ impl Workflow {
     }
 
     async fn decisions(&self, id: i64) -> Result<Vec<DecisionView>, WorkflowError> {
-        let rows = sqlx::query("SELECT actor, decision, comment, at FROM decisions WHERE request_id = ? ORDER BY id")
-            .bind(id)
-            .fetch_all(self.store.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT actor, decision, comment, at FROM decisions WHERE request_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(DecisionView {
@@ -253,13 +322,20 @@ impl Workflow {
             .collect()
     }
 
-    fn view(&self, row: &SqliteRow, decisions: Vec<DecisionView>) -> Result<RequestView, WorkflowError> {
+    fn view(
+        &self,
+        row: &SqliteRow,
+        decisions: Vec<DecisionView>,
+    ) -> Result<RequestView, WorkflowError> {
         let state = RequestState::parse(row.get(15)).unwrap_or(RequestState::PendingApproval);
         let created_at = parse_stamp(row.get(14))?;
         let requested_by: String = row.get(13);
         let approvals_needed = row.get::<i64, _>(12) as u32;
-        let approved_by: Vec<String> =
-            decisions.iter().filter(|d| d.decision == DecisionKind::Approve).map(|d| d.actor.clone()).collect();
+        let approved_by: Vec<String> = decisions
+            .iter()
+            .filter(|d| d.decision == DecisionKind::Approve)
+            .map(|d| d.actor.clone())
+            .collect();
         let pending = state == RequestState::PendingApproval;
         let now = OffsetDateTime::now_utc();
         let last = decisions.last();
@@ -283,7 +359,10 @@ impl Workflow {
         };
         Ok(RequestView {
             id: row.get(0),
-            user_id: row.get::<String, _>(1).parse().map_err(|_| StoreError::Timestamp("bad user id".into()))?,
+            user_id: row
+                .get::<String, _>(1)
+                .parse()
+                .map_err(|_| StoreError::Timestamp("bad user id".into()))?,
             user_display_name: row.get(2),
             user_sam_account_name: row.get(3),
             user_sip_address: row.get(4),
@@ -309,15 +388,29 @@ impl Workflow {
     }
 
     /// Applies a decision by `by`, if `version` is still the request's version.
-    pub async fn decide(&self, id: i64, by: &str, kind: DecisionKind, version: i64, comment: &str) -> Result<RequestView, WorkflowError> {
+    pub async fn decide(
+        &self,
+        id: i64,
+        by: &str,
+        kind: DecisionKind,
+        version: i64,
+        comment: &str,
+    ) -> Result<RequestView, WorkflowError> {
         if comment.chars().count() > MAX_REASON {
-            return Err(refused("comment", format!("A comment has at most {MAX_REASON} characters.")));
+            return Err(refused(
+                "comment",
+                format!("A comment has at most {MAX_REASON} characters."),
+            ));
         }
         if kind == DecisionKind::Reject && comment.trim().is_empty() {
-            return Err(refused("comment", "Say why you reject it: the requester needs to know."));
+            return Err(refused(
+                "comment",
+                "Say why you reject it: the requester needs to know.",
+            ));
         }
         let mut write = self.store.write().await?;
-        self.decide_in(&mut write, id, by, kind, Some(version), comment).await?;
+        self.decide_in(&mut write, id, by, kind, Some(version), comment)
+            .await?;
         self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
@@ -331,11 +424,13 @@ impl Workflow {
         version: Option<i64>,
         comment: &str,
     ) -> Result<(), WorkflowError> {
-        let row = sqlx::query("SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *write.tx)
-            .await?
-            .ok_or(WorkflowError::NotFound(id))?;
+        let row = sqlx::query(
+            "SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *write.tx)
+        .await?
+        .ok_or(WorkflowError::NotFound(id))?;
         let state = RequestState::parse(row.get(0)).unwrap_or(RequestState::PendingApproval);
         let current: i64 = row.get(1);
         let requested_by: String = row.get(2);
@@ -345,11 +440,18 @@ impl Workflow {
                 state.label().to_lowercase()
             )));
         }
-        let approved_by: Vec<String> = sqlx::query_scalar("SELECT actor FROM decisions WHERE request_id = ? AND decision = 'approve'")
-            .bind(id)
-            .fetch_all(&mut *write.tx)
-            .await?;
-        let facts = Facts { state, requested_by: &requested_by, approved_by: &approved_by, approvals_needed: row.get::<i64, _>(3) as u32 };
+        let approved_by: Vec<String> = sqlx::query_scalar(
+            "SELECT actor FROM decisions WHERE request_id = ? AND decision = 'approve'",
+        )
+        .bind(id)
+        .fetch_all(&mut *write.tx)
+        .await?;
+        let facts = Facts {
+            state,
+            requested_by: &requested_by,
+            approved_by: &approved_by,
+            approvals_needed: row.get::<i64, _>(3) as u32,
+        };
         let act = match kind {
             DecisionKind::Approve => Act::Approve { by },
             DecisionKind::Reject => Act::Reject { by },
@@ -357,7 +459,9 @@ impl Workflow {
             DecisionKind::Expire => Act::Expire,
         };
         let next = machine::next(facts, act).map_err(|refusal| match refusal {
-            Refusal::OwnRequest | Refusal::NotRequester(_) => WorkflowError::NotYours(refusal.to_string()),
+            Refusal::OwnRequest | Refusal::NotRequester(_) => {
+                WorkflowError::NotYours(refusal.to_string())
+            }
             _ => WorkflowError::Conflict(refusal.to_string()),
         })?;
         let now = OffsetDateTime::now_utc();
@@ -376,25 +480,55 @@ impl Workflow {
             .bind(stamp(now))
             .execute(&mut *write.tx)
             .await?;
-        let details = format!("{} → {}{}", state.as_str(), next.as_str(), if comment.trim().is_empty() { String::new() } else { format!("; comment: {}", comment.trim()) });
+        let details = format!(
+            "{} → {}{}",
+            state.as_str(),
+            next.as_str(),
+            if comment.trim().is_empty() {
+                String::new()
+            } else {
+                format!("; comment: {}", comment.trim())
+            }
+        );
         let action = format!("request.{}", kind.as_str());
-        audit::append(write, now, Event { actor: by, action: &action, subject: &format!("request #{id}"), details }).await?;
+        audit::append(
+            write,
+            now,
+            Event {
+                actor: by,
+                action: &action,
+                subject: &format!("request #{id}"),
+                details,
+            },
+        )
+        .await?;
         Ok(())
     }
 
     /// Expires requests pending past the limit; returns how many.
     pub async fn expire_due(&self) -> Result<usize, WorkflowError> {
         let cutoff = OffsetDateTime::now_utc() - self.policy.expire_after;
-        let due: Vec<(i64, String)> = sqlx::query_as("SELECT id, created_at FROM requests WHERE state = 'pending_approval'")
-            .fetch_all(self.store.pool())
-            .await?;
+        let due: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, created_at FROM requests WHERE state = 'pending_approval'")
+                .fetch_all(self.store.pool())
+                .await?;
         let mut expired = 0;
         for (id, created_at) in due {
             if parse_stamp(&created_at)? > cutoff {
                 continue;
             }
             let mut write = self.store.write().await?;
-            match self.decide_in(&mut write, id, "deprov", DecisionKind::Expire, None, "pending past the limit").await {
+            match self
+                .decide_in(
+                    &mut write,
+                    id,
+                    "deprov",
+                    DecisionKind::Expire,
+                    None,
+                    "pending past the limit",
+                )
+                .await
+            {
                 Ok(()) => {
                     self.commit(write).await?;
                     expired += 1;

@@ -26,7 +26,9 @@ pub async fn run(simulator: Weak<Simulator>, every: Duration, seed: u64) {
     let mut disabled: Vec<UserId> = Vec::new();
     loop {
         tokio::time::sleep(every).await;
-        let Some(sim) = simulator.upgrade() else { return };
+        let Some(sim) = simulator.upgrade() else {
+            return;
+        };
         let roll = rng.u8(..10);
         if roll < 2 && !disabled.is_empty() {
             let id = disabled.swap_remove(rng.usize(..disabled.len()));
@@ -34,16 +36,22 @@ pub async fn run(simulator: Weak<Simulator>, every: Duration, seed: u64) {
             continue;
         }
         let id = ids[rng.usize(..ids.len())];
-        let Ok(user) = sim.read_user(id).await else { continue };
+        let Ok(user) = sim.read_user(id).await else {
+            continue;
+        };
         let lync_enabled = user.lync.as_ref().is_some_and(|l| l.enabled);
         if roll < 4 && user.ad.account_disabled && lync_enabled {
             // Someone ran stage 1 by hand.
-            let cmdlet = Cmdlet::SetCsUserEnabled { identity: user.ad.user_principal_name.clone(), enabled: false };
+            let cmdlet = Cmdlet::SetCsUserEnabled {
+                identity: user.ad.user_principal_name.clone(),
+                enabled: false,
+            };
             let _ = sim.run(&cmdlet).await;
-        } else if !user.ad.account_disabled && user.ad.protected_groups.is_empty() {
-            if sim.ad_disable(id).is_ok() {
-                disabled.push(id);
-            }
+        } else if !user.ad.account_disabled
+            && user.ad.protected_groups.is_empty()
+            && sim.ad_disable(id).is_ok()
+        {
+            disabled.push(id);
         }
     }
 }

@@ -17,23 +17,39 @@ pub struct SimClock {
 impl SimClock {
     /// A clock that runs on real time from `start`.
     pub fn running(start: OffsetDateTime) -> Self {
-        Self { start, running_since: Some(Instant::now()), advanced: Mutex::new(Duration::ZERO) }
+        Self {
+            start,
+            running_since: Some(Instant::now()),
+            advanced: Mutex::new(Duration::ZERO),
+        }
     }
 
     /// A clock that only moves when advanced: what tests want.
     pub fn frozen(start: OffsetDateTime) -> Self {
-        Self { start, running_since: None, advanced: Mutex::new(Duration::ZERO) }
+        Self {
+            start,
+            running_since: None,
+            advanced: Mutex::new(Duration::ZERO),
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
         let real = self.running_since.map_or(Duration::ZERO, |since| {
             Duration::try_from(since.elapsed()).unwrap_or(Duration::MAX)
         });
-        self.start + real + *self.advanced.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.start
+            + real
+            + *self
+                .advanced
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub fn advance(&self, by: Duration) {
-        *self.advanced.lock().unwrap_or_else(|poison| poison.into_inner()) += by;
+        *self
+            .advanced
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) += by;
     }
 }
 

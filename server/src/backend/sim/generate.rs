@@ -5,11 +5,12 @@
 //! is disabled but who can still use Lync, temporarily disabled users (some past the grace period),
 //! renamed SIP addresses, users homed online, protected admins, and resource and monitoring accounts.
 
-use crate::timing::CERTIFICATE_LIFETIME;
 use super::names::{DEPARTMENTS, DEVICES, GIVEN_NAMES, POLICY_NAMES, SITES, SURNAMES};
+use crate::timing::CERTIFICATE_LIFETIME;
 use deprov_wire::directory::{
-    AdAccount, ClientCertificate, DirectoryUser, Endpoint, LyncAccount, ONLINE_HOSTING_PROVIDER,
-    ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment, SignInMethod, SipAddress, UserId,
+    AdAccount, ClientCertificate, DirectoryUser, Endpoint, LyncAccount,
+    ON_PREMISES_HOSTING_PROVIDER, ONLINE_HOSTING_PROVIDER, PolicyAssignment, SignInMethod,
+    SipAddress, UserId,
 };
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -119,11 +120,19 @@ impl Generator {
         let dept = &DEPARTMENTS[dept_index];
         let id = self.id();
 
-        let letters = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+        let letters = |s: &str| {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_lowercase()
+        };
         let mut sam_base = format!("{}{}", &letters(given)[..1], letters(surname));
         sam_base.truncate(17);
         let sam = Self::unique(&mut self.taken_sam, sam_base);
-        let upn_lhs = Self::unique(&mut self.taken_upn, format!("{}.{}", letters(given), letters(surname)));
+        let upn_lhs = Self::unique(
+            &mut self.taken_upn,
+            format!("{}.{}", letters(given), letters(surname)),
+        );
 
         // Roughly one in ten people manages others; everyone reports to someone in their department.
         let dept_managers = &self.managers[dept_index];
@@ -135,7 +144,11 @@ impl Generator {
             let manager = dept_managers[self.rng.usize(..dept_managers.len())];
             (self.pick(dept.titles), Some(manager))
         };
-        let title = if self.users.is_empty() { "Chief Executive Officer" } else { title };
+        let title = if self.users.is_empty() {
+            "Chief Executive Officer"
+        } else {
+            title
+        };
 
         let roll = self.rng.u16(..1000);
         let situation = match roll {
@@ -148,14 +161,23 @@ impl Generator {
             _ => Situation::Active,
         };
         let ad_disabled_since = match situation {
-            Situation::LeaverStillEnabled | Situation::LeaverTemporarilyDisabled | Situation::LeaverRemoved => {
-                Some(self.ago(Duration::hours(2), Duration::days(150)))
+            Situation::LeaverStillEnabled
+            | Situation::LeaverTemporarilyDisabled
+            | Situation::LeaverRemoved => Some(self.ago(Duration::hours(2), Duration::days(150))),
+            Situation::Renamed if self.rng.u8(..10) < 7 => {
+                Some(self.ago(Duration::hours(1), Duration::days(60)))
             }
-            Situation::Renamed if self.rng.u8(..10) < 7 => Some(self.ago(Duration::hours(1), Duration::days(60))),
             _ => None,
         };
         let protected_groups = if dept.name == "IT" && self.rng.u8(..100) < 6 {
-            vec![if self.rng.bool() { "Domain Admins" } else { "Enterprise Admins" }.to_owned()]
+            vec![
+                if self.rng.bool() {
+                    "Domain Admins"
+                } else {
+                    "Enterprise Admins"
+                }
+                .to_owned(),
+            ]
         } else {
             Vec::new()
         };
@@ -171,18 +193,26 @@ impl Generator {
             manager,
             account_disabled: ad_disabled_since.is_some(),
             disabled_since: ad_disabled_since,
-            when_changed: ad_disabled_since.unwrap_or_else(|| self.ago(Duration::days(1), Duration::days(700))),
+            when_changed: ad_disabled_since
+                .unwrap_or_else(|| self.ago(Duration::days(1), Duration::days(700))),
             protected_groups,
         };
 
         let (lync, endpoints) = match situation {
             Situation::NoLync | Situation::LeaverRemoved => (None, Vec::new()),
             _ => {
-                let (lync, endpoints) = self.lync_account(&upn_lhs, site, &situation, ad_disabled_since);
+                let (lync, endpoints) =
+                    self.lync_account(&upn_lhs, site, &situation, ad_disabled_since);
                 (Some(lync), endpoints)
             }
         };
-        self.users.push(DirectoryUser { id, ad, lync, endpoints, usn_changed: 0 });
+        self.users.push(DirectoryUser {
+            id,
+            ad,
+            lync,
+            endpoints,
+            usn_changed: 0,
+        });
     }
 
     fn lync_account(
@@ -202,7 +232,9 @@ impl Generator {
                 (false, (since + after).min(self.now - Duration::minutes(1)))
             }
             Situation::OnLeave => (false, self.ago(Duration::days(1), Duration::days(60))),
-            Situation::Renamed if self.rng.u8(..10) < 8 => (false, self.ago(Duration::hours(1), Duration::days(60))),
+            Situation::Renamed if self.rng.u8(..10) < 8 => {
+                (false, self.ago(Duration::hours(1), Duration::days(60)))
+            }
             _ => (true, enabled_at),
         };
         let lhs = match situation {
@@ -211,15 +243,28 @@ impl Generator {
             _ => upn_lhs.to_owned(),
         };
         let enterprise_voice_enabled = !homed_online && self.rng.u8(..100) < 40;
-        let line_uri = enterprise_voice_enabled
-            .then(|| format!("tel:{}{:04};ext={:04}", site.tel_prefix, self.rng.u16(..10_000), self.rng.u16(..10_000)));
+        let line_uri = enterprise_voice_enabled.then(|| {
+            format!(
+                "tel:{}{:04};ext={:04}",
+                site.tel_prefix,
+                self.rng.u16(..10_000),
+                self.rng.u16(..10_000)
+            )
+        });
         let mut policies = Vec::new();
         for (kind, names) in POLICY_NAMES {
             if self.rng.u8(..100) < 35 {
-                policies.push(PolicyAssignment { kind: kind.as_str().to_owned(), name: self.pick(names).to_owned() });
+                policies.push(PolicyAssignment {
+                    kind: kind.as_str().to_owned(),
+                    name: self.pick(names).to_owned(),
+                });
             }
         }
-        let contact_count = if self.rng.u8(..10) == 0 { self.rng.u32(80..400) } else { self.rng.u32(0..80) };
+        let contact_count = if self.rng.u8(..10) == 0 {
+            self.rng.u32(80..400)
+        } else {
+            self.rng.u32(0..80)
+        };
         let conference_count = self.rng.u32(0..13);
 
         let mut certificates = Vec::new();
@@ -243,8 +288,11 @@ impl Generator {
             (true, Some(_)) if usable_cert && self.rng.u8(..100) < 40 => self.rng.usize(1..3),
             _ => 0,
         };
-        let signed_in_with =
-            if ad_disabled_since.is_some() { SignInMethod::ClientCertificate } else { SignInMethod::Windows };
+        let signed_in_with = if ad_disabled_since.is_some() {
+            SignInMethod::ClientCertificate
+        } else {
+            SignInMethod::Windows
+        };
         let endpoints = (0..sessions)
             .map(|_| Endpoint {
                 device: self.pick(DEVICES).to_owned(),
@@ -260,7 +308,12 @@ impl Generator {
             enabled_changed,
             sip_address: SipAddress::new(&lhs, DOMAIN).expect("generated SIP addresses are valid"),
             registrar_pool: (!homed_online).then(|| site.pool.to_owned()),
-            hosting_provider: if homed_online { ONLINE_HOSTING_PROVIDER } else { ON_PREMISES_HOSTING_PROVIDER }.to_owned(),
+            hosting_provider: if homed_online {
+                ONLINE_HOSTING_PROVIDER
+            } else {
+                ON_PREMISES_HOSTING_PROVIDER
+            }
+            .to_owned(),
             line_uri,
             enterprise_voice_enabled,
             policies,
@@ -277,13 +330,28 @@ impl Generator {
         let site = &SITES[n % SITES.len()];
         let (display_name, sam, ou, disabled) = match n % 3 {
             0 => (
-                format!("Room {} {}.{:02}", site.code.to_uppercase(), 1 + n % 9, n % 40),
+                format!(
+                    "Room {} {}.{:02}",
+                    site.code.to_uppercase(),
+                    1 + n % 9,
+                    n % 40
+                ),
                 format!("room-{}-{n:03}", site.code),
                 RESOURCE_OU,
                 true,
             ),
-            1 => (format!("Watcher Node Test User {n}"), format!("lyncwatch{n:02}"), SERVICE_OU, false),
-            _ => (format!("Response Group Service {n}"), format!("svc-lyncrgs{n:02}"), SERVICE_OU, true),
+            1 => (
+                format!("Watcher Node Test User {n}"),
+                format!("lyncwatch{n:02}"),
+                SERVICE_OU,
+                false,
+            ),
+            _ => (
+                format!("Response Group Service {n}"),
+                format!("svc-lyncrgs{n:02}"),
+                SERVICE_OU,
+                true,
+            ),
         };
         let sam = Self::unique(&mut self.taken_sam, sam);
         let upn_lhs = Self::unique(&mut self.taken_upn, sam.clone());
@@ -307,7 +375,8 @@ impl Generator {
             lync: Some(LyncAccount {
                 enabled: true,
                 enabled_changed: enabled_at,
-                sip_address: SipAddress::new(&upn_lhs, DOMAIN).expect("generated SIP addresses are valid"),
+                sip_address: SipAddress::new(&upn_lhs, DOMAIN)
+                    .expect("generated SIP addresses are valid"),
                 registrar_pool: Some(site.pool.to_owned()),
                 hosting_provider: ON_PREMISES_HOSTING_PROVIDER.to_owned(),
                 line_uri: None,
@@ -340,9 +409,19 @@ mod tests {
     #[test]
     fn names_are_unique_and_addresses_valid() {
         let users = directory(20_000, 1, NOW);
-        let sams: HashSet<_> = users.iter().map(|u| u.ad.sam_account_name.to_lowercase()).collect();
-        let upns: HashSet<_> = users.iter().map(|u| u.ad.user_principal_name.to_lowercase()).collect();
-        let sips: HashSet<_> = users.iter().filter_map(|u| u.lync.as_ref()).map(|l| l.sip_address.to_string()).collect();
+        let sams: HashSet<_> = users
+            .iter()
+            .map(|u| u.ad.sam_account_name.to_lowercase())
+            .collect();
+        let upns: HashSet<_> = users
+            .iter()
+            .map(|u| u.ad.user_principal_name.to_lowercase())
+            .collect();
+        let sips: HashSet<_> = users
+            .iter()
+            .filter_map(|u| u.lync.as_ref())
+            .map(|l| l.sip_address.to_string())
+            .collect();
         let lync_users = users.iter().filter(|u| u.lync.is_some()).count();
         assert_eq!(sams.len(), users.len());
         assert_eq!(upns.len(), users.len());
@@ -353,9 +432,15 @@ mod tests {
     #[test]
     fn every_situation_the_portal_handles_is_present_in_realistic_proportions() {
         let users = directory(10_000, 42, NOW);
-        let share = |pred: &dyn Fn(&DirectoryUser) -> bool| users.iter().filter(|u| pred(u)).count() as f64 / 100.0;
-        let hole = share(&|u| u.ad_state() == AdState::Disabled && u.lync_state() == LyncState::Enabled);
-        assert!((2.0..6.0).contains(&hole), "AD disabled but Lync enabled: {hole}%");
+        let share = |pred: &dyn Fn(&DirectoryUser) -> bool| {
+            users.iter().filter(|u| pred(u)).count() as f64 / 100.0
+        };
+        let hole =
+            share(&|u| u.ad_state() == AdState::Disabled && u.lync_state() == LyncState::Enabled);
+        assert!(
+            (2.0..6.0).contains(&hole),
+            "AD disabled but Lync enabled: {hole}%"
+        );
         let temp = share(&|u| u.lync_state() == LyncState::TemporarilyDisabled);
         assert!((1.0..5.0).contains(&temp), "temporarily disabled: {temp}%");
         let never = share(&|u| u.lync_state() == LyncState::NeverEnabled);
@@ -365,9 +450,16 @@ mod tests {
         let renamed = share(&DirectoryUser::sip_disjoint_from_upn);
         assert!((0.3..2.0).contains(&renamed), "renamed: {renamed}%");
         assert!(users.iter().any(|u| !u.ad.protected_groups.is_empty()));
-        assert!(users.iter().any(|u| u.ad.distinguished_name.contains(RESOURCE_OU)));
+        assert!(
+            users
+                .iter()
+                .any(|u| u.ad.distinguished_name.contains(RESOURCE_OU))
+        );
         assert!(users.iter().any(|u| !u.endpoints.is_empty()));
-        let pools: HashSet<_> = users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+        let pools: HashSet<_> = users
+            .iter()
+            .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
+            .collect();
         assert_eq!(pools.len(), 3);
         let managed = users.iter().filter(|u| u.ad.manager.is_some()).count();
         assert!(managed > 9_000, "most people have a manager");

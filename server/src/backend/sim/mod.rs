@@ -17,8 +17,8 @@ use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRAC
 use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{
-    DirectoryUser, Endpoint, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment, SignInMethod,
-    SipAddress, UserId,
+    DirectoryUser, Endpoint, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment,
+    SignInMethod, SipAddress, UserId,
 };
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -79,8 +79,10 @@ impl Simulator {
 
     /// A simulator over the given users (tests build small, exact directories this way).
     pub fn with_users(users: Vec<DirectoryUser>, clock: SimClock) -> Self {
-        let mut pools: Vec<String> =
-            users.iter().filter_map(|u| u.lync.as_ref()?.registrar_pool.clone()).collect();
+        let mut pools: Vec<String> = users
+            .iter()
+            .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
+            .collect();
         pools.sort();
         pools.dedup();
         let usn = users.iter().map(|u| u.usn_changed).max().unwrap_or(0);
@@ -95,7 +97,11 @@ impl Simulator {
         for index in 0..state.users.len() {
             state.index_identities(index);
         }
-        Self { clock, state: RwLock::new(state), changes: Notify::new() }
+        Self {
+            clock,
+            state: RwLock::new(state),
+            changes: Notify::new(),
+        }
     }
 
     pub fn clock(&self) -> &SimClock {
@@ -109,11 +115,15 @@ impl Simulator {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, SimState> {
-        self.state.read().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, SimState> {
-        self.state.write().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Applies `change` to one user and records it as an AD change (new uSNChanged).
@@ -124,7 +134,10 @@ impl Simulator {
     ) -> Result<T, BackendError> {
         let now = self.clock.now();
         let mut state = self.write();
-        let index = *state.by_id.get(&id).ok_or_else(|| BackendError::UserNotFound(id.to_string()))?;
+        let index = *state
+            .by_id
+            .get(&id)
+            .ok_or_else(|| BackendError::UserNotFound(id.to_string()))?;
         let result = state.commit(index, now, change)?;
         drop(state);
         self.changes.notify_waiters();
@@ -157,15 +170,25 @@ impl Simulator {
 
     /// A client tries to sign in as `address`: Windows (Kerberos/NTLM) needs an enabled AD account;
     /// a client certificate needs none, only an unexpired, unrevoked certificate.
-    pub fn sign_in(&self, address: &SipAddress, with: SignInMethod, device: &str) -> Result<(), SignInRefused> {
+    pub fn sign_in(
+        &self,
+        address: &SipAddress,
+        with: SignInMethod,
+        device: &str,
+    ) -> Result<(), SignInRefused> {
         let key = address.without_scheme().to_lowercase();
         let id = {
             let state = self.read();
-            let index = *state.by_identity.get(&key).ok_or(SignInRefused::UnknownAddress)?;
+            let index = *state
+                .by_identity
+                .get(&key)
+                .ok_or(SignInRefused::UnknownAddress)?;
             let user = &state.users[index];
             // by_identity also holds UPNs and names: only the current SIP address signs in.
             match &user.lync {
-                Some(lync) if lync.sip_address.without_scheme().eq_ignore_ascii_case(&key) => user.id,
+                Some(lync) if lync.sip_address.without_scheme().eq_ignore_ascii_case(&key) => {
+                    user.id
+                }
                 _ => return Err(SignInRefused::UnknownAddress),
             }
         };
@@ -177,7 +200,9 @@ impl Simulator {
             let allowed = match with {
                 SignInMethod::Windows if user.ad.account_disabled => Err(SignInRefused::AdDisabled),
                 SignInMethod::Windows => Ok(()),
-                SignInMethod::ClientCertificate if lync.usable_certificates(now).next().is_none() => {
+                SignInMethod::ClientCertificate
+                    if lync.usable_certificates(now).next().is_none() =>
+                {
                     Err(SignInRefused::NoValidCertificate)
                 }
                 SignInMethod::ClientCertificate => Ok(()),
@@ -207,7 +232,10 @@ impl Simulator {
 impl SimState {
     fn index_identities(&mut self, index: usize) {
         let user = &self.users[index];
-        let mut keys = vec![user.ad.user_principal_name.to_lowercase(), user.ad.sam_account_name.to_lowercase()];
+        let mut keys = vec![
+            user.ad.user_principal_name.to_lowercase(),
+            user.ad.sam_account_name.to_lowercase(),
+        ];
         if let Some(lync) = &user.lync {
             keys.push(lync.sip_address.without_scheme().to_lowercase());
         }
@@ -218,7 +246,10 @@ impl SimState {
 
     fn unindex_identities(&mut self, index: usize) {
         let user = &self.users[index];
-        let mut keys = vec![user.ad.user_principal_name.to_lowercase(), user.ad.sam_account_name.to_lowercase()];
+        let mut keys = vec![
+            user.ad.user_principal_name.to_lowercase(),
+            user.ad.sam_account_name.to_lowercase(),
+        ];
         if let Some(lync) = &user.lync {
             keys.push(lync.sip_address.without_scheme().to_lowercase());
         }
@@ -238,7 +269,11 @@ impl SimState {
         self.by_identity
             .get(key)
             .copied()
-            .or_else(|| key.parse().ok().and_then(|id| self.by_id.get(&UserId(id)).copied()))
+            .or_else(|| {
+                key.parse()
+                    .ok()
+                    .and_then(|id| self.by_id.get(&UserId(id)).copied())
+            })
             .ok_or_else(|| BackendError::CommandFailed {
                 cmdlet,
                 message: format!("Management object not found for identity \"{identity}\"."),
@@ -263,12 +298,20 @@ impl SimState {
     }
 
     fn sip_in_use(&self, sip: &SipAddress) -> bool {
-        self.by_identity.get(&sip.without_scheme().to_lowercase()).is_some_and(|&index| {
-            self.users[index].lync.as_ref().is_some_and(|lync| lync.sip_address == *sip)
-        })
+        self.by_identity
+            .get(&sip.without_scheme().to_lowercase())
+            .is_some_and(|&index| {
+                self.users[index]
+                    .lync
+                    .as_ref()
+                    .is_some_and(|lync| lync.sip_address == *sip)
+            })
     }
 
-    fn lync_user<'a>(user: &'a mut DirectoryUser, cmdlet: &'static str) -> Result<&'a mut LyncAccount, BackendError> {
+    fn lync_user<'a>(
+        user: &'a mut DirectoryUser,
+        cmdlet: &'static str,
+    ) -> Result<&'a mut LyncAccount, BackendError> {
         let upn = user.ad.user_principal_name.clone();
         user.lync.as_mut().ok_or_else(|| BackendError::CommandFailed {
             cmdlet,
@@ -290,25 +333,42 @@ impl SimState {
                         lync.enabled = enabled;
                         lync.enabled_changed = now;
                     }
-                    for endpoint in user.endpoints.iter_mut().filter(|e| e.disconnect_at.is_none()) {
+                    for endpoint in user
+                        .endpoints
+                        .iter_mut()
+                        .filter(|e| e.disconnect_at.is_none())
+                    {
                         endpoint.features_blocked_from = if enabled {
                             None
                         } else {
                             // Sessions keep working for up to 5 minutes, then appear signed in but fail.
-                            Some(endpoint.features_blocked_from.unwrap_or(now + TEMPORARY_DISABLE_GRACE))
+                            Some(
+                                endpoint
+                                    .features_blocked_from
+                                    .unwrap_or(now + TEMPORARY_DISABLE_GRACE),
+                            )
                         };
                     }
                     Ok(())
                 })?;
                 done(String::new())
             }
-            Cmdlet::SetCsUserSipAddress { identity, sip_address } => {
+            Cmdlet::SetCsUserSipAddress {
+                identity,
+                sip_address,
+            } => {
                 let index = self.resolve(identity, name)?;
-                let domain = self.users[index].lync.as_ref().map(|l| l.sip_address.domain().to_owned());
+                let domain = self.users[index]
+                    .lync
+                    .as_ref()
+                    .map(|l| l.sip_address.domain().to_owned());
                 if domain.as_deref().is_some_and(|d| d != sip_address.domain()) {
                     return Err(BackendError::CommandFailed {
                         cmdlet: name,
-                        message: format!("SIP domain \"{}\" is not a supported SIP domain.", sip_address.domain()),
+                        message: format!(
+                            "SIP domain \"{}\" is not a supported SIP domain.",
+                            sip_address.domain()
+                        ),
                     });
                 }
                 if self.sip_in_use(sip_address) {
@@ -332,16 +392,31 @@ impl SimState {
                     // Every msRTCSIP attribute, policy, contact and conference goes with it.
                     user.lync = None;
                     for endpoint in &mut user.endpoints {
-                        endpoint.features_blocked_from = Some(endpoint.features_blocked_from.map_or(now, |t| t.min(now)));
-                        endpoint.disconnect_at = Some(endpoint.disconnect_at.map_or(now + REMOVAL_DISCONNECT, |t| t.min(now + REMOVAL_DISCONNECT)));
+                        endpoint.features_blocked_from =
+                            Some(endpoint.features_blocked_from.map_or(now, |t| t.min(now)));
+                        endpoint.disconnect_at = Some(
+                            endpoint
+                                .disconnect_at
+                                .map_or(now + REMOVAL_DISCONNECT, |t| {
+                                    t.min(now + REMOVAL_DISCONNECT)
+                                }),
+                        );
                     }
                     Ok(())
                 })?;
                 done(String::new())
             }
-            Cmdlet::EnableCsUser { identity, sip_address, registrar_pool } => {
+            Cmdlet::EnableCsUser {
+                identity,
+                sip_address,
+                registrar_pool,
+            } => {
                 let index = self.resolve(identity, name)?;
-                if !self.pools.iter().any(|pool| pool.eq_ignore_ascii_case(registrar_pool)) {
+                if !self
+                    .pools
+                    .iter()
+                    .any(|pool| pool.eq_ignore_ascii_case(registrar_pool))
+                {
                     return Err(BackendError::CommandFailed {
                         cmdlet: name,
                         message: format!("Registrar pool \"{registrar_pool}\" was not found."),
@@ -383,7 +458,11 @@ impl SimState {
                 let revoked = self.commit(index, now, |user, now| {
                     let lync = Self::lync_user(user, name)?;
                     let mut revoked = 0;
-                    for cert in lync.certificates.iter_mut().filter(|c| c.revoked_from.is_none()) {
+                    for cert in lync
+                        .certificates
+                        .iter_mut()
+                        .filter(|c| c.revoked_from.is_none())
+                    {
                         // Takes effect for new sign-ins after about 3 minutes; sessions are untouched.
                         cert.revoked_from = Some(now + REVOCATION_DELAY);
                         revoked += 1;
@@ -392,13 +471,23 @@ impl SimState {
                 })?;
                 done(format!("{revoked} client certificate(s) revoked."))
             }
-            Cmdlet::ExportCsUserData { pool_fqdn, user_filter, file_name } => {
+            Cmdlet::ExportCsUserData {
+                pool_fqdn,
+                user_filter,
+                file_name,
+            } => {
                 let index = self.resolve(user_filter, name)?;
                 let lync = Self::lync_user(&mut self.users[index], name)?;
-                if !lync.registrar_pool.as_deref().is_some_and(|pool| pool.eq_ignore_ascii_case(pool_fqdn)) {
+                if !lync
+                    .registrar_pool
+                    .as_deref()
+                    .is_some_and(|pool| pool.eq_ignore_ascii_case(pool_fqdn))
+                {
                     return Err(BackendError::CommandFailed {
                         cmdlet: name,
-                        message: format!("No user matching \"{user_filter}\" is homed on pool \"{pool_fqdn}\"."),
+                        message: format!(
+                            "No user matching \"{user_filter}\" is homed on pool \"{pool_fqdn}\"."
+                        ),
                     });
                 }
                 let export = UserDataExport {
@@ -407,12 +496,19 @@ impl SimState {
                     conference_count: lync.conference_count,
                 };
                 self.exports.insert(file_name.clone(), export);
-                done(format!("Exported user data of {user_filter} to {file_name}."))
+                done(format!(
+                    "Exported user data of {user_filter} to {file_name}."
+                ))
             }
-            Cmdlet::UpdateCsUserData { file_name, user_filter } => {
-                let export = self.exports.get(file_name).cloned().ok_or_else(|| BackendError::CommandFailed {
-                    cmdlet: name,
-                    message: format!("Cannot find file \"{file_name}\"."),
+            Cmdlet::UpdateCsUserData {
+                file_name,
+                user_filter,
+            } => {
+                let export = self.exports.get(file_name).cloned().ok_or_else(|| {
+                    BackendError::CommandFailed {
+                        cmdlet: name,
+                        message: format!("Cannot find file \"{file_name}\"."),
+                    }
                 })?;
                 if export.user_filter != user_filter.to_lowercase() {
                     return Err(BackendError::CommandFailed {
@@ -429,12 +525,19 @@ impl SimState {
                 })?;
                 done(format!("Imported user data for {user_filter}."))
             }
-            Cmdlet::GrantPolicy { kind, identity, policy_name } => {
+            Cmdlet::GrantPolicy {
+                kind,
+                identity,
+                policy_name,
+            } => {
                 let index = self.resolve(identity, name)?;
                 self.commit(index, now, |user, _| {
                     let policies = &mut Self::lync_user(user, name)?.policies;
                     policies.retain(|p| p.kind != kind.as_str());
-                    policies.push(PolicyAssignment { kind: kind.as_str().to_owned(), name: policy_name.clone() });
+                    policies.push(PolicyAssignment {
+                        kind: kind.as_str().to_owned(),
+                        name: policy_name.clone(),
+                    });
                     Ok(())
                 })?;
                 done(String::new())
@@ -455,20 +558,35 @@ impl LyncBackend for Simulator {
 
     async fn health(&self) -> Result<String, BackendError> {
         let state = self.read();
-        Ok(format!("simulating {} users on {} pools", state.users.len(), state.pools.len()))
+        Ok(format!(
+            "simulating {} users on {} pools",
+            state.users.len(),
+            state.pools.len()
+        ))
     }
 
     async fn read_directory(&self, since: Option<Usn>) -> Result<DirectoryRead, BackendError> {
         let now = self.clock.now();
         let state = self.read();
         let since = since.unwrap_or(0);
-        let users = state.users.iter().filter(|u| u.usn_changed > since).map(|u| Self::view(u, now)).collect();
-        Ok(DirectoryRead { users, high_water: state.usn })
+        let users = state
+            .users
+            .iter()
+            .filter(|u| u.usn_changed > since)
+            .map(|u| Self::view(u, now))
+            .collect();
+        Ok(DirectoryRead {
+            users,
+            high_water: state.usn,
+        })
     }
 
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
         let state = self.read();
-        let index = *state.by_id.get(&id).ok_or_else(|| BackendError::UserNotFound(id.to_string()))?;
+        let index = *state
+            .by_id
+            .get(&id)
+            .ok_or_else(|| BackendError::UserNotFound(id.to_string()))?;
         Ok(Self::view(&state.users[index], self.clock.now()))
     }
 

@@ -18,7 +18,10 @@ fn jane() -> DirectoryUser {
     let mut jane = crate::fixtures::user(1, "jane.doe", START);
     jane.ad.sam_account_name = "jdoe".into();
     let lync = jane.lync.as_mut().unwrap();
-    lync.policies = vec![PolicyAssignment { kind: "Voice".into(), name: "Tag:International".into() }];
+    lync.policies = vec![PolicyAssignment {
+        kind: "Voice".into(),
+        name: "Tag:International".into(),
+    }];
     (lync.contact_count, lync.conference_count) = (42, 3);
     lync.certificates = vec![ClientCertificate {
         serial_number: "01".into(),
@@ -39,7 +42,10 @@ fn jane() -> DirectoryUser {
 fn sim() -> (Simulator, UserId) {
     let user = jane();
     let id = user.id;
-    (Simulator::with_users(vec![user], SimClock::frozen(START)), id)
+    (
+        Simulator::with_users(vec![user], SimClock::frozen(START)),
+        id,
+    )
 }
 
 async fn jane_now(sim: &Simulator, id: UserId) -> DirectoryUser {
@@ -49,11 +55,17 @@ async fn jane_now(sim: &Simulator, id: UserId) -> DirectoryUser {
 /// Can the signed-in session still IM, and is it still connected?
 async fn session(sim: &Simulator, id: UserId) -> Option<bool> {
     let now = sim.now();
-    jane_now(sim, id).await.sessions(now).next().map(|e| e.features_work(now))
+    jane_now(sim, id)
+        .await
+        .sessions(now)
+        .next()
+        .map(|e| e.features_work(now))
 }
 
 async fn run(sim: &Simulator, cmdlet: Cmdlet) {
-    sim.run(&cmdlet).await.unwrap_or_else(|e| panic!("{} failed: {e}", cmdlet.render()));
+    sim.run(&cmdlet)
+        .await
+        .unwrap_or_else(|e| panic!("{} failed: {e}", cmdlet.render()));
 }
 
 fn identity() -> String {
@@ -66,10 +78,25 @@ async fn disabling_the_ad_account_alone_changes_nothing_in_lync() {
     sim.ad_disable(id).unwrap();
     sim.advance_clock(Duration::minutes(10));
     let jane = jane_now(&sim, id).await;
-    assert_eq!(jane.lync_state(), LyncState::Enabled, "msRTCSIP-UserEnabled is unaffected");
-    assert_eq!(session(&sim, id).await, Some(true), "the session keeps full IM and presence");
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Err(SignInRefused::AdDisabled));
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"), Ok(()), "certificate sign-in still works");
+    assert_eq!(
+        jane.lync_state(),
+        LyncState::Enabled,
+        "msRTCSIP-UserEnabled is unaffected"
+    );
+    assert_eq!(
+        session(&sim, id).await,
+        Some(true),
+        "the session keeps full IM and presence"
+    );
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Err(SignInRefused::AdDisabled)
+    );
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"),
+        Ok(()),
+        "certificate sign-in still works"
+    );
     // Until the certificate expires (issued 10 days before START, valid 180 days).
     sim.advance_clock(Duration::days(171));
     assert_eq!(
@@ -77,55 +104,148 @@ async fn disabling_the_ad_account_alone_changes_nothing_in_lync() {
         Err(SignInRefused::NoValidCertificate)
     );
     sim.ad_enable(id).unwrap();
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Ok(()), "reversible");
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Ok(()),
+        "reversible"
+    );
 }
 
 #[tokio::test]
 async fn temporarily_disabling_blocks_sign_in_at_once_and_sessions_after_five_minutes() {
     let (sim, id) = sim();
-    run(&sim, Cmdlet::SetCsUserEnabled { identity: identity(), enabled: false }).await;
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Err(SignInRefused::LyncDisabled));
+    run(
+        &sim,
+        Cmdlet::SetCsUserEnabled {
+            identity: identity(),
+            enabled: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Err(SignInRefused::LyncDisabled)
+    );
     assert_eq!(
         sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"),
         Err(SignInRefused::LyncDisabled)
     );
     sim.advance_clock(Duration::seconds(4 * 60 + 59));
-    assert_eq!(session(&sim, id).await, Some(true), "IM and presence work for up to 5 minutes");
+    assert_eq!(
+        session(&sim, id).await,
+        Some(true),
+        "IM and presence work for up to 5 minutes"
+    );
     sim.advance_clock(Duration::seconds(2));
-    assert_eq!(session(&sim, id).await, Some(false), "then the user appears signed in but IM fails");
+    assert_eq!(
+        session(&sim, id).await,
+        Some(false),
+        "then the user appears signed in but IM fails"
+    );
     sim.advance_clock(Duration::hours(2));
-    assert_eq!(session(&sim, id).await, Some(false), "still appears signed in, never disconnected");
+    assert_eq!(
+        session(&sim, id).await,
+        Some(false),
+        "still appears signed in, never disconnected"
+    );
 
     let jane = jane_now(&sim, id).await;
     assert_eq!(jane.lync_state(), LyncState::TemporarilyDisabled);
     let lync = jane.lync.as_ref().unwrap();
-    assert_eq!((lync.contact_count, lync.conference_count, lync.policies.len()), (42, 3, 1), "all data kept");
+    assert_eq!(
+        (
+            lync.contact_count,
+            lync.conference_count,
+            lync.policies.len()
+        ),
+        (42, 3, 1),
+        "all data kept"
+    );
 
-    run(&sim, Cmdlet::SetCsUserEnabled { identity: identity(), enabled: true }).await;
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Ok(()), "reversible");
+    run(
+        &sim,
+        Cmdlet::SetCsUserEnabled {
+            identity: identity(),
+            enabled: true,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Ok(()),
+        "reversible"
+    );
     assert_eq!(session(&sim, id).await, Some(true));
 }
 
 #[tokio::test]
 async fn removing_from_lync_deletes_everything_and_disconnects_within_minutes() {
     let (sim, id) = sim();
-    run(&sim, Cmdlet::DisableCsUser { identity: identity() }).await;
+    run(
+        &sim,
+        Cmdlet::DisableCsUser {
+            identity: identity(),
+        },
+    )
+    .await;
     let jane = jane_now(&sim, id).await;
-    assert_eq!(jane.lync_state(), LyncState::NeverEnabled, "every msRTCSIP attribute is gone: Enabled = Null");
-    assert_eq!(session(&sim, id).await, Some(false), "no new IM or conferencing meanwhile");
+    assert_eq!(
+        jane.lync_state(),
+        LyncState::NeverEnabled,
+        "every msRTCSIP attribute is gone: Enabled = Null"
+    );
+    assert_eq!(
+        session(&sim, id).await,
+        Some(false),
+        "no new IM or conferencing meanwhile"
+    );
     sim.advance_clock(Duration::minutes(2));
-    assert_eq!(session(&sim, id).await, Some(false), "still connected after 2 minutes");
+    assert_eq!(
+        session(&sim, id).await,
+        Some(false),
+        "still connected after 2 minutes"
+    );
     sim.advance_clock(Duration::seconds(61));
-    assert_eq!(session(&sim, id).await, None, "disconnected within a few minutes");
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Err(SignInRefused::UnknownAddress));
+    assert_eq!(
+        session(&sim, id).await,
+        None,
+        "disconnected within a few minutes"
+    );
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Err(SignInRefused::UnknownAddress)
+    );
 
     // Enable-CsUser needs an existing pool and gives back only a blank account.
-    let bad_pool = Cmdlet::EnableCsUser { identity: identity(), sip_address: sip("jane.doe"), registrar_pool: "nope.contoso.com".into() };
-    assert!(matches!(sim.run(&bad_pool).await, Err(BackendError::CommandFailed { .. })));
-    run(&sim, Cmdlet::EnableCsUser { identity: identity(), sip_address: sip("jane.doe"), registrar_pool: POOL.into() }).await;
+    let bad_pool = Cmdlet::EnableCsUser {
+        identity: identity(),
+        sip_address: sip("jane.doe"),
+        registrar_pool: "nope.contoso.com".into(),
+    };
+    assert!(matches!(
+        sim.run(&bad_pool).await,
+        Err(BackendError::CommandFailed { .. })
+    ));
+    run(
+        &sim,
+        Cmdlet::EnableCsUser {
+            identity: identity(),
+            sip_address: sip("jane.doe"),
+            registrar_pool: POOL.into(),
+        },
+    )
+    .await;
     let lync = jane_now(&sim, id).await.lync.unwrap();
     assert!(lync.enabled);
-    assert_eq!((lync.contact_count, lync.conference_count, lync.policies.len()), (0, 0, 0), "a blank account");
+    assert_eq!(
+        (
+            lync.contact_count,
+            lync.conference_count,
+            lync.policies.len()
+        ),
+        (0, 0, 0),
+        "a blank account"
+    );
 }
 
 #[tokio::test]
@@ -137,47 +257,116 @@ async fn a_backup_brings_contacts_and_conferences_back_after_removal() {
         file_name: "jane.zip".into(),
     };
     run(&sim, export).await;
-    run(&sim, Cmdlet::DisableCsUser { identity: identity() }).await;
-    run(&sim, Cmdlet::EnableCsUser { identity: identity(), sip_address: sip("jane.doe"), registrar_pool: POOL.into() }).await;
-    run(&sim, Cmdlet::UpdateCsUserData { file_name: "jane.zip".into(), user_filter: "jane.doe@contoso.com".into() }).await;
-    run(&sim, Cmdlet::GrantPolicy {
-        kind: deprov_wire::cmdlet::PolicyKind::Voice,
-        identity: identity(),
-        policy_name: "Tag:International".into(),
-    })
+    run(
+        &sim,
+        Cmdlet::DisableCsUser {
+            identity: identity(),
+        },
+    )
+    .await;
+    run(
+        &sim,
+        Cmdlet::EnableCsUser {
+            identity: identity(),
+            sip_address: sip("jane.doe"),
+            registrar_pool: POOL.into(),
+        },
+    )
+    .await;
+    run(
+        &sim,
+        Cmdlet::UpdateCsUserData {
+            file_name: "jane.zip".into(),
+            user_filter: "jane.doe@contoso.com".into(),
+        },
+    )
+    .await;
+    run(
+        &sim,
+        Cmdlet::GrantPolicy {
+            kind: deprov_wire::cmdlet::PolicyKind::Voice,
+            identity: identity(),
+            policy_name: "Tag:International".into(),
+        },
+    )
     .await;
     let lync = jane_now(&sim, id).await.lync.unwrap();
-    assert_eq!((lync.contact_count, lync.conference_count, lync.policies.len()), (42, 3, 1));
+    assert_eq!(
+        (
+            lync.contact_count,
+            lync.conference_count,
+            lync.policies.len()
+        ),
+        (42, 3, 1)
+    );
 }
 
 #[tokio::test]
 async fn revoking_the_certificate_blocks_new_sign_in_after_three_minutes_only() {
     let (sim, id) = sim();
     sim.ad_disable(id).unwrap();
-    run(&sim, Cmdlet::RevokeCsClientCertificate { identity: identity() }).await;
+    run(
+        &sim,
+        Cmdlet::RevokeCsClientCertificate {
+            identity: identity(),
+        },
+    )
+    .await;
     sim.advance_clock(Duration::seconds(2 * 60 + 59));
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"), Ok(()), "not yet effective");
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"),
+        Ok(()),
+        "not yet effective"
+    );
     sim.advance_clock(Duration::seconds(2));
     assert_eq!(
         sim.sign_in(&sip("jane.doe"), SignInMethod::ClientCertificate, "PC"),
         Err(SignInRefused::NoValidCertificate)
     );
     sim.advance_clock(Duration::hours(1));
-    assert_eq!(session(&sim, id).await, Some(true), "sessions keep working: revocation does not touch them");
+    assert_eq!(
+        session(&sim, id).await,
+        Some(true),
+        "sessions keep working: revocation does not touch them"
+    );
     let jane = jane_now(&sim, id).await;
-    assert_eq!(jane.lync_state(), LyncState::Enabled, "data and flag untouched");
+    assert_eq!(
+        jane.lync_state(),
+        LyncState::Enabled,
+        "data and flag untouched"
+    );
 }
 
 #[tokio::test]
 async fn renaming_the_sip_address_disconnects_at_once_and_can_be_undone() {
     let (sim, id) = sim();
-    let rename = |lhs: &str| Cmdlet::SetCsUserSipAddress { identity: identity(), sip_address: sip(lhs) };
+    let rename = |lhs: &str| Cmdlet::SetCsUserSipAddress {
+        identity: identity(),
+        sip_address: sip(lhs),
+    };
     run(&sim, rename("jane.doe123456")).await;
     assert_eq!(session(&sim, id).await, None, "disconnected immediately");
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Err(SignInRefused::UnknownAddress));
-    assert_eq!(sim.sign_in(&sip("jane.doe123456"), SignInMethod::Windows, "PC"), Ok(()), "a guessed new address works");
-    run(&sim, Cmdlet::SetCsUserEnabled { identity: identity(), enabled: false }).await;
-    assert_eq!(sim.sign_in(&sip("jane.doe123456"), SignInMethod::Windows, "PC"), Err(SignInRefused::LyncDisabled));
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Err(SignInRefused::UnknownAddress)
+    );
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe123456"), SignInMethod::Windows, "PC"),
+        Ok(()),
+        "a guessed new address works"
+    );
+    run(
+        &sim,
+        Cmdlet::SetCsUserEnabled {
+            identity: identity(),
+            enabled: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe123456"), SignInMethod::Windows, "PC"),
+        Err(SignInRefused::LyncDisabled)
+    );
     assert!(jane_now(&sim, id).await.sip_disjoint_from_upn());
 
     // Only the left-hand side may change.
@@ -185,11 +374,25 @@ async fn renaming_the_sip_address_disconnects_at_once_and_can_be_undone() {
         identity: identity(),
         sip_address: SipAddress::new("jane.doe", "fabrikam.com").unwrap(),
     };
-    assert!(matches!(sim.run(&other_domain).await, Err(BackendError::CommandFailed { .. })));
+    assert!(matches!(
+        sim.run(&other_domain).await,
+        Err(BackendError::CommandFailed { .. })
+    ));
 
     run(&sim, rename("jane.doe")).await;
-    run(&sim, Cmdlet::SetCsUserEnabled { identity: identity(), enabled: true }).await;
-    assert_eq!(sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"), Ok(()), "reversible");
+    run(
+        &sim,
+        Cmdlet::SetCsUserEnabled {
+            identity: identity(),
+            enabled: true,
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.sign_in(&sip("jane.doe"), SignInMethod::Windows, "PC"),
+        Ok(()),
+        "reversible"
+    );
     assert!(!jane_now(&sim, id).await.sip_disjoint_from_upn());
 }
 
@@ -201,7 +404,10 @@ async fn a_sip_address_in_use_is_refused() {
     john.ad.user_principal_name = "john.smith@contoso.com".into();
     john.lync.as_mut().unwrap().sip_address = sip("john.smith");
     let sim = Simulator::with_users(vec![jane(), john], SimClock::frozen(START));
-    let taken = Cmdlet::SetCsUserSipAddress { identity: identity(), sip_address: sip("john.smith") };
+    let taken = Cmdlet::SetCsUserSipAddress {
+        identity: identity(),
+        sip_address: sip("john.smith"),
+    };
     let err = sim.run(&taken).await.unwrap_err();
     assert!(err.to_string().contains("already in use"), "{err}");
 }
@@ -209,29 +415,67 @@ async fn a_sip_address_in_use_is_refused() {
 #[tokio::test]
 async fn cmdlets_on_users_without_lync_fail_like_the_shell() {
     let (sim, _) = sim();
-    run(&sim, Cmdlet::DisableCsUser { identity: identity() }).await;
-    let again = sim.run(&Cmdlet::SetCsUserEnabled { identity: identity(), enabled: false }).await;
-    assert!(matches!(again, Err(BackendError::CommandFailed { cmdlet: "Set-CsUser", .. })), "{again:?}");
-    let unknown = sim.run(&Cmdlet::DisableCsUser { identity: "nobody@contoso.com".into() }).await;
+    run(
+        &sim,
+        Cmdlet::DisableCsUser {
+            identity: identity(),
+        },
+    )
+    .await;
+    let again = sim
+        .run(&Cmdlet::SetCsUserEnabled {
+            identity: identity(),
+            enabled: false,
+        })
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(BackendError::CommandFailed {
+                cmdlet: "Set-CsUser",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    let unknown = sim
+        .run(&Cmdlet::DisableCsUser {
+            identity: "nobody@contoso.com".into(),
+        })
+        .await;
     assert!(matches!(unknown, Err(BackendError::CommandFailed { .. })));
 }
 
 #[tokio::test]
 async fn identities_resolve_by_upn_sip_sam_and_domain_sam() {
     let (sim, id) = sim();
-    for identity in ["JANE.DOE@contoso.com", "sip:jane.doe@contoso.com", "jdoe", "CONTOSO\\jdoe", &id.to_string()] {
+    for identity in [
+        "JANE.DOE@contoso.com",
+        "sip:jane.doe@contoso.com",
+        "jdoe",
+        "CONTOSO\\jdoe",
+        &id.to_string(),
+    ] {
         let cmdlet = Cmdlet::GrantPolicy {
             kind: deprov_wire::cmdlet::PolicyKind::Client,
             identity: identity.to_owned(),
             policy_name: "Tag:X".into(),
         };
-        sim.run(&cmdlet).await.unwrap_or_else(|e| panic!("{identity}: {e}"));
+        sim.run(&cmdlet)
+            .await
+            .unwrap_or_else(|e| panic!("{identity}: {e}"));
     }
 }
 
 #[tokio::test]
 async fn incremental_reads_return_only_what_changed_and_changed_wakes_readers() {
-    let sim = Simulator::new(&SimConfig { users: 500, seed: 3 }, SimClock::frozen(START));
+    let sim = Simulator::new(
+        &SimConfig {
+            users: 500,
+            seed: 3,
+        },
+        SimClock::frozen(START),
+    );
     let full = sim.read_directory(None).await.unwrap();
     assert_eq!(full.users.len(), 500);
     let target = full.users[17].id;
@@ -240,7 +484,9 @@ async fn incremental_reads_return_only_what_changed_and_changed_wakes_readers() 
     let wait = tokio::time::timeout(std::time::Duration::from_millis(50), sim.changed(since)).await;
     assert!(wait.is_err(), "nothing changed yet");
     sim.ad_disable(target).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(1), sim.changed(since)).await.expect("woken by the change");
+    tokio::time::timeout(std::time::Duration::from_secs(1), sim.changed(since))
+        .await
+        .expect("woken by the change");
     let delta = sim.read_directory(Some(since)).await.unwrap();
     assert_eq!(delta.users.len(), 1);
     assert_eq!(delta.users[0].id, target);
