@@ -8,4 +8,6 @@ ensure_build_tools
 ensure_browser
 build_frontend
 say "Running the tests"
+# The crash test runs the real binary, which `cargo test` alone does not build.
+cargo build --quiet -p deprov-server
 cargo test --workspace --exclude deprov-app "$@"

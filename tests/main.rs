@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod crash;
 mod people;
 mod report;
 mod workflow;

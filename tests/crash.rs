@@ -1,0 +1,175 @@
+//! Killed at any moment, nothing acknowledged is lost: the real `deprov` binary is SIGKILLed while
+//! requests are being filed, restarted on the same data folder, and checked.
+
+use deprov_tests::sign_in;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The `deprov` binary next to this test's (scripts/test.sh builds it first).
+fn deprov() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let binary = dir.join("deprov");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p deprov-server` first",
+        binary.display()
+    );
+    binary
+}
+
+/// Starts `deprov serve` on a free port; returns the process and its base URL.
+fn start(data: &Path) -> (Child, String) {
+    let mut child = Command::new(deprov())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--sim-users",
+            "300",
+            "--sim-churn",
+            "off",
+            "--static-dir",
+            "/nonexistent",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("deprov prints its address").unwrap();
+    let base = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an address")
+        .to_owned();
+    // Keep reading (the demo accounts) so the pipe never fills.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{base}"))
+}
+
+fn demo_password(data: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(data.join("demo-accounts.txt")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_kill_at_any_moment_loses_no_acknowledged_request_and_leaves_the_audit_chain_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let mut acknowledged: Vec<i64> = Vec::new();
+    for round in 0..3 {
+        let (mut child, base) = start(data.path());
+        let manager = sign_in(&base, "manager", &demo_password(data.path(), "manager"))
+            .await
+            .expect("the demo manager signs in");
+        let mut candidates: Vec<String> = Vec::new();
+        for offset in [0, 100, 200] {
+            let (_, users) = manager
+                .get_json(&format!(
+                    "/api/users?lync=enabled&limit=100&offset={offset}"
+                ))
+                .await;
+            candidates.extend(
+                users["users"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|u| {
+                        u["protected"] == false && u["homed_online"] == false && u["title"] != ""
+                    })
+                    .map(|u| u["id"].as_str().unwrap().to_owned()),
+            );
+        }
+        // File requests as fast as possible; kill the server after the k-th acknowledgment, while
+        // the next request is already on its way.
+        let kill_after = [3, 11, 25][round];
+        let (acknowledged_tx, mut acknowledged_rx) = tokio::sync::mpsc::unbounded_channel();
+        let url = format!("{base}/api/requests");
+        let filing = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for user in candidates.into_iter().skip(round * 60).take(60) {
+                let body = serde_json::json!({ "user_id": user, "reason": "other", "reason_text": "crash test", "urgency": "standard" });
+                let sent = manager
+                    .http
+                    .post(&url)
+                    .header("x-csrf-token", &manager.csrf)
+                    .json(&body)
+                    .send()
+                    .await;
+                // The server is gone once the connection drops; only a 201 counts as acknowledged.
+                let Ok(response) = sent else { break };
+                if response.status().as_u16() != 201 {
+                    break;
+                }
+                let Ok(view) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                ids.push(view["id"].as_i64().unwrap());
+                let _ = acknowledged_tx.send(());
+            }
+            ids
+        });
+        for _ in 0..kill_after {
+            acknowledged_rx
+                .recv()
+                .await
+                .expect("requests are being acknowledged");
+        }
+        child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+        child.wait().unwrap();
+        let filed = filing.await.unwrap();
+        println!(
+            "round {round}: {} of 60 requests acknowledged before the kill",
+            filed.len()
+        );
+        assert!(
+            filed.len() < 60,
+            "the kill came after the last request: nothing was in flight"
+        );
+        acknowledged.extend(filed);
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "some requests were acknowledged before the kills"
+    );
+
+    let (mut child, base) = start(data.path());
+    let auditor = sign_in(&base, "auditor", &demo_password(data.path(), "auditor"))
+        .await
+        .unwrap();
+    let (_, list) = auditor.get_json("/api/requests?show=all").await;
+    let stored: Vec<i64> = list["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(id),
+            "request #{id} was acknowledged, then lost"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let verify = Command::new(deprov())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(report.contains("hash chain verified"), "{report}");
+}
