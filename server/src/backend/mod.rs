@@ -38,16 +38,6 @@ pub enum BackendError {
     Partial { read: usize, message: String },
 }
 
-impl BackendError {
-    /// Worth trying again later: the deployment was busy or unreachable, not wrong.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Unavailable(_) | Self::Timeout(_) | Self::Partial { .. }
-        )
-    }
-}
-
 /// A read of the directory: everything (`since: None`) or what changed after a high-water mark.
 #[derive(Debug, Clone)]
 pub struct DirectoryRead {

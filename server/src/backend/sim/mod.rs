@@ -104,10 +104,6 @@ impl Simulator {
         }
     }
 
-    pub fn clock(&self) -> &SimClock {
-        &self.clock
-    }
-
     /// Moves the clock forward (demo control and tests) and wakes readers: expiries may have passed.
     pub fn advance_clock(&self, by: time::Duration) {
         self.clock.advance(by);
