@@ -11,7 +11,7 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Where the SQLite database and backups are kept.
+    /// Where the SQLite database (and the demo accounts' passwords) are kept.
     #[arg(long, env = "DEPROV_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
