@@ -8,6 +8,7 @@
 mod api;
 mod components;
 mod pages;
+mod url;
 
 use deprov_wire::people::{Me, Role};
 use leptos::prelude::*;

@@ -10,7 +10,10 @@ use time::OffsetDateTime;
 pub fn when(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let (month, day, hour, minute) = (u8::from(at.month()), at.day(), at.hour(), at.minute());
-    format!("{:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC", at.year())
+    format!(
+        "{:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC",
+        at.year()
+    )
 }
 
 #[component]

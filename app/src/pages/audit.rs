@@ -1,10 +1,9 @@
 //! The audit log, for auditors: every sign-in, request, decision and change, filterable, as a
 //! table and as CSV. The filters live in the URL.
 
-use crate::api;
 use crate::components::when;
+use crate::{api, url};
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 const FILTERS: [(&str, &str); 3] = [
@@ -16,42 +15,13 @@ const FILTERS: [(&str, &str); 3] = [
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
-    let query_string = Memo::new(move |_| {
-        FILTERS
-            .iter()
-            .filter_map(|(key, _)| {
-                query
-                    .read()
-                    .get(key)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| format!("{key}={}", api::encode(&v)))
-            })
-            .collect::<Vec<_>>()
-            .join("&")
-    });
+    let keys = FILTERS.map(|(key, _)| key);
+    let query_string = Memo::new(move |_| url::query_string(&query.read(), &keys));
     let page = LocalResource::new(move || api::audit(format!("{}&limit=200", query_string.get())));
     let navigate = use_navigate();
     let set = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> = FILTERS
-            .iter()
-            .filter_map(|(k, _)| Some((k.to_string(), query.read_untracked().get(k)?)))
-            .collect();
-        pairs.retain(|(k, _)| k != key);
-        if !value.trim().is_empty() {
-            pairs.push((key.to_owned(), value));
-        }
-        let search = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", api::encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        navigate(
-            &format!("/audit?{search}"),
-            NavigateOptions {
-                replace: true,
-                ..Default::default()
-            },
-        );
+        let search = url::with_param(&query.read_untracked(), &keys, key, &value, &[]);
+        navigate(&format!("/audit?{search}"), url::replacing());
     };
     view! {
         <section class="audit">

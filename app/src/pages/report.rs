@@ -1,13 +1,12 @@
 //! The live mismatch report: counts per rule, a chart of the findings over time, and the table,
 //! kept current by server-sent events. A row that appears is highlighted; one that goes fades out.
 
-use crate::api;
 use crate::components::when;
+use crate::url;
 use deprov_wire::report::{
     Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk, Rule, RuleCounts,
 };
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use send_wrapper::SendWrapper;
 use std::time::Duration;
@@ -16,6 +15,8 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
 const STREAM: &str = "/api/report/mismatches/stream";
+/// The report's filters, as they stand in the URL.
+const FILTERS: [&str; 3] = ["rule", "pool", "department"];
 /// How long a new row stays highlighted, and a removed one stays visible, fading.
 const APPEARED_FOR: Duration = Duration::from_secs(3);
 const LEAVING_FOR: Duration = Duration::from_millis(1500);
@@ -216,27 +217,8 @@ pub fn ReportPage() -> impl IntoView {
     let param = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
     let navigate = use_navigate();
     let set_filter = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> = ["rule", "pool", "department"]
-            .iter()
-            .filter_map(|k| Some((k.to_string(), param(k)?)))
-            .collect();
-        pairs.retain(|(k, _)| k != key);
-        if !value.is_empty() {
-            pairs.push((key.to_owned(), value));
-        }
-        let search = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", api::encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        navigate(
-            &format!("/report?{search}"),
-            NavigateOptions {
-                replace: true,
-                scroll: false,
-                ..Default::default()
-            },
-        );
+        let search = url::with_param(&query.read_untracked(), &FILTERS, key, &value, &[]);
+        navigate(&format!("/report?{search}"), url::replacing());
     };
     let keeps = move |f: &Finding| {
         param("rule").is_none_or(|r| f.rule.as_str() == r)
@@ -251,11 +233,10 @@ pub fn ReportPage() -> impl IntoView {
             .collect::<Vec<_>>()
     };
     let csv = move || {
-        let filters: Vec<String> = ["rule", "pool", "department"]
-            .iter()
-            .filter_map(|k| Some(format!("{k}={}", api::encode(&param(k)?))))
-            .collect();
-        format!("/api/report/mismatches.csv?{}", filters.join("&"))
+        format!(
+            "/api/report/mismatches.csv?{}",
+            url::query_string(&query.read(), &FILTERS)
+        )
     };
     let distinct = move |field: fn(&Finding) -> Option<String>| {
         let mut values: Vec<String> = live

@@ -2,8 +2,8 @@
 //! arrow keys and Enter pick a user, and the whole search lives in the URL so it can be
 //! bookmarked and shared.
 
-use crate::api;
 use crate::components::{AdBadge, Flag, LyncBadge, when};
+use crate::{api, url};
 use deprov_wire::api::{SearchResults, UserSummary};
 use deprov_wire::directory::{AdState, LyncState};
 use leptos::ev::KeyboardEvent;
@@ -30,47 +30,22 @@ pub fn SearchPage() -> impl IntoView {
     let selected = RwSignal::new(0usize);
 
     // The query string the API sees is exactly the page's own: one source of truth.
-    let query_string = Memo::new(move |_| {
-        PARAMS
-            .iter()
-            .filter_map(|key| {
-                query
-                    .read()
-                    .get(key)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| format!("{key}={}", api::encode(&v)))
-            })
-            .collect::<Vec<_>>()
-            .join("&")
-    });
+    let query_string = Memo::new(move |_| url::query_string(&query.read(), &PARAMS));
     let results = LocalResource::new(move || api::search(query_string.get()));
     let pools = LocalResource::new(api::pools);
 
     // Writes a new search into the URL; any change but paging starts again from the first page.
     let go = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(&str, String)> = PARAMS.iter().map(|k| (*k, param(k))).collect();
-        for (k, v) in &mut pairs {
-            if *k == key {
-                *v = value.clone();
-            } else if *k == "offset" {
-                v.clear();
-            }
-        }
-        let search = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty() && v != "0")
-            .map(|(k, v)| format!("{k}={}", api::encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        // Any change but paging starts again from the first page; offset 0 is the default.
+        let value = if key == "offset" && value == "0" {
+            String::new()
+        } else {
+            value
+        };
+        let reset: &[&str] = if key == "offset" { &[] } else { &["offset"] };
+        let search = url::with_param(&query.read_untracked(), &PARAMS, key, &value, reset);
         selected.set(0);
-        navigate(
-            &format!("/?{search}"),
-            NavigateOptions {
-                replace: true,
-                scroll: false,
-                ..Default::default()
-            },
-        );
+        navigate(&format!("/?{search}"), url::replacing());
     };
 
     let on_input = {

@@ -36,11 +36,30 @@ pub async fn ad_disable(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    set_ad_disabled(state, signed, id, true).await
+}
+
+/// Both AD controls: check the role and the user, record, then change.
+async fn set_ad_disabled(
+    state: AppState,
+    signed: Signed,
+    id: String,
+    disabled: bool,
+) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
     // Recorded first: a change must never happen without its audit row.
-    record(&state, &admin.name, "sim.ad_disable", &id, String::new()).await?;
-    sim.ad_disable(user)?;
+    let action = if disabled {
+        "sim.ad_disable"
+    } else {
+        "sim.ad_enable"
+    };
+    record(&state, &admin.name, action, &id, String::new()).await?;
+    if disabled {
+        sim.ad_disable(user)?;
+    } else {
+        sim.ad_enable(user)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -82,11 +101,7 @@ pub async fn ad_enable(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
-    let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
-    record(&state, &admin.name, "sim.ad_enable", &id, String::new()).await?;
-    sim.ad_enable(user)?;
-    Ok(StatusCode::NO_CONTENT)
+    set_ad_disabled(state, signed, id, false).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
