@@ -221,6 +221,17 @@ pub struct DirectoryUser {
 }
 }
 
+/// The registrar pools `users` are homed on, sorted, each once.
+pub fn registrar_pools<'a>(users: impl IntoIterator<Item = &'a DirectoryUser>) -> Vec<String> {
+    let mut pools: Vec<String> = users
+        .into_iter()
+        .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
+        .collect();
+    pools.sort();
+    pools.dedup();
+    pools
+}
+
 impl DirectoryUser {
     pub fn lync_state(&self) -> LyncState {
         match &self.lync {

@@ -8,7 +8,9 @@
 pub mod search;
 
 use crate::backend::{BackendError, LyncBackend, Usn};
-use deprov_wire::directory::{AdState, DirectoryUser, LyncState, SipAddress, UserId};
+use deprov_wire::directory::{
+    AdState, DirectoryUser, LyncState, SipAddress, UserId, registrar_pools,
+};
 use search::{SearchIndex, SearchQuery};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,7 +55,7 @@ impl Snapshot {
                 .then_with(|| a.ad.sam_account_name.cmp(&b.ad.sam_account_name))
         });
         Self {
-            pools: pools_of(&users),
+            pools: registrar_pools(users.iter().map(|u| u.as_ref())),
             by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
             index: Arc::new(SearchIndex::build(&users)),
             flags: users.iter().map(|u| UserFlags::of(u)).collect(),
@@ -84,7 +86,7 @@ impl Snapshot {
         if reindex {
             return Self::build(users, high_water, synced);
         }
-        let pools = pools_of(&users);
+        let pools = registrar_pools(users.iter().map(|u| u.as_ref()));
         Self {
             users,
             by_id: self.by_id.clone(),
@@ -185,17 +187,6 @@ impl UserFlags {
             sip_disjoint: user.sip_disjoint_from_upn(),
         }
     }
-}
-
-/// The registrar pools users are homed on, sorted.
-fn pools_of(users: &[Arc<DirectoryUser>]) -> Vec<String> {
-    let mut pools: Vec<String> = users
-        .iter()
-        .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
-        .collect();
-    pools.sort();
-    pools.dedup();
-    pools
 }
 
 fn searchable_names(user: &DirectoryUser) -> (&str, &str, &str, Option<&SipAddress>) {

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{
     DirectoryUser, Endpoint, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment,
-    SignInMethod, SipAddress, UserId,
+    SignInMethod, SipAddress, UserId, registrar_pools,
 };
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -79,12 +79,7 @@ impl Simulator {
 
     /// A simulator over the given users (tests build small, exact directories this way).
     pub fn with_users(users: Vec<DirectoryUser>, clock: SimClock) -> Self {
-        let mut pools: Vec<String> = users
-            .iter()
-            .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())
-            .collect();
-        pools.sort();
-        pools.dedup();
+        let pools = registrar_pools(&users);
         let usn = users.iter().map(|u| u.usn_changed).max().unwrap_or(0);
         let mut state = SimState {
             by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
