@@ -363,3 +363,103 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
     manager.close().await;
     approver.close().await;
 }
+
+/// An admin opens an approved immediate-disconnect request, reads the plan, confirms with the
+/// account name, watches the four steps complete, and finds the user's sessions gone.
+#[tokio::test]
+async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
+    use deprov_server::backend::LyncBackend;
+    use deprov_wire::directory::SignInMethod;
+    let portal = TestPortal::spawn(500, 3).await;
+    let user = deprov_tests::ordinary_user(&portal, 0).await;
+    let id: deprov_wire::directory::UserId = user.parse().unwrap();
+    let jane = portal.simulator.read_user(id).await.unwrap();
+    let sip = jane.lync.as_ref().unwrap().sip_address.clone();
+    if jane.ad.account_disabled {
+        portal.simulator.ad_enable(id).unwrap();
+    }
+    portal
+        .simulator
+        .sign_in(&sip, SignInMethod::Windows, "Lync 2013 (Windows)")
+        .unwrap();
+    portal
+        .simulator
+        .sign_in(&sip, SignInMethod::Windows, "Lync for iPhone")
+        .unwrap();
+
+    let manager = portal.person("manager").await;
+    let (status, request) = manager
+        .post(
+            "/api/requests",
+            Some(serde_json::json!({ "user_id": user, "reason": "termination", "reason_text": "Hostile exit", "urgency": "immediate_disconnect" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    let request_id = request["id"].as_i64().unwrap();
+    let (status, _) = portal
+        .person("approver")
+        .await
+        .post(
+            &format!("/api/requests/{request_id}/approve"),
+            Some(serde_json::json!({ "version": request["version"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "admin").await;
+    browser
+        .client
+        .goto(&format!("{}/requests/{request_id}", portal.base))
+        .await
+        .unwrap();
+    let plan = browser
+        .wait_for_text("[data-plan=stage_one]", PATIENCE, |t| {
+            t.contains("Revoke-CsClientCertificate")
+        })
+        .await;
+    assert!(plan.contains("-Enabled $false"), "{plan}");
+    assert!(
+        plan.contains("signed-in sessions disconnected immediately")
+            && plan.contains("(up to 5 minutes)"),
+        "the plan says what happens to this user's sessions: {plan}"
+    );
+    browser
+        .wait_for("#run-stage_one", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let confirm = browser.wait_for("#confirm-run", PATIENCE).await;
+    assert!(
+        !confirm.is_enabled().await.unwrap(),
+        "a destructive stage waits for the account name"
+    );
+    let sam = request["user_sam_account_name"].as_str().unwrap();
+    browser
+        .wait_for("#confirm-name", PATIENCE)
+        .await
+        .send_keys(sam)
+        .await
+        .unwrap();
+    confirm.click().await.unwrap();
+
+    let done = browser
+        .wait_for_text("[data-operation=stage_one]", PATIENCE, |t| {
+            t.matches("done").count() >= 4
+        })
+        .await;
+    assert!(done.contains("Set-CsUser"), "{done}");
+    browser
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Stage 1 done")
+        .await;
+    browser.wait_for("#backup", PATIENCE).await;
+
+    browser
+        .client
+        .goto(&format!("{}/users/{user}", portal.base))
+        .await
+        .unwrap();
+    browser.wait_for("#sessions-none", PATIENCE).await;
+    browser.close().await;
+}

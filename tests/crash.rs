@@ -173,3 +173,108 @@ async fn a_kill_at_any_moment_loses_no_acknowledged_request_and_leaves_the_audit
     assert!(verify.status.success(), "{report}");
     assert!(report.contains("hash chain verified"), "{report}");
 }
+
+/// The server is SIGKILLed while a step is "running" (the simulator holds the call open); on
+/// restart the step is settled by reading the user from the backend, never run blindly, and a
+/// retry finishes the request. The restarted simulator regenerates the directory from its seed,
+/// so the read shows the step did not take effect; the unit tests in `execution::tests` cover
+/// the case where it did.
+#[tokio::test]
+async fn a_kill_between_step_started_and_step_done_is_reconciled_on_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, base) = start(data.path());
+    let password = |name| demo_password(data.path(), name);
+    let manager = sign_in(&base, "manager", &password("manager"))
+        .await
+        .unwrap();
+    let (_, users) = manager.get_json("/api/users?lync=enabled&limit=100").await;
+    let user = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = serde_json::json!({ "user_id": user, "reason": "termination", "reason_text": "crash test", "urgency": "standard" });
+    let (status, request) = manager.post("/api/requests", Some(body)).await;
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_i64().unwrap();
+    let approver = sign_in(&base, "approver", &password("approver"))
+        .await
+        .unwrap();
+    let (_, approved) = approver
+        .post(
+            &format!("/api/requests/{id}/approve"),
+            Some(serde_json::json!({ "version": request["version"] })),
+        )
+        .await;
+    let admin = sign_in(&base, "admin", &password("admin")).await.unwrap();
+    let (status, _) = admin
+        .post(
+            "/api/sim/faults",
+            Some(serde_json::json!({ "cmdlet": "Set-CsUser", "kind": "hang" })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, started) = admin
+        .post(
+            &format!("/api/requests/{id}/execute"),
+            Some(serde_json::json!({ "operation": "stage_one", "version": approved["version"] })),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let path = format!("/api/requests/{id}/execution");
+    let mut running = false;
+    for _ in 0..100 {
+        let (_, view) = admin.get_json(&path).await;
+        if view["operations"][0]["steps"][1]["state"] == "running" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running, "the step was started");
+    child.kill().unwrap(); // SIGKILL between "step started" and "step done"
+    child.wait().unwrap();
+
+    let (mut child, base) = start(data.path());
+    let admin = sign_in(&base, "admin", &password("admin")).await.unwrap();
+    let (_, view) = admin.get_json(&path).await;
+    assert_eq!(view["request"]["state"], "failed", "{view}");
+    let step = &view["operations"][0]["steps"][1];
+    assert_eq!(step["state"], "failed");
+    assert_eq!(step["attempts"], 1);
+    assert!(
+        step["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("The server stopped during this step; reading the user back shows it did not take effect"),
+        "{step}"
+    );
+    let (status, _) = admin
+        .post(
+            &format!("/api/requests/{id}/retry"),
+            Some(serde_json::json!({ "version": view["request"]["version"] })),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mut finished = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, view) = admin.get_json(&path).await;
+        if view["request"]["state"] == "stage_one_done" {
+            finished = view;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        finished["operations"][0]["steps"][1]["attempts"], 2,
+        "{finished}"
+    );
+    let (_, user_now) = admin.get_json(&format!("/api/users/{user}")).await;
+    assert_eq!(user_now["lync_state"], "temporarily_disabled");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

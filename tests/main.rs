@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod crash;
+mod execution;
 mod people;
 mod report;
 mod workflow;

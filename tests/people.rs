@@ -134,6 +134,13 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | ("get", "/api/report/mismatches.csv")
         | ("get", "/api/report/mismatches/stream") => ALL,
         ("get", "/api/requests") | ("get", "/api/requests/{id}") => ALL,
+        ("get", "/api/requests/{id}/execution")
+        | ("get", "/api/requests/{id}/execution/events")
+        | ("get", "/api/settings/execution") => ALL,
+        ("post", "/api/requests/{id}/execute")
+        | ("post", "/api/requests/{id}/retry")
+        | ("get", "/api/requests/{id}/backup")
+        | ("put", "/api/settings/execution") => &["admin"],
         ("post", "/api/requests") | ("post", "/api/requests/{id}/cancel") => &["manager"],
         ("post", "/api/requests/{id}/approve") | ("post", "/api/requests/{id}/reject") => {
             &["approver"]
@@ -141,7 +148,9 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         ("get", "/api/audit") | ("get", "/api/audit.csv") => &["admin", "auditor"],
         ("post", "/api/sim/users/{id}/ad-disable")
         | ("post", "/api/sim/users/{id}/ad-enable")
-        | ("post", "/api/sim/clock/advance") => &["admin"],
+        | ("post", "/api/sim/clock/advance")
+        | ("post", "/api/sim/faults")
+        | ("delete", "/api/sim/faults") => &["admin"],
         _ => return None,
     })
 }
@@ -205,6 +214,10 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
                 "user_id": users[3]["id"], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
             })),
             "/api/sim/clock/advance" => Some(serde_json::json!({ "seconds": 1 })),
+            "/api/sim/faults" => {
+                Some(serde_json::json!({ "cmdlet": "Get-Nothing", "kind": "fail" }))
+            }
+            "/api/settings/execution" => Some(serde_json::json!({ "auto_stage_two": false })),
             p if p.starts_with("/api/requests/") => {
                 Some(serde_json::json!({ "version": 1, "comment": "" }))
             }
@@ -213,7 +226,7 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
         for (name, person) in &people {
             let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let status = match person {
-                Some(person) if path.ends_with("/stream") => {
+                Some(person) if path.ends_with("/stream") || path.ends_with("/events") => {
                     let response = person
                         .http
                         .get(format!("{}{concrete}", portal.base))

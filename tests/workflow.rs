@@ -1,26 +1,11 @@
 //! Requests and approvals over HTTP: refusals, the four-eyes rule, the 409 race, the audit trail.
 
 use deprov_server::backend::LyncBackend;
-use deprov_tests::TestPortal;
+use deprov_tests::{TestPortal, ordinary_user};
 use deprov_wire::workflow::{RequestState, RequestView};
 
 fn view(body: serde_json::Value) -> RequestView {
     serde_json::from_value(body).expect("a request view")
-}
-
-/// A user fit for a request: Lync enabled, on-premises, not protected, not excluded.
-async fn ordinary_user(portal: &TestPortal, skip: usize) -> String {
-    let (_, body) = portal.get_json("/api/users?lync=enabled&limit=100").await;
-    body["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "")
-        .nth(skip)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn new_request(user: &str) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! every change carries the session's CSRF token.
 
 use deprov_wire::api::{ApiError, Pools, SearchResults, UserDetail};
+use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
 use gloo_net::http::{Request, RequestBuilder, Response};
@@ -97,6 +98,13 @@ async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<
     decode(request.send().await).await
 }
 
+async fn put<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Failure> {
+    let request = with_csrf(Request::put(url))
+        .json(body)
+        .map_err(|e| format!("Could not send the form: {e}"))?;
+    decode(request.send().await).await
+}
+
 /// Percent-encodes one query-string value.
 pub fn encode(value: &str) -> String {
     String::from(js_sys::encode_uri_component(value))
@@ -157,13 +165,9 @@ pub async fn pools() -> Result<Pools, Failure> {
     get("/api/pools").await
 }
 
-pub async fn requests(open_only: bool) -> Result<RequestList, Failure> {
-    get(if open_only {
-        "/api/requests?show=open"
-    } else {
-        "/api/requests"
-    })
-    .await
+/// `show`: `open`, `due` (stage 2 due) or `all`.
+pub async fn requests(show: &str) -> Result<RequestList, Failure> {
+    get(&format!("/api/requests?show={}", encode(show))).await
 }
 
 pub async fn request(id: String) -> Result<RequestView, Failure> {
@@ -185,4 +189,23 @@ pub async fn decide(
 
 pub async fn audit(query_string: String) -> Result<AuditPage, Failure> {
     get(&format!("/api/audit?{query_string}")).await
+}
+
+/// Starts stage 1, stage 2, a rollback or a restore.
+pub async fn execute(id: i64, body: ExecuteBody) -> Result<ExecutionView, Failure> {
+    post(&format!("/api/requests/{id}/execute"), &body).await
+}
+
+pub async fn retry(id: i64, body: RetryBody) -> Result<ExecutionView, Failure> {
+    post(&format!("/api/requests/{id}/retry"), &body).await
+}
+
+pub async fn execution_settings() -> Result<ExecutionSettings, Failure> {
+    get("/api/settings/execution").await
+}
+
+pub async fn set_execution_settings(
+    settings: ExecutionSettings,
+) -> Result<ExecutionSettings, Failure> {
+    put("/api/settings/execution", &settings).await
 }

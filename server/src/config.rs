@@ -64,6 +64,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_EXPIRE_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub expire_days: u32,
 
+    /// Seconds a Lync command may take before its outcome counts as unknown (then deprov reads
+    /// the user back to find out, rather than running it again).
+    #[arg(long, env = "DEPROV_STEP_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub step_timeout_secs: u64,
+
     /// Further sAMAccountNames to exclude from the report.
     #[arg(
         long = "exclude-account",
@@ -96,6 +101,7 @@ impl ServeConfig {
             approvals: 1,
             overdue_hours: 48,
             expire_days: 14,
+            step_timeout_secs: 2,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`predict`]: what each de-provisioning method would do to a user right now.
 //! - [`report`]: the live mismatch report.
 //! - [`people`], [`workflow`], [`audit`]: sign-in and roles, requests and approvals, the audit trail.
+//! - [`execution`]: running approved requests against Lync, stage by stage, crash-safe.
 //! - [`store`]: the portal's own state in SQLite.
 //! - [`http`]: routes, the error type, the front end.
 //! - [`config`]: `deprov serve`'s settings.
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod config;
 pub mod demo;
 pub mod directory;
+pub mod execution;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod http;
@@ -55,15 +57,13 @@ pub enum StartError {
     Demo(String),
     #[error("cannot read the requests: {0}")]
     Workflow(String),
+    #[error("cannot settle the operations a restart cut off: {0}")]
+    Recovery(String),
 }
 
 impl Portal {
     /// Sets up storage and the backend (the simulator: the only backend so far) and reads the directory.
     pub async fn start(config: ServeConfig) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
         let clock = SimClock::running(time::OffsetDateTime::now_utc());
         let simulator = Arc::new(Simulator::new(
             &SimConfig {
@@ -72,6 +72,19 @@ impl Portal {
             },
             clock,
         ));
+        Self::start_with(config, simulator).await
+    }
+
+    /// As [`Portal::start`], on a simulator that already exists: tests restart the portal on the
+    /// same deployment, as a real restart would find Lync as it left it.
+    pub async fn start_with(
+        config: ServeConfig,
+        simulator: Arc<Simulator>,
+    ) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let backend: Arc<dyn LyncBackend> = simulator.clone();
         let store = store::Store::open(&config.data_dir).await?;
         if config.demo_accounts == "on" {
@@ -89,9 +102,25 @@ impl Portal {
             );
             tokio::spawn(churn);
         }
-        let workflow = workflow::Workflow::start(store.clone(), config.workflow())
+        let lync_clock: workflow::LyncClock = {
+            let backend = Arc::clone(&backend);
+            Arc::new(move || backend.now())
+        };
+        let workflow = workflow::Workflow::start(store.clone(), config.workflow(), lync_clock)
             .await
             .map_err(|e| StartError::Workflow(e.to_string()))?;
+        let executor = execution::Executor::new(
+            store.clone(),
+            Arc::clone(&backend),
+            workflow.clone(),
+            directory.clone(),
+            std::time::Duration::from_secs(config.step_timeout_secs),
+        );
+        // Before serving: an operation a crash cut off is settled, never left "running".
+        executor
+            .recover()
+            .await
+            .map_err(|e| StartError::Recovery(e.to_string()))?;
         let report = report::engine::ReportHub::start(
             directory.clone(),
             Arc::clone(&backend),
@@ -101,6 +130,7 @@ impl Portal {
         )
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
+        tokio::spawn(automatic_stage_two(executor.clone()));
         let people = http::People {
             authenticator: Arc::new(people::accounts::LocalAccounts {
                 store: store.clone(),
@@ -117,6 +147,7 @@ impl Portal {
             simulator: Some(simulator),
             store,
             workflow,
+            executor,
             people,
             shutdown,
         };
@@ -161,6 +192,19 @@ async fn expire_requests(workflow: workflow::Workflow) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests pending past the limit"),
             Err(error) => tracing::warn!(%error, "could not expire requests"),
+        }
+    }
+}
+
+/// Runs stage 2 of requests whose grace period is over, when an admin has turned that on.
+async fn automatic_stage_two(executor: execution::Executor) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        match executor.run_due_stage_two().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ran = n, "ran stage 2 automatically"),
+            Err(error) => tracing::warn!(%error, "automatic stage 2 failed"),
         }
     }
 }

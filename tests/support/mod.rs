@@ -164,6 +164,22 @@ impl TestPortal {
     }
 }
 
+/// A user fit for a request: Lync enabled, on-premises, not protected, not excluded. `skip`
+/// picks a different one for each request in a test.
+pub async fn ordinary_user(portal: &TestPortal, skip: usize) -> String {
+    let (_, body) = portal.get_json("/api/users?lync=enabled&limit=100").await;
+    body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "")
+        .nth(skip)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Signs in through the API; `Err(status)` when refused.
 pub async fn sign_in(base: &str, name: &str, password: &str) -> Result<Person, u16> {
     let http = reqwest::Client::builder()

@@ -46,6 +46,13 @@ impl PolicyKind {
         }
     }
 
+    /// The kind Get-CsUser names ("Conferencing"...), any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
+    }
+
     /// The Grant-Cs*Policy cmdlet for this kind.
     pub fn grant_cmdlet(self) -> &'static str {
         match self {
@@ -190,14 +197,24 @@ impl Cmdlet {
                 ParameterValue::Bool(true) => line.push_str(" $true"),
                 ParameterValue::Bool(false) => line.push_str(" $false"),
                 ParameterValue::Text(text) => {
-                    line.push_str(" '");
-                    line.push_str(&text.replace('\'', "''"));
-                    line.push('\'');
+                    line.push(' ');
+                    line.push_str(&quote(&text));
                 }
             }
         }
         line
     }
+}
+
+/// A value single-quoted for reading, embedded quotes doubled (PowerShell's literal string).
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The read a backup makes, for display: `Get-CsUser -Identity '...'`. Reads are not cmdlets
+/// deprov runs through [`Cmdlet`]; backends answer them with their directory read.
+pub fn render_get_cs_user(identity: &str) -> String {
+    format!("Get-CsUser -Identity {}", quote(identity))
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 //! - [`report`]: the mismatch report and its live changes.
 //! - [`people`]: roles, sign-in and the audit trail.
 //! - [`workflow`]: de-provisioning requests and their approval.
+//! - [`execution`]: running approved requests against Lync, stage by stage, and undoing them.
 //! - [`api`]: request and response bodies of the JSON API, and its one error shape.
 
 pub mod api;
 pub mod cmdlet;
 pub mod directory;
+pub mod execution;
 pub mod method;
 pub mod people;
 pub mod report;

@@ -81,7 +81,7 @@ impl Urgency {
     }
 }
 
-/// Where a request stands. Execution (the next issue) continues from `Approved`.
+/// Where a request stands: approval first, then execution against Lync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -91,9 +91,35 @@ pub enum RequestState {
     Rejected,
     Cancelled,
     Expired,
+    /// An operation (stage 1, stage 2, rollback or restore) is running.
+    Executing,
+    /// Temporarily disabled in Lync: stage 2 is due when the grace period ends.
+    StageOneDone,
+    /// The last operation failed or was interrupted: retry it, or roll back.
+    Failed,
+    /// Removed from Lync (stage 2 done). Restore from the backup is still possible.
+    Removed,
+    /// Stage 1 undone: the user is back as they were.
+    RolledBack,
+    /// Re-enabled from the backup after removal.
+    Restored,
 }
 
 impl RequestState {
+    pub const ALL: [RequestState; 11] = [
+        Self::PendingApproval,
+        Self::Approved,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Executing,
+        Self::StageOneDone,
+        Self::Failed,
+        Self::Removed,
+        Self::RolledBack,
+        Self::Restored,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingApproval => "pending_approval",
@@ -101,19 +127,17 @@ impl RequestState {
             Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Executing => "executing",
+            Self::StageOneDone => "stage_one_done",
+            Self::Failed => "failed",
+            Self::Removed => "removed",
+            Self::RolledBack => "rolled_back",
+            Self::Restored => "restored",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::PendingApproval,
-            Self::Approved,
-            Self::Rejected,
-            Self::Cancelled,
-            Self::Expired,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -123,12 +147,38 @@ impl RequestState {
             Self::Rejected => "Rejected",
             Self::Cancelled => "Cancelled",
             Self::Expired => "Expired",
+            Self::Executing => "Executing",
+            Self::StageOneDone => "Stage 1 done",
+            Self::Failed => "Failed",
+            Self::Removed => "Removed from Lync",
+            Self::RolledBack => "Rolled back",
+            Self::Restored => "Restored",
         }
     }
 
-    /// Still open: blocks a second request for the same user.
+    /// Still open: blocks a second request for the same user, and explains a renamed SIP address.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::PendingApproval | Self::Approved)
+        matches!(
+            self,
+            Self::PendingApproval
+                | Self::Approved
+                | Self::Executing
+                | Self::StageOneDone
+                | Self::Failed
+        )
+    }
+
+    /// Execution has started: no more approval decisions, no cancelling.
+    pub fn executing_or_after(self) -> bool {
+        matches!(
+            self,
+            Self::Executing
+                | Self::StageOneDone
+                | Self::Failed
+                | Self::Removed
+                | Self::RolledBack
+                | Self::Restored
+        )
     }
 }
 
@@ -240,6 +290,12 @@ pub struct RequestView {
     pub expires_at: Option<OffsetDateTime>,
     /// Who must act next, in a sentence ("1 more approval from an approver other than jdoe").
     pub waiting_for: String,
+    /// When stage 1 finished, stage 2 is due at this moment (the Lync deployment's clock).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub stage_two_due_at: Option<OffsetDateTime>,
+    /// Stage 1 is done and its grace period has ended: in the admins' "due" queue.
+    pub stage_two_due: bool,
 }
 
 /// `GET /api/requests`.

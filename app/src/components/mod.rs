@@ -45,10 +45,13 @@ pub fn Flag(text: &'static str, title: &'static str) -> impl IntoView {
 #[component]
 pub fn RequestStateBadge(state: RequestState) -> impl IntoView {
     let class = match state {
-        RequestState::PendingApproval => "badge warn",
-        RequestState::Approved => "badge ok",
+        RequestState::PendingApproval | RequestState::Executing => "badge warn",
+        RequestState::Approved | RequestState::StageOneDone | RequestState::Removed => "badge ok",
         RequestState::Rejected | RequestState::Expired => "badge off",
-        RequestState::Cancelled => "badge muted",
+        RequestState::Cancelled | RequestState::RolledBack | RequestState::Restored => {
+            "badge muted"
+        }
+        RequestState::Failed => "badge cert",
     };
     view! { <span class=class>{state.label()}</span> }
 }

@@ -1,6 +1,8 @@
 //! One request: what was asked, who must act, who has acted and when, and the buttons the
-//! signed-in person may press (approve or reject; cancel their own).
+//! signed-in person may press (approve or reject; cancel their own). Below it, the request's
+//! execution against Lync ([`super::execution`]).
 
+use super::execution::Execution;
 use crate::components::{RequestStateBadge, when};
 use crate::{api, session};
 use deprov_wire::people::Role;
@@ -27,6 +29,9 @@ pub fn RequestPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            {move || id().parse::<i64>().ok().map(|id| view! {
+                <Execution id on_state=move |_| resource.refetch() />
+            })}
         </section>
     }
 }

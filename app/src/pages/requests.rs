@@ -1,8 +1,9 @@
-//! The requests page: what waits for the signed-in person first (the approver's queue), then
-//! every request with who must act, who has acted, and when.
+//! The requests page: what waits for the signed-in person first (the approver's queue, the
+//! admins' stage 2 queue), then every request with who must act, who has acted, and when.
 
 use crate::components::{RequestStateBadge, when};
 use crate::{api, session};
+use deprov_wire::execution::ExecutionSettings;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{RequestState, RequestView};
 use leptos::prelude::*;
@@ -12,8 +13,12 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn RequestsPage() -> impl IntoView {
     let query = use_query_map();
-    let show_all = move || query.read().get("show").as_deref() == Some("all");
-    let requests = LocalResource::new(move || api::requests(!show_all()));
+    let show = move || match query.read().get("show").as_deref() {
+        Some("all") => "all",
+        Some("due") => "due",
+        _ => "open",
+    };
+    let requests = LocalResource::new(move || api::requests(show()));
     let me = session();
     view! {
         <section class="requests">
@@ -23,12 +28,17 @@ pub fn RequestsPage() -> impl IntoView {
                     <A href="/" attr:class="button">"New request: find the user first"</A>
                 </Show>
             </div>
-            <p class="sub">
-                {move || if show_all() { "Every request, newest first. " } else { "Open requests (waiting for approval, or approved and waiting for an admin). " }}
-                <A href=move || if show_all() { "/requests".to_owned() } else { "/requests?show=all".to_owned() }>
-                    {move || if show_all() { "Show open only" } else { "Show all, closed included" }}
-                </A>
-            </p>
+            <nav class="tabs" aria-label="Which requests">
+                <A href="/requests" attr:class=move || if show() == "open" { "current" } else { "" }>"Open"</A>
+                <A href="/requests?show=due" attr:id="due-tab" attr:class=move || if show() == "due" { "current" } else { "" }>"Due for stage 2"</A>
+                <A href="/requests?show=all" attr:class=move || if show() == "all" { "current" } else { "" }>"All, closed included"</A>
+            </nav>
+            <p class="sub">{move || match show() {
+                "all" => "Every request, newest first.",
+                "due" => "Stage 1 done and the grace period over: these wait for an admin to run stage 2 (back up, then Disable-CsUser).",
+                _ => "Open requests: waiting for approval, approved, executing, stage 1 done, or failed.",
+            }}</p>
+            <Show when=move || me.has(Role::Admin)><AutoStageTwo /></Show>
             <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match requests.await {
@@ -45,7 +55,7 @@ pub fn RequestsPage() -> impl IntoView {
                                     <h2>"Waiting for your approval"</h2>
                                     <RequestTable requests=queue.clone() empty="Nothing waits for you." id="queue" />
                                 </Show>
-                                <h2>"All listed requests"</h2>
+                                <h2>{move || if show() == "due" { "Due for stage 2" } else { "All listed requests" }}</h2>
                                 <RequestTable requests=list.requests empty="No requests." id="all-requests" />
                             }.into_any()
                         }
@@ -86,4 +96,31 @@ fn RequestTable(
         </table>
     }
     .into_any()
+}
+
+/// The admins' switch for automatic stage 2 (off unless turned on; every change is audited).
+#[component]
+fn AutoStageTwo() -> impl IntoView {
+    let settings = LocalResource::new(api::execution_settings);
+    let error = RwSignal::new(None::<String>);
+    let toggle = move |on: bool| {
+        leptos::task::spawn_local(async move {
+            match api::set_execution_settings(ExecutionSettings { auto_stage_two: on }).await {
+                Ok(_) => settings.refetch(),
+                Err(message) => error.set(Some(message)),
+            }
+        });
+    };
+    view! {
+        <p class="hint" id="auto-stage-two">
+            {move || match settings.get().map(|s| s.map(|s| s.auto_stage_two)) {
+                Some(Ok(true)) => view! { "Automatic stage 2 is on: deprov runs stage 2 when a grace period ends. "
+                    <button on:click=move |_| toggle(false)>"Turn off"</button> }.into_any(),
+                Some(Ok(false)) => view! { "Automatic stage 2 is off: nothing runs by itself. "
+                    <button on:click=move |_| toggle(true)>"Turn on"</button> }.into_any(),
+                _ => view! { "" }.into_any(),
+            }}
+            {move || error.get().map(|e| view! { <span class="error">{e}</span> })}
+        </p>
+    }
 }

@@ -4,6 +4,7 @@
 mod audit;
 pub mod auth;
 mod error;
+mod execution;
 mod frontend;
 mod health;
 mod report;
@@ -16,6 +17,7 @@ pub use error::AppError;
 use crate::backend::LyncBackend;
 use crate::backend::sim::Simulator;
 use crate::directory::Directory;
+use crate::execution::Executor;
 use crate::people::Authenticator;
 use crate::people::sessions::SessionPolicy;
 use crate::people::throttle::Throttle;
@@ -47,6 +49,7 @@ pub struct AppState {
     pub simulator: Option<Arc<Simulator>>,
     pub store: Store,
     pub workflow: Workflow,
+    pub executor: Executor,
     pub people: People,
     /// Turns true when the server is stopping: long-lived streams end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -79,6 +82,12 @@ fn api(state: AppState) -> Router {
         .routes(routes!(requests::approve))
         .routes(routes!(requests::reject))
         .routes(routes!(requests::cancel))
+        .routes(routes!(execution::view))
+        .routes(routes!(execution::events))
+        .routes(routes!(execution::execute))
+        .routes(routes!(execution::retry))
+        .routes(routes!(execution::backup))
+        .routes(routes!(execution::settings, execution::set_settings))
         .routes(routes!(audit::list))
         .routes(routes!(audit::csv))
         .routes(routes!(users::search))
@@ -90,6 +99,7 @@ fn api(state: AppState) -> Router {
         .routes(routes!(sim::ad_disable))
         .routes(routes!(sim::ad_enable))
         .routes(routes!(sim::advance_clock))
+        .routes(routes!(sim::inject_fault, sim::clear_faults))
         .with_state(state)
         .split_for_parts();
     let openapi = Arc::new(openapi);

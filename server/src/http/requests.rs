@@ -4,6 +4,7 @@
 use super::AppState;
 use super::auth::Signed;
 use super::error::AppError;
+use crate::workflow::Show;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -13,14 +14,14 @@ use deprov_wire::people::Role;
 use deprov_wire::workflow::{DecisionBody, DecisionKind, NewRequest, RequestList, RequestView};
 use serde::Deserialize;
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
+pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     body.map(|Json(b)| b).map_err(|r| AppError::BadRequest {
         message: r.body_text(),
         field: None,
     })
 }
 
-fn request_id(id: &str) -> Result<i64, AppError> {
+pub(super) fn request_id(id: &str) -> Result<i64, AppError> {
     id.trim_start_matches('#')
         .parse()
         .map_err(|_| AppError::bad_request("id", format!("'{id}' is not a request number.")))
@@ -53,7 +54,8 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListFilter {
-    /// `open` for requests pending or approved only.
+    /// `open`: pending, approved, executing, stage 1 done or failed. `due`: stage 1 done and the
+    /// grace period over (the queue for stage 2). Anything else: every request.
     show: Option<String>,
 }
 
@@ -66,9 +68,13 @@ pub async fn list(
     Query(filter): Query<ListFilter>,
 ) -> Result<Json<RequestList>, AppError> {
     signed.require(&Role::ALL)?;
-    let open_only = filter.show.as_deref() == Some("open");
+    let show = match filter.show.as_deref() {
+        Some("open") => Show::Open,
+        Some("due") => Show::Due,
+        _ => Show::All,
+    };
     Ok(Json(RequestList {
-        requests: state.workflow.list(open_only).await?,
+        requests: state.workflow.list(show).await?,
     }))
 }
 

@@ -5,7 +5,7 @@ use super::AppState;
 use super::auth::Signed;
 use super::error::{AppError, parse_user_id};
 use crate::audit::{self, Event};
-use crate::backend::sim::Simulator;
+use crate::backend::sim::{Fault, Simulator};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -140,5 +140,66 @@ pub async fn advance_clock(
     )
     .await?;
     sim.advance_clock(time::Duration::seconds(advance.seconds));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Arms a fault: the next `times` calls of `cmdlet` fail, hang, or apply and then hang. For
+/// trying out failure handling (retry, rollback, reconciliation) on the demo.
+#[utoipa::path(post, path = "/api/sim/faults", tag = "simulator", request_body = Fault,
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub async fn inject_fault(
+    State(state): State<AppState>,
+    signed: Signed,
+    body: Result<Json<Fault>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
+    let sim = simulator(&state)?;
+    let Json(fault) = body.map_err(|r| AppError::BadRequest {
+        message: format!(
+            "Send JSON like {{\"cmdlet\": \"Set-CsUser\", \"kind\": \"fail\", \"times\": 1}} (kind: fail, hang or hang_after_applying): {}",
+            r.body_text()
+        ),
+        field: None,
+    })?;
+    if fault.cmdlet.trim().is_empty()
+        || fault.cmdlet.len() > 64
+        || !(1..=100).contains(&fault.times)
+    {
+        return Err(AppError::bad_request(
+            "cmdlet",
+            "Name a cmdlet (such as Set-CsUser) and 1 to 100 times.",
+        ));
+    }
+    record(
+        &state,
+        &admin.name,
+        "sim.fault",
+        "simulator",
+        format!("{:?} {} × {}", fault.kind, fault.cmdlet, fault.times),
+    )
+    .await?;
+    sim.inject(fault);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes every armed fault.
+#[utoipa::path(delete, path = "/api/sim/faults", tag = "simulator",
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn clear_faults(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<StatusCode, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
+    let sim = simulator(&state)?;
+    record(
+        &state,
+        &admin.name,
+        "sim.faults_cleared",
+        "simulator",
+        String::new(),
+    )
+    .await?;
+    sim.clear_faults();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -41,6 +41,8 @@ pub enum Refusal {
     NotRequester(String),
     #[error("Only a request waiting for approval can expire.")]
     NotPending,
+    #[error("Execution has started (the request is now: {0}): deciding or cancelling is over.")]
+    Executing(&'static str),
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -51,6 +53,9 @@ fn same(a: &str, b: &str) -> bool {
 pub fn next(facts: Facts<'_>, act: Act<'_>) -> Result<RequestState, Refusal> {
     use RequestState::*;
     match (facts.state, act) {
+        (Executing | StageOneDone | Failed | Removed | RolledBack | Restored, _) => {
+            Err(Refusal::Executing(facts.state.label()))
+        }
         (Rejected | Cancelled | Expired, _) => Err(Refusal::Closed(match facts.state {
             Rejected => "rejected",
             Cancelled => "cancelled",
@@ -208,6 +213,27 @@ mod tests {
             next(facts(Approved, &[], 1), Act::Reject { by: "approver2" }),
             Err(Refusal::AlreadyApproved)
         );
+    }
+
+    #[test]
+    fn once_execution_starts_nobody_decides_or_cancels() {
+        for state in RequestState::ALL
+            .into_iter()
+            .filter(|s| s.executing_or_after())
+        {
+            for act in [
+                Act::Approve { by: "approver" },
+                Act::Reject { by: "approver" },
+                Act::Cancel { by: "manager" },
+                Act::Expire,
+            ] {
+                assert_eq!(
+                    next(facts(state, &[], 1), act),
+                    Err(Refusal::Executing(state.label())),
+                    "{state:?} {act:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! De-provisioning requests up to "approved": creation with its refusals, decisions with their
 //! conflicts, overdue flags and expiry. Every change lands with its audit row in one transaction.
+//! What happens after approval (running it against Lync) is [`crate::execution`].
 
 pub mod machine;
 
@@ -68,11 +69,22 @@ impl From<sqlx::Error> for WorkflowError {
     }
 }
 
+/// `state IN (...)` for the open states, from [`RequestState::is_open`] (one definition).
+fn open_states() -> String {
+    let states: Vec<String> = RequestState::ALL
+        .into_iter()
+        .filter(|s| s.is_open())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("state IN ({})", states.join(", "))
+}
+
 /// Users with an open request, as `write` sees them.
 async fn open_users(write: &mut Write) -> Result<HashSet<UserId>, WorkflowError> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT user_id FROM requests WHERE state IN ('pending_approval', 'approved')",
-    )
+    let rows: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT user_id FROM requests WHERE {}",
+        open_states()
+    ))
     .fetch_all(&mut *write.tx)
     .await?;
     Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
@@ -85,10 +97,24 @@ fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
     }
 }
 
+/// The Lync deployment's clock (the simulator's can be advanced): stage 2 falls due by it.
+pub type LyncClock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Which requests a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    All,
+    /// Pending, approved, executing, stage 1 done or failed.
+    Open,
+    /// Stage 1 done and the grace period over: the admins' queue for stage 2.
+    Due,
+}
+
 #[derive(Clone)]
 pub struct Workflow {
     store: Store,
     pub policy: WorkflowPolicy,
+    lync_clock: LyncClock,
     /// Users with an open request, republished after every change (the report reads it).
     open: Arc<watch::Sender<Arc<HashSet<UserId>>>>,
 }
@@ -96,15 +122,20 @@ pub struct Workflow {
 const MAX_REASON: usize = 2_000;
 const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, \
      reason, reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, \
-     state, state_changed_at, version FROM requests";
+     state, state_changed_at, version, stage_two_due_at FROM requests";
 
 impl Workflow {
     /// The workflow over `store`, with the set of users with open requests read once.
-    pub async fn start(store: Store, policy: WorkflowPolicy) -> Result<Self, WorkflowError> {
+    pub async fn start(
+        store: Store,
+        policy: WorkflowPolicy,
+        lync_clock: LyncClock,
+    ) -> Result<Self, WorkflowError> {
         let (open, _) = watch::channel(Arc::new(HashSet::new()));
         let workflow = Self {
             store,
             policy,
+            lync_clock,
             open: Arc::new(open),
         };
         let mut write = workflow.store.write().await?;
@@ -131,8 +162,9 @@ impl Workflow {
         });
     }
 
-    /// Commits `write` and publishes the open set it leaves.
-    async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {
+    /// Commits `write` and publishes the open set it leaves. Every write that may change a
+    /// request's state commits through here.
+    pub(crate) async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {
         let users = open_users(&mut write).await?;
         let _gate = write.commit_holding().await?;
         self.publish(users);
@@ -211,10 +243,13 @@ impl Workflow {
 
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let open = sqlx::query("SELECT id, state, requested_by FROM requests WHERE user_id = ? AND state IN ('pending_approval', 'approved')")
-            .bind(new.user_id.to_string())
-            .fetch_optional(&mut *write.tx)
-            .await?;
+        let open = sqlx::query(&format!(
+            "SELECT id, state, requested_by FROM requests WHERE user_id = ? AND {}",
+            open_states()
+        ))
+        .bind(new.user_id.to_string())
+        .fetch_optional(&mut *write.tx)
+        .await?;
         if let Some(open) = open {
             let state = RequestState::parse(open.get(1)).map_or("open", RequestState::label);
             return Err(WorkflowError::Conflict(format!(
@@ -271,12 +306,12 @@ impl Workflow {
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
-    /// Every request, newest first; `open_only` keeps those pending or approved.
-    pub async fn list(&self, open_only: bool) -> Result<Vec<RequestView>, WorkflowError> {
-        let filter = if open_only {
-            " WHERE state IN ('pending_approval', 'approved')"
-        } else {
-            ""
+    /// Requests, newest first (the due queue: longest due first).
+    pub async fn list(&self, show: Show) -> Result<Vec<RequestView>, WorkflowError> {
+        let filter = match show {
+            Show::All => String::new(),
+            Show::Open => format!(" WHERE {}", open_states()),
+            Show::Due => " WHERE state = 'stage_one_done'".to_owned(),
         };
         let rows = sqlx::query(&format!(
             "{SELECT_REQUEST}{filter} ORDER BY id DESC LIMIT 500"
@@ -286,9 +321,20 @@ impl Workflow {
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let decisions = self.decisions(row.get(0)).await?;
-            views.push(self.view(&row, decisions)?);
+            let view = self.view(&row, decisions)?;
+            if show != Show::Due || view.stage_two_due {
+                views.push(view);
+            }
+        }
+        if show == Show::Due {
+            views.sort_by_key(|v| v.stage_two_due_at);
         }
         Ok(views)
+    }
+
+    /// The deployment's clock.
+    pub fn lync_now(&self) -> OffsetDateTime {
+        (self.lync_clock)()
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<RequestView>, WorkflowError> {
@@ -338,6 +384,12 @@ impl Workflow {
             .collect();
         let pending = state == RequestState::PendingApproval;
         let now = OffsetDateTime::now_utc();
+        let lync_now = self.lync_now();
+        let stage_two_due_at = row
+            .get::<Option<String>, _>(18)
+            .as_deref()
+            .map(parse_stamp)
+            .transpose()?;
         let last = decisions.last();
         let waiting_for = match state {
             RequestState::PendingApproval => {
@@ -351,11 +403,30 @@ impl Workflow {
                 )
             }
             RequestState::Approved => "An admin, to execute stage 1".to_owned(),
-            _ => format!(
+            RequestState::Executing => "Nobody: deprov is running it against Lync".to_owned(),
+            RequestState::StageOneDone => match stage_two_due_at {
+                Some(due) if due <= lync_now => "An admin, to run stage 2 (due now)".to_owned(),
+                Some(due) => format!(
+                    "An admin, to run stage 2 once it is due ({})",
+                    crate::predict::when(due)
+                ),
+                None => "An admin, to run stage 2".to_owned(),
+            },
+            RequestState::Failed => {
+                "An admin: the last operation failed or was interrupted (retry, or roll back)"
+                    .to_owned()
+            }
+            RequestState::Removed => {
+                "Nobody: removed from Lync (a restore from the backup stays possible)".to_owned()
+            }
+            RequestState::Rejected | RequestState::Cancelled | RequestState::Expired => format!(
                 "Nobody: {} by {}",
                 state.label().to_lowercase(),
                 last.map_or("deprov".to_owned(), |d| d.actor.clone())
             ),
+            RequestState::RolledBack | RequestState::Restored => {
+                format!("Nobody: {}", state.label().to_lowercase())
+            }
         };
         Ok(RequestView {
             id: row.get(0),
@@ -384,6 +455,9 @@ impl Workflow {
             overdue: pending && now - created_at >= self.policy.overdue_after,
             expires_at: pending.then_some(created_at + self.policy.expire_after),
             waiting_for,
+            stage_two_due: state == RequestState::StageOneDone
+                && stage_two_due_at.is_some_and(|due| due <= lync_now),
+            stage_two_due_at,
         })
     }
 

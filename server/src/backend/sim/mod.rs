@@ -45,10 +45,38 @@ pub enum SignInRefused {
     NoValidCertificate,
 }
 
+/// What an injected fault does to the next call of a cmdlet (tests and demos of failure handling).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The shell answers with an error; nothing changes.
+    Fail,
+    /// No answer, ever; nothing changes (the caller's timeout fires).
+    Hang,
+    /// The change is made, then no answer: the caller must read the user back to know.
+    HangAfterApplying,
+}
+
+/// A fault for the next `times` calls of the cmdlet named `cmdlet` ("Set-CsUser", "Disable-CsUser"...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Fault {
+    pub cmdlet: String,
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
 pub struct Simulator {
     clock: SimClock,
     state: RwLock<SimState>,
     changes: Notify,
+    faults: std::sync::Mutex<Vec<Fault>>,
 }
 
 struct SimState {
@@ -96,7 +124,38 @@ impl Simulator {
             clock,
             state: RwLock::new(state),
             changes: Notify::new(),
+            faults: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Makes the next `fault.times` calls of `fault.cmdlet` fail or hang.
+    pub fn inject(&self, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The fault for this call of `cmdlet`, if one is armed (and uses it up).
+    fn take_fault(&self, cmdlet: &str) -> Option<FaultKind> {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let index = faults
+            .iter()
+            .position(|f| f.cmdlet.eq_ignore_ascii_case(cmdlet) && f.times > 0)?;
+        let kind = faults[index].kind;
+        faults[index].times -= 1;
+        if faults[index].times == 0 {
+            faults.remove(index);
+        }
+        Some(kind)
     }
 
     /// Moves the clock forward (demo control and tests) and wakes readers: expiries may have passed.
@@ -582,10 +641,25 @@ impl LyncBackend for Simulator {
     }
 
     async fn run(&self, cmdlet: &Cmdlet) -> Result<CmdletOutput, BackendError> {
+        let fault = self.take_fault(cmdlet.name());
+        match fault {
+            Some(FaultKind::Fail) => {
+                return Err(BackendError::CommandFailed {
+                    cmdlet: cmdlet.name(),
+                    message: "simulated failure (an injected fault): nothing was changed."
+                        .to_owned(),
+                });
+            }
+            Some(FaultKind::Hang) => std::future::pending().await,
+            _ => {}
+        }
         let now = self.clock.now();
-        let output = self.write().run(cmdlet, now)?;
+        let output = self.write().run(cmdlet, now);
         self.changes.notify_waiters();
-        Ok(output)
+        if fault == Some(FaultKind::HangAfterApplying) {
+            return std::future::pending().await;
+        }
+        output
     }
 
     async fn changed(&self, since: Usn) {

@@ -1,0 +1,225 @@
+//! A request's execution against Lync, live: the operations that ran with each step's state,
+//! timing and output (pushed by the server as they happen), and what could run next, each step
+//! as its exact command with its predicted effect. Admins run, confirm, retry and download the
+//! backup here.
+
+use crate::components::when;
+use crate::{api, session};
+use deprov_wire::execution::{
+    ExecuteBody, ExecutionView, OperationPlan, OperationView, RetryBody, StepState,
+};
+use deprov_wire::people::Role;
+use deprov_wire::workflow::RequestState;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+/// Follows `/api/requests/{id}/execution/events` into `live`; the browser reconnects by itself.
+fn follow(id: i64, live: RwSignal<Option<ExecutionView>>, lost: RwSignal<bool>) {
+    let Ok(source) = EventSource::new(&format!("/api/requests/{id}/execution/events")) else {
+        lost.set(true);
+        return;
+    };
+    let on_view = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(view) = event
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<ExecutionView>(&d).ok())
+        {
+            live.set(Some(view));
+            lost.set(false);
+        }
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| lost.set(true));
+    let _ = source.add_event_listener_with_callback("execution", on_view.as_ref().unchecked_ref());
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let handlers = SendWrapper::new((source, on_view, on_error));
+    on_cleanup(move || handlers.0.close());
+}
+
+/// `on_state` is called when the request's state changes, so the page around can refresh.
+#[component]
+pub fn Execution(
+    id: i64,
+    on_state: impl Fn(RequestState) + Send + Sync + 'static,
+) -> impl IntoView {
+    let live = RwSignal::new(None::<ExecutionView>);
+    let lost = RwSignal::new(false);
+    let notice = RwSignal::new(None::<String>);
+    follow(id, live, lost);
+    let state = Memo::new(move |_| live.with(|v| v.as_ref().map(|v| v.request.state)));
+    Effect::new(move |previous: Option<Option<RequestState>>| {
+        let now = state.get();
+        if let (Some(Some(_)), Some(current)) = (previous, now)
+            && previous != Some(now)
+        {
+            on_state(current);
+        }
+        now
+    });
+    view! {
+        <section class="execution" id="execution">
+            {move || lost.get().then(|| view! { <p class="hint">"Live progress interrupted: reconnecting…"</p> })}
+            {move || notice.get().map(|n| view! { <p class="error" role="alert" id="execution-error">{n}</p> })}
+            {move || live.get().map(|view| view! { <ExecutionBody view notice live /> })}
+        </section>
+    }
+}
+
+#[component]
+fn ExecutionBody(
+    view: ExecutionView,
+    notice: RwSignal<Option<String>>,
+    live: RwSignal<Option<ExecutionView>>,
+) -> impl IntoView {
+    let me = session();
+    let admin = me.has(Role::Admin);
+    let id = view.request.id;
+    let version = view.request.version;
+    let retry = move |_| {
+        notice.set(None);
+        spawn_local(async move {
+            match api::retry(id, RetryBody { version }).await {
+                Ok(view) => live.set(Some(view)),
+                Err(message) => notice.set(Some(message)),
+            }
+        });
+    };
+    view! {
+        {(!view.operations.is_empty()).then(|| view! {
+            <h2>"What ran against Lync"</h2>
+            {view.operations.iter().cloned().map(|op| view! { <OperationRun op /> }).collect_view()}
+        })}
+        {(admin && view.can_retry).then(|| view! {
+            <p class="pager"><button id="retry" class="primary" on:click=retry>"Retry from the failed step"</button>
+                <span class="hint">" A step whose outcome is unknown is checked by reading the user first; it is never run twice."</span></p>
+        })}
+        {(admin && view.backup_taken_at.is_some()).then(|| view! {
+            <p><a id="backup" href=format!("/api/requests/{id}/backup") download="">"Download the backup"</a>
+                <span class="hint">{format!(" (taken {})", view.backup_taken_at.map(when).unwrap_or_default())}</span></p>
+        })}
+        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice live /> }).collect_view()}
+    }
+}
+
+fn step_class(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "badge muted",
+        StepState::Running => "badge warn",
+        StepState::Done => "badge ok",
+        StepState::Failed | StepState::Unknown => "badge cert",
+    }
+}
+
+#[component]
+fn OperationRun(op: OperationView) -> impl IntoView {
+    view! {
+        <div class="card operation" data-operation=op.operation.as_str() data-state=op.state.as_str()>
+            <h3>{op.operation.label()} <span class="sub">{format!(" · started by {} · {}", op.started_by, when(op.started_at))}</span></h3>
+            <ol class="steps">
+                {op.steps.into_iter().map(|step| view! {
+                    <li class="step" data-state=step.state.as_str()>
+                        <span class=step_class(step.state)>{step.state.as_str()}</span>" "
+                        <strong>{step.title}</strong>
+                        {step.duration_ms.map(|ms| view! { <span class="sub">{format!(" · {ms} ms")}</span> })}
+                        {(step.attempts > 1).then(|| view! { <span class="sub">{format!(" · {} attempts", step.attempts)}</span> })}
+                        {step.run_by.map(|by| view! { <span class="sub">{format!(" · {by}")}</span> })}
+                        <div><code>{step.command}</code></div>
+                        {(!step.output.is_empty()).then(|| view! { <div class="sub">{step.output}</div> })}
+                        {step.error.map(|e| view! { <div class="error">{e}</div> })}
+                        {step.note.map(|n| view! { <div class="hint">{n}</div> })}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </div>
+    }
+}
+
+#[component]
+fn PlanCard(
+    plan: OperationPlan,
+    admin: bool,
+    version: i64,
+    id: i64,
+    notice: RwSignal<Option<String>>,
+    live: RwSignal<Option<ExecutionView>>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let operation = plan.operation;
+    let confirm_with = plan.confirm_with.clone();
+    let needs_name = confirm_with.clone();
+    let run = move || {
+        busy.set(true);
+        notice.set(None);
+        let confirm = Some(typed.get_untracked()).filter(|t| !t.is_empty());
+        spawn_local(async move {
+            match api::execute(
+                id,
+                ExecuteBody {
+                    operation,
+                    version,
+                    confirm,
+                },
+            )
+            .await
+            {
+                Ok(view) => live.set(Some(view)),
+                Err(message) => notice.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+    let can_run = admin && plan.refused.is_none();
+    let count = plan.steps.len();
+    view! {
+        <div class="card plan" data-plan=operation.as_str()>
+            <h2>{format!("Plan: {}", operation.label())}</h2>
+            {plan.refused.clone().map(|r| view! { <p class="hint refused">{r}</p> })}
+            {plan.warnings.iter().map(|w| view! { <p class="warning">{w.clone()}</p> }).collect_view()}
+            <ol class="steps">
+                {plan.steps.into_iter().map(|step| view! {
+                    <li class="planned" class:destructive=step.destructive>
+                        <strong>{step.title}</strong>
+                        {step.destructive.then(|| view! { <span class="badge cert">"destroys or hides data"</span> })}
+                        <div><code>{step.command}</code></div>
+                        <div class="effect">{step.effect}</div>
+                        {(!step.timeline.is_empty()).then(|| view! {
+                            <ul class="timeline">{step.timeline.into_iter().map(|t| view! { <li>{when(t.at)} ": " {t.what}</li> }).collect_view()}</ul>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ol>
+            {can_run.then(|| view! {
+                <Show when=move || !confirming.get() fallback=move || {
+                    let needs_name = needs_name.clone();
+                    let expected = needs_name.clone().unwrap_or_default();
+                    view! {
+                        <div class="confirm" id=format!("confirm-{}", operation.as_str())>
+                            <p><strong>{format!("This runs {count} step(s) against Lync now, in this order.")}</strong></p>
+                            {needs_name.clone().map(|name| view! {
+                                <label for="confirm-name">{format!("Some steps destroy or hide data, or cannot be undone. Type {name} to confirm:")}</label>
+                                <input id="confirm-name" autocomplete="off" prop:value=move || typed.get()
+                                    on:input=move |ev| typed.set(event_target_value(&ev)) />
+                            })}
+                            <div class="pager">
+                                <button id="confirm-run" class="primary"
+                                    disabled=move || busy.get() || (!expected.is_empty() && !typed.get().trim().eq_ignore_ascii_case(&expected))
+                                    on:click=move |_| run()>"Confirm and run"</button>
+                                <button on:click=move |_| confirming.set(false)>"Not now"</button>
+                            </div>
+                        </div>
+                    }
+                }>
+                    <button class="primary run" id=format!("run-{}", operation.as_str())
+                        on:click=move |_| confirming.set(true)>{format!("Run {}…", operation.label().to_lowercase())}</button>
+                </Show>
+            })}
+            {(!admin).then(|| view! { <p class="hint">"Only an admin can run this."</p> })}
+        </div>
+    }
+}

@@ -1,0 +1,996 @@
+//! Running approved requests against Lync, step by step: exactly once, crash-safe, with a
+//! backup before anything that destroys or hides data, progress pushed to every watching page,
+//! and every step in the audit log with its command, outcome and the admin who ran it.
+//!
+//! A step's state is committed before the backend call (`running`) and after it (`done`,
+//! `failed`). A step left `running` by a crash, or `unknown` after a timeout, is settled by
+//! reading the user back ([`plan::took_effect`]); it is never repeated blindly.
+
+pub mod plan;
+
+use crate::audit::{self, Event};
+use crate::backend::{BackendError, LyncBackend};
+use crate::directory::Directory;
+use crate::predict;
+use crate::store::{Store, StoreError, parse_stamp, stamp};
+use crate::workflow::{Show, Workflow, WorkflowError};
+use deprov_wire::cmdlet::Cmdlet;
+use deprov_wire::directory::{DirectoryUser, SipAddress, UserId};
+use deprov_wire::execution::{
+    Backup, BackupDocument, ExecutionView, Operation, OperationPlan, OperationState, OperationView,
+    StepState, StepView,
+};
+use deprov_wire::workflow::{RequestState, RequestView};
+use plan::{History, Situation};
+use sqlx::Row;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+/// Who runs stage 2 when automatic stage 2 is on.
+pub const AUTOMATIC: &str = "deprov (automatic stage 2)";
+/// Who settles what a restart left behind.
+const RECOVERY: &str = "deprov (restart)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutionError {
+    /// Cannot run, for a reason the admin can read (422).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        field: Option<&'static str>,
+    },
+    /// The request changed meanwhile, or something is already running (409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("No request #{0}.")]
+    NotFound(i64),
+    /// The backend could not be read before starting: nothing ran (503).
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ExecutionError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+impl From<WorkflowError> for ExecutionError {
+    fn from(error: WorkflowError) -> Self {
+        match error {
+            WorkflowError::NotFound(id) => Self::NotFound(id),
+            WorkflowError::Store(e) => Self::Store(e),
+            WorkflowError::Conflict(m) | WorkflowError::NotYours(m) => Self::Conflict(m),
+            WorkflowError::Refused { message, field } => Self::Refused { message, field },
+        }
+    }
+}
+
+fn refused(message: impl Into<String>) -> ExecutionError {
+    ExecutionError::Refused {
+        message: message.into(),
+        field: None,
+    }
+}
+
+/// One step as stored.
+#[derive(Debug, Clone)]
+struct StepRow {
+    id: i64,
+    position: u32,
+    title: String,
+    command: String,
+    cmdlet: Option<Cmdlet>,
+    state: StepState,
+    attempts: u32,
+    run_by: Option<String>,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+    output: String,
+    error: Option<String>,
+    note: Option<String>,
+}
+
+const SELECT_STEP: &str = "SELECT id, position, title, command, cmdlet, state, attempts, run_by, started_at, finished_at, \
+     output, error, note FROM steps";
+
+fn step_row(row: &sqlx::sqlite::SqliteRow) -> Result<StepRow, StoreError> {
+    let time = |i: usize| -> Result<Option<OffsetDateTime>, StoreError> {
+        row.get::<Option<String>, _>(i)
+            .as_deref()
+            .map(parse_stamp)
+            .transpose()
+    };
+    Ok(StepRow {
+        id: row.get(0),
+        position: row.get::<i64, _>(1) as u32,
+        title: row.get(2),
+        command: row.get(3),
+        cmdlet: row
+            .get::<Option<String>, _>(4)
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Timestamp(format!("unreadable stored cmdlet: {e}")))?,
+        state: StepState::parse(row.get(5)).unwrap_or(StepState::Unknown),
+        attempts: row.get::<i64, _>(6) as u32,
+        run_by: row.get(7),
+        started_at: time(8)?,
+        finished_at: time(9)?,
+        output: row.get(10),
+        error: row.get(11),
+        note: row.get(12),
+    })
+}
+
+/// How a step ended, to be written.
+struct Outcome {
+    state: StepState,
+    output: String,
+    error: Option<String>,
+    note: Option<String>,
+}
+
+/// Removes an operation from the set being driven when its driver ends, however it ends.
+struct Driving {
+    set: Arc<Mutex<HashSet<i64>>>,
+    operation: i64,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.operation);
+    }
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    store: Store,
+    backend: Arc<dyn LyncBackend>,
+    workflow: Workflow,
+    directory: Directory,
+    /// How long one backend call may take before its outcome counts as unknown.
+    step_timeout: Duration,
+    /// The id of every request whose execution changed.
+    changes: broadcast::Sender<i64>,
+    /// Operations a task of this process is driving: a second driver returns at once.
+    driving: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Executor {
+    pub fn new(
+        store: Store,
+        backend: Arc<dyn LyncBackend>,
+        workflow: Workflow,
+        directory: Directory,
+        step_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            backend,
+            workflow,
+            directory,
+            step_timeout,
+            changes: broadcast::channel(256).0,
+            driving: Arc::default(),
+        }
+    }
+
+    /// Ids of requests whose execution changed, as they change.
+    pub fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    fn notify(&self, request_id: i64) {
+        self.changes.send(request_id).ok();
+    }
+
+    async fn request(&self, id: i64) -> Result<RequestView, ExecutionError> {
+        self.workflow
+            .get(id)
+            .await?
+            .ok_or(ExecutionError::NotFound(id))
+    }
+
+    /// What earlier operations of request `id` did.
+    async fn history(&self, id: i64) -> Result<History, ExecutionError> {
+        let done: Vec<String> = sqlx::query_scalar(
+            "SELECT s.cmdlet FROM steps s JOIN operations o ON s.operation_id = o.id \
+             WHERE o.request_id = ? AND s.state = 'done' AND s.cmdlet IS NOT NULL ORDER BY o.id, s.position",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
+        let last = sqlx::query(
+            "SELECT operation, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?
+        .and_then(|row| {
+            Some((
+                Operation::parse(row.get(0))?,
+                OperationState::parse(row.get(1))?,
+            ))
+        });
+        let backups = self.backups(id).await?;
+        Ok(History {
+            done: done
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect(),
+            last,
+            original: backups.first().map(|b| b.user.clone()),
+            latest: backups.last().map(|b| b.user.clone()),
+        })
+    }
+
+    async fn backups(&self, id: i64) -> Result<Vec<Backup>, ExecutionError> {
+        let rows = sqlx::query(
+            "SELECT b.taken_at, o.operation, b.user_json FROM backups b JOIN operations o ON b.operation_id = o.id \
+             WHERE b.request_id = ? ORDER BY b.id",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Backup {
+                    taken_at: parse_stamp(row.get(0))?,
+                    before: Operation::parse(row.get(1)).unwrap_or(Operation::StageOne),
+                    user: serde_json::from_str(row.get(2)).map_err(|e| {
+                        StoreError::Timestamp(format!("unreadable stored backup: {e}"))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything kept to restore the user of request `id`, as one document.
+    pub async fn backup_document(&self, id: i64) -> Result<BackupDocument, ExecutionError> {
+        let request = self.request(id).await?;
+        let history = self.history(id).await?;
+        Ok(BackupDocument {
+            request_id: id,
+            user_sam_account_name: request.user_sam_account_name,
+            backups: self.backups(id).await?,
+            export_files: history
+                .done
+                .iter()
+                .filter_map(|c| match c {
+                    Cmdlet::ExportCsUserData { file_name, .. } => Some(file_name.clone()),
+                    _ => None,
+                })
+                .collect(),
+        })
+    }
+
+    /// A free address for an immediate-disconnect rename: the same for the plan page and the run.
+    fn rename_target(&self, user: &DirectoryUser) -> Option<SipAddress> {
+        let snapshot = self.directory.snapshot();
+        user.lync.as_ref().and_then(|lync| {
+            predict::rename_target(&lync.sip_address, user.id.0.as_u128(), |sip| {
+                snapshot.sip_in_use(sip)
+            })
+        })
+    }
+
+    async fn operations(&self, request_id: i64) -> Result<Vec<OperationView>, ExecutionError> {
+        let rows = sqlx::query(
+            "SELECT id, operation, state, started_by, started_at, finished_at FROM operations WHERE request_id = ? ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.get(0);
+            let steps = self.steps(id).await?;
+            views.push(OperationView {
+                id,
+                operation: Operation::parse(row.get(1)).unwrap_or(Operation::StageOne),
+                state: OperationState::parse(row.get(2)).unwrap_or(OperationState::Failed),
+                started_by: row.get(3),
+                started_at: parse_stamp(row.get(4))?,
+                finished_at: row
+                    .get::<Option<String>, _>(5)
+                    .as_deref()
+                    .map(parse_stamp)
+                    .transpose()?,
+                steps: steps
+                    .into_iter()
+                    .map(|s| StepView {
+                        position: s.position,
+                        duration_ms: s
+                            .started_at
+                            .zip(s.finished_at)
+                            .map(|(a, b)| (b - a).whole_milliseconds().max(0) as u64),
+                        title: s.title,
+                        command: s.command,
+                        state: s.state,
+                        attempts: s.attempts,
+                        run_by: s.run_by,
+                        started_at: s.started_at,
+                        output: s.output,
+                        error: s.error,
+                        note: s.note,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(views)
+    }
+
+    async fn steps(&self, operation: i64) -> Result<Vec<StepRow>, ExecutionError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STEP} WHERE operation_id = ? ORDER BY position"
+        ))
+        .bind(operation)
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(step_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The request, what ran, and what could run next with its steps for the user as the
+    /// portal's live copy has them now.
+    pub async fn view(&self, id: i64) -> Result<ExecutionView, ExecutionError> {
+        let request = self.request(id).await?;
+        let history = self.history(id).await?;
+        let now = self.backend.now();
+        let user = self.directory.snapshot().user(request.user_id).cloned();
+        let mut next = Vec::new();
+        if let Some(user) = &user {
+            let renamed_sip = self.rename_target(user);
+            let situation = Situation {
+                request: &request,
+                user,
+                now,
+                history: &history,
+                renamed_sip: renamed_sip.as_ref(),
+            };
+            for operation in plan::next_operations(request.state, &history) {
+                let (steps, build_refusal) = match plan::build(operation, &situation) {
+                    Ok(steps) => (steps, None),
+                    Err(why) => (Vec::new(), Some(why)),
+                };
+                next.push(OperationPlan {
+                    operation,
+                    confirm_with: steps
+                        .iter()
+                        .any(|s| s.destructive)
+                        .then(|| request.user_sam_account_name.clone()),
+                    refused: plan::refusal(operation, &situation).or(build_refusal),
+                    warnings: plan::warnings(operation, &situation),
+                    steps,
+                });
+            }
+        }
+        let backup_taken_at = sqlx::query_scalar::<_, String>(
+            "SELECT taken_at FROM backups WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?
+        .as_deref()
+        .map(parse_stamp)
+        .transpose()?;
+        Ok(ExecutionView {
+            can_retry: request.state == RequestState::Failed
+                && history
+                    .last
+                    .is_some_and(|(_, s)| s == OperationState::Failed),
+            operations: self.operations(id).await?,
+            request,
+            next,
+            backup_taken_at,
+            as_of: now,
+        })
+    }
+
+    async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
+        tokio::time::timeout(self.step_timeout, self.backend.read_user(id))
+            .await
+            .unwrap_or(Err(BackendError::Timeout(self.step_timeout)))
+    }
+
+    /// Starts `operation` on request `id` for `by`, if `version` is still the request's version:
+    /// plans it from a fresh read of the user and records the steps as pending. Returns the
+    /// operation's id; [`Executor::drive`] runs it.
+    pub async fn begin(
+        &self,
+        id: i64,
+        operation: Operation,
+        by: &str,
+        version: i64,
+        confirm: Option<&str>,
+    ) -> Result<i64, ExecutionError> {
+        let request = self.request(id).await?;
+        let stale = || {
+            ExecutionError::Conflict(format!(
+                "Request #{id} changed while you were looking at it (it is now: {}). Look at it again.",
+                request.state.label().to_lowercase()
+            ))
+        };
+        if request.version != version {
+            return Err(stale());
+        }
+        let history = self.history(id).await?;
+        let user = self.read_user(request.user_id).await?;
+        let renamed_sip = self.rename_target(&user);
+        let now = self.backend.now();
+        let situation = Situation {
+            request: &request,
+            user: &user,
+            now,
+            history: &history,
+            renamed_sip: renamed_sip.as_ref(),
+        };
+        if let Some(why) = plan::refusal(operation, &situation) {
+            return Err(ExecutionError::Conflict(why));
+        }
+        let steps = plan::build(operation, &situation).map_err(refused)?;
+        if steps.iter().any(|s| s.destructive)
+            && !confirm.is_some_and(|c| {
+                c.trim()
+                    .eq_ignore_ascii_case(&request.user_sam_account_name)
+            })
+        {
+            return Err(ExecutionError::Refused {
+                message: format!(
+                    "{} destroys or hides data, or cannot be undone: type the account name {} to confirm.",
+                    operation.label(),
+                    request.user_sam_account_name
+                ),
+                field: Some("confirm"),
+            });
+        }
+
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let moved = sqlx::query(
+            "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+        )
+        .bind(stamp(wall))
+        .bind(id)
+        .bind(version)
+        .execute(&mut *write.tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(stale());
+        }
+        let operation_id: i64 = sqlx::query_scalar(
+            "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at) VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(operation.as_str())
+        .bind(by)
+        .bind(by)
+        .bind(stamp(wall))
+        .fetch_one(&mut *write.tx)
+        .await?;
+        for (position, step) in steps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO steps (operation_id, position, title, command, cmdlet, state) VALUES (?, ?, ?, ?, ?, 'pending')",
+            )
+            .bind(operation_id)
+            .bind(position as i64)
+            .bind(&step.title)
+            .bind(&step.command)
+            .bind(
+                step.cmdlet
+                    .as_ref()
+                    .map(|c| serde_json::to_string(c).expect("a cmdlet serializes")),
+            )
+            .execute(&mut *write.tx)
+            .await?;
+        }
+        let commands: Vec<&str> = steps.iter().map(|s| s.command.as_str()).collect();
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: by,
+                action: "execution.start",
+                subject: &format!("request #{id}"),
+                details: format!(
+                    "{} for {}: {}",
+                    operation.label(),
+                    request.user_sam_account_name,
+                    commands.join("; ")
+                ),
+            },
+        )
+        .await?;
+        self.workflow.commit(write).await?;
+        self.notify(id);
+        Ok(operation_id)
+    }
+
+    /// Continues the failed last operation of request `id` from its first step not done. A step
+    /// whose outcome is unknown is first settled by reading the user back.
+    pub async fn retry(&self, id: i64, by: &str, version: i64) -> Result<i64, ExecutionError> {
+        let request = self.request(id).await?;
+        if request.version != version {
+            return Err(ExecutionError::Conflict(format!(
+                "Request #{id} changed while you were looking at it (it is now: {}). Look at it again.",
+                request.state.label().to_lowercase()
+            )));
+        }
+        let last = sqlx::query(
+            "SELECT id, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(operation_id) = last
+            .filter(|row| {
+                request.state == RequestState::Failed && row.get::<String, _>(1) == "failed"
+            })
+            .map(|row| row.get::<i64, _>(0))
+        else {
+            return Err(ExecutionError::Conflict(
+                "Nothing to retry: the last operation did not fail.".to_owned(),
+            ));
+        };
+        for step in self.steps(operation_id).await? {
+            if matches!(step.state, StepState::Unknown | StepState::Running) {
+                let outcome = self.settle(&request, &step, "Before the retry, ").await;
+                if outcome.state == StepState::Unknown {
+                    return Err(ExecutionError::Backend(BackendError::Unavailable(format!(
+                        "deprov still cannot tell whether \"{}\" took effect, and will not run it again blindly",
+                        step.command
+                    ))));
+                }
+                self.finish_step(id, &step, by, outcome).await?;
+            }
+        }
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let moved = sqlx::query(
+            "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ? AND state = 'failed'",
+        )
+        .bind(stamp(wall))
+        .bind(id)
+        .bind(version)
+        .execute(&mut *write.tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(ExecutionError::Conflict(format!(
+                "Request #{id} changed meanwhile: look at it again."
+            )));
+        }
+        sqlx::query("UPDATE operations SET state = 'running', driven_by = ?, finished_at = NULL WHERE id = ?")
+            .bind(by)
+            .bind(operation_id)
+            .execute(&mut *write.tx)
+            .await?;
+        // The failed step runs again; its last error stays readable in the note.
+        sqlx::query(
+            "UPDATE steps SET state = 'pending', \
+             note = COALESCE(note || ' ', '') || 'Attempt ' || attempts || ' failed: ' || COALESCE(error, 'no answer') || '.', \
+             error = NULL WHERE operation_id = ? AND state = 'failed'",
+        )
+        .bind(operation_id)
+        .execute(&mut *write.tx)
+        .await?;
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: by,
+                action: "execution.retry",
+                subject: &format!("request #{id}"),
+                details: format!("operation {operation_id} continues from its first step not done"),
+            },
+        )
+        .await?;
+        self.workflow.commit(write).await?;
+        self.notify(id);
+        Ok(operation_id)
+    }
+
+    /// Runs operation `operation_id`'s pending steps in order until one fails or all are done.
+    /// Returns at once if this process is already driving it.
+    pub async fn drive(&self, operation_id: i64) -> Result<(), ExecutionError> {
+        if !self
+            .driving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(operation_id)
+        {
+            return Ok(());
+        }
+        let _driving = Driving {
+            set: Arc::clone(&self.driving),
+            operation: operation_id,
+        };
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT request_id, driven_by FROM operations WHERE id = ? AND state = 'running'",
+        )
+        .bind(operation_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some((request_id, by)) = row else {
+            return Ok(());
+        };
+        let request = self.request(request_id).await?;
+        for step in self.steps(operation_id).await? {
+            match step.state {
+                StepState::Done => continue,
+                StepState::Pending => {}
+                // Left by something else: stop and let a person look.
+                _ => return self.finish_operation(request_id, operation_id, false).await,
+            }
+            if !self.mark_running(request_id, &step, &by).await? {
+                return Ok(()); // another driver took it
+            }
+            let outcome = self.run_step(&request, operation_id, &step).await;
+            let failed = outcome.state != StepState::Done;
+            self.finish_step(request_id, &step, &by, outcome).await?;
+            if failed {
+                return self.finish_operation(request_id, operation_id, false).await;
+            }
+        }
+        self.finish_operation(request_id, operation_id, true).await
+    }
+
+    /// Commits "running" before the call. False if the step was no longer pending.
+    async fn mark_running(
+        &self,
+        request_id: i64,
+        step: &StepRow,
+        by: &str,
+    ) -> Result<bool, ExecutionError> {
+        let mut write = self.store.write().await?;
+        let moved = sqlx::query(
+            "UPDATE steps SET state = 'running', attempts = attempts + 1, run_by = ?, started_at = ?, finished_at = NULL \
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(by)
+        .bind(stamp(OffsetDateTime::now_utc()))
+        .bind(step.id)
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        self.notify(request_id);
+        Ok(moved.rows_affected() == 1)
+    }
+
+    /// Calls the backend for one step; a backup step reads the user and stores the backup.
+    async fn run_step(&self, request: &RequestView, operation_id: i64, step: &StepRow) -> Outcome {
+        let Some(cmdlet) = &step.cmdlet else {
+            return match self.read_user(request.user_id).await {
+                Ok(user) => match self.store_backup(request.id, operation_id, &user).await {
+                    Ok(()) => Outcome {
+                        state: StepState::Done,
+                        output: "Backup kept with the request.".to_owned(),
+                        error: None,
+                        note: None,
+                    },
+                    Err(error) => failed(error.to_string(), None),
+                },
+                // A read changes nothing: running it again is always safe.
+                Err(error) => failed(error.to_string(), None),
+            };
+        };
+        let called = tokio::time::timeout(self.step_timeout, self.backend.run(cmdlet))
+            .await
+            .unwrap_or(Err(BackendError::Timeout(self.step_timeout)));
+        match called {
+            Ok(output) => Outcome {
+                state: StepState::Done,
+                output: output.text,
+                error: None,
+                note: None,
+            },
+            // The shell ran it and said no: nothing changed.
+            Err(error @ (BackendError::CommandFailed { .. } | BackendError::UserNotFound(_))) => {
+                failed(error.to_string(), None)
+            }
+            // No answer: it may or may not have happened. Read the user back.
+            Err(error) => {
+                let mut outcome = self.settle(request, step, &format!("{error}; ")).await;
+                if outcome.state != StepState::Done {
+                    outcome.error = Some(error.to_string());
+                }
+                outcome
+            }
+        }
+    }
+
+    async fn store_backup(
+        &self,
+        request_id: i64,
+        operation_id: i64,
+        user: &DirectoryUser,
+    ) -> Result<(), ExecutionError> {
+        let mut write = self.store.write().await?;
+        sqlx::query("INSERT INTO backups (request_id, operation_id, taken_at, user_json) VALUES (?, ?, ?, ?)")
+            .bind(request_id)
+            .bind(operation_id)
+            .bind(stamp(self.backend.now()))
+            .bind(serde_json::to_string(user).expect("a user serializes"))
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await?;
+        Ok(())
+    }
+
+    /// Settles a step whose outcome is unknown by reading the user back. `context` starts the note.
+    async fn settle(&self, request: &RequestView, step: &StepRow, context: &str) -> Outcome {
+        let Some(cmdlet) = &step.cmdlet else {
+            // A backup is stored with its "done" in one go: not done means not stored. Reading again is safe.
+            return failed(
+                "the backup read did not finish".to_owned(),
+                Some(format!(
+                    "{context}the backup was not stored; reading again is safe."
+                )),
+            );
+        };
+        let read = self.read_user(request.user_id).await;
+        match read.map(|user| plan::took_effect(cmdlet, &user)) {
+            Ok(Some(true)) => Outcome {
+                state: StepState::Done,
+                output: String::new(),
+                error: None,
+                note: Some(format!(
+                    "{context}reading the user back shows it took effect: not run again."
+                )),
+            },
+            Ok(Some(false)) => failed(
+                "it did not take effect".to_owned(),
+                Some(format!(
+                    "{context}reading the user back shows it did not take effect: running it again is safe."
+                )),
+            ),
+            Ok(None) => failed(
+                "its outcome cannot be read back".to_owned(),
+                Some(format!(
+                    "{context}{} only writes a file on the Lync server: running it again is safe.",
+                    cmdlet.name()
+                )),
+            ),
+            Err(error) => Outcome {
+                state: StepState::Unknown,
+                output: String::new(),
+                error: Some(error.to_string()),
+                note: Some(format!(
+                    "{context}the user could not be read back ({error}): deprov will read again before any retry."
+                )),
+            },
+        }
+    }
+
+    /// Commits how a step ended, with its audit row, in one transaction.
+    async fn finish_step(
+        &self,
+        request_id: i64,
+        step: &StepRow,
+        by: &str,
+        outcome: Outcome,
+    ) -> Result<(), ExecutionError> {
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        sqlx::query(
+            "UPDATE steps SET state = ?, finished_at = ?, output = ?, error = ?, \
+             note = CASE WHEN ? IS NULL THEN note ELSE COALESCE(note || ' ', '') || ? END WHERE id = ?",
+        )
+        .bind(outcome.state.as_str())
+        .bind(stamp(wall))
+        .bind(&outcome.output)
+        .bind(&outcome.error)
+        .bind(&outcome.note)
+        .bind(&outcome.note)
+        .bind(step.id)
+        .execute(&mut *write.tx)
+        .await?;
+        let mut details = format!("{}: {}", step.command, outcome.state.as_str());
+        for (label, text) in [
+            (
+                "output",
+                Some(outcome.output.as_str()).filter(|o| !o.is_empty()),
+            ),
+            ("error", outcome.error.as_deref()),
+            ("note", outcome.note.as_deref()),
+        ] {
+            if let Some(text) = text {
+                details.push_str(&format!("; {label}: {text}"));
+            }
+        }
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: by,
+                action: "execution.step",
+                subject: &format!("request #{request_id}"),
+                details,
+            },
+        )
+        .await?;
+        write.commit().await?;
+        self.notify(request_id);
+        Ok(())
+    }
+
+    /// Ends an operation and moves the request on: done → the state the operation leads to,
+    /// otherwise failed.
+    async fn finish_operation(
+        &self,
+        request_id: i64,
+        operation_id: i64,
+        succeeded: bool,
+    ) -> Result<(), ExecutionError> {
+        let request = self.request(request_id).await?;
+        let operation: String = sqlx::query_scalar("SELECT operation FROM operations WHERE id = ?")
+            .bind(operation_id)
+            .fetch_one(self.store.pool())
+            .await?;
+        let operation = Operation::parse(&operation).unwrap_or(Operation::StageOne);
+        let next = match (succeeded, operation) {
+            (false, _) => RequestState::Failed,
+            (true, Operation::StageOne) => RequestState::StageOneDone,
+            (true, Operation::StageTwo) => RequestState::Removed,
+            (true, Operation::Rollback) => RequestState::RolledBack,
+            (true, Operation::Restore) => RequestState::Restored,
+        };
+        let due = (next == RequestState::StageOneDone)
+            .then(|| self.backend.now() + time::Duration::days(request.grace_days.into()));
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        sqlx::query("UPDATE operations SET state = ?, finished_at = ? WHERE id = ?")
+            .bind(if succeeded { "done" } else { "failed" })
+            .bind(stamp(wall))
+            .bind(operation_id)
+            .execute(&mut *write.tx)
+            .await?;
+        sqlx::query(
+            "UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1, \
+             stage_two_due_at = COALESCE(?, stage_two_due_at) WHERE id = ?",
+        )
+        .bind(next.as_str())
+        .bind(stamp(wall))
+        .bind(due.map(stamp))
+        .bind(request_id)
+        .execute(&mut *write.tx)
+        .await?;
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: "deprov",
+                action: "execution.finish",
+                subject: &format!("request #{request_id}"),
+                details: format!(
+                    "{}: {}; the request is now: {}{}",
+                    operation.label(),
+                    if succeeded { "done" } else { "failed" },
+                    next.label().to_lowercase(),
+                    due.map(|d| format!("; stage 2 due {}", predict::when(d)))
+                        .unwrap_or_default()
+                ),
+            },
+        )
+        .await?;
+        self.workflow.commit(write).await?;
+        self.notify(request_id);
+        Ok(())
+    }
+
+    /// After a restart: every operation still marked running was cut off. Its step in flight is
+    /// settled by reading the user back; the operation ends (done if nothing was left, otherwise
+    /// failed, so an admin sees what happened and retries). Returns how many were settled.
+    pub async fn recover(&self) -> Result<usize, ExecutionError> {
+        let running: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, request_id FROM operations WHERE state = 'running' ORDER BY id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        for &(operation_id, request_id) in &running {
+            let request = self.request(request_id).await?;
+            let steps = self.steps(operation_id).await?;
+            for step in steps.iter().filter(|s| s.state == StepState::Running) {
+                let outcome = self
+                    .settle(&request, step, "The server stopped during this step; ")
+                    .await;
+                self.finish_step(request_id, step, RECOVERY, outcome)
+                    .await?;
+            }
+            let all_done = self
+                .steps(operation_id)
+                .await?
+                .iter()
+                .all(|s| s.state == StepState::Done);
+            self.finish_operation(request_id, operation_id, all_done)
+                .await?;
+            tracing::warn!(
+                request_id,
+                operation_id,
+                all_done,
+                "settled an operation a restart cut off"
+            );
+        }
+        Ok(running.len())
+    }
+
+    pub async fn settings(&self) -> Result<bool, ExecutionError> {
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'auto_stage_two'")
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(value.as_deref() == Some("on"))
+    }
+
+    /// Turns automatic stage 2 on or off, audited.
+    pub async fn set_auto_stage_two(&self, by: &str, on: bool) -> Result<(), ExecutionError> {
+        let mut write = self.store.write().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('auto_stage_two', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(if on { "on" } else { "off" })
+        .execute(&mut *write.tx)
+        .await?;
+        audit::append(
+            &mut write,
+            OffsetDateTime::now_utc(),
+            Event {
+                actor: by,
+                action: "settings.auto_stage_two",
+                subject: "settings",
+                details: format!("automatic stage 2 {}", if on { "on" } else { "off" }),
+            },
+        )
+        .await?;
+        write.commit().await?;
+        Ok(())
+    }
+
+    /// When automatic stage 2 is on: runs stage 2 of every request whose grace period is over.
+    /// Returns how many ran.
+    pub async fn run_due_stage_two(&self) -> Result<usize, ExecutionError> {
+        if !self.settings().await? {
+            return Ok(0);
+        }
+        let mut ran = 0;
+        for request in self.workflow.list(Show::Due).await? {
+            let started = self
+                .begin(
+                    request.id,
+                    Operation::StageTwo,
+                    AUTOMATIC,
+                    request.version,
+                    Some(&request.user_sam_account_name),
+                )
+                .await;
+            match started {
+                Ok(operation) => {
+                    self.drive(operation).await?;
+                    ran += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(request = request.id, %error, "automatic stage 2 did not start")
+                }
+            }
+        }
+        Ok(ran)
+    }
+}
+
+fn failed(error: String, note: Option<String>) -> Outcome {
+    Outcome {
+        state: StepState::Failed,
+        output: String::new(),
+        error: Some(error),
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,459 @@
+//! Plans, pure: which steps each operation runs for one request and user, what each will do to
+//! the user now (from [`crate::predict`]), which operations may run next, and how a fresh read of
+//! the user tells whether a step took effect (for reconciling a crash or a timeout).
+
+use crate::predict::{self, identity, when};
+use deprov_wire::cmdlet::{Cmdlet, PolicyKind, render_get_cs_user};
+use deprov_wire::directory::{DirectoryUser, SipAddress};
+use deprov_wire::execution::{Operation, OperationState, PlannedStep};
+use deprov_wire::method::{Method, MethodPrediction};
+use deprov_wire::workflow::{RequestState, RequestView, Urgency};
+use time::OffsetDateTime;
+
+/// What earlier operations of the request did, as far as planning goes.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Every cmdlet that took effect, oldest first.
+    pub done: Vec<Cmdlet>,
+    /// The latest operation and how it ended.
+    pub last: Option<(Operation, OperationState)>,
+    /// The first backup (before stage 1): the user as they were.
+    pub original: Option<DirectoryUser>,
+    /// The latest backup (before removal, once stage 2 ran).
+    pub latest: Option<DirectoryUser>,
+}
+
+impl History {
+    fn did(&self, matches: impl Fn(&Cmdlet) -> bool) -> bool {
+        self.done.iter().any(matches)
+    }
+
+    /// Disable-CsUser took effect: only a restore can bring the user back.
+    pub fn removed(&self) -> bool {
+        self.did(|c| matches!(c, Cmdlet::DisableCsUser { .. }))
+    }
+}
+
+/// Everything a plan reads.
+pub struct Situation<'a> {
+    pub request: &'a RequestView,
+    /// The user as read now.
+    pub user: &'a DirectoryUser,
+    pub now: OffsetDateTime,
+    pub history: &'a History,
+    /// A free address for an immediate-disconnect rename.
+    pub renamed_sip: Option<&'a SipAddress>,
+}
+
+/// The operations worth showing next for a request in `state`, in the order they are offered.
+pub fn next_operations(state: RequestState, history: &History) -> Vec<Operation> {
+    match state {
+        RequestState::Approved => vec![Operation::StageOne],
+        RequestState::StageOneDone => vec![Operation::StageTwo, Operation::Rollback],
+        RequestState::Failed
+            if !history.removed()
+                && matches!(
+                    history.last,
+                    Some((Operation::StageOne | Operation::StageTwo, _))
+                ) =>
+        {
+            vec![Operation::Rollback]
+        }
+        RequestState::Removed => vec![Operation::Restore],
+        _ => Vec::new(),
+    }
+}
+
+/// Why `operation` may not start now, or `None` if it may.
+pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String> {
+    let request = situation.request;
+    let state = request.state;
+    if !next_operations(state, situation.history).contains(&operation) {
+        return Some(match (operation, state) {
+            (_, RequestState::Executing) => {
+                "Another operation is running on this request: wait for it to finish.".to_owned()
+            }
+            (_, RequestState::Failed) => {
+                "The last operation failed: retry it, or roll back stage 1.".to_owned()
+            }
+            (Operation::StageOne, RequestState::PendingApproval) => {
+                "This request is not approved yet.".to_owned()
+            }
+            _ => format!(
+                "{} is not possible while the request is: {}.",
+                operation.label(),
+                state.label().to_lowercase()
+            ),
+        });
+    }
+    if operation == Operation::StageTwo
+        && let Some(due) = request.stage_two_due_at
+        && due > situation.now
+    {
+        return Some(format!(
+            "Stage 2 is due on {}, when the {}-day grace period ends.",
+            when(due),
+            request.grace_days
+        ));
+    }
+    None
+}
+
+/// The steps of `operation` for this user now, or why none can be planned.
+pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<PlannedStep>, String> {
+    let user = situation.user;
+    let id = identity(user);
+    let predictions = predict::predict(user, situation.now, situation.renamed_sip);
+    let prediction = |method: Method| -> &MethodPrediction {
+        predictions
+            .iter()
+            .find(|p| p.method == method)
+            .expect("predict covers every method")
+    };
+    let run = |title: &str, cmdlet: Cmdlet, destructive: bool, effect: String| PlannedStep {
+        title: title.to_owned(),
+        command: cmdlet.render(),
+        cmdlet: Some(cmdlet),
+        destructive,
+        effect,
+        timeline: Vec::new(),
+    };
+    match operation {
+        Operation::StageOne | Operation::StageTwo => {
+            let lync = user.lync.as_ref().ok_or_else(|| {
+                format!(
+                    "{} is not enabled for Lync (Enabled = Null): there is nothing to change.",
+                    user.ad.display_name
+                )
+            })?;
+            if lync.homed_online() {
+                return Err(
+                    "Homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online."
+                        .to_owned(),
+                );
+            }
+            let mut steps = vec![backup_step(user)];
+            if operation == Operation::StageOne {
+                let disable = prediction(Method::TemporarilyDisable);
+                let mut step = run(
+                    "Temporarily disable in Lync",
+                    Cmdlet::SetCsUserEnabled {
+                        identity: id.clone(),
+                        enabled: false,
+                    },
+                    false,
+                    format!(
+                        "{} New sign-in: {}",
+                        disable.signed_in_sessions.text, disable.new_sign_in.text
+                    ),
+                );
+                step.timeline = disable.timeline.clone();
+                steps.push(step);
+                if situation.request.urgency == Urgency::ImmediateDisconnect {
+                    let sip = situation
+                        .renamed_sip
+                        .ok_or("No free SIP address could be found for the rename.")?;
+                    let rename = prediction(Method::RenameSipAddress);
+                    let mut step = run(
+                        "Rename the SIP address (immediate disconnect)",
+                        Cmdlet::SetCsUserSipAddress {
+                            identity: id.clone(),
+                            sip_address: sip.clone(),
+                        },
+                        true,
+                        format!(
+                            "{} {sip} was checked to be unused. Reversible: rollback sets {} back; \
+                             other users must then sign out and in again to see presence.",
+                            rename.signed_in_sessions.text, lync.sip_address
+                        ),
+                    );
+                    step.timeline = rename.timeline.clone();
+                    steps.push(step);
+                    let revoke = prediction(Method::RevokeCertificate);
+                    let mut step = run(
+                        "Revoke client certificates",
+                        Cmdlet::RevokeCsClientCertificate { identity: id },
+                        true,
+                        format!(
+                            "{} Cannot be undone: the client asks for the password once, if the account is ever enabled again.",
+                            revoke.new_sign_in.text
+                        ),
+                    );
+                    step.timeline = revoke.timeline.clone();
+                    steps.push(step);
+                }
+            } else {
+                let pool = lync
+                    .registrar_pool
+                    .clone()
+                    .ok_or("No registrar pool is recorded: Export-CsUserData needs one.")?;
+                let file_name = format!(
+                    "deprov-request-{}-{}.zip",
+                    situation.request.id, user.ad.sam_account_name
+                );
+                steps.push(run(
+                    "Export contacts and conferences",
+                    Cmdlet::ExportCsUserData {
+                        pool_fqdn: pool.clone(),
+                        user_filter: lync.sip_address.without_scheme(),
+                        file_name: file_name.clone(),
+                    },
+                    false,
+                    format!(
+                        "Saves {} contacts and {} scheduled conferences to {file_name} on {pool}, for Update-CsUserData.",
+                        lync.contact_count, lync.conference_count
+                    ),
+                ));
+                let remove = prediction(Method::RemoveFromLync);
+                let mut step = run(
+                    "Remove from Lync",
+                    Cmdlet::DisableCsUser { identity: id },
+                    true,
+                    format!("{} {}", remove.signed_in_sessions.text, remove.data.text),
+                );
+                step.timeline = remove.timeline.clone();
+                steps.push(step);
+            }
+            Ok(steps)
+        }
+        Operation::Rollback => {
+            let history = situation.history;
+            if history.removed() {
+                return Err("Disable-CsUser has run: restore from the backup instead.".to_owned());
+            }
+            let mut steps = Vec::new();
+            let renamed = history.did(|c| matches!(c, Cmdlet::SetCsUserSipAddress { .. }))
+                || user
+                    .lync
+                    .as_ref()
+                    .zip(history.original.as_ref())
+                    .is_some_and(|(now, before)| {
+                        before
+                            .lync
+                            .as_ref()
+                            .is_some_and(|b| b.sip_address != now.sip_address)
+                    });
+            if renamed {
+                let old = history
+                    .original
+                    .as_ref()
+                    .and_then(|u| u.lync.as_ref())
+                    .map(|l| l.sip_address.clone())
+                    .ok_or("The backup with the old SIP address is missing.")?;
+                steps.push(run(
+                    "Set the old SIP address back",
+                    Cmdlet::SetCsUserSipAddress {
+                        identity: id.clone(),
+                        sip_address: old.clone(),
+                    },
+                    false,
+                    format!(
+                        "The user signs in as {old} again. Other users must sign out and in again to see their presence."
+                    ),
+                ));
+            }
+            let disabled = history
+                .did(|c| matches!(c, Cmdlet::SetCsUserEnabled { enabled: false, .. }))
+                || user.lync.as_ref().is_some_and(|l| !l.enabled);
+            let was_enabled = history
+                .original
+                .as_ref()
+                .and_then(|u| u.lync.as_ref())
+                .is_none_or(|l| l.enabled);
+            if disabled && was_enabled {
+                steps.push(run(
+                    "Enable in Lync again",
+                    Cmdlet::SetCsUserEnabled {
+                        identity: id,
+                        enabled: true,
+                    },
+                    false,
+                    "Sign-in works again; sessions get IM, presence and conferencing back."
+                        .to_owned(),
+                ));
+            }
+            Ok(steps)
+        }
+        Operation::Restore => {
+            let history = situation.history;
+            let at_removal = history
+                .latest
+                .as_ref()
+                .and_then(|u| u.lync.as_ref())
+                .ok_or("No backup was taken before removal: there is nothing to restore from.")?;
+            let pool = at_removal
+                .registrar_pool
+                .clone()
+                .ok_or("The backup records no registrar pool.")?;
+            let export = history.done.iter().find_map(|c| match c {
+                Cmdlet::ExportCsUserData { file_name, .. } => Some(file_name.clone()),
+                _ => None,
+            });
+            let mut steps = vec![run(
+                "Enable for Lync again",
+                Cmdlet::EnableCsUser {
+                    identity: id.clone(),
+                    sip_address: at_removal.sip_address.clone(),
+                    registrar_pool: pool.clone(),
+                },
+                false,
+                format!(
+                    "A blank Lync account with {} on {pool}; what follows fills it from the backup.",
+                    at_removal.sip_address
+                ),
+            )];
+            if let Some(file_name) = export {
+                steps.push(run(
+                    "Restore contacts and conferences",
+                    Cmdlet::UpdateCsUserData {
+                        file_name: file_name.clone(),
+                        user_filter: at_removal.sip_address.without_scheme(),
+                    },
+                    false,
+                    format!(
+                        "Imports {} contacts and {} scheduled conferences from {file_name}.",
+                        at_removal.contact_count, at_removal.conference_count
+                    ),
+                ));
+            }
+            for policy in &at_removal.policies {
+                if let Some(kind) = PolicyKind::parse(&policy.kind) {
+                    steps.push(run(
+                        &format!("Re-grant the {} policy", kind.as_str()),
+                        Cmdlet::GrantPolicy {
+                            kind,
+                            identity: id.clone(),
+                            policy_name: policy.name.clone(),
+                        },
+                        false,
+                        format!(
+                            "{} policy {} again, as recorded.",
+                            kind.as_str(),
+                            policy.name
+                        ),
+                    ));
+                }
+            }
+            let original = history
+                .original
+                .as_ref()
+                .and_then(|u| u.lync.as_ref())
+                .map(|l| l.sip_address.clone());
+            if let Some(original) = original.filter(|o| *o != at_removal.sip_address) {
+                steps.push(run(
+                    "Set the original SIP address back",
+                    Cmdlet::SetCsUserSipAddress {
+                        identity: id,
+                        sip_address: original.clone(),
+                    },
+                    false,
+                    format!("The user signs in as {original} again."),
+                ));
+            }
+            Ok(steps)
+        }
+    }
+}
+
+/// The backup read that starts stage 1 and stage 2.
+fn backup_step(user: &DirectoryUser) -> PlannedStep {
+    let effect = user.lync.as_ref().map_or_else(String::new, |lync| {
+        format!(
+            "Records what can be restored: SIP address {}, pool {}, {} policy assignment(s){}, {} contacts and {} conferences. \
+             Kept with the request; admins can download it.",
+            lync.sip_address,
+            lync.registrar_pool.as_deref().unwrap_or("none"),
+            lync.policies.len(),
+            lync.line_uri
+                .as_deref()
+                .map(|uri| format!(", line URI {uri}"))
+                .unwrap_or_default(),
+            lync.contact_count,
+            lync.conference_count
+        )
+    });
+    PlannedStep {
+        title: "Back up what can be restored".to_owned(),
+        command: render_get_cs_user(&identity(user)),
+        cmdlet: None,
+        destructive: false,
+        effect,
+        timeline: Vec::new(),
+    }
+}
+
+/// Warnings to read before `operation` runs.
+pub fn warnings(operation: Operation, situation: &Situation<'_>) -> Vec<String> {
+    let mut warnings = predict::warnings(situation.user);
+    let history = situation.history;
+    match operation {
+        Operation::Rollback
+            if history.did(|c| matches!(c, Cmdlet::RevokeCsClientCertificate { .. })) =>
+        {
+            warnings.push(
+                "Revoked client certificates cannot be restored: the client asks for the password once."
+                    .to_owned(),
+            );
+        }
+        Operation::Restore => {
+            warnings.push(
+                "Other users' contact lists and presence may need a sign-out and sign-in to refresh.".to_owned(),
+            );
+            if let Some(lync) = history.latest.as_ref().and_then(|u| u.lync.as_ref()) {
+                if let Some(uri) = &lync.line_uri {
+                    warnings.push(format!(
+                        "The line URI {uri} and Enterprise Voice are recorded in the backup but not restored by these \
+                         cmdlets: set them again with Set-CsUser if the user needs them."
+                    ));
+                }
+                let unknown: Vec<&str> = lync
+                    .policies
+                    .iter()
+                    .filter(|p| PolicyKind::parse(&p.kind).is_none())
+                    .map(|p| p.kind.as_str())
+                    .collect();
+                if !unknown.is_empty() {
+                    warnings.push(format!(
+                        "Policies of these types are recorded but must be granted by hand: {}.",
+                        unknown.join(", ")
+                    ));
+                }
+            }
+            if history.did(|c| matches!(c, Cmdlet::RevokeCsClientCertificate { .. })) {
+                warnings.push("Revoked client certificates are not restored.".to_owned());
+            }
+        }
+        _ => {}
+    }
+    warnings
+}
+
+/// Whether `user`, read fresh, shows that `cmdlet` took effect; `None` when a read cannot tell
+/// (Export-CsUserData writes a file, not the user).
+pub fn took_effect(cmdlet: &Cmdlet, user: &DirectoryUser) -> Option<bool> {
+    let lync = user.lync.as_ref();
+    Some(match cmdlet {
+        Cmdlet::SetCsUserEnabled { enabled, .. } => lync.is_some_and(|l| l.enabled == *enabled),
+        Cmdlet::SetCsUserSipAddress { sip_address, .. } => {
+            lync.is_some_and(|l| l.sip_address == *sip_address)
+        }
+        Cmdlet::DisableCsUser { .. } => lync.is_none(),
+        Cmdlet::EnableCsUser { sip_address, .. } => {
+            lync.is_some_and(|l| l.sip_address == *sip_address)
+        }
+        Cmdlet::RevokeCsClientCertificate { .. } => {
+            lync.is_some_and(|l| l.certificates.iter().all(|c| c.revoked_from.is_some()))
+        }
+        Cmdlet::GrantPolicy {
+            kind, policy_name, ..
+        } => lync.is_some_and(|l| {
+            l.policies
+                .iter()
+                .any(|p| p.kind.eq_ignore_ascii_case(kind.as_str()) && p.name == *policy_name)
+        }),
+        Cmdlet::ExportCsUserData { .. } | Cmdlet::UpdateCsUserData { .. } => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,453 @@
+//! The executor against the simulator: whole operations, exactly-once under double starts and
+//! concurrent drivers, injected failures and hangs, retry, and settling what a crash left.
+
+use super::*;
+use crate::backend::sim::{Fault, FaultKind, SimClock, Simulator};
+use crate::report::ReportConfig;
+use crate::workflow::WorkflowPolicy;
+use deprov_wire::directory::{ClientCertificate, Endpoint, PolicyAssignment, SignInMethod};
+use deprov_wire::workflow::{DecisionKind, NewRequest, ReasonCategory, Urgency};
+use time::macros::datetime;
+
+const START: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
+
+struct Rig {
+    sim: Arc<Simulator>,
+    executor: Executor,
+    workflow: Workflow,
+    directory: Directory,
+    store: Store,
+    _data: tempfile::TempDir,
+}
+
+/// Jane: on two endpoints, with a certificate, contacts, conferences and a policy.
+fn jane() -> DirectoryUser {
+    let mut jane = crate::fixtures::user(9, "jane.doe", START);
+    let lync = jane.lync.as_mut().unwrap();
+    (lync.contact_count, lync.conference_count) = (12, 2);
+    lync.policies = vec![PolicyAssignment {
+        kind: "Conferencing".into(),
+        name: "BoardRoom".into(),
+    }];
+    lync.certificates = vec![ClientCertificate {
+        serial_number: "01".into(),
+        issued: START - time::Duration::days(10),
+        expires: START + time::Duration::days(170),
+        revoked_from: None,
+    }];
+    let endpoint = Endpoint {
+        device: "Lync 2013 (Windows)".into(),
+        signed_in_with: SignInMethod::ClientCertificate,
+        signed_in_at: START - time::Duration::hours(1),
+        features_blocked_from: None,
+        disconnect_at: None,
+    };
+    jane.endpoints = vec![endpoint.clone(), endpoint];
+    jane
+}
+
+async fn rig_on(data: tempfile::TempDir, sim: Arc<Simulator>) -> Rig {
+    let backend: Arc<dyn LyncBackend> = sim.clone();
+    let store = Store::open(data.path()).await.unwrap();
+    let directory = Directory::start(Arc::clone(&backend)).await.unwrap();
+    let clock = {
+        let backend = Arc::clone(&backend);
+        Arc::new(move || backend.now())
+    };
+    let workflow = Workflow::start(store.clone(), WorkflowPolicy::default(), clock)
+        .await
+        .unwrap();
+    let executor = Executor::new(
+        store.clone(),
+        backend,
+        workflow.clone(),
+        directory.clone(),
+        Duration::from_millis(300),
+    );
+    executor.recover().await.unwrap();
+    Rig {
+        sim,
+        executor,
+        workflow,
+        directory,
+        store,
+        _data: data,
+    }
+}
+
+async fn rig() -> Rig {
+    let users = vec![jane(), crate::fixtures::user(10, "john.roe", START)];
+    let sim = Arc::new(Simulator::with_users(users, SimClock::frozen(START)));
+    rig_on(tempfile::tempdir().unwrap(), sim).await
+}
+
+impl Rig {
+    /// An approved request for Jane; returns its id and version.
+    async fn approved(&self, urgency: Urgency) -> (i64, i64) {
+        let new = NewRequest {
+            user_id: jane().id,
+            reason: ReasonCategory::Termination,
+            reason_text: "Walked out".into(),
+            urgency,
+            effective_at: None,
+            grace_days: Some(30),
+            protected_override: None,
+        };
+        let snapshot = self.directory.snapshot();
+        let request = self
+            .workflow
+            .create("manager", new, &snapshot, &ReportConfig::default())
+            .await
+            .unwrap();
+        let approved = self
+            .workflow
+            .decide(
+                request.id,
+                "approver",
+                DecisionKind::Approve,
+                request.version,
+                "",
+            )
+            .await
+            .unwrap();
+        (approved.id, approved.version)
+    }
+
+    async fn run(&self, id: i64, operation: Operation) -> ExecutionView {
+        let version = self.workflow.get(id).await.unwrap().unwrap().version;
+        let op = self
+            .executor
+            .begin(id, operation, "admin", version, Some("janedoe"))
+            .await
+            .unwrap();
+        self.executor.drive(op).await.unwrap();
+        self.executor.view(id).await.unwrap()
+    }
+
+    async fn jane_now(&self) -> DirectoryUser {
+        self.sim.read_user(jane().id).await.unwrap()
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+    }
+}
+
+fn states(view: &ExecutionView) -> Vec<(StepState, u32)> {
+    view.operations
+        .last()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| (s.state, s.attempts))
+        .collect()
+}
+
+#[tokio::test]
+async fn immediate_disconnect_stage_one_cuts_the_user_off_and_keeps_a_backup() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::ImmediateDisconnect).await;
+    let view = rig.run(id, Operation::StageOne).await;
+    assert_eq!(view.request.state, RequestState::StageOneDone);
+    assert_eq!(states(&view), vec![(StepState::Done, 1); 4]);
+    assert_eq!(
+        view.request.stage_two_due_at,
+        Some(START + time::Duration::days(30))
+    );
+    let jane_now = rig.jane_now().await;
+    let lync = jane_now.lync.as_ref().unwrap();
+    assert!(!lync.enabled);
+    assert!(lync.sip_address.lhs().starts_with("jane.doe."));
+    assert!(lync.certificates.iter().all(|c| c.revoked_from.is_some()));
+    assert!(
+        jane_now.endpoints.is_empty(),
+        "a rename drops sessions at once"
+    );
+    let backup = rig.executor.backup_document(id).await.unwrap();
+    assert_eq!(backup.backups.len(), 1);
+    assert_eq!(
+        backup.backups[0]
+            .user
+            .lync
+            .as_ref()
+            .unwrap()
+            .sip_address
+            .to_string(),
+        "sip:jane.doe@contoso.com"
+    );
+    let steps = rig
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|a| a == "execution.step")
+        .count();
+    assert_eq!(steps, 4, "every step is audited");
+}
+
+#[tokio::test]
+async fn a_double_start_is_refused_and_two_drivers_run_each_step_once() {
+    let rig = rig().await;
+    let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
+    let op = rig
+        .executor
+        .begin(id, Operation::StageOne, "admin", version, Some("janedoe"))
+        .await
+        .unwrap();
+    let second = rig
+        .executor
+        .begin(id, Operation::StageOne, "admin2", version, Some("janedoe"))
+        .await;
+    assert!(
+        matches!(second, Err(ExecutionError::Conflict(_))),
+        "{second:?}"
+    );
+    let (a, b) = tokio::join!(rig.executor.drive(op), rig.executor.drive(op));
+    a.unwrap();
+    b.unwrap();
+    let view = rig.executor.view(id).await.unwrap();
+    assert_eq!(states(&view), vec![(StepState::Done, 1); 4]);
+    assert_eq!(view.operations.len(), 1);
+}
+
+#[tokio::test]
+async fn a_destructive_operation_needs_the_account_name() {
+    let rig = rig().await;
+    let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
+    let refused = rig
+        .executor
+        .begin(id, Operation::StageOne, "admin", version, Some("someone"))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(ExecutionError::Refused {
+                field: Some("confirm"),
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        rig.workflow.get(id).await.unwrap().unwrap().state,
+        RequestState::Approved
+    );
+}
+
+#[tokio::test]
+async fn a_failed_step_fails_the_request_and_a_retry_runs_only_that_step_again() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::ImmediateDisconnect).await;
+    rig.sim.inject(Fault {
+        cmdlet: "Revoke-CsClientCertificate".into(),
+        kind: FaultKind::Fail,
+        times: 1,
+    });
+    let view = rig.run(id, Operation::StageOne).await;
+    assert_eq!(view.request.state, RequestState::Failed);
+    assert!(view.can_retry);
+    let failed = &view.operations[0].steps[3];
+    assert_eq!(failed.state, StepState::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("simulated failure")
+    );
+    assert_eq!(view.next[0].operation, Operation::Rollback);
+
+    let op = rig
+        .executor
+        .retry(id, "admin", view.request.version)
+        .await
+        .unwrap();
+    rig.executor.drive(op).await.unwrap();
+    let view = rig.executor.view(id).await.unwrap();
+    assert_eq!(view.request.state, RequestState::StageOneDone);
+    assert_eq!(
+        states(&view),
+        [
+            (StepState::Done, 1),
+            (StepState::Done, 1),
+            (StepState::Done, 1),
+            (StepState::Done, 2)
+        ]
+    );
+    assert!(
+        view.operations[0].steps[3]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("Attempt 1 failed")
+    );
+}
+
+#[tokio::test]
+async fn a_hang_that_changed_nothing_is_read_back_as_not_done_and_retried() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::Standard).await;
+    rig.sim.inject(Fault {
+        cmdlet: "Set-CsUser".into(),
+        kind: FaultKind::Hang,
+        times: 1,
+    });
+    let view = rig.run(id, Operation::StageOne).await;
+    assert_eq!(view.request.state, RequestState::Failed);
+    let step = &view.operations[0].steps[1];
+    assert_eq!(step.state, StepState::Failed);
+    assert!(
+        step.note
+            .as_deref()
+            .unwrap()
+            .contains("did not take effect"),
+        "{step:?}"
+    );
+    assert!(rig.jane_now().await.lync.unwrap().enabled);
+
+    let op = rig
+        .executor
+        .retry(id, "admin", view.request.version)
+        .await
+        .unwrap();
+    rig.executor.drive(op).await.unwrap();
+    assert!(!rig.jane_now().await.lync.unwrap().enabled);
+    let view = rig.executor.view(id).await.unwrap();
+    assert_eq!(view.request.state, RequestState::StageOneDone);
+}
+
+#[tokio::test]
+async fn a_hang_that_changed_lync_is_read_back_as_done_and_not_run_again() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::Standard).await;
+    rig.sim.inject(Fault {
+        cmdlet: "Set-CsUser".into(),
+        kind: FaultKind::HangAfterApplying,
+        times: 1,
+    });
+    let view = rig.run(id, Operation::StageOne).await;
+    assert_eq!(view.request.state, RequestState::StageOneDone);
+    let step = &view.operations[0].steps[1];
+    assert_eq!((step.state, step.attempts), (StepState::Done, 1));
+    assert!(
+        step.note
+            .as_deref()
+            .unwrap()
+            .contains("took effect: not run again")
+    );
+}
+
+/// The process dies after "running" is committed: the restart reads the user back.
+#[tokio::test]
+async fn a_restart_settles_a_step_cut_off_mid_call_by_reading_the_user() {
+    for applied in [true, false] {
+        let rig = rig().await;
+        let (id, version) = rig.approved(Urgency::Standard).await;
+        let kind = if applied {
+            FaultKind::HangAfterApplying
+        } else {
+            FaultKind::Hang
+        };
+        rig.sim.inject(Fault {
+            cmdlet: "Set-CsUser".into(),
+            kind,
+            times: 1,
+        });
+        let op = rig
+            .executor
+            .begin(id, Operation::StageOne, "admin", version, None)
+            .await
+            .unwrap();
+        // Killed during the call: the driver is dropped before its timeout fires.
+        let driver = rig.executor.drive(op);
+        let _ = tokio::time::timeout(Duration::from_millis(100), driver).await;
+        let running: String = sqlx::query_scalar("SELECT state FROM steps WHERE position = 1")
+            .fetch_one(rig.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(running, "running");
+
+        let Rig { sim, _data, .. } = rig;
+        let restarted = rig_on(_data, sim).await;
+        let view = restarted.executor.view(id).await.unwrap();
+        let step = &view.operations[0].steps[1];
+        assert!(
+            step.note
+                .as_deref()
+                .unwrap()
+                .starts_with("The server stopped during this step")
+        );
+        assert_eq!(step.attempts, 1, "settled by reading, not by running again");
+        if applied {
+            assert_eq!(step.state, StepState::Done);
+            assert_eq!(view.request.state, RequestState::StageOneDone);
+        } else {
+            assert_eq!(step.state, StepState::Failed);
+            assert_eq!(view.request.state, RequestState::Failed);
+            assert!(view.can_retry);
+        }
+        assert!(
+            restarted
+                .audit_actions()
+                .await
+                .iter()
+                .any(|a| a == "execution.finish")
+        );
+    }
+}
+
+#[tokio::test]
+async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_back() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::ImmediateDisconnect).await;
+    rig.run(id, Operation::StageOne).await;
+    let version = rig.workflow.get(id).await.unwrap().unwrap().version;
+    let early = rig
+        .executor
+        .begin(id, Operation::StageTwo, "admin", version, Some("janedoe"))
+        .await;
+    assert!(
+        matches!(&early, Err(ExecutionError::Conflict(m)) if m.starts_with("Stage 2 is due on")),
+        "{early:?}"
+    );
+    assert!(rig.workflow.list(Show::Due).await.unwrap().is_empty());
+    rig.sim.advance_clock(time::Duration::days(30));
+    assert_eq!(rig.workflow.list(Show::Due).await.unwrap().len(), 1);
+
+    let view = rig.run(id, Operation::StageTwo).await;
+    assert_eq!(view.request.state, RequestState::Removed);
+    assert!(rig.jane_now().await.lync.is_none());
+    assert_eq!(
+        rig.executor
+            .backup_document(id)
+            .await
+            .unwrap()
+            .export_files
+            .len(),
+        1
+    );
+
+    let view = rig.run(id, Operation::Restore).await;
+    assert_eq!(view.request.state, RequestState::Restored, "{view:#?}");
+    let lync = rig.jane_now().await.lync.unwrap();
+    assert!(lync.enabled);
+    assert_eq!(lync.sip_address.to_string(), "sip:jane.doe@contoso.com");
+    assert_eq!((lync.contact_count, lync.conference_count), (12, 2));
+    assert_eq!(lync.policies.len(), 1);
+    assert_eq!(lync.registrar_pool.as_deref(), Some(crate::fixtures::POOL));
+}
+
+#[tokio::test]
+async fn rollback_undoes_stage_one() {
+    let rig = rig().await;
+    let (id, _) = rig.approved(Urgency::ImmediateDisconnect).await;
+    rig.run(id, Operation::StageOne).await;
+    let view = rig.run(id, Operation::Rollback).await;
+    assert_eq!(view.request.state, RequestState::RolledBack);
+    let lync = rig.jane_now().await.lync.unwrap();
+    assert!(lync.enabled);
+    assert_eq!(lync.sip_address.to_string(), "sip:jane.doe@contoso.com");
+    assert!(view.next.is_empty());
+}

@@ -1,0 +1,244 @@
+//! `/api/requests/{id}/execution...`: the plan and progress of running a request against Lync
+//! (everyone signed in reads it), starting and retrying operations (admins), the backup
+//! download (admins), and the automatic-stage-2 setting.
+
+use super::AppState;
+use super::auth::Signed;
+use super::error::AppError;
+use super::requests::{body, request_id};
+use crate::execution::ExecutionError;
+use crate::people::sessions::{self, Session};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use deprov_wire::api::ApiError;
+use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
+use deprov_wire::people::Role;
+use futures_util::stream::{self, Stream};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+impl From<ExecutionError> for AppError {
+    fn from(error: ExecutionError) -> Self {
+        match error {
+            ExecutionError::Refused { message, field } => Self::Unprocessable { message, field },
+            ExecutionError::Conflict(message) => Self::Conflict(message),
+            ExecutionError::NotFound(id) => Self::NotFound(format!("No request #{id}.")),
+            ExecutionError::Backend(error) => Self::BackendUnavailable(format!(
+                "{error}. Nothing was run; try again in a moment."
+            )),
+            ExecutionError::Store(error) => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+/// Runs an operation to its end in the background: the admin's page may close, it goes on.
+fn drive(state: &AppState, operation: i64) {
+    let executor = state.executor.clone();
+    tokio::spawn(async move {
+        if let Err(error) = executor.drive(operation).await {
+            tracing::error!(operation, %error, "an operation stopped on a storage error");
+        }
+    });
+}
+
+/// What ran, what runs, and what could run next with each step's exact command and predicted effect.
+#[utoipa::path(get, path = "/api/requests/{id}/execution", tag = "execution",
+    params(("id" = i64, Path, description = "Request number")),
+    responses((status = 200, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub async fn view(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, AppError> {
+    signed.require(&Role::ALL)?;
+    Ok(Json(state.executor.view(request_id(&id)?).await?))
+}
+
+/// Starts stage 1, stage 2, a rollback or a restore. 409 if the request changed since `version`
+/// (a double click, another admin); 422 if it cannot run, or a destructive operation is not
+/// confirmed with the account name. Answers at once; progress comes on the event stream.
+#[utoipa::path(post, path = "/api/requests/{id}/execute", tag = "execution", request_body = ExecuteBody,
+    params(("id" = i64, Path, description = "Request number")),
+    responses((status = 202, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn execute(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    execute: Result<Json<ExecuteBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
+    let admin = signed.require(&[Role::Admin])?;
+    let id = request_id(&id)?;
+    let execute = body(execute)?;
+    let operation = state
+        .executor
+        .begin(
+            id,
+            execute.operation,
+            &admin.name,
+            execute.version,
+            execute.confirm.as_deref(),
+        )
+        .await?;
+    drive(&state, operation);
+    Ok((StatusCode::ACCEPTED, Json(state.executor.view(id).await?)))
+}
+
+/// Continues the failed last operation from its first step not done (an unknown outcome is first
+/// settled by reading the user back).
+#[utoipa::path(post, path = "/api/requests/{id}/retry", tag = "execution", request_body = RetryBody,
+    params(("id" = i64, Path, description = "Request number")),
+    responses((status = 202, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 503, body = ApiError)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    retry: Result<Json<RetryBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
+    let admin = signed.require(&[Role::Admin])?;
+    let id = request_id(&id)?;
+    let retry = body(retry)?;
+    let operation = state.executor.retry(id, &admin.name, retry.version).await?;
+    drive(&state, operation);
+    Ok((StatusCode::ACCEPTED, Json(state.executor.view(id).await?)))
+}
+
+/// The backup kept with the request (the user before each destructive operation, and the
+/// Export-CsUserData file names), as a JSON file.
+#[utoipa::path(get, path = "/api/requests/{id}/backup", tag = "execution",
+    params(("id" = i64, Path, description = "Request number")),
+    responses((status = 200, body = deprov_wire::execution::BackupDocument), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn backup(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    signed.require(&[Role::Admin])?;
+    let id = request_id(&id)?;
+    let document = state.executor.backup_document(id).await?;
+    if document.backups.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "No backup has been taken for request #{id} yet."
+        )));
+    }
+    let disposition = format!("attachment; filename=\"deprov-request-{id}-backup.json\"");
+    let mut response = Json(document).into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Server-sent events: an `execution` event with the whole [`ExecutionView`] at once, then again
+/// after every change (a step starting or ending, an operation finishing).
+#[utoipa::path(get, path = "/api/requests/{id}/execution/events", tag = "execution",
+    params(("id" = i64, Path, description = "Request number")),
+    responses((status = 200, content_type = "text/event-stream", description = "`execution` events"),
+        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn events(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    signed.require(&Role::ALL)?;
+    let id = request_id(&id)?;
+    let first = state.executor.view(id).await?;
+    Ok(Sse::new(follow(state, signed.0, id, first))
+        .keep_alive(KeepAlive::new().interval(SESSION_CHECK)))
+}
+
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+
+fn event(view: &ExecutionView) -> Event {
+    Event::default()
+        .event("execution")
+        .data(serde_json::to_string(view).expect("a view serializes"))
+}
+
+fn follow(
+    state: AppState,
+    session: Session,
+    id: i64,
+    first: ExecutionView,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let changes = state.executor.subscribe();
+    stream::unfold(
+        (state, session, changes, Some(first)),
+        move |(state, session, mut changes, first)| async move {
+            if let Some(first) = first {
+                return Some((Ok(event(&first)), (state, session, changes, None)));
+            }
+            let mut shutdown = state.shutdown.clone();
+            let mut check = tokio::time::interval_at(
+                tokio::time::Instant::now() + SESSION_CHECK,
+                SESSION_CHECK,
+            );
+            loop {
+                if *shutdown.borrow_and_update() {
+                    return None;
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => return None,
+                    _ = check.tick() => {
+                        if !sessions::still_live(&state.store, &session, state.people.sessions).await {
+                            return None;
+                        }
+                    }
+                    received = changes.recv() => match received {
+                        Ok(changed) if changed != id => continue,
+                        Ok(_) | Err(RecvError::Lagged(_)) => {
+                            // Several changes in a burst become one event with the latest state.
+                            while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
+                            let Ok(view) = state.executor.view(id).await else { return None };
+                            return Some((Ok(event(&view)), (state, session, changes, None)));
+                        }
+                        Err(RecvError::Closed) => return None,
+                    },
+                }
+            }
+        },
+    )
+}
+
+/// Whether stage 2 runs by itself when a grace period ends.
+#[utoipa::path(get, path = "/api/settings/execution", tag = "execution",
+    responses((status = 200, body = ExecutionSettings), (status = 401, body = ApiError)))]
+pub async fn settings(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Json<ExecutionSettings>, AppError> {
+    signed.require(&Role::ALL)?;
+    Ok(Json(ExecutionSettings {
+        auto_stage_two: state.executor.settings().await?,
+    }))
+}
+
+/// Turns automatic stage 2 on or off (admins; audited).
+#[utoipa::path(put, path = "/api/settings/execution", tag = "execution", request_body = ExecutionSettings,
+    responses((status = 200, body = ExecutionSettings), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError)))]
+pub async fn set_settings(
+    State(state): State<AppState>,
+    signed: Signed,
+    settings: Result<Json<ExecutionSettings>, JsonRejection>,
+) -> Result<Json<ExecutionSettings>, AppError> {
+    let admin = signed.require(&[Role::Admin])?;
+    let settings = body(settings)?;
+    state
+        .executor
+        .set_auto_stage_two(&admin.name, settings.auto_stage_two)
+        .await?;
+    Ok(Json(settings))
+}

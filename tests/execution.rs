@@ -1,0 +1,310 @@
+//! Executing approved requests over HTTP: confirmation, the 409 on a double start, progress on the
+//! event stream, injected faults and retry, roles, bad input, the due queue and the backup.
+
+use deprov_tests::{TestPortal, ordinary_user};
+use deprov_wire::execution::{ExecutionView, OperationState, StepState};
+use deprov_wire::workflow::RequestState;
+use serde_json::json;
+use std::time::Duration;
+
+fn execution(body: serde_json::Value) -> ExecutionView {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Files and approves a request for the `skip`th ordinary user; returns (request id, version, sam).
+async fn approved(portal: &TestPortal, skip: usize, urgency: &str) -> (i64, i64, String) {
+    let user = ordinary_user(portal, skip).await;
+    let manager = portal.person("manager").await;
+    let (status, body) = manager
+        .post(
+            "/api/requests",
+            Some(json!({ "user_id": user, "reason": "termination", "reason_text": "Escorted out", "urgency": urgency, "grace_days": 1 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let approver = portal.person("approver").await;
+    let (status, body) = approver
+        .post(
+            &format!("/api/requests/{id}/approve"),
+            Some(json!({ "version": body["version"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (
+        id,
+        body["version"].as_i64().unwrap(),
+        body["user_sam_account_name"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Polls the execution view until `done` holds (the operation runs in the background).
+async fn until(
+    portal: &TestPortal,
+    id: i64,
+    done: impl Fn(&ExecutionView) -> bool,
+) -> ExecutionView {
+    let mut last = None;
+    for _ in 0..200 {
+        let (_, body) = portal
+            .get_json(&format!("/api/requests/{id}/execution"))
+            .await;
+        let view = execution(body);
+        if done(&view) {
+            return view;
+        }
+        last = Some(view);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached the expected state: {last:#?}");
+}
+
+#[tokio::test]
+async fn an_admin_runs_immediate_disconnect_stage_one_once_and_watches_it_on_the_stream() {
+    let portal = TestPortal::spawn(500, 3).await;
+    let (id, version, sam) = approved(&portal, 0, "immediate_disconnect").await;
+    let (status, body) = portal
+        .get_json(&format!("/api/requests/{id}/execution"))
+        .await;
+    assert_eq!(status, 200);
+    let plan = execution(body);
+    let stage_one = &plan.next[0];
+    assert_eq!(stage_one.steps.len(), 4);
+    assert_eq!(stage_one.confirm_with.as_deref(), Some(sam.as_str()));
+    assert!(stage_one.steps[1].command.ends_with("-Enabled $false"));
+
+    let mut stream = portal
+        .events(&format!("/api/requests/{id}/execution/events"))
+        .await;
+    let (event, _) = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(event, "execution");
+
+    let admin = portal.person("admin").await;
+    let path = format!("/api/requests/{id}/execute");
+    let (status, body) = admin
+        .post(
+            &path,
+            Some(json!({ "operation": "stage_one", "version": version })),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "a destructive stage needs the account name: {body}"
+    );
+    assert_eq!(body["field"], "confirm");
+    let (first, second) = tokio::join!(
+        admin.post(
+            &path,
+            Some(json!({ "operation": "stage_one", "version": version, "confirm": sam }))
+        ),
+        portal.post(
+            &path,
+            Some(json!({ "operation": "stage_one", "version": version, "confirm": sam }))
+        ),
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [202, 409],
+        "a double start runs once: {first:?} {second:?}"
+    );
+
+    // The stream shows the steps as they go, and ends with the request's new state.
+    let mut saw_running = false;
+    let finished = loop {
+        let (_, data) = stream
+            .next(Duration::from_secs(10))
+            .await
+            .expect("progress events");
+        let view: ExecutionView = serde_json::from_str(&data).unwrap();
+        saw_running |= view
+            .operations
+            .iter()
+            .any(|op| op.steps.iter().any(|s| s.state == StepState::Running));
+        if view.request.state == RequestState::StageOneDone {
+            break view;
+        }
+    };
+    assert!(saw_running, "a step was seen running");
+    let op = &finished.operations[0];
+    assert_eq!(op.state, OperationState::Done);
+    assert!(
+        op.steps
+            .iter()
+            .all(|s| s.state == StepState::Done && s.attempts == 1)
+    );
+    assert_eq!(
+        op.started_by,
+        if statuses[0] == first.0 {
+            "admin"
+        } else {
+            "everyone"
+        }
+    );
+
+    let (status, audit) = portal.get_json("/api/audit?action=execution.step").await;
+    assert_eq!(status, 200);
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 4, "{audit}");
+
+    let (status, backup) = admin.get_json(&format!("/api/requests/{id}/backup")).await;
+    assert_eq!(status, 200);
+    assert_eq!(backup["backups"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_injected_failure_fails_the_request_and_a_retry_finishes_it() {
+    let portal = TestPortal::spawn(500, 3).await;
+    let (id, version, _) = approved(&portal, 1, "standard").await;
+    let (status, _) = portal
+        .post(
+            "/api/sim/faults",
+            Some(json!({ "cmdlet": "Set-CsUser", "kind": "fail" })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = portal
+        .post(
+            &format!("/api/requests/{id}/execute"),
+            Some(json!({ "operation": "stage_one", "version": version })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let failed = until(&portal, id, |v| v.request.state == RequestState::Failed).await;
+    assert!(failed.can_retry);
+    let step = &failed.operations[0].steps[1];
+    assert!(
+        step.error.as_deref().unwrap().contains("simulated failure"),
+        "{step:?}"
+    );
+
+    let manager = portal.person("manager").await;
+    let (status, _) = manager
+        .post(
+            &format!("/api/requests/{id}/retry"),
+            Some(json!({ "version": failed.request.version })),
+        )
+        .await;
+    assert_eq!(status, 403, "only admins retry");
+    let (status, body) = portal
+        .post(
+            &format!("/api/requests/{id}/retry"),
+            Some(json!({ "version": failed.request.version })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = until(&portal, id, |v| {
+        v.request.state == RequestState::StageOneDone
+    })
+    .await;
+    let attempts: Vec<u32> = done.operations[0]
+        .steps
+        .iter()
+        .map(|s| s.attempts)
+        .collect();
+    assert_eq!(attempts, [1, 2], "only the failed step ran again");
+
+    // Stage 2 waits for the 1-day grace period, then appears in the due queue.
+    let (_, due) = portal.get_json("/api/requests?show=due").await;
+    assert!(due["requests"].as_array().unwrap().is_empty());
+    let (status, _) = portal
+        .post("/api/sim/clock/advance", Some(json!({ "seconds": 86_400 })))
+        .await;
+    assert_eq!(status, 204);
+    let (_, due) = portal.get_json("/api/requests?show=due").await;
+    assert_eq!(due["requests"][0]["id"], id);
+    assert_eq!(due["requests"][0]["stage_two_due"], true);
+}
+
+#[tokio::test]
+async fn roles_and_bad_input_get_clear_answers() {
+    let portal = TestPortal::spawn(300, 3).await;
+    let (id, version, _) = approved(&portal, 0, "standard").await;
+    let path = format!("/api/requests/{id}/execute");
+    let body = json!({ "operation": "stage_one", "version": version });
+    for name in ["manager", "approver", "auditor"] {
+        let (status, answer) = portal
+            .person(name)
+            .await
+            .post(&path, Some(body.clone()))
+            .await;
+        assert_eq!(status, 403, "{name}: {answer}");
+    }
+    let auditor = portal.person("auditor").await;
+    let (status, _) = auditor
+        .get_json(&format!("/api/requests/{id}/execution"))
+        .await;
+    assert_eq!(status, 200, "auditors read everything");
+    let (status, _) = auditor
+        .get_json(&format!("/api/requests/{id}/backup"))
+        .await;
+    assert_eq!(status, 403, "backups are for admins");
+
+    let (status, answer) = portal
+        .post(&path, Some(json!({ "operation": "explode", "version": 1 })))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].is_string());
+    let (status, answer) = portal
+        .post("/api/requests/99999/execute", Some(body.clone()))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = portal
+        .post(
+            &path,
+            Some(json!({ "operation": "stage_two", "version": version })),
+        )
+        .await;
+    assert_eq!(status, 409, "stage 2 before stage 1: {answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("not possible"),
+        "{answer}"
+    );
+    let (status, answer) = portal
+        .post(
+            "/api/sim/faults",
+            Some(json!({ "cmdlet": "", "kind": "fail" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = portal
+        .everyone
+        .send(
+            reqwest::Method::PUT,
+            "/api/settings/execution",
+            Some(json!({ "auto_stage_two": "yes" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+}
+
+#[tokio::test]
+async fn automatic_stage_two_is_off_until_an_admin_turns_it_on() {
+    let portal = TestPortal::spawn(300, 3).await;
+    let (_, settings) = portal.get_json("/api/settings/execution").await;
+    assert_eq!(settings["auto_stage_two"], false);
+    let manager = portal.person("manager").await;
+    let (status, _) = manager
+        .send(
+            reqwest::Method::PUT,
+            "/api/settings/execution",
+            Some(json!({ "auto_stage_two": true })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = portal
+        .everyone
+        .send(
+            reqwest::Method::PUT,
+            "/api/settings/execution",
+            Some(json!({ "auto_stage_two": true })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, settings) = portal.get_json("/api/settings/execution").await;
+    assert_eq!(settings["auto_stage_two"], true);
+    let (_, audit) = portal
+        .get_json("/api/audit?action=settings.auto_stage_two")
+        .await;
+    assert_eq!(audit["entries"][0]["actor"], "everyone");
+}
