@@ -255,7 +255,7 @@ async fn roles_and_bad_input_get_clear_answers() {
             Some(json!({ "operation": "stage_two", "version": version })),
         )
         .await;
-    assert_eq!(status, 409, "stage 2 before stage 1: {answer}");
+    assert_eq!(status, 422, "stage 2 before stage 1: {answer}");
     assert!(
         answer["message"].as_str().unwrap().contains("not possible"),
         "{answer}"

@@ -80,7 +80,9 @@ async fn main() {
     });
     let data = tempfile::tempdir().expect("a data folder");
     let store = Store::open(data.path()).await.expect("the store opens");
-    let directory = Directory::start(backend.clone()).await.expect("the directory");
+    let directory = Directory::start(backend.clone())
+        .await
+        .expect("the directory");
     let clock = {
         let backend = backend.clone();
         Arc::new(move || backend.now())
@@ -107,7 +109,11 @@ async fn main() {
 
     for (label, urgency, parallel) in [
         ("standard, one after another", Urgency::Standard, 1),
-        ("immediate disconnect, one after another", Urgency::ImmediateDisconnect, 1),
+        (
+            "immediate disconnect, one after another",
+            Urgency::ImmediateDisconnect,
+            1,
+        ),
         ("standard, 16 at a time", Urgency::Standard, 16),
     ] {
         // Filed and approved outside the measurement.
@@ -127,7 +133,13 @@ async fn main() {
                 .await
                 .expect("filed");
             let request = workflow
-                .decide(request.id, "approver", DecisionKind::Approve, request.version, "")
+                .decide(
+                    request.id,
+                    "approver",
+                    DecisionKind::Approve,
+                    request.version,
+                    "",
+                )
                 .await
                 .expect("approved");
             approved.push((request.id, request.version, request.user_sam_account_name));

@@ -130,7 +130,7 @@ impl Portal {
         )
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
-        tokio::spawn(automatic_stage_two(executor.clone()));
+        tokio::spawn(execution_housekeeping(executor.clone()));
         let people = http::People {
             authenticator: Arc::new(people::accounts::LocalAccounts {
                 store: store.clone(),
@@ -196,11 +196,15 @@ async fn expire_requests(workflow: workflow::Workflow) {
     }
 }
 
-/// Runs stage 2 of requests whose grace period is over, when an admin has turned that on.
-async fn automatic_stage_two(executor: execution::Executor) {
+/// Every 15 s: settles operations whose driver stopped (a storage error), and runs stage 2 of
+/// requests whose grace period is over when an admin has turned that on.
+async fn execution_housekeeping(executor: execution::Executor) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
     loop {
         tick.tick().await;
+        if let Err(error) = executor.recover().await {
+            tracing::warn!(%error, "could not settle stopped operations");
+        }
         match executor.run_due_stage_two().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(ran = n, "ran stage 2 automatically"),

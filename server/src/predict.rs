@@ -44,13 +44,16 @@ pub fn warnings(user: &DirectoryUser) -> Vec<String> {
         );
     }
     if user.sip_disjoint_from_upn() {
-        warnings.push(
-            "The SIP address does not match the UPN: it may have been renamed to cut the user off. \
-             Finish with Disable-CsUser once the grace period is over."
-                .to_owned(),
-        );
+        warnings.push(renamed_sip_warning());
     }
     warnings
+}
+
+/// The warning for a SIP address disjoint from the UPN.
+pub fn renamed_sip_warning() -> String {
+    "The SIP address does not match the UPN: it may have been renamed to cut the user off. \
+     Finish with Disable-CsUser once the grace period is over."
+        .to_owned()
 }
 
 /// The prediction for every method, in DOMAIN.md's order. `renamed_sip` is the address a rename

@@ -64,28 +64,28 @@ pub fn Execution(
         <section class="execution" id="execution">
             {move || lost.get().then(|| view! { <p class="hint">"Live progress interrupted: reconnecting…"</p> })}
             {move || notice.get().map(|n| view! { <p class="error" role="alert" id="execution-error">{n}</p> })}
-            {move || live.get().map(|view| view! { <ExecutionBody view notice live /> })}
+            {move || live.get().map(|view| view! { <ExecutionBody view notice /> })}
         </section>
     }
 }
 
 #[component]
-fn ExecutionBody(
-    view: ExecutionView,
-    notice: RwSignal<Option<String>>,
-    live: RwSignal<Option<ExecutionView>>,
-) -> impl IntoView {
+fn ExecutionBody(view: ExecutionView, notice: RwSignal<Option<String>>) -> impl IntoView {
     let me = session();
     let admin = me.has(Role::Admin);
     let id = view.request.id;
     let version = view.request.version;
+    let retrying = RwSignal::new(false);
+    // The answer's view is not shown: the event stream is the one source of what the page shows,
+    // so an answer overtaken by newer events cannot put an older state (and version) back.
     let retry = move |_| {
         notice.set(None);
+        retrying.set(true);
         spawn_local(async move {
-            match api::retry(id, RetryBody { version }).await {
-                Ok(view) => live.set(Some(view)),
-                Err(message) => notice.set(Some(message)),
+            if let Err(message) = api::retry(id, RetryBody { version }).await {
+                notice.set(Some(message));
             }
+            retrying.set(false);
         });
     };
     view! {
@@ -94,14 +94,14 @@ fn ExecutionBody(
             {view.operations.iter().cloned().map(|op| view! { <OperationRun op /> }).collect_view()}
         })}
         {(admin && view.can_retry).then(|| view! {
-            <p class="pager"><button id="retry" class="primary" on:click=retry>"Retry from the failed step"</button>
+            <p class="pager"><button id="retry" class="primary" disabled=move || retrying.get() on:click=retry>"Retry from the failed step"</button>
                 <span class="hint">" A step whose outcome is unknown is checked by reading the user first; it is never run twice."</span></p>
         })}
         {(admin && view.backup_taken_at.is_some()).then(|| view! {
             <p><a id="backup" href=format!("/api/requests/{id}/backup") download="">"Download the backup"</a>
                 <span class="hint">{format!(" (taken {})", view.backup_taken_at.map(when).unwrap_or_default())}</span></p>
         })}
-        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice live /> }).collect_view()}
+        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice /> }).collect_view()}
     }
 }
 
@@ -145,7 +145,6 @@ fn PlanCard(
     version: i64,
     id: i64,
     notice: RwSignal<Option<String>>,
-    live: RwSignal<Option<ExecutionView>>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
@@ -168,7 +167,8 @@ fn PlanCard(
             )
             .await
             {
-                Ok(view) => live.set(Some(view)),
+                // Progress arrives on the event stream; only a refusal is shown from the answer.
+                Ok(_) => {}
                 Err(message) => notice.set(Some(message)),
             }
             busy.set(false);
@@ -177,7 +177,7 @@ fn PlanCard(
     let can_run = admin && plan.refused.is_none();
     let count = plan.steps.len();
     view! {
-        <div class="card plan" data-plan=operation.as_str()>
+        <div class="card operation-plan" data-plan=operation.as_str()>
             <h2>{format!("Plan: {}", operation.label())}</h2>
             {plan.refused.clone().map(|r| view! { <p class="hint refused">{r}</p> })}
             {plan.warnings.iter().map(|w| view! { <p class="warning">{w.clone()}</p> }).collect_view()}

@@ -221,7 +221,15 @@ impl Executor {
             ))
         });
         let backups = self.backups(id).await?;
+        let unsettled: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM steps WHERE state IN ('unknown', 'running') AND operation_id = \
+             (SELECT id FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1))",
+        )
+        .bind(id)
+        .fetch_one(self.store.pool())
+        .await?;
         Ok(History {
+            unsettled,
             done: done
                 .iter()
                 .filter_map(|json| serde_json::from_str(json).ok())
@@ -352,6 +360,7 @@ impl Executor {
                 request: &request,
                 user,
                 now,
+                wall_now: OffsetDateTime::now_utc(),
                 history: &history,
                 renamed_sip: renamed_sip.as_ref(),
             };
@@ -422,18 +431,32 @@ impl Executor {
             return Err(stale());
         }
         let history = self.history(id).await?;
-        let user = self.read_user(request.user_id).await?;
+        let user = match self.read_user(request.user_id).await {
+            Err(BackendError::UserNotFound(_)) => {
+                return Err(refused(format!(
+                    "{} is no longer in the directory: there is nothing to run.",
+                    request.user_display_name
+                )));
+            }
+            read => read?,
+        };
         let renamed_sip = self.rename_target(&user);
         let now = self.backend.now();
         let situation = Situation {
             request: &request,
             user: &user,
             now,
+            wall_now: OffsetDateTime::now_utc(),
             history: &history,
             renamed_sip: renamed_sip.as_ref(),
         };
         if let Some(why) = plan::refusal(operation, &situation) {
-            return Err(ExecutionError::Conflict(why));
+            // Something is running: a conflict. Anything else: the admin can read why (422).
+            return Err(if request.state == RequestState::Executing {
+                ExecutionError::Conflict(why)
+            } else {
+                refused(why)
+            });
         }
         let steps = plan::build(operation, &situation).map_err(refused)?;
         if steps.iter().any(|s| s.destructive)
@@ -548,7 +571,7 @@ impl Executor {
                         step.command
                     ))));
                 }
-                self.finish_step(id, &step, by, outcome).await?;
+                self.finish_step(id, &step, step.state, by, outcome).await?;
             }
         }
         let wall = OffsetDateTime::now_utc();
@@ -633,7 +656,8 @@ impl Executor {
             }
             let outcome = self.run_step(&request, operation_id, &step).await;
             let failed = outcome.state != StepState::Done;
-            self.finish_step(request_id, &step, &by, outcome).await?;
+            self.finish_step(request_id, &step, StepState::Running, &by, outcome)
+                .await?;
             if failed {
                 return self.finish_operation(request_id, operation_id, false).await;
             }
@@ -694,10 +718,14 @@ impl Executor {
             Err(error @ (BackendError::CommandFailed { .. } | BackendError::UserNotFound(_))) => {
                 failed(error.to_string(), None)
             }
-            // No answer: it may or may not have happened. Read the user back.
+            // No answer: it may or may not have happened (or may still happen: a remote shell can
+            // finish after we stop waiting, and AD replicates with a delay). A read showing the
+            // change settles it as done; a read not showing it yet settles nothing, so the step
+            // stays unknown and a retry reads again before running anything.
             Err(error) => {
                 let mut outcome = self.settle(request, step, &format!("{error}; ")).await;
                 if outcome.state != StepState::Done {
+                    outcome.state = StepState::Unknown;
                     outcome.error = Some(error.to_string());
                 }
                 outcome
@@ -747,7 +775,7 @@ impl Executor {
             Ok(Some(false)) => failed(
                 "it did not take effect".to_owned(),
                 Some(format!(
-                    "{context}reading the user back shows it did not take effect: running it again is safe."
+                    "{context}reading the user back shows it did not take effect (yet): running it again is safe once that holds."
                 )),
             ),
             Ok(None) => failed(
@@ -768,19 +796,21 @@ impl Executor {
         }
     }
 
-    /// Commits how a step ended, with its audit row, in one transaction.
+    /// Commits how a step ended, with its audit row, in one transaction, if the step is still
+    /// in the state `from` it was seen in (another admin's retry may have moved it meanwhile).
     async fn finish_step(
         &self,
         request_id: i64,
         step: &StepRow,
+        from: StepState,
         by: &str,
         outcome: Outcome,
     ) -> Result<(), ExecutionError> {
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        sqlx::query(
+        let moved = sqlx::query(
             "UPDATE steps SET state = ?, finished_at = ?, output = ?, error = ?, \
-             note = CASE WHEN ? IS NULL THEN note ELSE COALESCE(note || ' ', '') || ? END WHERE id = ?",
+             note = CASE WHEN ? IS NULL THEN note ELSE COALESCE(note || ' ', '') || ? END WHERE id = ? AND state = ?",
         )
         .bind(outcome.state.as_str())
         .bind(stamp(wall))
@@ -789,8 +819,15 @@ impl Executor {
         .bind(&outcome.note)
         .bind(&outcome.note)
         .bind(step.id)
+        .bind(from.as_str())
         .execute(&mut *write.tx)
         .await?;
+        if moved.rows_affected() == 0 {
+            return Err(ExecutionError::Conflict(format!(
+                "Step \"{}\" changed meanwhile (another admin?): look at the request again.",
+                step.title
+            )));
+        }
         let mut details = format!("{}: {}", step.command, outcome.state.as_str());
         for (label, text) in [
             (
@@ -887,12 +924,24 @@ impl Executor {
     /// After a restart: every operation still marked running was cut off. Its step in flight is
     /// settled by reading the user back; the operation ends (done if nothing was left, otherwise
     /// failed, so an admin sees what happened and retries). Returns how many were settled.
+    ///
+    /// Also run periodically: an operation marked running that no task of this process drives
+    /// (its driver stopped on a storage error) is settled the same way instead of staying stuck.
     pub async fn recover(&self) -> Result<usize, ExecutionError> {
         let running: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, request_id FROM operations WHERE state = 'running' ORDER BY id",
         )
         .fetch_all(self.store.pool())
         .await?;
+        let driven = self
+            .driving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let running: Vec<(i64, i64)> = running
+            .into_iter()
+            .filter(|(operation, _)| !driven.contains(operation))
+            .collect();
         for &(operation_id, request_id) in &running {
             let request = self.request(request_id).await?;
             let steps = self.steps(operation_id).await?;
@@ -900,7 +949,7 @@ impl Executor {
                 let outcome = self
                     .settle(&request, step, "The server stopped during this step; ")
                     .await;
-                self.finish_step(request_id, step, RECOVERY, outcome)
+                self.finish_step(request_id, step, StepState::Running, RECOVERY, outcome)
                     .await?;
             }
             let all_done = self
@@ -971,7 +1020,9 @@ impl Executor {
                 .await;
             match started {
                 Ok(operation) => {
-                    self.drive(operation).await?;
+                    if let Err(error) = self.drive(operation).await {
+                        tracing::warn!(request = request.id, %error, "automatic stage 2 stopped");
+                    }
                     ran += 1;
                 }
                 Err(error) => {

@@ -17,6 +17,8 @@ pub struct History {
     pub done: Vec<Cmdlet>,
     /// The latest operation and how it ended.
     pub last: Option<(Operation, OperationState)>,
+    /// A step of the latest operation has an outcome nobody knows yet (unknown, or running).
+    pub unsettled: bool,
     /// The first backup (before stage 1): the user as they were.
     pub original: Option<DirectoryUser>,
     /// The latest backup (before removal, once stage 2 ran).
@@ -39,7 +41,10 @@ pub struct Situation<'a> {
     pub request: &'a RequestView,
     /// The user as read now.
     pub user: &'a DirectoryUser,
+    /// The deployment's clock: grace periods end by it.
     pub now: OffsetDateTime,
+    /// The wall clock: a request's effective date was set by a person, by it.
+    pub wall_now: OffsetDateTime,
     pub history: &'a History,
     /// A free address for an immediate-disconnect rename.
     pub renamed_sip: Option<&'a SipAddress>,
@@ -85,6 +90,25 @@ pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String
                 state.label().to_lowercase()
             ),
         });
+    }
+    if operation == Operation::Rollback && situation.history.unsettled {
+        return Some(
+            "Whether the last step took effect is not known yet: retry first (deprov reads the user back before running anything)."
+                .to_owned(),
+        );
+    }
+    if operation == Operation::StageOne && request.effective_at > situation.wall_now {
+        return Some(format!(
+            "The request takes effect on {}: stage 1 waits until then.",
+            when(request.effective_at)
+        ));
+    }
+    if situation.user.protected() && !request.user_protected {
+        return Some(format!(
+            "{} joined a protected group ({}) after the request was filed: file a new request, with an override and two approvals.",
+            situation.user.ad.display_name,
+            situation.user.ad.protected_groups.join(", ")
+        ));
     }
     if operation == Operation::StageTwo
         && let Some(due) = request.stage_two_due_at
@@ -221,19 +245,16 @@ pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<Plan
             if history.removed() {
                 return Err("Disable-CsUser has run: restore from the backup instead.".to_owned());
             }
+            if user.lync.is_none() {
+                return Err(
+                    "The user is no longer enabled for Lync (Disable-CsUser took effect): restore from the backup instead."
+                        .to_owned(),
+                );
+            }
+            // Only what this request did is undone: a user who was already temporarily disabled
+            // before it stays so.
             let mut steps = Vec::new();
-            let renamed = history.did(|c| matches!(c, Cmdlet::SetCsUserSipAddress { .. }))
-                || user
-                    .lync
-                    .as_ref()
-                    .zip(history.original.as_ref())
-                    .is_some_and(|(now, before)| {
-                        before
-                            .lync
-                            .as_ref()
-                            .is_some_and(|b| b.sip_address != now.sip_address)
-                    });
-            if renamed {
+            if history.did(|c| matches!(c, Cmdlet::SetCsUserSipAddress { .. })) {
                 let old = history
                     .original
                     .as_ref()
@@ -252,14 +273,13 @@ pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<Plan
                     ),
                 ));
             }
-            let disabled = history
-                .did(|c| matches!(c, Cmdlet::SetCsUserEnabled { enabled: false, .. }))
-                || user.lync.as_ref().is_some_and(|l| !l.enabled);
+            let disabled =
+                history.did(|c| matches!(c, Cmdlet::SetCsUserEnabled { enabled: false, .. }));
             let was_enabled = history
                 .original
                 .as_ref()
                 .and_then(|u| u.lync.as_ref())
-                .is_none_or(|l| l.enabled);
+                .is_some_and(|l| l.enabled);
             if disabled && was_enabled {
                 steps.push(run(
                     "Enable in Lync again",
@@ -386,6 +406,11 @@ fn backup_step(user: &DirectoryUser) -> PlannedStep {
 pub fn warnings(operation: Operation, situation: &Situation<'_>) -> Vec<String> {
     let mut warnings = predict::warnings(situation.user);
     let history = situation.history;
+    if history.did(|c| matches!(c, Cmdlet::SetCsUserSipAddress { .. })) {
+        // The address differs from the UPN because this request renamed it: not a finding here.
+        let renamed_here = predict::renamed_sip_warning();
+        warnings.retain(|w| *w != renamed_here);
+    }
     match operation {
         Operation::Rollback
             if history.did(|c| matches!(c, Cmdlet::RevokeCsClientCertificate { .. })) =>

@@ -73,7 +73,7 @@ pub async fn execute(
     signed: Signed,
     Path(id): Path<String>,
     execute: Result<Json<ExecuteBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
+) -> Result<Response, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
     let execute = body(execute)?;
@@ -88,7 +88,7 @@ pub async fn execute(
         )
         .await?;
     drive(&state, operation);
-    Ok((StatusCode::ACCEPTED, Json(state.executor.view(id).await?)))
+    Ok(accepted(&state, id).await)
 }
 
 /// Continues the failed last operation from its first step not done (an unknown outcome is first
@@ -103,13 +103,25 @@ pub async fn retry(
     signed: Signed,
     Path(id): Path<String>,
     retry: Result<Json<RetryBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<ExecutionView>), AppError> {
+) -> Result<Response, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
     let retry = body(retry)?;
     let operation = state.executor.retry(id, &admin.name, retry.version).await?;
     drive(&state, operation);
-    Ok((StatusCode::ACCEPTED, Json(state.executor.view(id).await?)))
+    Ok(accepted(&state, id).await)
+}
+
+/// 202 with the view as it stands; the operation has started either way, so a view that cannot
+/// be read now is no reason for an error the admin would answer by trying again.
+async fn accepted(state: &AppState, id: i64) -> Response {
+    match state.executor.view(id).await {
+        Ok(view) => (StatusCode::ACCEPTED, Json(view)).into_response(),
+        Err(error) => {
+            tracing::warn!(id, %error, "started, but the view could not be read");
+            StatusCode::ACCEPTED.into_response()
+        }
+    }
 }
 
 /// The backup kept with the request (the user before each destructive operation, and the
@@ -154,8 +166,10 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     signed.require(&Role::ALL)?;
     let id = request_id(&id)?;
+    // Subscribed before the first view is read: a change in between is not lost.
+    let changes = state.executor.subscribe();
     let first = state.executor.view(id).await?;
-    Ok(Sse::new(follow(state, signed.0, id, first))
+    Ok(Sse::new(follow(state, signed.0, id, first, changes))
         .keep_alive(KeepAlive::new().interval(SESSION_CHECK)))
 }
 
@@ -172,8 +186,8 @@ fn follow(
     session: Session,
     id: i64,
     first: ExecutionView,
+    changes: tokio::sync::broadcast::Receiver<i64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let changes = state.executor.subscribe();
     stream::unfold(
         (state, session, changes, Some(first)),
         move |(state, session, mut changes, first)| async move {

@@ -311,13 +311,23 @@ impl Workflow {
         let filter = match show {
             Show::All => String::new(),
             Show::Open => format!(" WHERE {}", open_states()),
-            Show::Due => " WHERE state = 'stage_one_done'".to_owned(),
+            // Longest due first, by the deployment's clock; julianday() compares instants, not text.
+            Show::Due => {
+                " WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?)"
+                    .to_owned()
+            }
         };
-        let rows = sqlx::query(&format!(
-            "{SELECT_REQUEST}{filter} ORDER BY id DESC LIMIT 500"
-        ))
-        .fetch_all(self.store.pool())
-        .await?;
+        let order = if show == Show::Due {
+            "julianday(stage_two_due_at)"
+        } else {
+            "id DESC"
+        };
+        let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT 500");
+        let mut query = sqlx::query(&sql);
+        if show == Show::Due {
+            query = query.bind(stamp(self.lync_now()));
+        }
+        let rows = query.fetch_all(self.store.pool()).await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let decisions = self.decisions(row.get(0)).await?;
@@ -325,9 +335,6 @@ impl Workflow {
             if show != Show::Due || view.stage_two_due {
                 views.push(view);
             }
-        }
-        if show == Show::Due {
-            views.sort_by_key(|v| v.stage_two_due_at);
         }
         Ok(views)
     }

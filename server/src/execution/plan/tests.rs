@@ -90,6 +90,7 @@ fn steps(
             request,
             user,
             now: NOW,
+            wall_now: NOW,
             history,
             renamed_sip: Some(&target),
         },
@@ -164,6 +165,7 @@ fn immediate_disconnect_also_renames_to_the_checked_address_and_revokes_certific
             request: &request,
             user: &jane(),
             now: NOW,
+            wall_now: NOW,
             history: &History::default(),
             renamed_sip: None,
         },
@@ -216,6 +218,7 @@ fn stage_two_exports_to_the_users_pool_then_removes_and_waits_for_the_grace_peri
         request: &request,
         user: &jane,
         now,
+        wall_now: NOW,
         history: &history,
         renamed_sip: None,
     };
@@ -246,6 +249,7 @@ fn after_immediate_stage_one() -> History {
             },
         ],
         last: Some((Operation::StageOne, OperationState::Done)),
+        unsettled: false,
         latest: Some(original.clone()),
         original: Some(original),
     }
@@ -284,11 +288,18 @@ fn rollback_sets_the_old_address_back_then_enables_and_warns_about_certificates(
             request: &request,
             user: &user,
             now: NOW,
+            wall_now: NOW,
             history: &history,
             renamed_sip: None,
         },
     );
     assert!(warnings.iter().any(|w| w.contains("cannot be restored")));
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.contains("does not match the UPN")),
+        "this request renamed the address: no suspicion about it"
+    );
 }
 
 #[test]
@@ -335,6 +346,7 @@ fn after_removal_only_a_restore_is_offered_and_it_rebuilds_from_the_backup() {
             request: &request,
             user: &removed,
             now: NOW,
+            wall_now: NOW,
             history: &history,
             renamed_sip: None,
         },
@@ -412,4 +424,75 @@ fn a_fresh_read_tells_whether_each_step_took_effect() {
         file_name: "f".into(),
     };
     assert_eq!(took_effect(&export, &before), None, "a file, not the user");
+}
+
+#[test]
+fn rollback_undoes_only_what_this_request_did() {
+    // Jane was already temporarily disabled before the request; stage 1 failed after its backup.
+    let mut before = jane();
+    before.lync.as_mut().unwrap().enabled = false;
+    let history = History {
+        last: Some((Operation::StageOne, OperationState::Failed)),
+        original: Some(before.clone()),
+        latest: Some(before.clone()),
+        ..History::default()
+    };
+    let request = request(Urgency::Standard, RequestState::Failed);
+    let steps = steps(Operation::Rollback, &request, &before, &history).unwrap();
+    assert!(steps.is_empty(), "nothing to undo: {steps:?}");
+
+    let unsettled = History {
+        unsettled: true,
+        ..history
+    };
+    let situation = Situation {
+        request: &request,
+        user: &before,
+        now: NOW,
+        wall_now: NOW,
+        history: &unsettled,
+        renamed_sip: None,
+    };
+    assert!(
+        refusal(Operation::Rollback, &situation)
+            .unwrap()
+            .contains("retry first")
+    );
+}
+
+#[test]
+fn stage_one_waits_for_the_effective_date_and_for_a_new_protected_membership_is_refused() {
+    let mut request = request(Urgency::Standard, RequestState::Approved);
+    request.effective_at = NOW + Duration::days(2);
+    let jane = jane();
+    let history = History::default();
+    let situation = |user| Situation {
+        request: &request,
+        user,
+        now: NOW,
+        wall_now: NOW,
+        history: &history,
+        renamed_sip: None,
+    };
+    assert_eq!(
+        refusal(Operation::StageOne, &situation(&jane)).unwrap(),
+        "The request takes effect on 2026-11-25 14:00 UTC: stage 1 waits until then."
+    );
+    request.effective_at = NOW;
+    let mut admin = jane.clone();
+    admin.ad.protected_groups = vec!["Domain Admins".into()];
+    let situation = |user| Situation {
+        request: &request,
+        user,
+        now: NOW,
+        wall_now: NOW,
+        history: &history,
+        renamed_sip: None,
+    };
+    assert!(
+        refusal(Operation::StageOne, &situation(&admin))
+            .unwrap()
+            .contains("joined a protected group (Domain Admins)")
+    );
+    assert_eq!(refusal(Operation::StageOne, &situation(&jane)), None);
 }
