@@ -125,7 +125,9 @@ pub struct PlannedStep {
     pub title: String,
     /// The command as a person reads it (`Cmdlet::render`), or the read a backup makes.
     pub command: String,
-    /// What runs; `None` for the backup, which only reads.
+    /// What runs; `None` for the backup, which only reads. The server's own: the page reads
+    /// `command` (and keeping it off the wire keeps its decoder out of the front end's download).
+    #[serde(skip)]
     pub cmdlet: Option<Cmdlet>,
     /// Destroys or hides data, or cannot be undone: the page asks for confirmation.
     pub destructive: bool,

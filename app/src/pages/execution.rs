@@ -6,7 +6,7 @@
 use crate::components::when;
 use crate::{api, session};
 use deprov_wire::execution::{
-    ExecuteBody, ExecutionView, OperationPlan, OperationView, RetryBody, StepState,
+    ExecuteBody, ExecutionView, Operation, OperationPlan, OperationView, RetryBody, StepState,
 };
 use deprov_wire::people::Role;
 use deprov_wire::workflow::RequestState;
@@ -49,6 +49,11 @@ pub fn Execution(
     let live = RwSignal::new(None::<ExecutionView>);
     let lost = RwSignal::new(false);
     let notice = RwSignal::new(None::<String>);
+    let confirm = Confirm {
+        open: RwSignal::new(None),
+        typed: RwSignal::new(String::new()),
+        busy: RwSignal::new(false),
+    };
     follow(id, live, lost);
     let state = Memo::new(move |_| live.with(|v| v.as_ref().map(|v| v.request.state)));
     Effect::new(move |previous: Option<Option<RequestState>>| {
@@ -64,13 +69,17 @@ pub fn Execution(
         <section class="execution" id="execution">
             {move || lost.get().then(|| view! { <p class="hint">"Live progress interrupted: reconnecting…"</p> })}
             {move || notice.get().map(|n| view! { <p class="error" role="alert" id="execution-error">{n}</p> })}
-            {move || live.get().map(|view| view! { <ExecutionBody view notice /> })}
+            {move || live.get().map(|view| view! { <ExecutionBody view notice confirm /> })}
         </section>
     }
 }
 
 #[component]
-fn ExecutionBody(view: ExecutionView, notice: RwSignal<Option<String>>) -> impl IntoView {
+fn ExecutionBody(
+    view: ExecutionView,
+    notice: RwSignal<Option<String>>,
+    confirm: Confirm,
+) -> impl IntoView {
     let me = session();
     let admin = me.has(Role::Admin);
     let id = view.request.id;
@@ -101,7 +110,7 @@ fn ExecutionBody(view: ExecutionView, notice: RwSignal<Option<String>>) -> impl 
             <p><a id="backup" href=format!("/api/requests/{id}/backup") download="">"Download the backup"</a>
                 <span class="hint">{format!(" (taken {})", view.backup_taken_at.map(when).unwrap_or_default())}</span></p>
         })}
-        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice /> }).collect_view()}
+        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice confirm /> }).collect_view()}
     }
 }
 
@@ -138,6 +147,16 @@ fn OperationRun(op: OperationView) -> impl IntoView {
     }
 }
 
+/// The confirmation in progress. Held by [`Execution`], not the cards: every event redraws the
+/// cards, and a half-typed confirmation must survive that.
+#[derive(Clone, Copy)]
+struct Confirm {
+    /// The operation being confirmed.
+    open: RwSignal<Option<Operation>>,
+    typed: RwSignal<String>,
+    busy: RwSignal<bool>,
+}
+
 #[component]
 fn PlanCard(
     plan: OperationPlan,
@@ -145,10 +164,13 @@ fn PlanCard(
     version: i64,
     id: i64,
     notice: RwSignal<Option<String>>,
+    confirm: Confirm,
 ) -> impl IntoView {
-    let confirming = RwSignal::new(false);
-    let typed = RwSignal::new(String::new());
-    let busy = RwSignal::new(false);
+    let Confirm {
+        open: confirming,
+        typed,
+        busy,
+    } = confirm;
     let operation = plan.operation;
     let confirm_with = plan.confirm_with.clone();
     let needs_name = confirm_with.clone();
@@ -168,7 +190,10 @@ fn PlanCard(
             .await
             {
                 // Progress arrives on the event stream; only a refusal is shown from the answer.
-                Ok(_) => {}
+                Ok(_) => {
+                    confirming.set(None);
+                    typed.set(String::new());
+                }
                 Err(message) => notice.set(Some(message)),
             }
             busy.set(false);
@@ -195,7 +220,7 @@ fn PlanCard(
                 }).collect_view()}
             </ol>
             {can_run.then(|| view! {
-                <Show when=move || !confirming.get() fallback=move || {
+                <Show when=move || confirming.get() != Some(operation) fallback=move || {
                     let needs_name = needs_name.clone();
                     let expected = needs_name.clone().unwrap_or_default();
                     view! {
@@ -210,13 +235,13 @@ fn PlanCard(
                                 <button id="confirm-run" class="primary"
                                     disabled=move || busy.get() || (!expected.is_empty() && !typed.get().trim().eq_ignore_ascii_case(&expected))
                                     on:click=move |_| run()>"Confirm and run"</button>
-                                <button on:click=move |_| confirming.set(false)>"Not now"</button>
+                                <button on:click=move |_| confirming.set(None)>"Not now"</button>
                             </div>
                         </div>
                     }
                 }>
                     <button class="primary run" id=format!("run-{}", operation.as_str())
-                        on:click=move |_| confirming.set(true)>{format!("Run {}…", operation.label().to_lowercase())}</button>
+                        on:click=move |_| { typed.set(String::new()); confirming.set(Some(operation)) }>{format!("Run {}…", operation.label().to_lowercase())}</button>
                 </Show>
             })}
             {(!admin).then(|| view! { <p class="hint">"Only an admin can run this."</p> })}

@@ -12,7 +12,7 @@ use crate::audit::{self, Event};
 use crate::backend::{BackendError, LyncBackend};
 use crate::directory::Directory;
 use crate::predict;
-use crate::store::{Store, StoreError, parse_stamp, stamp};
+use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use crate::workflow::{Show, Workflow, WorkflowError};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, SipAddress, UserId};
@@ -421,14 +421,8 @@ impl Executor {
         confirm: Option<&str>,
     ) -> Result<i64, ExecutionError> {
         let request = self.request(id).await?;
-        let stale = || {
-            ExecutionError::Conflict(format!(
-                "Request #{id} changed while you were looking at it (it is now: {}). Look at it again.",
-                request.state.label().to_lowercase()
-            ))
-        };
         if request.version != version {
-            return Err(stale());
+            return Err(changed_meanwhile(&request));
         }
         let history = self.history(id).await?;
         let user = match self.read_user(request.user_id).await {
@@ -477,16 +471,8 @@ impl Executor {
 
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let moved = sqlx::query(
-            "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
-        )
-        .bind(stamp(wall))
-        .bind(id)
-        .bind(version)
-        .execute(&mut *write.tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Err(stale());
+        if !claim(&mut write, id, version, wall).await? {
+            return Err(changed_meanwhile(&request));
         }
         let operation_id: i64 = sqlx::query_scalar(
             "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at) VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
@@ -541,10 +527,7 @@ impl Executor {
     pub async fn retry(&self, id: i64, by: &str, version: i64) -> Result<i64, ExecutionError> {
         let request = self.request(id).await?;
         if request.version != version {
-            return Err(ExecutionError::Conflict(format!(
-                "Request #{id} changed while you were looking at it (it is now: {}). Look at it again.",
-                request.state.label().to_lowercase()
-            )));
+            return Err(changed_meanwhile(&request));
         }
         let last = sqlx::query(
             "SELECT id, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
@@ -576,18 +559,8 @@ impl Executor {
         }
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let moved = sqlx::query(
-            "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ? AND state = 'failed'",
-        )
-        .bind(stamp(wall))
-        .bind(id)
-        .bind(version)
-        .execute(&mut *write.tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Err(ExecutionError::Conflict(format!(
-                "Request #{id} changed meanwhile: look at it again."
-            )));
+        if !claim(&mut write, id, version, wall).await? {
+            return Err(changed_meanwhile(&request));
         }
         sqlx::query("UPDATE operations SET state = 'running', driven_by = ?, finished_at = NULL WHERE id = ?")
             .bind(by)
@@ -1032,6 +1005,33 @@ impl Executor {
         }
         Ok(ran)
     }
+}
+
+/// Moves request `id` to "executing" if it is still at `version` (every change bumps it): the
+/// compare-and-swap that turns a double click or a second admin into a 409.
+async fn claim(
+    write: &mut Write,
+    id: i64,
+    version: i64,
+    at: OffsetDateTime,
+) -> Result<bool, ExecutionError> {
+    let moved = sqlx::query(
+        "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+    )
+    .bind(stamp(at))
+    .bind(id)
+    .bind(version)
+    .execute(&mut *write.tx)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+fn changed_meanwhile(request: &RequestView) -> ExecutionError {
+    ExecutionError::Conflict(format!(
+        "Request #{} changed while you were looking at it (it was: {}). Look at it again.",
+        request.id,
+        request.state.label().to_lowercase()
+    ))
 }
 
 fn failed(error: String, note: Option<String>) -> Outcome {
