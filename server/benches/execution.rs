@@ -4,7 +4,8 @@
 //! request (p50, p95), the total, and backend calls per request, for standard and
 //! immediate-disconnect requests one after another, then standard requests 16 at a time.
 //!
-//! `cargo bench -p deprov-server --bench execution`
+//! `cargo bench -p deprov-server --bench execution` (`DEPROV_BENCH_USERS`: directory size, 20,000
+//! by default; it needs 3,000 users eligible for a request).
 
 use async_trait::async_trait;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
@@ -66,11 +67,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // The directory's size matters: the portal's live copy is rebuilt after every change.
+    let users = std::env::var("DEPROV_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    println!("{users} simulated users");
     let sim = Simulator::new(
-        &SimConfig {
-            users: 20_000,
-            seed: 1,
-        },
+        &SimConfig { users, seed: 1 },
         SimClock::frozen(OffsetDateTime::now_utc()),
     );
     let backend = Arc::new(Counting {
