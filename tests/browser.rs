@@ -365,7 +365,8 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
 }
 
 /// An admin opens an approved immediate-disconnect request, reads the plan, confirms with the
-/// account name, watches the four steps complete, and finds the user's sessions gone.
+/// account name, watches the four steps complete, and finds the user's sessions gone; then moves
+/// the simulated clock to the due date and runs stage 2.
 #[tokio::test]
 async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
     use deprov_server::backend::LyncBackend;
@@ -461,5 +462,45 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         .await
         .unwrap();
     browser.wait_for("#sessions-none", PATIENCE).await;
+
+    // Stage 2: the demo moves the simulated clock to the due date, then the admin removes.
+    browser
+        .client
+        .goto(&format!("{}/requests/{request_id}", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("[data-plan=stage_two]", PATIENCE, |t| {
+            t.contains("Stage 2 is due on")
+        })
+        .await;
+    browser
+        .wait_for("#jump-to-due", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#run-stage_two", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#confirm-name", PATIENCE)
+        .await
+        .send_keys(sam)
+        .await
+        .unwrap();
+    browser
+        .wait_for("#confirm-run", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
+        .await;
+    browser.wait_for("[data-plan=restore]", PATIENCE).await;
     browser.close().await;
 }

@@ -2,7 +2,7 @@
 //! status, undecodable body) becomes a sentence for the page; a 401 sends the person to sign in;
 //! every change carries the session's CSRF token.
 
-use deprov_wire::api::{ApiError, Pools, SearchResults, UserDetail};
+use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
@@ -208,4 +208,32 @@ pub async fn set_execution_settings(
     settings: ExecutionSettings,
 ) -> Result<ExecutionSettings, Failure> {
     put("/api/settings/execution", &settings).await
+}
+
+/// The plan and progress of request `id`'s execution, read once.
+pub async fn execution(id: i64) -> Result<ExecutionView, Failure> {
+    get(&format!("/api/requests/{id}/execution")).await
+}
+
+/// The portal's health, including which backend it runs on.
+pub async fn health() -> Result<Health, Failure> {
+    get("/api/health").await
+}
+
+/// Simulator demo control: moves the simulated clock forward.
+pub async fn advance_clock(seconds: i64) -> Result<(), Failure> {
+    let request = with_csrf(Request::post("/api/sim/clock/advance"))
+        .json(&serde_json::json!({ "seconds": seconds }))
+        .map_err(|e| format!("Could not send the form: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("The deprov server could not be reached ({e})."))?;
+    if response.ok() {
+        return Ok(());
+    }
+    Err(match response.json::<ApiError>().await {
+        Ok(error) => error.message,
+        Err(_) => format!("The server answered {}.", response.status()),
+    })
 }
