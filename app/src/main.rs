@@ -33,6 +33,12 @@ impl Session {
     pub fn name(&self) -> Option<String> {
         self.0.with(|me| me.as_ref().map(|me| me.name.clone()))
     }
+
+    /// The simulator's demo controls are there for this person.
+    pub fn simulator_controls(&self) -> bool {
+        self.0
+            .with(|me| me.as_ref().is_some_and(|me| me.simulator_controls))
+    }
 }
 
 pub fn session() -> Session {

@@ -53,6 +53,9 @@ pub struct Me {
     pub name: String,
     pub roles: Vec<Role>,
     pub csrf_token: String,
+    /// The simulator's demo controls are there for this person (an admin, on the simulator).
+    #[serde(default)]
+    pub simulator_controls: bool,
 }
 
 impl Me {

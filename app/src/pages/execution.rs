@@ -54,13 +54,6 @@ pub fn Execution(
         typed: RwSignal::new(String::new()),
         busy: RwSignal::new(false),
     };
-    // Only the simulator takes the demo control that jumps to a due date.
-    let health = LocalResource::new(api::health);
-    let simulator = Signal::derive(move || {
-        health
-            .get()
-            .is_some_and(|h| h.is_ok_and(|h| h.backend == "simulator"))
-    });
     follow(id, live, lost);
     let state = Memo::new(move |_| live.with(|v| v.as_ref().map(|v| v.request.state)));
     Effect::new(move |previous: Option<Option<RequestState>>| {
@@ -76,7 +69,7 @@ pub fn Execution(
         <section class="execution" id="execution">
             {move || lost.get().then(|| view! { <p class="hint">"Live progress interrupted: reconnecting…"</p> })}
             {move || notice.get().map(|n| view! { <p class="error" role="alert" id="execution-error">{n}</p> })}
-            {move || live.get().map(|view| view! { <ExecutionBody view notice confirm simulator live /> })}
+            {move || live.get().map(|view| view! { <ExecutionBody view notice confirm live /> })}
         </section>
     }
 }
@@ -86,7 +79,6 @@ fn ExecutionBody(
     view: ExecutionView,
     notice: RwSignal<Option<String>>,
     confirm: Confirm,
-    simulator: Signal<bool>,
     live: RwSignal<Option<ExecutionView>>,
 ) -> impl IntoView {
     let me = session();
@@ -125,7 +117,7 @@ fn ExecutionBody(
             <p><a id="backup" href=format!("/api/requests/{id}/backup") download="">"Download the backup"</a>
                 <span class="hint">{format!(" (taken {})", view.backup_taken_at.map(when).unwrap_or_default())}</span></p>
         })}
-        {move || (admin && simulator.get()).then(|| to_due.map(|seconds| view! {
+        {to_due.filter(|_| me.simulator_controls()).map(|seconds| view! {
             <p class="hint">"Demo: "
                 <button id="jump-to-due" on:click=move |_| {
                     spawn_local(async move {
@@ -140,7 +132,7 @@ fn ExecutionBody(
                     });
                 }>"Move the simulated clock to the due date"</button>
                 " (the simulator's clock only; the stage 2 plan then becomes runnable)"</p>
-        }))}
+        })}
         {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice confirm /> }).collect_view()}
     }
 }

@@ -172,24 +172,24 @@ pub async fn sign_in(
         state.people.sessions.lifetime.whole_seconds(),
         state.people.secure_cookies,
     );
-    let me = Me {
+    let me = me_of(session, &state);
+    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+}
+
+fn me_of(session: Session, state: &AppState) -> Me {
+    Me {
+        simulator_controls: state.simulator.is_some() && session.roles.contains(&Role::Admin),
         name: session.name,
         roles: session.roles,
         csrf_token: session.csrf_token,
-    };
-    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+    }
 }
 
 /// Who is signed in, with the CSRF token for state-changing requests.
 #[utoipa::path(get, path = "/api/session", tag = "session",
     responses((status = 200, body = Me), (status = 401, body = ApiError)))]
-pub async fn me(signed: Signed) -> Json<Me> {
-    let Signed(session) = signed;
-    Json(Me {
-        name: session.name,
-        roles: session.roles,
-        csrf_token: session.csrf_token,
-    })
+pub async fn me(State(state): State<AppState>, signed: Signed) -> Json<Me> {
+    Json(me_of(signed.0, &state))
 }
 
 /// Signs out: ends the session and clears the cookie.
