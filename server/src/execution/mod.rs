@@ -882,7 +882,7 @@ impl Executor {
                     "{}: {}; the request is now: {}{}",
                     operation.label(),
                     if succeeded { "done" } else { "failed" },
-                    next.label().to_lowercase(),
+                    next.label(),
                     due.map(|d| format!("; stage 2 due {}", predict::when(d)))
                         .unwrap_or_default()
                 ),
@@ -1030,7 +1030,7 @@ fn changed_meanwhile(request: &RequestView) -> ExecutionError {
     ExecutionError::Conflict(format!(
         "Request #{} changed while you were looking at it (it was: {}). Look at it again.",
         request.id,
-        request.state.label().to_lowercase()
+        request.state.label()
     ))
 }
 

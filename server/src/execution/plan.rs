@@ -87,7 +87,7 @@ pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String
             _ => format!(
                 "{} is not possible while the request is: {}.",
                 operation.label(),
-                state.label().to_lowercase()
+                state.label()
             ),
         });
     }
