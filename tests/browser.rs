@@ -425,25 +425,8 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
             && plan.contains("(up to 5 minutes)"),
         "the plan says what happens to this user's sessions: {plan}"
     );
-    browser
-        .wait_for("#run-stage_one", PATIENCE)
-        .await
-        .click()
-        .await
-        .unwrap();
-    let confirm = browser.wait_for("#confirm-run", PATIENCE).await;
-    assert!(
-        !confirm.is_enabled().await.unwrap(),
-        "a destructive stage waits for the account name"
-    );
     let sam = request["user_sam_account_name"].as_str().unwrap();
-    browser
-        .wait_for("#confirm-name", PATIENCE)
-        .await
-        .send_keys(sam)
-        .await
-        .unwrap();
-    confirm.click().await.unwrap();
+    run_confirmed(&browser, "stage_one", sam).await;
 
     let done = browser
         .wait_for_text("[data-operation=stage_one]", PATIENCE, |t| {
@@ -480,27 +463,33 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         .click()
         .await
         .unwrap();
+    run_confirmed(&browser, "stage_two", sam).await;
     browser
-        .wait_for("#run-stage_two", PATIENCE)
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
+        .await;
+    browser.wait_for("[data-plan=restore]", PATIENCE).await;
+    browser.close().await;
+}
+
+/// Presses "Run …" on `operation`'s plan, checks the confirmation waits for the account name,
+/// types `sam`, and confirms.
+async fn run_confirmed(browser: &Browser, operation: &str, sam: &str) {
+    browser
+        .wait_for(&format!("#run-{operation}"), PATIENCE)
         .await
         .click()
         .await
         .unwrap();
+    let confirm = browser.wait_for("#confirm-run", PATIENCE).await;
+    assert!(
+        !confirm.is_enabled().await.unwrap(),
+        "a destructive operation waits for the account name"
+    );
     browser
         .wait_for("#confirm-name", PATIENCE)
         .await
         .send_keys(sam)
         .await
         .unwrap();
-    browser
-        .wait_for("#confirm-run", PATIENCE)
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
-        .await;
-    browser.wait_for("[data-plan=restore]", PATIENCE).await;
-    browser.close().await;
+    confirm.click().await.unwrap();
 }

@@ -49,3 +49,39 @@ pub fn ad_disabled(mut user: DirectoryUser, since: OffsetDateTime) -> DirectoryU
     user.ad.disabled_since = Some(since);
     user
 }
+
+/// Jane Doe (`jane.doe@contoso.com`, objectGUID 9), leaving: signed in on two endpoints with her
+/// saved-password certificate (issued 10 days ago, 170 days left), 12 contacts, 2 scheduled
+/// conferences, a Conferencing and a Voice policy, and a line URI.
+pub fn leaver(now: OffsetDateTime) -> DirectoryUser {
+    use deprov_wire::directory::{ClientCertificate, Endpoint, PolicyAssignment, SignInMethod};
+    let mut jane = user(9, "jane.doe", now);
+    let lync = jane.lync.as_mut().expect("Lync-enabled");
+    (lync.contact_count, lync.conference_count) = (12, 2);
+    lync.line_uri = Some("tel:+31201234567".into());
+    lync.policies = vec![
+        PolicyAssignment {
+            kind: "Conferencing".into(),
+            name: "BoardRoom".into(),
+        },
+        PolicyAssignment {
+            kind: "Voice".into(),
+            name: "Intl".into(),
+        },
+    ];
+    lync.certificates = vec![ClientCertificate {
+        serial_number: "01".into(),
+        issued: now - Duration::days(10),
+        expires: now + Duration::days(170),
+        revoked_from: None,
+    }];
+    let endpoint = Endpoint {
+        device: "Lync 2013 (Windows)".into(),
+        signed_in_with: SignInMethod::ClientCertificate,
+        signed_in_at: now - Duration::hours(3),
+        features_blocked_from: None,
+        disconnect_at: None,
+    };
+    jane.endpoints = vec![endpoint.clone(), endpoint];
+    jane
+}

@@ -5,7 +5,6 @@ use super::*;
 use crate::backend::sim::{Fault, FaultKind, SimClock, Simulator};
 use crate::report::ReportConfig;
 use crate::workflow::WorkflowPolicy;
-use deprov_wire::directory::{ClientCertificate, Endpoint, PolicyAssignment, SignInMethod};
 use deprov_wire::workflow::{DecisionKind, NewRequest, ReasonCategory, Urgency};
 use time::macros::datetime;
 
@@ -20,30 +19,9 @@ struct Rig {
     _data: tempfile::TempDir,
 }
 
-/// Jane: on two endpoints, with a certificate, contacts, conferences and a policy.
+/// Jane: see [`crate::fixtures::leaver`].
 fn jane() -> DirectoryUser {
-    let mut jane = crate::fixtures::user(9, "jane.doe", START);
-    let lync = jane.lync.as_mut().unwrap();
-    (lync.contact_count, lync.conference_count) = (12, 2);
-    lync.policies = vec![PolicyAssignment {
-        kind: "Conferencing".into(),
-        name: "BoardRoom".into(),
-    }];
-    lync.certificates = vec![ClientCertificate {
-        serial_number: "01".into(),
-        issued: START - time::Duration::days(10),
-        expires: START + time::Duration::days(170),
-        revoked_from: None,
-    }];
-    let endpoint = Endpoint {
-        device: "Lync 2013 (Windows)".into(),
-        signed_in_with: SignInMethod::ClientCertificate,
-        signed_in_at: START - time::Duration::hours(1),
-        features_blocked_from: None,
-        disconnect_at: None,
-    };
-    jane.endpoints = vec![endpoint.clone(), endpoint];
-    jane
+    crate::fixtures::leaver(START)
 }
 
 async fn rig_on(data: tempfile::TempDir, sim: Arc<Simulator>) -> Rig {
@@ -448,7 +426,7 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     assert!(lync.enabled);
     assert_eq!(lync.sip_address.to_string(), "sip:jane.doe@contoso.com");
     assert_eq!((lync.contact_count, lync.conference_count), (12, 2));
-    assert_eq!(lync.policies.len(), 1);
+    assert_eq!(lync.policies.len(), 2);
     assert_eq!(lync.registrar_pool.as_deref(), Some(crate::fixtures::POOL));
 }
 

@@ -2,7 +2,6 @@
 //! and reading a step's effect back.
 
 use super::*;
-use deprov_wire::directory::{ClientCertificate, Endpoint, PolicyAssignment, SignInMethod};
 use deprov_wire::workflow::{ReasonCategory, RequestState, Urgency};
 use time::Duration;
 use time::macros::datetime;
@@ -39,38 +38,9 @@ fn request(urgency: Urgency, state: RequestState) -> RequestView {
     }
 }
 
-/// Jane, signed in on two endpoints with a saved-password certificate, 12 contacts, 2 conferences,
-/// two policies and a line URI.
+/// Jane: see [`crate::fixtures::leaver`].
 fn jane() -> DirectoryUser {
-    let mut jane = crate::fixtures::user(9, "jane.doe", NOW);
-    let lync = jane.lync.as_mut().unwrap();
-    (lync.contact_count, lync.conference_count) = (12, 2);
-    lync.line_uri = Some("tel:+31201234567".into());
-    lync.policies = vec![
-        PolicyAssignment {
-            kind: "Conferencing".into(),
-            name: "BoardRoom".into(),
-        },
-        PolicyAssignment {
-            kind: "Voice".into(),
-            name: "Intl".into(),
-        },
-    ];
-    lync.certificates = vec![ClientCertificate {
-        serial_number: "01".into(),
-        issued: NOW - Duration::days(10),
-        expires: NOW + Duration::days(170),
-        revoked_from: None,
-    }];
-    let endpoint = Endpoint {
-        device: "Lync 2013 (Windows)".into(),
-        signed_in_with: SignInMethod::ClientCertificate,
-        signed_in_at: NOW - Duration::hours(3),
-        features_blocked_from: None,
-        disconnect_at: None,
-    };
-    jane.endpoints = vec![endpoint.clone(), endpoint];
-    jane
+    crate::fixtures::leaver(NOW)
 }
 
 fn renamed() -> SipAddress {
