@@ -135,18 +135,20 @@ struct Outcome {
     note: Option<String>,
 }
 
-/// Removes an operation from the set being driven when its driver ends, however it ends.
+/// Removes an operation from the sets being driven and claimed when its driver ends, however
+/// it ends.
 struct Driving {
-    set: Arc<Mutex<HashSet<i64>>>,
+    sets: [Arc<Mutex<HashSet<i64>>>; 2],
     operation: i64,
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.operation);
+        for set in &self.sets {
+            set.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.operation);
+        }
     }
 }
 
@@ -162,6 +164,9 @@ pub struct Executor {
     changes: broadcast::Sender<i64>,
     /// Operations a task of this process is driving: a second driver returns at once.
     driving: Arc<Mutex<HashSet<i64>>>,
+    /// Operations this process started or retried and whose driver has not ended (it may not
+    /// have begun yet): the periodic settling leaves them alone.
+    claimed: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Executor {
@@ -180,6 +185,7 @@ impl Executor {
             step_timeout,
             changes: broadcast::channel(256).0,
             driving: Arc::default(),
+            claimed: Arc::default(),
         }
     }
 
@@ -517,7 +523,7 @@ impl Executor {
             },
         )
         .await?;
-        self.workflow.commit(write).await?;
+        self.commit_claimed(write, operation_id).await?;
         self.notify(id);
         Ok(operation_id)
     }
@@ -587,9 +593,26 @@ impl Executor {
             },
         )
         .await?;
-        self.workflow.commit(write).await?;
+        self.commit_claimed(write, operation_id).await?;
         self.notify(id);
         Ok(operation_id)
+    }
+
+    /// Commits the write that starts or resumes `operation_id`, claimed first: from the moment the
+    /// operation is "running" in the database, the periodic settling knows it has a driver.
+    async fn commit_claimed(&self, write: Write, operation_id: i64) -> Result<(), ExecutionError> {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(operation_id);
+        let committed = self.workflow.commit(write).await;
+        if committed.is_err() {
+            self.claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&operation_id);
+        }
+        Ok(committed?)
     }
 
     /// Runs operation `operation_id`'s pending steps in order until one fails or all are done.
@@ -604,7 +627,7 @@ impl Executor {
             return Ok(());
         }
         let _driving = Driving {
-            set: Arc::clone(&self.driving),
+            sets: [Arc::clone(&self.driving), Arc::clone(&self.claimed)],
             operation: operation_id,
         };
         let row: Option<(i64, String)> = sqlx::query_as(
@@ -855,12 +878,17 @@ impl Executor {
             .then(|| self.backend.now() + time::Duration::days(request.grace_days.into()));
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        sqlx::query("UPDATE operations SET state = ?, finished_at = ? WHERE id = ?")
-            .bind(if succeeded { "done" } else { "failed" })
-            .bind(stamp(wall))
-            .bind(operation_id)
-            .execute(&mut *write.tx)
-            .await?;
+        let ended = sqlx::query(
+            "UPDATE operations SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
+        )
+        .bind(if succeeded { "done" } else { "failed" })
+        .bind(stamp(wall))
+        .bind(operation_id)
+        .execute(&mut *write.tx)
+        .await?;
+        if ended.rows_affected() == 0 {
+            return Ok(()); // ended meanwhile (a driver and the settling both got there)
+        }
         sqlx::query(
             "UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1, \
              stage_two_due_at = COALESCE(?, stage_two_due_at) WHERE id = ?",
@@ -906,11 +934,17 @@ impl Executor {
         )
         .fetch_all(self.store.pool())
         .await?;
-        let driven = self
+        let mut driven = self
             .driving
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        driven.extend(
+            self.claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter(),
+        );
         let running: Vec<(i64, i64)> = running
             .into_iter()
             .filter(|(operation, _)| !driven.contains(operation))

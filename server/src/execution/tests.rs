@@ -442,3 +442,44 @@ async fn rollback_undoes_stage_one() {
     assert_eq!(lync.sip_address.to_string(), "sip:jane.doe@contoso.com");
     assert!(view.next.is_empty());
 }
+
+#[tokio::test]
+async fn the_periodic_settling_leaves_a_started_operation_alone_and_settles_an_abandoned_one() {
+    let rig = rig().await;
+    let (id, version) = rig.approved(Urgency::Standard).await;
+    let op = rig
+        .executor
+        .begin(id, Operation::StageOne, "admin", version, None)
+        .await
+        .unwrap();
+    // Started, its driver not yet running: the sweep must not touch it.
+    assert_eq!(rig.executor.recover().await.unwrap(), 0);
+    rig.executor.drive(op).await.unwrap();
+    assert_eq!(
+        rig.workflow.get(id).await.unwrap().unwrap().state,
+        RequestState::StageOneDone
+    );
+
+    // A driver that stopped on a storage error leaves its operation running, unclaimed.
+    let rig = self::rig().await;
+    let (id, version) = rig.approved(Urgency::Standard).await;
+    rig.executor
+        .begin(id, Operation::StageOne, "admin", version, None)
+        .await
+        .unwrap();
+    rig.executor.claimed.lock().unwrap().clear();
+    assert_eq!(rig.executor.recover().await.unwrap(), 1);
+    let view = rig.executor.view(id).await.unwrap();
+    assert_eq!(view.request.state, RequestState::Failed);
+    assert!(view.can_retry);
+    let op = rig
+        .executor
+        .retry(id, "admin", view.request.version)
+        .await
+        .unwrap();
+    rig.executor.drive(op).await.unwrap();
+    assert_eq!(
+        rig.workflow.get(id).await.unwrap().unwrap().state,
+        RequestState::StageOneDone
+    );
+}
