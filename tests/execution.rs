@@ -73,6 +73,14 @@ async fn an_admin_runs_immediate_disconnect_stage_one_once_and_watches_it_on_the
     assert_eq!(stage_one.confirm_with.as_deref(), Some(sam.as_str()));
     assert!(stage_one.steps[1].command.ends_with("-Enabled $false"));
 
+    // Revocation answers after a second: long enough for the stream to show a step running.
+    let (status, _) = portal
+        .post(
+            "/api/sim/faults",
+            Some(json!({ "cmdlet": "Revoke-CsClientCertificate", "kind": "slow" })),
+        )
+        .await;
+    assert_eq!(status, 204);
     let mut stream = portal
         .events(&format!("/api/requests/{id}/execution/events"))
         .await;

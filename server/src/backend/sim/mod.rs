@@ -57,6 +57,8 @@ pub enum FaultKind {
     Hang,
     /// The change is made, then no answer: the caller must read the user back to know.
     HangAfterApplying,
+    /// The change is made and answered after a second, as a busy Lync server would.
+    Slow,
 }
 
 /// A fault for the next `times` calls of the cmdlet named `cmdlet` ("Set-CsUser", "Disable-CsUser"...).
@@ -651,6 +653,7 @@ impl LyncBackend for Simulator {
                 });
             }
             Some(FaultKind::Hang) => std::future::pending().await,
+            Some(FaultKind::Slow) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
             _ => {}
         }
         let now = self.clock.now();
