@@ -46,6 +46,7 @@ pub fn Execution(
     id: i64,
     on_state: impl Fn(RequestState) + Send + Sync + 'static,
 ) -> impl IntoView {
+    let me = session();
     let live = RwSignal::new(None::<ExecutionView>);
     let lost = RwSignal::new(false);
     let notice = RwSignal::new(None::<String>);
@@ -69,7 +70,9 @@ pub fn Execution(
         <section class="execution" id="execution">
             {move || lost.get().then(|| view! { <p class="hint">"Live progress interrupted: reconnecting…"</p> })}
             {move || notice.get().map(|n| view! { <p class="error" role="alert" id="execution-error">{n}</p> })}
-            {move || live.get().map(|view| view! { <ExecutionBody view notice confirm live /> })}
+            // Drawn once the session is known too: what an admin sees is decided while drawing.
+            {move || live.get().filter(|_| me.0.with(Option::is_some))
+                .map(|view| view! { <ExecutionBody view notice confirm live /> })}
         </section>
     }
 }

@@ -22,12 +22,16 @@ pub fn RequestPage() -> impl IntoView {
             <p class="crumbs"><a href="/requests">"← Requests"</a></p>
             {move || notice.get().map(|n| view! { <p class="error" role="alert" id="decision-error">{n}</p> })}
             <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    // Who may press what is decided while drawing: wait for the session, redraw on it.
+                    let known = session().0.with(Option::is_some);
+                    Suspend::new(async move {
                     match resource.await {
+                        Ok(_) if !known => view! { <p class="status">"Loading…"</p> }.into_any(),
                         Ok(request) => view! { <Detail request notice refresh=move || resource.refetch() /> }.into_any(),
                         Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
                     }
-                })}
+                })}}
             </Transition>
             {move || id().parse::<i64>().ok().map(|id| view! {
                 <Execution id on_state=move |_| resource.refetch() />
