@@ -44,8 +44,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("a stored timestamp is unreadable: {0}")]
-    Timestamp(String),
+    /// A stored timestamp, id or JSON value that does not read back.
+    #[error("a stored value is unreadable: {0}")]
+    Unreadable(String),
 }
 
 /// RFC 3339, as every timestamp is stored.
@@ -54,7 +55,8 @@ pub fn stamp(at: OffsetDateTime) -> String {
 }
 
 pub fn parse_stamp(text: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| StoreError::Timestamp(format!("{text}: {e}")))
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| StoreError::Unreadable(format!("{text}: {e}")))
 }
 
 impl Store {

@@ -167,19 +167,6 @@ impl RequestState {
                 | Self::Failed
         )
     }
-
-    /// Execution has started: no more approval decisions, no cancelling.
-    pub fn executing_or_after(self) -> bool {
-        matches!(
-            self,
-            Self::Executing
-                | Self::StageOneDone
-                | Self::Failed
-                | Self::Removed
-                | Self::RolledBack
-                | Self::Restored
-        )
-    }
 }
 
 /// `POST /api/requests`.

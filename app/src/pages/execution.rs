@@ -40,12 +40,9 @@ fn follow(id: i64, live: RwSignal<Option<ExecutionView>>, lost: RwSignal<bool>) 
     on_cleanup(move || handlers.0.close());
 }
 
-/// `on_state` is called when the request's state changes, so the page around can refresh.
+/// `on_state_change` is called when the request's state changes, so the page around can refresh.
 #[component]
-pub fn Execution(
-    id: i64,
-    on_state: impl Fn(RequestState) + Send + Sync + 'static,
-) -> impl IntoView {
+pub fn Execution(id: i64, on_state_change: impl Fn() + Send + Sync + 'static) -> impl IntoView {
     let me = session();
     let live = RwSignal::new(None::<ExecutionView>);
     let lost = RwSignal::new(false);
@@ -57,12 +54,11 @@ pub fn Execution(
     };
     follow(id, live, lost);
     let state = Memo::new(move |_| live.with(|v| v.as_ref().map(|v| v.request.state)));
+    // The memo changes only with the state; the first state seen is no change.
     Effect::new(move |previous: Option<Option<RequestState>>| {
         let now = state.get();
-        if let (Some(Some(_)), Some(current)) = (previous, now)
-            && previous != Some(now)
-        {
-            on_state(current);
+        if matches!(previous, Some(Some(_))) {
+            on_state_change();
         }
         now
     });

@@ -34,7 +34,7 @@ pub fn RequestPage() -> impl IntoView {
                 })}}
             </Transition>
             {move || id().parse::<i64>().ok().map(|id| view! {
-                <Execution id on_state=move |_| resource.refetch() />
+                <Execution id on_state_change=move || resource.refetch() />
             })}
         </section>
     }

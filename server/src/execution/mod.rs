@@ -115,7 +115,7 @@ fn step_row(row: &sqlx::sqlite::SqliteRow) -> Result<StepRow, StoreError> {
             .get::<Option<String>, _>(4)
             .map(|json| serde_json::from_str(&json))
             .transpose()
-            .map_err(|e| StoreError::Timestamp(format!("unreadable stored cmdlet: {e}")))?,
+            .map_err(|e| StoreError::Unreadable(format!("stored cmdlet: {e}")))?,
         state: StepState::parse(row.get(5)).unwrap_or(StepState::Unknown),
         attempts: row.get::<i64, _>(6) as u32,
         run_by: row.get(7),
@@ -205,8 +205,8 @@ impl Executor {
             .ok_or(ExecutionError::NotFound(id))
     }
 
-    /// What earlier operations of request `id` did.
-    async fn history(&self, id: i64) -> Result<History, ExecutionError> {
+    /// What earlier operations of request `id` did; `backups` are its backups, oldest first.
+    async fn history(&self, id: i64, backups: &[Backup]) -> Result<History, ExecutionError> {
         let done: Vec<String> = sqlx::query_scalar(
             "SELECT s.cmdlet FROM steps s JOIN operations o ON s.operation_id = o.id \
              WHERE o.request_id = ? AND s.state = 'done' AND s.cmdlet IS NOT NULL ORDER BY o.id, s.position",
@@ -214,28 +214,21 @@ impl Executor {
         .bind(id)
         .fetch_all(self.store.pool())
         .await?;
-        let last = sqlx::query(
-            "SELECT operation, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+        let latest = sqlx::query(
+            "SELECT o.operation, o.state, EXISTS (SELECT 1 FROM steps s WHERE s.operation_id = o.id \
+             AND s.state IN ('unknown', 'running')) FROM operations o WHERE o.request_id = ? ORDER BY o.id DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(self.store.pool())
-        .await?
-        .and_then(|row| {
+        .await?;
+        let last = latest.as_ref().and_then(|row| {
             Some((
                 Operation::parse(row.get(0))?,
                 OperationState::parse(row.get(1))?,
             ))
         });
-        let backups = self.backups(id).await?;
-        let unsettled: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM steps WHERE state IN ('unknown', 'running') AND operation_id = \
-             (SELECT id FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1))",
-        )
-        .bind(id)
-        .fetch_one(self.store.pool())
-        .await?;
         Ok(History {
-            unsettled,
+            unsettled: latest.is_some_and(|row| row.get::<bool, _>(2)),
             done: done
                 .iter()
                 .filter_map(|json| serde_json::from_str(json).ok())
@@ -259,9 +252,8 @@ impl Executor {
                 Ok(Backup {
                     taken_at: parse_stamp(row.get(0))?,
                     before: Operation::parse(row.get(1)).unwrap_or(Operation::StageOne),
-                    user: serde_json::from_str(row.get(2)).map_err(|e| {
-                        StoreError::Timestamp(format!("unreadable stored backup: {e}"))
-                    })?,
+                    user: serde_json::from_str(row.get(2))
+                        .map_err(|e| StoreError::Unreadable(format!("stored backup: {e}")))?,
                 })
             })
             .collect()
@@ -270,11 +262,12 @@ impl Executor {
     /// Everything kept to restore the user of request `id`, as one document.
     pub async fn backup_document(&self, id: i64) -> Result<BackupDocument, ExecutionError> {
         let request = self.request(id).await?;
-        let history = self.history(id).await?;
+        let backups = self.backups(id).await?;
+        let history = self.history(id, &backups).await?;
         Ok(BackupDocument {
             request_id: id,
             user_sam_account_name: request.user_sam_account_name,
-            backups: self.backups(id).await?,
+            backups,
             export_files: history
                 .done
                 .iter()
@@ -356,7 +349,8 @@ impl Executor {
     /// portal's live copy has them now.
     pub async fn view(&self, id: i64) -> Result<ExecutionView, ExecutionError> {
         let request = self.request(id).await?;
-        let history = self.history(id).await?;
+        let backups = self.backups(id).await?;
+        let history = self.history(id, &backups).await?;
         let now = self.backend.now();
         let user = self.directory.snapshot().user(request.user_id).cloned();
         let mut next = Vec::new();
@@ -387,15 +381,7 @@ impl Executor {
                 });
             }
         }
-        let backup_taken_at = sqlx::query_scalar::<_, String>(
-            "SELECT taken_at FROM backups WHERE request_id = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?
-        .as_deref()
-        .map(parse_stamp)
-        .transpose()?;
+        let backup_taken_at = backups.last().map(|b| b.taken_at);
         Ok(ExecutionView {
             can_retry: request.state == RequestState::Failed
                 && history
@@ -430,7 +416,7 @@ impl Executor {
         if request.version != version {
             return Err(changed_meanwhile(&request));
         }
-        let history = self.history(id).await?;
+        let history = self.history(id, &self.backups(id).await?).await?;
         let user = match self.read_user(request.user_id).await {
             Err(BackendError::UserNotFound(_)) => {
                 return Err(refused(format!(

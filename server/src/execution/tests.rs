@@ -102,6 +102,15 @@ impl Rig {
         self.executor.view(id).await.unwrap()
     }
 
+    /// Arms `kind` for the next call of `cmdlet`.
+    fn fault(&self, cmdlet: &str, kind: FaultKind) {
+        self.sim.inject(Fault {
+            cmdlet: cmdlet.into(),
+            kind,
+            times: 1,
+        });
+    }
+
     async fn jane_now(&self) -> DirectoryUser {
         self.sim.read_user(jane().id).await.unwrap()
     }
@@ -218,11 +227,7 @@ async fn a_destructive_operation_needs_the_account_name() {
 async fn a_failed_step_fails_the_request_and_a_retry_runs_only_that_step_again() {
     let rig = rig().await;
     let (id, _) = rig.approved(Urgency::ImmediateDisconnect).await;
-    rig.sim.inject(Fault {
-        cmdlet: "Revoke-CsClientCertificate".into(),
-        kind: FaultKind::Fail,
-        times: 1,
-    });
+    rig.fault("Revoke-CsClientCertificate", FaultKind::Fail);
     let view = rig.run(id, Operation::StageOne).await;
     assert_eq!(view.request.state, RequestState::Failed);
     assert!(view.can_retry);
@@ -267,11 +272,7 @@ async fn a_failed_step_fails_the_request_and_a_retry_runs_only_that_step_again()
 async fn a_hang_that_changed_nothing_is_read_back_as_not_done_and_retried() {
     let rig = rig().await;
     let (id, _) = rig.approved(Urgency::Standard).await;
-    rig.sim.inject(Fault {
-        cmdlet: "Set-CsUser".into(),
-        kind: FaultKind::Hang,
-        times: 1,
-    });
+    rig.fault("Set-CsUser", FaultKind::Hang);
     let view = rig.run(id, Operation::StageOne).await;
     assert_eq!(view.request.state, RequestState::Failed);
     let step = &view.operations[0].steps[1];
@@ -313,11 +314,7 @@ async fn a_hang_that_changed_nothing_is_read_back_as_not_done_and_retried() {
 async fn a_hang_that_changed_lync_is_read_back_as_done_and_not_run_again() {
     let rig = rig().await;
     let (id, _) = rig.approved(Urgency::Standard).await;
-    rig.sim.inject(Fault {
-        cmdlet: "Set-CsUser".into(),
-        kind: FaultKind::HangAfterApplying,
-        times: 1,
-    });
+    rig.fault("Set-CsUser", FaultKind::HangAfterApplying);
     let view = rig.run(id, Operation::StageOne).await;
     assert_eq!(view.request.state, RequestState::StageOneDone);
     let step = &view.operations[0].steps[1];
@@ -341,11 +338,7 @@ async fn a_restart_settles_a_step_cut_off_mid_call_by_reading_the_user() {
         } else {
             FaultKind::Hang
         };
-        rig.sim.inject(Fault {
-            cmdlet: "Set-CsUser".into(),
-            kind,
-            times: 1,
-        });
+        rig.fault("Set-CsUser", kind);
         let op = rig
             .executor
             .begin(id, Operation::StageOne, "admin", version, None)

@@ -217,10 +217,14 @@ mod tests {
 
     #[test]
     fn once_execution_starts_nobody_decides_or_cancels() {
-        for state in RequestState::ALL
-            .into_iter()
-            .filter(|s| s.executing_or_after())
-        {
+        for state in [
+            Executing,
+            StageOneDone,
+            Failed,
+            Removed,
+            RolledBack,
+            Restored,
+        ] {
             for act in [
                 Act::Approve { by: "approver" },
                 Act::Reject { by: "approver" },

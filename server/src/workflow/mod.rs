@@ -331,10 +331,7 @@ impl Workflow {
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let decisions = self.decisions(row.get(0)).await?;
-            let view = self.view(&row, decisions)?;
-            if show != Show::Due || view.stage_two_due {
-                views.push(view);
-            }
+            views.push(self.view(&row, decisions)?);
         }
         Ok(views)
     }
@@ -440,7 +437,7 @@ impl Workflow {
             user_id: row
                 .get::<String, _>(1)
                 .parse()
-                .map_err(|_| StoreError::Timestamp("bad user id".into()))?,
+                .map_err(|_| StoreError::Unreadable("bad user id".into()))?,
             user_display_name: row.get(2),
             user_sam_account_name: row.get(3),
             user_sip_address: row.get(4),
