@@ -158,7 +158,7 @@ async fn directory_changes_reach_search_within_a_second() {
     let portal = TestPortal::spawn(300, 2).await;
     let (_, body) = portal.get_json("/api/users?ad=enabled&limit=1").await;
     let user = parse::<SearchResults>(body).users.remove(0);
-    portal.simulator.ad_disable(user.id).unwrap();
+    portal.simulator().ad_disable(user.id).unwrap();
     let query = format!("/api/users?q={}&ad=disabled", user.sam_account_name);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     loop {

@@ -369,22 +369,22 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
 /// the simulated clock to the due date and runs stage 2.
 #[tokio::test]
 async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
-    use deprov_server::backend::LyncBackend;
+    use deprov_server::backend::DirectorySource;
     use deprov_wire::directory::SignInMethod;
     let portal = TestPortal::spawn(500, 3).await;
     let user = deprov_tests::ordinary_user(&portal, 0).await;
     let id: deprov_wire::directory::UserId = user.parse().unwrap();
-    let jane = portal.simulator.read_user(id).await.unwrap();
+    let jane = portal.simulator().read_user(id).await.unwrap();
     let sip = jane.lync.as_ref().unwrap().sip_address.clone();
     if jane.ad.account_disabled {
-        portal.simulator.ad_enable(id).unwrap();
+        portal.simulator().ad_enable(id).unwrap();
     }
     portal
-        .simulator
+        .simulator()
         .sign_in(&sip, SignInMethod::Windows, "Lync 2013 (Windows)")
         .unwrap();
     portal
-        .simulator
+        .simulator()
         .sign_in(&sip, SignInMethod::Windows, "Lync for iPhone")
         .unwrap();
 

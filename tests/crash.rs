@@ -3,22 +3,11 @@
 
 use deprov_tests::sign_in;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The `deprov` binary next to this test's (scripts/test.sh builds it first).
-fn deprov() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let binary = dir.join("deprov");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build -p deprov-server` first",
-        binary.display()
-    );
-    binary
-}
+use deprov_tests::deprov_binary as deprov;
 
 /// Starts `deprov serve` on a free port; returns the process and its base URL.
 fn start(data: &Path) -> (Child, String) {

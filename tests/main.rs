@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod crash;
 mod execution;
+mod ldap;
 mod people;
 mod report;
 mod workflow;

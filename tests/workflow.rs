@@ -1,6 +1,6 @@
 //! Requests and approvals over HTTP: refusals, the four-eyes rule, the 409 race, the audit trail.
 
-use deprov_server::backend::LyncBackend;
+use deprov_server::backend::DirectorySource;
 use deprov_tests::{TestPortal, ordinary_user};
 use deprov_wire::workflow::{RequestState, RequestView};
 
@@ -134,7 +134,7 @@ async fn two_approvers_at_once_one_wins_the_other_gets_a_conflict() {
 async fn requests_are_refused_with_a_reason_for_each_case() {
     let portal = TestPortal::spawn(3_000, 4).await;
     let manager = portal.person("manager").await;
-    let directory = portal.simulator.read_directory(None).await.unwrap().users;
+    let directory = portal.simulator().read_directory(None).await.unwrap().users().to_vec();
     let pick = |wanted: &dyn Fn(&deprov_wire::directory::DirectoryUser) -> bool| {
         directory
             .iter()

@@ -2,7 +2,7 @@
 //! status, undecodable body) becomes a sentence for the page; a 401 sends the person to sign in;
 //! every change carries the session's CSRF token.
 
-use deprov_wire::api::{ApiError, Pools, SearchResults, UserDetail};
+use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
@@ -153,6 +153,11 @@ pub async fn sign_out() {
 }
 
 /// `GET /api/users` with the page's query string as it stands in the URL.
+/// The portal's word on the directory and the Lync shell (public: no session needed).
+pub async fn health() -> Result<Health, Failure> {
+    get("/api/health").await
+}
+
 pub async fn search(query_string: String) -> Result<SearchResults, Failure> {
     get(&format!("/api/users?{query_string}")).await
 }

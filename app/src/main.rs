@@ -87,6 +87,9 @@ fn App() -> impl IntoView {
                     <button class="link light" id="sign-out" on:click=sign_out>"Sign out"</button>
                 </Show>
             </header>
+            <Show when=move || me.0.with(Option::is_some)>
+                <components::StatusBanner />
+            </Show>
             <main>
                 <Routes fallback=|| view! { <p class="error">"This page does not exist. " <A href="/">"Search users"</A></p> }>
                     <Route path=path!("/login") view=pages::login::LoginPage />

@@ -9,7 +9,9 @@
 
 use async_trait::async_trait;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
-use deprov_server::backend::{BackendError, CmdletOutput, DirectoryRead, LyncBackend, Usn};
+use deprov_server::backend::{
+    BackendError, CmdletOutput, Deployment, DirectoryRead, DirectorySource, LyncShell, Watermark,
+};
 use deprov_server::directory::Directory;
 use deprov_server::execution::Executor;
 use deprov_server::report::ReportConfig;
@@ -35,7 +37,7 @@ struct Counting {
 }
 
 #[async_trait]
-impl LyncBackend for Counting {
+impl DirectorySource for Counting {
     fn name(&self) -> &'static str {
         "counting simulator"
     }
@@ -43,21 +45,34 @@ impl LyncBackend for Counting {
         self.sim.now()
     }
     async fn health(&self) -> Result<String, BackendError> {
-        self.sim.health().await
+        DirectorySource::health(&self.sim).await
     }
-    async fn read_directory(&self, since: Option<Usn>) -> Result<DirectoryRead, BackendError> {
+    async fn read_directory(
+        &self,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError> {
         self.sim.read_directory(since).await
     }
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.sim.read_user(id).await
     }
+    async fn changed(&self, since: &Watermark) {
+        self.sim.changed(since).await
+    }
+}
+
+#[async_trait]
+impl LyncShell for Counting {
+    fn name(&self) -> &'static str {
+        "counting simulator"
+    }
+    async fn health(&self) -> Result<String, BackendError> {
+        LyncShell::health(&self.sim).await
+    }
     async fn run(&self, cmdlet: &Cmdlet) -> Result<CmdletOutput, BackendError> {
         self.runs.fetch_add(1, Ordering::Relaxed);
         self.sim.run(cmdlet).await
-    }
-    async fn changed(&self, since: Usn) {
-        self.sim.changed(since).await
     }
 }
 
@@ -94,9 +109,14 @@ async fn main() {
     let workflow = Workflow::start(store.clone(), WorkflowPolicy::default(), clock)
         .await
         .expect("the workflow");
+    let deployment = Deployment {
+        directory: backend.clone(),
+        shell: Some(backend.clone()),
+        simulator: None,
+    };
     let executor = Executor::new(
         store,
-        backend.clone(),
+        &deployment,
         workflow.clone(),
         directory.clone(),
         Duration::from_secs(30),

@@ -8,7 +8,7 @@
 //! directory behind the streams (default 20,000: each stream first receives the whole report).
 
 use deprov_server::Portal;
-use deprov_server::backend::LyncBackend;
+use deprov_server::backend::{DirectorySource, Watermark};
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::config::ServeConfig;
 use deprov_server::directory::Snapshot;
@@ -48,11 +48,12 @@ async fn computation() {
         .read_directory(None)
         .await
         .unwrap()
-        .users
-        .into_iter()
+        .users()
+        .iter()
+        .cloned()
         .map(Arc::new)
         .collect();
-    let snapshot = Snapshot::build(users_read, 0, now);
+    let snapshot = Snapshot::build(users_read, Watermark::new("bench", 0), now);
     let config = ReportConfig::default();
     let mut times = Vec::new();
     let mut findings = 0;
@@ -81,7 +82,7 @@ async fn streams() {
     ))
     .await
     .unwrap();
-    let sim = portal.state.simulator.clone().unwrap();
+    let sim = portal.state.deployment.simulator.clone().unwrap();
     let candidates: Vec<_> = portal
         .state
         .directory

@@ -1,12 +1,32 @@
 //! `deprov serve`'s settings: each a flag, each also an environment variable.
 
-use clap::Args;
+use crate::backend::ldap::settings::{LdapArgs, SignInArgs};
 use clap::builder::TypedValueParser as _;
+use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Where the directory comes from, and what runs cmdlets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The embedded simulator: a generated AD + Lync deployment with a controllable clock.
+    Sim,
+    /// A real deployment: AD over LDAP (--ldap-*). Read-only until a Lync shell is configured.
+    Lync,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
+    /// The deployment: the embedded simulator, or a real AD (read-only without a Lync shell).
+    #[arg(long, env = "DEPROV_BACKEND", value_enum, default_value_t = Backend::Sim)]
+    pub backend: Backend,
+
+    #[command(flatten)]
+    pub ldap: LdapArgs,
+
+    #[command(flatten)]
+    pub sign_in: SignInArgs,
+
     /// Address and port to listen on.
     #[arg(long, env = "DEPROV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -87,6 +107,12 @@ impl ServeConfig {
         sim_seed: u64,
     ) -> Self {
         Self {
+            backend: Backend::Sim,
+            ldap: LdapArgs::default(),
+            sign_in: SignInArgs {
+                ldap_sign_in: "off".to_owned(),
+                role_groups: Vec::new(),
+            },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             static_dir,

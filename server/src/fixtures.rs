@@ -1,7 +1,7 @@
 //! Test fixtures: a plain directory user that each test then bends to its situation.
 
 use deprov_wire::directory::{
-    AdAccount, DirectoryUser, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, SipAddress, UserId,
+    AdAccount, DirectoryUser, Fact, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, SipAddress, UserId,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -33,14 +33,27 @@ pub fn user(n: u128, lhs: &str, now: OffsetDateTime) -> DirectoryUser {
             hosting_provider: ON_PREMISES_HOSTING_PROVIDER.into(),
             line_uri: None,
             enterprise_voice_enabled: false,
-            policies: vec![],
-            contact_count: 0,
-            conference_count: 0,
-            certificates: vec![],
+            policies: Fact::Known(vec![]),
+            contact_count: Fact::Known(0),
+            conference_count: Fact::Known(0),
+            certificates: Fact::Known(vec![]),
         }),
-        endpoints: vec![],
+        endpoints: Fact::Known(vec![]),
+        anomalies: vec![],
         usn_changed: 1,
     }
+}
+
+/// The same user as AD over LDAP alone reports them: what only the Lync server knows is unknown.
+pub fn without_shell(mut user: DirectoryUser) -> DirectoryUser {
+    user.endpoints = Fact::Unknown;
+    if let Some(lync) = user.lync.as_mut() {
+        lync.certificates = Fact::Unknown;
+        lync.policies = Fact::Unknown;
+        lync.contact_count = Fact::Unknown;
+        lync.conference_count = Fact::Unknown;
+    }
+    user
 }
 
 /// Sets ACCOUNTDISABLE as of `since`.
@@ -57,9 +70,9 @@ pub fn leaver(now: OffsetDateTime) -> DirectoryUser {
     use deprov_wire::directory::{ClientCertificate, Endpoint, PolicyAssignment, SignInMethod};
     let mut jane = user(9, "jane.doe", now);
     let lync = jane.lync.as_mut().expect("Lync-enabled");
-    (lync.contact_count, lync.conference_count) = (12, 2);
+    (lync.contact_count, lync.conference_count) = (Fact::Known(12), Fact::Known(2));
     lync.line_uri = Some("tel:+31201234567".into());
-    lync.policies = vec![
+    lync.policies = Fact::Known(vec![
         PolicyAssignment {
             kind: "Conferencing".into(),
             name: "BoardRoom".into(),
@@ -68,13 +81,13 @@ pub fn leaver(now: OffsetDateTime) -> DirectoryUser {
             kind: "Voice".into(),
             name: "Intl".into(),
         },
-    ];
-    lync.certificates = vec![ClientCertificate {
+    ]);
+    lync.certificates = Fact::Known(vec![ClientCertificate {
         serial_number: "01".into(),
         issued: now - Duration::days(10),
         expires: now + Duration::days(170),
         revoked_from: None,
-    }];
+    }]);
     let endpoint = Endpoint {
         device: "Lync 2013 (Windows)".into(),
         signed_in_with: SignInMethod::ClientCertificate,
@@ -82,6 +95,6 @@ pub fn leaver(now: OffsetDateTime) -> DirectoryUser {
         features_blocked_from: None,
         disconnect_at: None,
     };
-    jane.endpoints = vec![endpoint.clone(), endpoint];
+    jane.endpoints = Fact::Known(vec![endpoint.clone(), endpoint]);
     jane
 }

@@ -1,7 +1,8 @@
-//! deprov's server: a thin axum layer over one [`backend::LyncBackend`], serving the JSON API,
-//! server-sent events and the built WASM front end from one port.
+//! deprov's server: a thin axum layer over one Lync deployment (a [`backend::DirectorySource`]
+//! and, when configured, a [`backend::LyncShell`]), serving the JSON API, server-sent events and
+//! the built WASM front end from one port.
 //!
-//! - [`backend`]: the trait every Lync deployment implements, and the embedded simulator.
+//! - [`backend`]: the seams to a deployment, the embedded simulator, and AD over LDAP.
 //! - [`directory`]: the portal's live copy of the directory, and search over it.
 //! - [`predict`]: what each de-provisioning method would do to a user right now.
 //! - [`report`]: the live mismatch report.
@@ -27,9 +28,9 @@ pub mod store;
 pub mod timing;
 pub mod workflow;
 
-use backend::LyncBackend;
+use backend::Deployment;
 use backend::sim::{SimClock, SimConfig, Simulator};
-use config::ServeConfig;
+use config::{Backend, ServeConfig};
 use directory::Directory;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -59,59 +60,70 @@ pub enum StartError {
     Workflow(String),
     #[error("cannot settle the operations a restart cut off: {0}")]
     Recovery(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Portal {
-    /// Sets up storage and the backend (the simulator: the only backend so far) and reads the directory.
+    /// Sets up storage and the deployment `config` names (the simulator by default, or AD over
+    /// LDAP) and reads the directory.
     pub async fn start(config: ServeConfig) -> Result<Self, StartError> {
-        let clock = SimClock::running(time::OffsetDateTime::now_utc());
-        let simulator = Arc::new(Simulator::new(
-            &SimConfig {
-                users: config.sim_users,
-                seed: config.sim_seed,
-            },
-            clock,
-        ));
-        Self::start_with(config, simulator).await
+        let deployment = match config.backend {
+            Backend::Sim => {
+                let clock = SimClock::running(time::OffsetDateTime::now_utc());
+                Deployment::simulated(Arc::new(Simulator::new(
+                    &SimConfig {
+                        users: config.sim_users,
+                        seed: config.sim_seed,
+                    },
+                    clock,
+                )))
+            }
+            Backend::Lync => {
+                let settings = config.ldap.settings().map_err(StartError::Config)?;
+                Deployment::read_only(Arc::new(backend::ldap::LdapDirectory::new(settings)))
+            }
+        };
+        Self::start_with(config, deployment).await
     }
 
-    /// As [`Portal::start`], on a simulator that already exists: tests restart the portal on the
+    /// As [`Portal::start`], on a deployment that already exists: tests restart the portal on the
     /// same deployment, as a real restart would find Lync as it left it.
     pub async fn start_with(
         config: ServeConfig,
-        simulator: Arc<Simulator>,
+        deployment: Deployment,
     ) -> Result<Self, StartError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let backend: Arc<dyn LyncBackend> = simulator.clone();
+        let source = Arc::clone(&deployment.directory);
         let store = store::Store::open(&config.data_dir).await?;
         if config.demo_accounts == "on" {
             demo::seed_accounts(&store, &config.data_dir)
                 .await
                 .map_err(|e| StartError::Demo(e.to_string()))?;
         }
-        let directory = Directory::start(Arc::clone(&backend)).await?;
+        let directory = Directory::start(Arc::clone(&source)).await?;
 
-        if config.sim_churn == "on" {
+        if let Some(simulator) = deployment.simulator.as_ref().filter(|_| config.sim_churn == "on") {
             let churn = backend::sim::churn::run(
-                Arc::downgrade(&simulator),
+                Arc::downgrade(simulator),
                 std::time::Duration::from_secs(4),
                 config.sim_seed,
             );
             tokio::spawn(churn);
         }
         let lync_clock: workflow::LyncClock = {
-            let backend = Arc::clone(&backend);
-            Arc::new(move || backend.now())
+            let source = Arc::clone(&source);
+            Arc::new(move || source.now())
         };
         let workflow = workflow::Workflow::start(store.clone(), config.workflow(), lync_clock)
             .await
             .map_err(|e| StartError::Workflow(e.to_string()))?;
         let executor = execution::Executor::new(
             store.clone(),
-            Arc::clone(&backend),
+            &deployment,
             workflow.clone(),
             directory.clone(),
             std::time::Duration::from_secs(config.step_timeout_secs),
@@ -123,7 +135,7 @@ impl Portal {
             .map_err(|e| StartError::Recovery(e.to_string()))?;
         let report = report::engine::ReportHub::start(
             directory.clone(),
-            Arc::clone(&backend),
+            Arc::clone(&source),
             config.report(),
             store.clone(),
             workflow.open_requests(),
@@ -131,9 +143,21 @@ impl Portal {
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
         tokio::spawn(execution_housekeeping(executor.clone()));
+        let ad_sign_in = match config.sign_in.role_groups().map_err(StartError::Config)? {
+            None => None,
+            Some(groups) => {
+                let settings = config.ldap.settings().map_err(|why| {
+                    StartError::Config(format!("--ldap-sign-in on needs the AD connection: {why}"))
+                })?;
+                Some(people::ad::AdSignIn::new(settings, groups))
+            }
+        };
         let people = http::People {
-            authenticator: Arc::new(people::accounts::LocalAccounts {
-                store: store.clone(),
+            authenticator: Arc::new(people::SignInMethods {
+                local: people::accounts::LocalAccounts {
+                    store: store.clone(),
+                },
+                ad: ad_sign_in,
             }),
             sessions: people::sessions::SessionPolicy::default(),
             throttle: Arc::default(),
@@ -141,10 +165,9 @@ impl Portal {
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = http::AppState {
-            backend,
+            deployment,
             directory,
             report,
-            simulator: Some(simulator),
             store,
             workflow,
             executor,

@@ -1,9 +1,11 @@
-//! The `deprov` command: `deprov serve` runs the portal; `deprov user` manages local accounts;
-//! `deprov audit verify` checks the audit log's hash chain.
+//! The `deprov` command: `deprov serve` runs the portal; `deprov check-connection` tries the AD
+//! connection an operator configured; `deprov user` manages local accounts; `deprov audit
+//! verify` checks the audit log's hash chain; `deprov lab-ldif` writes a lab directory.
 
 use clap::{Args, Parser, Subcommand};
 use deprov_server::Portal;
-use deprov_server::config::ServeConfig;
+use deprov_server::backend::ldap::settings::{LdapArgs, SignInArgs};
+use deprov_server::config::{Backend, ServeConfig};
 use deprov_server::people::accounts::{self, random_password};
 use deprov_server::store::Store;
 use deprov_wire::people::Role;
@@ -25,8 +27,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the portal (API and front end) on the embedded simulator.
+    /// Run the portal (API and front end): on the embedded simulator, or on a real AD
+    /// (--backend lync).
     Serve(ServeConfig),
+    /// Try the AD connection the --ldap-* flags describe: bind, rootDSE, the Lync schema, a paged
+    /// read, the pools. Exits non-zero and says what is wrong if anything is.
+    CheckConnection {
+        #[command(flatten)]
+        ldap: LdapArgs,
+        #[command(flatten)]
+        sign_in: SignInArgs,
+    },
+    /// Write the simulated directory as LDIF for a lab AD (the tests load a Samba DC with it).
+    LabLdif {
+        /// Users to generate.
+        #[arg(long, default_value_t = 300)]
+        users: usize,
+        /// Seed of the generated directory (the same as `deprov serve --sim-seed`).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The domain's base DN (the generator's users live under DC=contoso,DC=com).
+        #[arg(long, default_value = "DC=contoso,DC=com")]
+        base_dn: String,
+        /// Also write the --ldap-pool FQDN=DN mappings here, one per line.
+        #[arg(long)]
+        pools_file: Option<PathBuf>,
+    },
     /// Manage local accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -104,6 +130,13 @@ async fn main() -> ExitCode {
         .init();
     let outcome = match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
+        Command::CheckConnection { ldap, sign_in } => check_connection(ldap, sign_in).await,
+        Command::LabLdif {
+            users,
+            seed,
+            base_dn,
+            pools_file,
+        } => lab_ldif(users, seed, &base_dn, pools_file),
         Command::User(command) => user(command).await,
         Command::Audit(AuditCommand::Verify { data }) => verify(data).await,
     };
@@ -123,16 +156,18 @@ async fn serve(config: ServeConfig) -> Outcome {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (choose another with --listen)"))?;
-    let (users, data_dir, demo) = (
-        config.sim_users,
-        config.data_dir.clone(),
-        config.demo_accounts == "on",
-    );
+    let (data_dir, demo) = (config.data_dir.clone(), config.demo_accounts == "on");
+    let what = match config.backend {
+        Backend::Sim => format!("simulated directory of {} users", config.sim_users),
+        Backend::Lync => format!(
+            "AD at {}; read-only: no Lync shell is configured",
+            config.ldap.ldap_url.as_deref().unwrap_or("?")
+        ),
+    };
     let portal = Portal::start(config).await?;
     let address = listener.local_addr()?;
-    println!(
-        "deprov is running at http://{address}/ (simulated directory of {users} users). Ctrl-C stops it."
-    );
+    let users = portal.state.directory.snapshot().len();
+    println!("deprov is running at http://{address}/ ({what}; {users} users read). Ctrl-C stops it.");
     if demo {
         println!(
             "Demo accounts (name, password, roles), also in {}:",
@@ -147,6 +182,47 @@ async fn serve(config: ServeConfig) -> Outcome {
             tokio::signal::ctrl_c().await.ok();
         })
         .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_connection(ldap: LdapArgs, sign_in: SignInArgs) -> Outcome {
+    use deprov_server::backend::ldap::check::{self, Verdict};
+    let settings = ldap.settings()?;
+    let groups = match sign_in.role_groups() {
+        Ok(groups) => groups.unwrap_or_default(),
+        Err(why) => return Err(why.into()),
+    };
+    println!("Checking {} (users under {}):", settings.url, settings.base_dn);
+    let checked = check::run(&settings, &groups).await;
+    for finding in &checked.findings {
+        let mark = match finding.verdict {
+            Verdict::Ok => "  ok  ",
+            Verdict::Note => " note ",
+            Verdict::Fail => " FAIL ",
+        };
+        println!("{mark} {}", finding.text);
+    }
+    if checked.failed() {
+        println!("The connection does not work yet: fix what FAIL says and run this again.");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("The connection works. Start the portal with the same flags: deprov serve --backend lync ...");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lab_ldif(users: usize, seed: u64, base_dn: &str, pools_file: Option<PathBuf>) -> Outcome {
+    use deprov_server::backend::{ldap::ldif, sim::generate};
+    let directory = generate::directory(users, seed, time::OffsetDateTime::now_utc());
+    let lab = ldif::lab(&directory, base_dn)?;
+    if let Some(file) = pools_file {
+        let lines: String = lab
+            .pools
+            .iter()
+            .map(|(fqdn, dn)| format!("{fqdn}={dn}\n"))
+            .collect();
+        std::fs::write(&file, lines).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    print!("{}", lab.ldif);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@
 
 use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRACE};
 use deprov_wire::cmdlet::Cmdlet;
-use deprov_wire::directory::{DirectoryUser, LyncAccount, SipAddress};
+use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, SipAddress};
 use deprov_wire::method::{Method, MethodPrediction, Outcome, TimelineEntry};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -16,6 +16,14 @@ pub fn when(at: OffsetDateTime) -> String {
             "[year]-[month]-[day] [hour]:[minute] UTC"
         ))
         .unwrap_or_else(|_| at.to_string())
+}
+
+/// A count only the Lync server knows, for a sentence: "12", or "an unknown number of".
+pub fn count(fact: Fact<u32>) -> String {
+    match fact {
+        Fact::Known(n) => n.to_string(),
+        Fact::Unknown => "an unknown number of".to_owned(),
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -75,10 +83,11 @@ struct Situation<'a> {
     user: &'a DirectoryUser,
     lync: Option<&'a LyncAccount>,
     now: OffsetDateTime,
-    sessions: usize,
+    /// Sessions signed in now (unknown without the Lync shell).
+    sessions: Fact<usize>,
     /// Sessions whose IM and presence still work.
-    working_sessions: usize,
-    certificate_until: Option<OffsetDateTime>,
+    working_sessions: Fact<usize>,
+    certificate_until: Fact<Option<OffsetDateTime>>,
 }
 
 impl<'a> Situation<'a> {
@@ -87,14 +96,15 @@ impl<'a> Situation<'a> {
             user,
             lync: user.lync.as_ref(),
             now,
-            sessions: user.sessions(now).count(),
-            working_sessions: user.sessions(now).filter(|e| e.features_work(now)).count(),
+            sessions: user.sessions(now).map(|s| s.len()),
+            working_sessions: user.working_sessions(now),
             certificate_until: user.certificate_sign_in_until(now),
         }
     }
 
+    /// "2 signed-in sessions", or "Any signed-in sessions (not known without the Lync shell)".
     fn sessions_text(&self) -> String {
-        plural(self.sessions, "signed-in session", "signed-in sessions")
+        sessions_text(self.sessions)
     }
 
     /// A refusal common to every Lync cmdlet, or `None`.
@@ -115,16 +125,20 @@ impl<'a> Situation<'a> {
 
     fn data_summary(&self) -> String {
         self.lync.map_or_else(String::new, |lync| {
+            let count = |fact: Fact<usize>, one: &str, many: &str| match fact {
+                Fact::Known(n) => plural(n, one, many),
+                Fact::Unknown => format!("{many} ({NOT_KNOWN_WITHOUT_SHELL})"),
+            };
             format!(
                 "{}, {}, {}",
-                plural(lync.contact_count as usize, "contact", "contacts"),
-                plural(
-                    lync.conference_count as usize,
+                count(lync.contact_count.map(|n| n as usize), "contact", "contacts"),
+                count(
+                    lync.conference_count.map(|n| n as usize),
                     "scheduled conference",
                     "scheduled conferences"
                 ),
-                plural(
-                    lync.policies.len(),
+                count(
+                    lync.policies.as_ref().map(Vec::len),
                     "policy assignment",
                     "policy assignments"
                 ),
@@ -137,24 +151,23 @@ impl<'a> Situation<'a> {
         let mut timeline = Vec::new();
         let (command, refused, signed_in_sessions, new_sign_in, data, reversible) = match method {
             Method::DisableAdOnly => {
-                let sessions = if self.working_sessions > 0 {
-                    Outcome::bad(format!(
-                        "Nothing changes: {} keep full IM, presence and conferencing.",
-                        plural(
-                            self.working_sessions,
-                            "signed-in session",
-                            "signed-in sessions"
-                        )
-                    ))
-                } else {
-                    Outcome::good("No working session to keep.")
+                let sessions = match self.working_sessions {
+                    Fact::Known(0) => Outcome::good("No working session to keep."),
+                    working => Outcome::bad(format!(
+                        "Nothing changes: {} full IM, presence and conferencing.",
+                        working_sessions_keep(working)
+                    )),
                 };
                 let new_sign_in = match (self.lync, self.certificate_until) {
                     (None, _) => Outcome::good("Not a Lync user: nothing to sign in to."),
                     (Some(lync), _) if !lync.enabled => {
                         Outcome::good("Already blocked by Lync (Enabled = False).")
                     }
-                    (Some(_), Some(until)) => {
+                    (Some(_), Fact::Unknown) => Outcome::bad(format!(
+                        "Possible with a saved-password client certificate, for up to 180 days with no AD \
+                         authentication: certificates are {NOT_KNOWN_WITHOUT_SHELL}."
+                    )),
+                    (Some(_), Fact::Known(Some(until))) => {
                         timeline.push(TimelineEntry {
                             at: until,
                             what: "The last client certificate expires: certificate sign-in ends."
@@ -165,7 +178,7 @@ impl<'a> Situation<'a> {
                             when(until)
                         ))
                     }
-                    (Some(_), None) => Outcome::good(
+                    (Some(_), Fact::Known(None)) => Outcome::good(
                         "Blocked: no valid client certificate, and Windows sign-in needs AD.",
                     ),
                 };
@@ -196,13 +209,16 @@ impl<'a> Situation<'a> {
                         )
                     })
                 });
-                let sessions = if self.working_sessions > 0 {
+                let sessions = if self.working_sessions != Fact::Known(0) {
                     let blocked = self.now + TEMPORARY_DISABLE_GRACE;
+                    let which = match self.working_sessions {
+                        Fact::Known(n) => plural(n, "session", "sessions"),
+                        Fact::Unknown => "any signed-in session".to_owned(),
+                    };
                     timeline.push(TimelineEntry {
                         at: blocked,
                         what: format!(
-                            "IM, presence and conferencing stop in {}; the user still appears signed in.",
-                            plural(self.working_sessions, "session", "sessions")
+                            "IM, presence and conferencing stop in {which}; the user still appears signed in."
                         ),
                     });
                     Outcome::caution(format!(
@@ -236,7 +252,7 @@ impl<'a> Situation<'a> {
                         "Homed online (sipfed.online.lync.com): Disable-CsUser is refused for hybrid users.".to_owned()
                     })
                 });
-                let sessions = if self.sessions > 0 {
+                let sessions = if self.sessions != Fact::Known(0) {
                     let gone = self.now + REMOVAL_DISCONNECT;
                     timeline.push(TimelineEntry {
                         at: self.now,
@@ -286,24 +302,18 @@ impl<'a> Situation<'a> {
             Method::RevokeCertificate => {
                 let command = Cmdlet::RevokeCsClientCertificate { identity };
                 let refused = self.lync_refusal().or_else(|| {
-                    self.certificate_until
-                        .is_none()
+                    (self.certificate_until == Fact::Known(None))
                         .then(|| "No valid client certificate to revoke.".to_owned())
                 });
-                let sessions = if self.working_sessions > 0 {
-                    Outcome::bad(format!(
-                        "No effect: {} keep IM, conferencing, everything.",
-                        plural(
-                            self.working_sessions,
-                            "signed-in session",
-                            "signed-in sessions"
-                        )
-                    ))
-                } else {
-                    Outcome::good("No working session to keep.")
+                let sessions = match self.working_sessions {
+                    Fact::Known(0) => Outcome::good("No working session to keep."),
+                    working => Outcome::bad(format!(
+                        "No effect: {} IM, conferencing, everything.",
+                        working_sessions_keep(working)
+                    )),
                 };
                 let blocked = self.now + REVOCATION_DELAY;
-                let new_sign_in = if self.certificate_until.is_some() {
+                let new_sign_in = if self.certificate_until != Fact::Known(None) {
                     timeline.push(TimelineEntry {
                         at: blocked,
                         what: "Certificate sign-in blocked.".into(),
@@ -313,8 +323,13 @@ impl<'a> Situation<'a> {
                     } else {
                         "Windows sign-in still works while the AD account is enabled."
                     };
+                    let unknown = if self.certificate_until.is_unknown() {
+                        format!(" (Whether the user has a certificate is {NOT_KNOWN_WITHOUT_SHELL}.)")
+                    } else {
+                        String::new()
+                    };
                     Outcome::caution(format!(
-                        "Certificate sign-in blocked after about 3 minutes ({}). {windows}",
+                        "Certificate sign-in blocked after about 3 minutes ({}). {windows}{unknown}",
                         when(blocked)
                     ))
                 } else {
@@ -342,7 +357,7 @@ impl<'a> Situation<'a> {
                     }
                     .render()
                 });
-                let sessions = if self.sessions > 0 {
+                let sessions = if self.sessions != Fact::Known(0) {
                     timeline.push(TimelineEntry {
                         at: self.now,
                         what: format!("{} disconnected.", self.sessions_text()),
@@ -393,6 +408,25 @@ impl<'a> Situation<'a> {
             data,
             reversible,
             timeline,
+        }
+    }
+}
+
+/// "2 signed-in sessions", or "Any signed-in sessions (not known without the Lync shell)".
+fn sessions_text(sessions: Fact<usize>) -> String {
+    match sessions {
+        Fact::Known(n) => plural(n, "signed-in session", "signed-in sessions"),
+        Fact::Unknown => format!("Any signed-in sessions ({NOT_KNOWN_WITHOUT_SHELL})"),
+    }
+}
+
+/// "1 signed-in session keeps", "2 signed-in sessions keep", or what an unknown number does.
+fn working_sessions_keep(working: Fact<usize>) -> String {
+    match working {
+        Fact::Known(1) => "1 signed-in session keeps".to_owned(),
+        Fact::Known(n) => format!("{n} signed-in sessions keep"),
+        Fact::Unknown => {
+            format!("any signed-in session ({NOT_KNOWN_WITHOUT_SHELL}) keeps")
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The test kit: a real deprov server on port 0 with its own data folder, an HTTP client for it,
 //! and a headless Chromium driven over WebDriver.
 
+pub mod dc;
+
 use deprov_server::Portal;
 use deprov_server::backend::sim::Simulator;
 use deprov_server::config::ServeConfig;
@@ -16,6 +18,19 @@ use tokio::sync::oneshot;
 /// The built front end: scripts/test.sh runs Trunk before the tests.
 pub fn dist_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist")
+}
+
+/// The `deprov` binary next to the test binary (scripts/test.sh builds it first).
+pub fn deprov_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+    let binary = dir.join("deprov");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p deprov-server` first",
+        binary.display()
+    );
+    binary
 }
 
 /// The password of every test account.
@@ -34,10 +49,11 @@ pub const PEOPLE: [(&str, &[Role]); 6] = [
     ),
 ];
 
-/// A running portal on the simulator. Stops when dropped.
+/// A running portal (on the simulator, or on a real AD). Stops when dropped.
 pub struct TestPortal {
     pub base: String,
-    pub simulator: Arc<Simulator>,
+    /// The simulator, when it is the deployment.
+    sim: Option<Arc<Simulator>>,
     pub store: deprov_server::store::Store,
     /// A client with no session.
     pub http: reqwest::Client,
@@ -115,12 +131,13 @@ impl TestPortal {
     /// A portal on an existing data folder (to test what survives a restart).
     pub async fn spawn_in(data: tempfile::TempDir, users: usize, seed: u64) -> Self {
         let config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
+        Self::spawn_with(data, config).await
+    }
+
+    /// A portal started as `config` says (its data folder is `data`).
+    pub async fn spawn_with(data: tempfile::TempDir, config: ServeConfig) -> Self {
         let portal = Portal::start(config).await.expect("the portal starts");
-        let simulator = portal
-            .state
-            .simulator
-            .clone()
-            .expect("the default backend is the simulator");
+        let sim = portal.state.deployment.simulator.clone();
         let store = portal.state.store.clone();
         for (name, roles) in PEOPLE {
             if !accounts::exists(&store, name).await.unwrap() {
@@ -142,13 +159,20 @@ impl TestPortal {
             .expect("the all-roles account signs in");
         Self {
             base,
-            simulator,
+            sim,
             store,
             http: reqwest::Client::new(),
             everyone,
             _data: data,
             stop: Some(stop),
         }
+    }
+
+    /// The simulator behind this portal (tests on the default deployment).
+    pub fn simulator(&self) -> &Arc<Simulator> {
+        self.sim
+            .as_ref()
+            .expect("this portal runs on the simulator")
     }
 
     /// Signs `name` in (a test account from [`PEOPLE`]).

@@ -1,6 +1,6 @@
 //! Bodies of the JSON API (`/api/...`) and its one error shape.
 
-use crate::directory::{AdState, DirectoryUser, LyncState, UserId};
+use crate::directory::{AdState, DirectoryUser, Fact, LyncState, UserId};
 use crate::method::MethodPrediction;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -50,9 +50,13 @@ pub struct UserSummary {
     pub homed_online: bool,
     pub protected: bool,
     pub sip_disjoint_from_upn: bool,
-    /// Sessions signed in now.
-    pub endpoint_count: usize,
-    /// The latest moment a client certificate allows sign-in without AD, if any does.
+    /// Sessions signed in now; `null`: not known without the Lync shell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<usize>))]
+    pub endpoint_count: Fact<usize>,
+    /// Whether client certificates are known (they are not without the Lync shell).
+    pub certificates_known: bool,
+    /// The latest moment a client certificate allows sign-in without AD, if any does (and
+    /// certificates are known).
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub certificate_sign_in_until: Option<OffsetDateTime>,
@@ -86,11 +90,11 @@ pub struct Pools {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
-    /// "ok" when the backend answers, "degraded" when it does not.
+    /// "ok" when the directory and the shell answer, "degraded" when either does not.
     pub status: String,
-    /// The backend's name ("simulator", later "powershell", "ldap").
+    /// Where the directory comes from: "simulator" or "ldap".
     pub backend: String,
-    /// The backend's own word on its state.
+    /// The directory source's own word on its state.
     pub backend_state: String,
     /// Users in the portal's copy of the directory.
     pub directory_users: usize,
@@ -98,4 +102,15 @@ pub struct Health {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub directory_synced: Option<OffsetDateTime>,
+    /// Why the last read of the directory failed, while the portal serves its last good copy
+    /// (from `directory_synced`); `null` when the last read worked.
+    #[serde(default)]
+    pub directory_error: Option<String>,
+    /// The Lync shell that runs cmdlets ("simulator", ...); `null` when none is configured:
+    /// deprov is then read-only.
+    #[serde(default)]
+    pub shell: Option<String>,
+    /// The shell's own word on its state (or why there is none).
+    #[serde(default)]
+    pub shell_state: String,
 }

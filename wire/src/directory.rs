@@ -200,6 +200,85 @@ impl From<SipAddress> for String {
     }
 }
 
+/// How every screen and sentence says that only the Lync server knows something.
+pub const NOT_KNOWN_WITHOUT_SHELL: &str = "not known without the Lync shell";
+
+/// Something only the Lync server holds (client certificates, signed-in sessions, contacts,
+/// conferences, policy assignments): `Known` where a source for it is configured (the simulator,
+/// the Lync shell), `Unknown` where it is not (AD over LDAP alone). Unknown is a third state and
+/// must never be read as "none" or "safe".
+///
+/// On the wire: the value, or `null` when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fact<T> {
+    Known(T),
+    Unknown,
+}
+
+impl<T> Fact<T> {
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Self::Known(value) => Some(value),
+            Self::Unknown => None,
+        }
+    }
+
+    pub fn known_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Self::Known(value) => Some(value),
+            Self::Unknown => None,
+        }
+    }
+
+    pub fn into_known(self) -> Option<T> {
+        match self {
+            Self::Known(value) => Some(value),
+            Self::Unknown => None,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown)
+    }
+
+    pub fn as_ref(&self) -> Fact<&T> {
+        match self {
+            Self::Known(value) => Fact::Known(value),
+            Self::Unknown => Fact::Unknown,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fact<U> {
+        match self {
+            Self::Known(value) => Fact::Known(f(value)),
+            Self::Unknown => Fact::Unknown,
+        }
+    }
+
+    /// Whether it is known and satisfies `f` (unknown is never "yes").
+    pub fn is_known_and(&self, f: impl FnOnce(&T) -> bool) -> bool {
+        self.known().is_some_and(f)
+    }
+}
+
+impl<T> From<Option<T>> for Fact<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Unknown, Self::Known)
+    }
+}
+
+impl<T: Serialize> Serialize for Fact<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.known().serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Fact<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// The `HostingProvider` of a user homed online (a hybrid user): Disable-CsUser must be refused.
 pub const ONLINE_HOSTING_PROVIDER: &str = "sipfed.online.lync.com";
 /// The `HostingProvider` of a user homed on-premises.
@@ -215,7 +294,12 @@ pub struct DirectoryUser {
     pub lync: Option<LyncAccount>,
     /// Sessions registered on the front-end pool. They outlive the Lync attributes for a few
     /// minutes after Disable-CsUser, so they hang off the user, not the Lync account.
-    pub endpoints: Vec<Endpoint>,
+    /// `null`: not known (only the Lync server knows them).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Endpoint>>))]
+    pub endpoints: Fact<Vec<Endpoint>>,
+    /// Directory values deprov could not read as expected (logged once, shown on the user page).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<String>,
     /// AD `uSNChanged`: grows with every change, for incremental reads.
     pub usn_changed: u64,
 }
@@ -250,21 +334,36 @@ impl DirectoryUser {
     }
 
     /// Sessions still connected at `now` (a disconnect scheduled in the past has happened).
-    pub fn sessions(&self, now: OffsetDateTime) -> impl Iterator<Item = &Endpoint> {
-        self.endpoints
-            .iter()
-            .filter(move |endpoint| endpoint.connected(now))
+    pub fn sessions(&self, now: OffsetDateTime) -> Fact<Vec<&Endpoint>> {
+        self.endpoints.as_ref().map(|endpoints| {
+            endpoints
+                .iter()
+                .filter(|endpoint| endpoint.connected(now))
+                .collect()
+        })
     }
 
-    /// The latest moment a client certificate allows signing in with no AD authentication.
-    pub fn certificate_sign_in_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let lync = self.lync.as_ref()?;
-        lync.usable_certificates(now)
-            .map(|cert| {
-                cert.revoked_from
-                    .map_or(cert.expires, |r| r.min(cert.expires))
-            })
-            .max()
+    /// Sessions still connected at `now` whose IM, presence and conferencing still work.
+    pub fn working_sessions(&self, now: OffsetDateTime) -> Fact<usize> {
+        self.sessions(now)
+            .map(|sessions| sessions.iter().filter(|e| e.features_work(now)).count())
+    }
+
+    /// The latest moment a client certificate allows signing in with no AD authentication:
+    /// `Known(None)` when none does (or the user is not a Lync user).
+    pub fn certificate_sign_in_until(&self, now: OffsetDateTime) -> Fact<Option<OffsetDateTime>> {
+        let Some(lync) = self.lync.as_ref() else {
+            return Fact::Known(None);
+        };
+        lync.usable_certificates(now).map(|usable| {
+            usable
+                .into_iter()
+                .map(|cert| {
+                    cert.revoked_from
+                        .map_or(cert.expires, |r| r.min(cert.expires))
+                })
+                .max()
+        })
     }
 
     /// Protected-group members are read-only in the Lync Control Panel (AdminSDHolder).
@@ -329,10 +428,18 @@ pub struct LyncAccount {
     pub hosting_provider: String,
     pub line_uri: Option<String>,
     pub enterprise_voice_enabled: bool,
-    pub policies: Vec<PolicyAssignment>,
-    pub contact_count: u32,
-    pub conference_count: u32,
-    pub certificates: Vec<ClientCertificate>,
+    /// Per-user policy assignments (Get-CsUser); `null`: not known without the Lync shell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<PolicyAssignment>>))]
+    pub policies: Fact<Vec<PolicyAssignment>>,
+    /// Contacts on the user's list; `null`: not known without the Lync shell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
+    pub contact_count: Fact<u32>,
+    /// Scheduled conferences; `null`: not known without the Lync shell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
+    pub conference_count: Fact<u32>,
+    /// Client certificates (Get-CsClientCertificate); `null`: not known without the Lync shell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ClientCertificate>>))]
+    pub certificates: Fact<Vec<ClientCertificate>>,
 }
 }
 
@@ -343,13 +450,13 @@ impl LyncAccount {
     }
 
     /// Certificates that still allow a sign-in with no AD authentication at `now`.
-    pub fn usable_certificates(
-        &self,
-        now: OffsetDateTime,
-    ) -> impl Iterator<Item = &ClientCertificate> {
-        self.certificates
-            .iter()
-            .filter(move |cert| cert.allows_sign_in(now))
+    pub fn usable_certificates(&self, now: OffsetDateTime) -> Fact<Vec<&ClientCertificate>> {
+        self.certificates.as_ref().map(|certificates| {
+            certificates
+                .iter()
+                .filter(|cert| cert.allows_sign_in(now))
+                .collect()
+        })
     }
 }
 
@@ -455,6 +562,18 @@ mod tests {
         }
         let json = serde_json::to_string(&sip).unwrap();
         assert_eq!(json, "\"sip:Jane.Doe@contoso.com\"");
+    }
+
+    #[test]
+    fn an_unknown_fact_is_null_on_the_wire_and_never_reads_as_none() {
+        let unknown: Fact<Vec<u32>> = Fact::Unknown;
+        assert_eq!(serde_json::to_string(&unknown).unwrap(), "null");
+        assert_eq!(serde_json::to_string(&Fact::Known(Vec::<u32>::new())).unwrap(), "[]");
+        let back: Fact<Vec<u32>> = serde_json::from_str("null").unwrap();
+        assert!(back.is_unknown());
+        let back: Fact<Vec<u32>> = serde_json::from_str("[]").unwrap();
+        assert_eq!(back, Fact::Known(vec![]));
+        assert!(!unknown.is_known_and(|v| v.is_empty()));
     }
 
     #[test]

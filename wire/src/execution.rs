@@ -208,7 +208,15 @@ pub struct ExecutionView {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub as_of: OffsetDateTime,
+    /// Why nothing can run at all (no Lync shell is configured: deprov is read-only), shown
+    /// before anyone presses a button; `null` when cmdlets can run.
+    #[serde(default)]
+    pub read_only: Option<String>,
 }
+
+/// Why nothing runs against a deployment read over LDAP alone.
+pub const READ_ONLY: &str = "deprov is read-only: no Lync shell is configured, so no cmdlet can run. \
+     Search, user pages, the report, requests and approvals work; execution waits for a Lync shell.";
 
 /// `POST /api/requests/{id}/execute`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -139,6 +139,18 @@ impl RuleCounts {
     }
 }
 
+/// A rule the report could not apply to some users because what it reads is unknown (client
+/// certificates without the Lync shell): those users are neither findings nor cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotEvaluated {
+    pub rule: Rule,
+    /// Users the rule could not be decided for.
+    pub users: usize,
+    /// Why, in a sentence.
+    pub why: String,
+}
+
 /// The findings count at one moment, for the chart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -166,6 +178,9 @@ pub struct MismatchReport {
     pub exclusions: Vec<String>,
     pub grace_period_days: u32,
     pub history: Vec<HistoryPoint>,
+    /// Rules not decided for some users, and why (empty when everything was known).
+    #[serde(default)]
+    pub not_evaluated: Vec<NotEvaluated>,
 }
 
 /// What the stream sends after the first report: what changed from one version to the next.
@@ -184,4 +199,7 @@ pub struct ReportChange {
     pub excluded_removed: Vec<FindingKey>,
     /// A new point for the chart, when the counts moved.
     pub history: Option<HistoryPoint>,
+    /// As in the report: rules not decided for some users.
+    #[serde(default)]
+    pub not_evaluated: Vec<NotEvaluated>,
 }

@@ -1,6 +1,10 @@
-//! Pieces shared by the pages: state badges and how moments are written.
+//! Pieces shared by the pages: state badges, how moments are written, and the banner that says
+//! when the directory copy is stale or deprov is read-only.
 
+use crate::api;
+use deprov_wire::api::Health;
 use deprov_wire::directory::{AdState, LyncState};
+use leptos::task::spawn_local;
 use deprov_wire::workflow::RequestState;
 use leptos::prelude::*;
 use time::OffsetDateTime;
@@ -54,4 +58,46 @@ pub fn RequestStateBadge(state: RequestState) -> impl IntoView {
         RequestState::Failed => "badge cert",
     };
     view! { <span class=class>{state.label()}</span> }
+}
+
+/// How often the banner asks the server how the directory and the shell are.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A bar under the navigation, on every page: the directory cannot be read (the pages show the
+/// last good copy), or no Lync shell is configured (read-only). Asked again every 15 seconds.
+#[component]
+pub fn StatusBanner() -> impl IntoView {
+    let health = RwSignal::new(None::<Health>);
+    let ask = move || {
+        spawn_local(async move {
+            if let Ok(answer) = api::health().await {
+                health.set(Some(answer));
+            }
+        })
+    };
+    ask();
+    if let Ok(handle) = set_interval_with_handle(ask, HEALTH_EVERY) {
+        on_cleanup(move || handle.clear());
+    }
+    move || {
+        health.get().map(|h| {
+            let stale = h.directory_error.clone().map(|error| {
+                view! {
+                    <p class="banner bad" id="directory-stale" role="status">
+                        {format!("The directory cannot be read right now: {error}.")}
+                    </p>
+                }
+            });
+            let read_only = h.shell.is_none().then(|| {
+                view! {
+                    <p class="banner" id="read-only-banner" role="status">
+                        "Read-only: no Lync shell is configured. Search, user pages, the report, requests and \
+                         approvals work; nothing runs against Lync. Client certificates and signed-in sessions \
+                         are not known without the shell."
+                    </p>
+                }
+            });
+            view! { {stale} {read_only} }
+        })
+    }
 }

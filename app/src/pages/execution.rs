@@ -103,12 +103,14 @@ fn ExecutionBody(
             retrying.set(false);
         });
     };
+    let writable = view.read_only.is_none();
     view! {
+        {view.read_only.clone().map(|why| view! { <p class="warning" id="read-only">{why}</p> })}
         {(!view.operations.is_empty()).then(|| view! {
             <h2>"What ran against Lync"</h2>
             {view.operations.iter().cloned().map(|op| view! { <OperationRun op /> }).collect_view()}
         })}
-        {(admin && view.can_retry).then(|| view! {
+        {(admin && writable && view.can_retry).then(|| view! {
             <p class="pager"><button id="retry" class="primary" disabled=move || retrying.get() on:click=retry>"Retry from the failed step"</button>
                 <span class="hint">" A step whose outcome is unknown is checked by reading the user first; it is never run twice."</span></p>
         })}

@@ -4,7 +4,8 @@
 use crate::components::when;
 use crate::url;
 use deprov_wire::report::{
-    Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk, Rule, RuleCounts,
+    Finding, FindingKey, HistoryPoint, MismatchReport, NotEvaluated, ReportChange, Risk, Rule,
+    RuleCounts,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -50,6 +51,8 @@ struct Live {
     counts: RwSignal<RuleCounts>,
     excluded: RwSignal<Vec<Finding>>,
     history: RwSignal<Vec<HistoryPoint>>,
+    /// Rules not decided for some users (certificates, without the Lync shell).
+    not_evaluated: RwSignal<Vec<NotEvaluated>>,
     report: RwSignal<Option<MismatchReport>>,
     version: RwSignal<u64>,
     revision: StoredValue<u64>,
@@ -90,6 +93,7 @@ impl Live {
         self.counts.set(report.counts);
         self.excluded.set(report.excluded.clone());
         self.history.set(report.history.clone());
+        self.not_evaluated.set(report.not_evaluated.clone());
         self.version.set(report.version);
         self.report.set(Some(report));
     }
@@ -142,6 +146,7 @@ impl Live {
         if let Some(point) = change.history {
             self.history.update(|h| h.push(point));
         }
+        self.not_evaluated.set(change.not_evaluated);
         self.version.set(change.version);
     }
 
@@ -206,6 +211,7 @@ pub fn ReportPage() -> impl IntoView {
         counts: RwSignal::new(RuleCounts::default()),
         excluded: RwSignal::new(Vec::new()),
         history: RwSignal::new(Vec::new()),
+        not_evaluated: RwSignal::new(Vec::new()),
         report: RwSignal::new(None),
         version: RwSignal::new(0),
         revision: StoredValue::new(0),
@@ -285,11 +291,19 @@ pub fn ReportPage() -> impl IntoView {
                             }>
                             <span class="count">{move || live.counts.get().get(rule)}</span>
                             <span class="label">{rule.label()}</span>
+                            {move || live.not_evaluated.get().into_iter().find(|n| n.rule == rule).map(|n| view! {
+                                <span class="unknown" title=n.why>{format!("+ {} not known", n.users)}</span>
+                            })}
                         </button>
                     }
                 })}
                 <div class="chart-card"><Chart history=live.history /></div>
             </div>
+            {move || live.not_evaluated.get().into_iter().map(|n| view! {
+                <p class="warning not-evaluated" id=format!("not-evaluated-{}", n.rule.as_str())>
+                    {format!("{}: not decided for {} user(s). {}", n.rule.label(), n.users, n.why)}
+                </p>
+            }).collect_view()}
             <div class="searchbar">
                 <select aria-label="Rule" id="filter-rule" on:change=on_filter("rule") prop:value=move || param("rule").unwrap_or_default()>
                     <option value="">"Every rule"</option>

@@ -5,7 +5,7 @@
 use crate::components::{AdBadge, Flag, LyncBadge, when};
 use crate::{api, url};
 use deprov_wire::api::{SearchResults, UserSummary};
-use deprov_wire::directory::{AdState, LyncState};
+use deprov_wire::directory::{AdState, LyncState, NOT_KNOWN_WITHOUT_SHELL};
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -188,11 +188,16 @@ fn Results(
 fn ResultRow(user: UserSummary, index: usize, selected: RwSignal<usize>) -> impl IntoView {
     let href = format!("/users/{}", user.id);
     // A certificate only matters once AD no longer authenticates the user.
-    let certificate = user.certificate_sign_in_until.filter(|_| user.ad_state == AdState::Disabled).map(|until| {
+    let ad_disabled = user.ad_state == AdState::Disabled;
+    let certificate = user.certificate_sign_in_until.filter(|_| ad_disabled).map(|until| {
         view! { <span class="badge cert" title="A saved-password certificate allows sign-in with no AD check">{format!("cert until {}", when(until))}</span> }
     });
-    let sessions = (user.endpoint_count > 0).then(|| {
-        view! { <span class="badge online">{format!("{} signed in", user.endpoint_count)}</span> }
+    // Without the Lync shell nobody knows: say so where it matters (AD disabled, Lync enabled).
+    let certificate_unknown = (ad_disabled && !user.certificates_known && user.lync_state == LyncState::Enabled).then(|| {
+        view! { <span class="badge muted" title=format!("Client certificates are {NOT_KNOWN_WITHOUT_SHELL}")>"cert ?"</span> }
+    });
+    let sessions = user.endpoint_count.into_known().filter(|n| *n > 0).map(|n| {
+        view! { <span class="badge online">{format!("{n} signed in")}</span> }
     });
     view! {
         <tr class:selected=move || selected.get() == index aria-selected=move || (selected.get() == index).to_string()>
@@ -206,6 +211,7 @@ fn ResultRow(user: UserSummary, index: usize, selected: RwSignal<usize>) -> impl
                 <LyncBadge state=user.lync_state />
                 {sessions}
                 {certificate}
+                {certificate_unknown}
                 {user.protected.then(|| view! { <Flag text="protected" title="Member of a protected group (AdminSDHolder)" /> })}
                 {user.homed_online.then(|| view! { <Flag text="online" title="Homed online: a hybrid user" /> })}
                 {user.sip_disjoint_from_upn.then(|| view! { <Flag text="SIP ≠ UPN" title="The SIP address does not match the UPN: renamed?" /> })}

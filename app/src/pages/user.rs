@@ -4,7 +4,9 @@
 use crate::components::{AdBadge, Flag, LyncBadge, when};
 use crate::{api, session};
 use deprov_wire::api::UserDetail;
-use deprov_wire::directory::{ClientCertificate, Endpoint, LyncState, SignInMethod};
+use deprov_wire::directory::{
+    ClientCertificate, Endpoint, Fact, LyncState, NOT_KNOWN_WITHOUT_SHELL, SignInMethod,
+};
 use deprov_wire::method::{MethodPrediction, Outcome, Tone};
 use deprov_wire::people::Role;
 use leptos::prelude::*;
@@ -44,11 +46,10 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
     } = detail;
     let id = user.id;
     let ad = user.ad;
-    let sessions: Vec<Endpoint> = user
+    let anomalies = user.anomalies;
+    let sessions: Fact<Vec<Endpoint>> = user
         .endpoints
-        .into_iter()
-        .filter(|e| e.connected(as_of))
-        .collect();
+        .map(|endpoints| endpoints.into_iter().filter(|e| e.connected(as_of)).collect());
     let lync = user.lync;
     let protected = !ad.protected_groups.is_empty();
     let online = lync.as_ref().is_some_and(|l| l.homed_online());
@@ -71,6 +72,12 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
         </header>
         {(!warnings.is_empty()).then(|| view! {
             <ul class="warnings" role="alert">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+        })}
+        {(!anomalies.is_empty()).then(|| view! {
+            <div class="warnings" id="anomalies">
+                <p>"deprov could not read some of this user's directory values as expected:"</p>
+                <ul>{anomalies.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul>
+            </div>
         })}
 
         <h2>"What each method would do now"</h2>
@@ -107,12 +114,12 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                             <dt>"Hosting provider"</dt><dd>{lync.hosting_provider.clone()}</dd>
                             <dt>"Enterprise Voice"</dt>
                             <dd>{if lync.enterprise_voice_enabled { lync.line_uri.clone().unwrap_or_else(|| "enabled".into()) } else { "not enabled".into() }}</dd>
-                            <dt>"Contacts"</dt><dd>{lync.contact_count}</dd>
-                            <dt>"Scheduled conferences"</dt><dd>{lync.conference_count}</dd>
+                            <dt>"Contacts"</dt><dd>{known(lync.contact_count.map(|n| n.to_string()))}</dd>
+                            <dt>"Scheduled conferences"</dt><dd>{known(lync.conference_count.map(|n| n.to_string()))}</dd>
                             <dt>"Policies"</dt>
-                            <dd>{if lync.policies.is_empty() { "global defaults only".to_owned() } else {
-                                lync.policies.iter().map(|p| format!("{}: {}", p.kind, p.name)).collect::<Vec<_>>().join(", ")
-                            }}</dd>
+                            <dd>{known(lync.policies.map(|policies| if policies.is_empty() { "global defaults only".to_owned() } else {
+                                policies.iter().map(|p| format!("{}: {}", p.kind, p.name)).collect::<Vec<_>>().join(", ")
+                            }))}</dd>
                         </dl>
                     }.into_any(),
                 }}
@@ -121,7 +128,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
 
         <section class="card">
             <h2>"Client certificates"</h2>
-            <Certificates certificates=lync.map(|l| l.certificates).unwrap_or_default() as_of />
+            <Certificates certificates=lync.map_or(Fact::Known(Vec::new()), |l| l.certificates) as_of />
         </section>
         <section class="card">
             <h2>"Signed-in sessions"</h2>
@@ -169,8 +176,23 @@ fn Predictions(predictions: Vec<MethodPrediction>) -> impl IntoView {
     }
 }
 
+/// A value only the Lync server knows, or the sentence that says nobody here does.
+fn known(fact: Fact<String>) -> String {
+    fact.into_known()
+        .unwrap_or_else(|| NOT_KNOWN_WITHOUT_SHELL.to_owned())
+}
+
 #[component]
-fn Certificates(certificates: Vec<ClientCertificate>, as_of: OffsetDateTime) -> impl IntoView {
+fn Certificates(certificates: Fact<Vec<ClientCertificate>>, as_of: OffsetDateTime) -> impl IntoView {
+    let Fact::Known(certificates) = certificates else {
+        return view! {
+            <p id="certificates-unknown" class="caution">
+                "Not known without the Lync shell (Get-CsClientCertificate): a saved-password certificate \
+                 would let the client sign in for up to 180 days with no AD check."
+            </p>
+        }
+        .into_any();
+    };
     if certificates.is_empty() {
         return view! { <p>"None: this user never saved a password in the Lync client."</p> }
             .into_any();
@@ -203,7 +225,15 @@ fn Certificates(certificates: Vec<ClientCertificate>, as_of: OffsetDateTime) -> 
 }
 
 #[component]
-fn Sessions(sessions: Vec<Endpoint>, as_of: OffsetDateTime) -> impl IntoView {
+fn Sessions(sessions: Fact<Vec<Endpoint>>, as_of: OffsetDateTime) -> impl IntoView {
+    let Fact::Known(sessions) = sessions else {
+        return view! {
+            <p id="sessions-unknown" class="caution">
+                "Not known without the Lync shell: only the Lync server knows who is signed in."
+            </p>
+        }
+        .into_any();
+    };
     if sessions.is_empty() {
         return view! { <p id="sessions-none">"Not signed in anywhere."</p> }.into_any();
     }

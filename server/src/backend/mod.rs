@@ -1,20 +1,23 @@
-//! The one seam between the portal and a Lync deployment: the [`LyncBackend`] trait.
+//! The seams between the portal and a Lync deployment, split the way Lync itself is built:
 //!
-//! Today the embedded [`sim::Simulator`] implements it. A PowerShell worker (the Lync Management
-//! Shell, cmdlets passed as data) and an LDAP reader (AD over paged search and `uSNChanged`)
-//! will implement the same trait, which is why every call is async and fallible, with transport
-//! failures, timeouts and partial results in [`BackendError`] from the start.
+//! - a [`DirectorySource`] reads AD and its `msRTCSIP-*` attributes: the whole directory fast,
+//!   then what changed (`uSNChanged`). [`ldap::LdapDirectory`] reads a real AD over LDAP.
+//! - a [`LyncShell`] runs cmdlets, values passed as data (the Lync Management Shell).
+//!
+//! The embedded [`sim::Simulator`] implements both, and also knows what only the Lync server
+//! knows (certificates, signed-in sessions, contacts); over LDAP alone those are
+//! [`Fact::Unknown`](deprov_wire::directory::Fact). Every call is async and fallible, with
+//! transport failures, timeouts and partial reads in [`BackendError`].
 
+pub mod ldap;
 pub mod sim;
 
 use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, UserId};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-/// AD's `uSNChanged` high-water mark: a read "since" it returns only what changed after it.
-pub type Usn = u64;
 
 /// Why a backend call did not give a full answer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -33,17 +36,58 @@ pub enum BackendError {
         cmdlet: &'static str,
         message: String,
     },
-    /// Part of a read succeeded (a paged search cut off): what came is usable but not complete.
+    /// Part of a read succeeded (a paged search cut off): what came is not complete and is
+    /// not used; the portal keeps its last good copy.
     #[error("incomplete read after {read} entries: {message}")]
     Partial { read: usize, message: String },
 }
 
-/// A read of the directory: everything (`since: None`) or what changed after a high-water mark.
+/// AD's `uSNChanged` high-water mark, and the domain controller it belongs to: USNs are per DC,
+/// so a mark from another DC (after a failover) means nothing and everything is read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    /// The DC's identity (its `dsServiceName`), or the simulator's name.
+    pub server: Arc<str>,
+    pub usn: u64,
+}
+
+impl Watermark {
+    pub fn new(server: impl Into<Arc<str>>, usn: u64) -> Self {
+        Self {
+            server: server.into(),
+            usn,
+        }
+    }
+}
+
+/// What a directory read returned.
 #[derive(Debug, Clone)]
-pub struct DirectoryRead {
-    pub users: Vec<DirectoryUser>,
-    /// Pass this as `since` next time.
-    pub high_water: Usn,
+pub enum DirectoryRead {
+    /// Every user there is: anyone not in it is gone.
+    Full {
+        users: Vec<DirectoryUser>,
+        high_water: Watermark,
+    },
+    /// Only what changed after the mark passed in, and who was deleted meanwhile.
+    Changes {
+        users: Vec<DirectoryUser>,
+        deleted: Vec<UserId>,
+        high_water: Watermark,
+    },
+}
+
+impl DirectoryRead {
+    pub fn high_water(&self) -> &Watermark {
+        match self {
+            Self::Full { high_water, .. } | Self::Changes { high_water, .. } => high_water,
+        }
+    }
+
+    pub fn users(&self) -> &[DirectoryUser] {
+        match self {
+            Self::Full { users, .. } | Self::Changes { users, .. } => users,
+        }
+    }
 }
 
 /// What a cmdlet printed, for the person watching it run.
@@ -52,28 +96,69 @@ pub struct CmdletOutput {
     pub text: String,
 }
 
-/// A Lync deployment (AD plus the Lync Management Shell), as the portal sees it.
+/// Where the portal reads users from: AD and its `msRTCSIP-*` attributes.
 #[async_trait]
-pub trait LyncBackend: Send + Sync + 'static {
-    /// A short name for health checks and logs ("simulator", "powershell", "ldap").
+pub trait DirectorySource: Send + Sync + 'static {
+    /// A short name for health checks and logs ("simulator", "ldap").
     fn name(&self) -> &'static str;
 
-    /// The deployment's clock. Real backends return the system time; the simulator's can be advanced.
+    /// The deployment's clock. Real sources return the system time; the simulator's can be advanced.
     fn now(&self) -> OffsetDateTime;
 
-    /// A cheap liveness probe; `Ok` carries the backend's own word on its state.
+    /// A cheap liveness probe; `Ok` carries the source's own word on its state.
     async fn health(&self) -> Result<String, BackendError>;
 
-    /// The whole directory (`since: None`) or only entries changed after `since`.
-    async fn read_directory(&self, since: Option<Usn>) -> Result<DirectoryRead, BackendError>;
+    /// The whole directory (`since: None`, or a mark the source cannot continue from), or only
+    /// what changed after `since`.
+    async fn read_directory(&self, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError>;
 
     /// One user, read fresh (not from any cache).
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError>;
 
+    /// Resolves when the directory may have changed after `since`: at once on a push (the
+    /// simulator), or after a poll interval (LDAP has no push).
+    async fn changed(&self, since: &Watermark);
+}
+
+/// The Lync Management Shell: runs cmdlets, their values passed as data.
+#[async_trait]
+pub trait LyncShell: Send + Sync + 'static {
+    /// A short name for health checks and logs ("simulator", "powershell").
+    fn name(&self) -> &'static str;
+
+    /// A cheap liveness probe; `Ok` carries the shell's own word on its state.
+    async fn health(&self) -> Result<String, BackendError>;
+
     /// Runs one cmdlet, its values passed as data.
     async fn run(&self, cmdlet: &Cmdlet) -> Result<CmdletOutput, BackendError>;
+}
 
-    /// Resolves when the directory may have changed: at once on a push (the simulator), or after
-    /// a poll interval (LDAP has no push); at once if something changed after `since`.
-    async fn changed(&self, since: Usn);
+/// One Lync deployment as the portal reaches it: a directory source, and a shell when one is
+/// configured (without one, deprov is read-only).
+#[derive(Clone)]
+pub struct Deployment {
+    pub directory: Arc<dyn DirectorySource>,
+    pub shell: Option<Arc<dyn LyncShell>>,
+    /// The embedded simulator, when it is the deployment: its demo controls.
+    pub simulator: Option<Arc<sim::Simulator>>,
+}
+
+impl Deployment {
+    /// The embedded simulator as directory and shell.
+    pub fn simulated(simulator: Arc<sim::Simulator>) -> Self {
+        Self {
+            directory: simulator.clone(),
+            shell: Some(simulator.clone()),
+            simulator: Some(simulator),
+        }
+    }
+
+    /// A real directory with no shell: read-only.
+    pub fn read_only(directory: Arc<dyn DirectorySource>) -> Self {
+        Self {
+            directory,
+            shell: None,
+            simulator: None,
+        }
+    }
 }

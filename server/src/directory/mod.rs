@@ -7,7 +7,7 @@
 
 pub mod search;
 
-use crate::backend::{BackendError, LyncBackend, Usn};
+use crate::backend::{BackendError, DirectoryRead, DirectorySource, Watermark};
 use deprov_wire::directory::{
     AdState, DirectoryUser, LyncState, SipAddress, UserId, registrar_pools,
 };
@@ -35,8 +35,8 @@ pub struct Snapshot {
     /// over 100,000 users touches only the users that break a rule.
     flags: Vec<UserFlags>,
     pools: Vec<String>,
-    /// The backend's high-water mark this snapshot includes.
-    pub high_water: Usn,
+    /// The source's high-water mark this snapshot includes.
+    pub high_water: Watermark,
     /// When (by the backend's clock) this snapshot was read.
     pub synced: OffsetDateTime,
 }
@@ -45,7 +45,7 @@ impl Snapshot {
     /// A snapshot of `users` (tests and benchmarks build their own).
     pub fn build(
         mut users: Vec<Arc<DirectoryUser>>,
-        high_water: Usn,
+        high_water: Watermark,
         synced: OffsetDateTime,
     ) -> Self {
         users.sort_by(|a, b| {
@@ -65,8 +65,46 @@ impl Snapshot {
         }
     }
 
-    /// A new snapshot with `changed` applied. The search index is reused unless a name changed.
-    fn apply(&self, changed: Vec<DirectoryUser>, high_water: Usn, synced: OffsetDateTime) -> Self {
+    /// A new snapshot after a read: a full read replaces everything (whoever is missing is gone);
+    /// changes are applied, reusing the search index unless a name changed or someone left.
+    fn after(&self, read: DirectoryRead, synced: OffsetDateTime) -> Self {
+        match read {
+            DirectoryRead::Full { users, high_water } => {
+                Self::build(users.into_iter().map(Arc::new).collect(), high_water, synced)
+            }
+            DirectoryRead::Changes {
+                users,
+                deleted,
+                high_water,
+            } => self.apply(users, &deleted, high_water, synced),
+        }
+    }
+
+    fn apply(
+        &self,
+        changed: Vec<DirectoryUser>,
+        deleted: &[UserId],
+        high_water: Watermark,
+        synced: OffsetDateTime,
+    ) -> Self {
+        if deleted.iter().any(|id| self.by_id.contains_key(id)) {
+            // Someone left: positions shift, so everything is rebuilt (rare: a deletion in AD).
+            let mut changed: HashMap<UserId, DirectoryUser> =
+                changed.into_iter().map(|user| (user.id, user)).collect();
+            let mut users: Vec<Arc<DirectoryUser>> = self
+                .users
+                .iter()
+                .filter(|user| !deleted.contains(&user.id))
+                .map(|user| changed.remove(&user.id).map_or_else(|| Arc::clone(user), Arc::new))
+                .collect();
+            users.extend(
+                changed
+                    .into_values()
+                    .filter(|user| !deleted.contains(&user.id))
+                    .map(Arc::new),
+            );
+            return Self::build(users, high_water, synced);
+        }
         let mut users = self.users.clone();
         let mut flags = self.flags.clone();
         let mut reindex = false;
@@ -164,7 +202,10 @@ pub struct UserFlags {
     pub lync_enabled: Option<bool>,
     /// When Enabled last changed, for users temporarily disabled.
     pub disabled_in_lync_since: Option<OffsetDateTime>,
+    /// The user has client certificates, expired or not (known ones only).
     pub has_certificates: bool,
+    /// A Lync user whose certificates nobody knows (no Lync shell).
+    pub certificates_unknown: bool,
     pub sip_disjoint: bool,
 }
 
@@ -183,7 +224,8 @@ impl UserFlags {
             ad_disabled: user.ad.account_disabled,
             lync_enabled: lync.map(|l| l.enabled),
             disabled_in_lync_since: lync.filter(|l| !l.enabled).map(|l| l.enabled_changed),
-            has_certificates: lync.is_some_and(|l| !l.certificates.is_empty()),
+            has_certificates: lync.is_some_and(|l| l.certificates.is_known_and(|c| !c.is_empty())),
+            certificates_unknown: lync.is_some_and(|l| l.certificates.is_unknown()),
             sip_disjoint: user.sip_disjoint_from_upn(),
         }
     }
@@ -198,26 +240,35 @@ fn searchable_names(user: &DirectoryUser) -> (&str, &str, &str, Option<&SipAddre
     )
 }
 
-/// The live copy: the latest snapshot, and whether the last read from the backend worked.
+/// The live copy: the latest snapshot, and whether the last read from the source worked.
 #[derive(Clone)]
 pub struct Directory {
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    last_error: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<ReadFailure>>>,
+}
+
+/// Reads of the directory are failing: the portal serves its last good copy meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFailure {
+    /// The latest error, in words.
+    pub error: String,
+    /// When (by the source's clock) reads started failing.
+    pub since: OffsetDateTime,
 }
 
 impl Directory {
     /// Reads the whole directory, then keeps it current in a background task that ends when the
     /// last `Directory` clone is dropped.
-    pub async fn start(backend: Arc<dyn LyncBackend>) -> Result<Self, BackendError> {
-        let read = backend.read_directory(None).await?;
-        let users = read.users.into_iter().map(Arc::new).collect();
-        let snapshot = Arc::new(Snapshot::build(users, read.high_water, backend.now()));
+    pub async fn start(source: Arc<dyn DirectorySource>) -> Result<Self, BackendError> {
+        let read = source.read_directory(None).await?;
+        let empty = Snapshot::build(Vec::new(), read.high_water().clone(), source.now());
+        let snapshot = Arc::new(empty.after(read, source.now()));
         let (sender, snapshots) = watch::channel(snapshot);
-        let last_error = Arc::new(Mutex::new(None));
-        tokio::spawn(sync(backend, sender, Arc::clone(&last_error)));
+        let failure = Arc::new(Mutex::new(None));
+        tokio::spawn(sync(source, sender, Arc::clone(&failure)));
         Ok(Self {
             snapshots,
-            last_error,
+            failure,
         })
     }
 
@@ -230,9 +281,10 @@ impl Directory {
         self.snapshots.clone()
     }
 
-    /// Why the last read failed, while the copy may be stale.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
+    /// Why reads are failing and since when, while the copy may be stale; `None` when the last
+    /// read worked.
+    pub fn failure(&self) -> Option<ReadFailure> {
+        self.failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -240,30 +292,38 @@ impl Directory {
 }
 
 async fn sync(
-    backend: Arc<dyn LyncBackend>,
+    source: Arc<dyn DirectorySource>,
     sender: watch::Sender<Arc<Snapshot>>,
-    last_error: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<ReadFailure>>>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let since = sender.borrow().high_water;
+        let since = sender.borrow().high_water.clone();
         tokio::select! {
             () = sender.closed() => return,
-            () = backend.changed(since) => {}
+            () = source.changed(&since) => {}
             () = tokio::time::sleep(SAFETY_POLL) => {}
         }
-        match backend.read_directory(Some(since)).await {
+        match source.read_directory(Some(&since)).await {
             Ok(read) => {
-                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let ended = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(ended) = ended {
+                    tracing::info!(failing_since = %ended.since, "directory reads work again");
+                }
                 backoff = FIRST_BACKOFF;
-                let synced = backend.now();
-                sender.send_modify(|snapshot| {
-                    *snapshot = Arc::new(snapshot.apply(read.users, read.high_water, synced));
-                });
+                let synced = source.now();
+                sender.send_modify(|snapshot| *snapshot = Arc::new(snapshot.after(read, synced)));
             }
             Err(error) => {
-                tracing::warn!(%error, "directory read failed; the portal's copy may be stale");
-                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                tracing::warn!(%error, "directory read failed; the portal keeps its last good copy");
+                {
+                    let mut failure = failure.lock().unwrap_or_else(|p| p.into_inner());
+                    let since = failure.as_ref().map_or_else(|| source.now(), |f| f.since);
+                    *failure = Some(ReadFailure {
+                        error: error.to_string(),
+                        since,
+                    });
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

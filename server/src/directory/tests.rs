@@ -7,12 +7,16 @@ use time::macros::datetime;
 
 const START: OffsetDateTime = datetime!(2026-11-23 09:00 UTC);
 
+fn mark(usn: u64) -> Watermark {
+    Watermark::new("test", usn)
+}
+
 fn snapshot(users: usize, seed: u64) -> Snapshot {
     let users = crate::backend::sim::generate::directory(users, seed, START)
         .into_iter()
         .map(Arc::new)
         .collect();
-    Snapshot::build(users, 0, START)
+    Snapshot::build(users, mark(0), START)
 }
 
 fn query(text: &str) -> SearchQuery {
@@ -181,7 +185,7 @@ fn empty_and_odd_queries_are_harmless() {
     assert_eq!(snapshot.search(&query("   ")).1, 500);
     assert_eq!(snapshot.search(&query("\u{1F600}")).1, 0);
     assert_eq!(snapshot.search(&query("\t\n")).1, 500);
-    let empty = Snapshot::build(Vec::new(), 0, START);
+    let empty = Snapshot::build(Vec::new(), mark(0), START);
     assert_eq!(empty.search(&query("anna")).1, 0);
 }
 
@@ -217,7 +221,7 @@ async fn the_live_copy_follows_backend_changes_within_a_second() {
             .ad
             .account_disabled
     );
-    assert!(directory.last_error().is_none());
+    assert!(directory.failure().is_none());
 }
 
 #[test]
@@ -234,7 +238,7 @@ fn renaming_a_user_reindexes_the_search() {
     renamed.lync.as_mut().unwrap().sip_address =
         SipAddress::new("qqq.renamed123456", &domain).unwrap();
     let id = renamed.id;
-    let next = base.apply(vec![renamed], 1, START);
+    let next = base.apply(vec![renamed], &[], mark(1), START);
     let (found, _) = next.search(&query("qqq.renamed"));
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), vec![id]);
     assert!(next.sip_in_use(&SipAddress::new("qqq.renamed123456", &domain).unwrap()));
@@ -296,4 +300,114 @@ fn ranking_matches_the_definition_for_single_letters_and_longer_terms() {
             .collect();
         assert_eq!(ids, expected_ids, "order for {term:?}");
     }
+}
+
+#[test]
+fn a_full_read_replaces_the_copy_and_deletions_remove_users() {
+    let base = snapshot(300, 9);
+    let mut users: Vec<DirectoryUser> = base.users().iter().map(|u| (**u).clone()).collect();
+    let gone = users.pop().unwrap();
+    let full = base.after(
+        DirectoryRead::Full {
+            users: users.clone(),
+            high_water: mark(5),
+        },
+        START,
+    );
+    assert_eq!(full.len(), 299);
+    assert!(full.user(gone.id).is_none(), "missing from a full read: gone");
+
+    let deleted = users[3].id;
+    let mut changed = users[4].clone();
+    changed.ad.department = "Changed".into();
+    let after = full.after(
+        DirectoryRead::Changes {
+            users: vec![changed.clone()],
+            deleted: vec![deleted],
+            high_water: mark(6),
+        },
+        START,
+    );
+    assert_eq!(after.len(), 298);
+    assert!(after.user(deleted).is_none());
+    assert_eq!(after.user(changed.id).unwrap().ad.department, "Changed");
+    assert_eq!(after.high_water, mark(6));
+    let name = &changed.ad.display_name;
+    assert!(
+        after.search(&query(name)).0.iter().any(|u| u.id == changed.id),
+        "the index was rebuilt after the deletion"
+    );
+}
+
+/// A source whose reads fail while `failing` is set, over a simulator.
+struct Flaky {
+    sim: Simulator,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl DirectorySource for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    fn now(&self) -> OffsetDateTime {
+        self.sim.now()
+    }
+    async fn health(&self) -> Result<String, BackendError> {
+        Ok("flaky".into())
+    }
+    async fn read_directory(&self, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BackendError::Partial {
+                read: 10,
+                message: "the DC went away".into(),
+            });
+        }
+        self.sim.read_directory(since).await
+    }
+    async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
+        self.sim.read_user(id).await
+    }
+    async fn changed(&self, since: &Watermark) {
+        tokio::select! {
+            () = self.sim.changed(since) => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
+    let source = Arc::new(Flaky {
+        sim: Simulator::new(&SimConfig { users: 200, seed: 5 }, SimClock::frozen(START)),
+        failing: false.into(),
+    });
+    let directory = Directory::start(source.clone()).await.unwrap();
+    let target = directory.snapshot().users()[7].id;
+    source.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    source.sim.ad_disable(target).unwrap();
+    let failed = async {
+        loop {
+            if let Some(failure) = directory.failure() {
+                return failure;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let failure = tokio::time::timeout(std::time::Duration::from_secs(2), failed)
+        .await
+        .expect("the failure is reported");
+    assert!(failure.error.contains("the DC went away"), "{failure:?}");
+    assert_eq!(directory.snapshot().len(), 200, "the last good copy is kept");
+    source.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let caught_up = async {
+        while directory.failure().is_some()
+            || !directory.snapshot().user(target).unwrap().ad.account_disabled
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), caught_up)
+        .await
+        .expect("catches up once reads work again");
 }

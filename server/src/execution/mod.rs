@@ -9,16 +9,16 @@
 pub mod plan;
 
 use crate::audit::{self, Event};
-use crate::backend::{BackendError, LyncBackend};
+use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
 use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use crate::workflow::{Show, Workflow, WorkflowError};
 use deprov_wire::cmdlet::Cmdlet;
-use deprov_wire::directory::{DirectoryUser, SipAddress, UserId};
+use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
     Backup, BackupDocument, ExecutionView, Operation, OperationPlan, OperationState, OperationView,
-    StepState, StepView,
+    READ_ONLY, StepState, StepView,
 };
 use deprov_wire::workflow::{RequestState, RequestView};
 use plan::{History, Situation};
@@ -155,7 +155,10 @@ impl Drop for Driving {
 #[derive(Clone)]
 pub struct Executor {
     store: Store,
-    backend: Arc<dyn LyncBackend>,
+    /// Where users are read back from, and the deployment's clock.
+    source: Arc<dyn DirectorySource>,
+    /// What runs cmdlets; `None`: deprov is read-only and nothing runs.
+    shell: Option<Arc<dyn LyncShell>>,
     workflow: Workflow,
     directory: Directory,
     /// How long one backend call may take before its outcome counts as unknown.
@@ -172,14 +175,15 @@ pub struct Executor {
 impl Executor {
     pub fn new(
         store: Store,
-        backend: Arc<dyn LyncBackend>,
+        deployment: &Deployment,
         workflow: Workflow,
         directory: Directory,
         step_timeout: Duration,
     ) -> Self {
         Self {
             store,
-            backend,
+            source: Arc::clone(&deployment.directory),
+            shell: deployment.shell.clone(),
             workflow,
             directory,
             step_timeout,
@@ -187,6 +191,11 @@ impl Executor {
             driving: Arc::default(),
             claimed: Arc::default(),
         }
+    }
+
+    /// The shell, or the read-only refusal when none is configured.
+    fn shell(&self) -> Result<&Arc<dyn LyncShell>, ExecutionError> {
+        self.shell.as_ref().ok_or_else(|| refused(READ_ONLY))
     }
 
     /// Ids of requests whose execution changed, as they change.
@@ -351,7 +360,7 @@ impl Executor {
         let request = self.request(id).await?;
         let backups = self.backups(id).await?;
         let history = self.history(id, &backups).await?;
-        let now = self.backend.now();
+        let now = self.source.now();
         let user = self.directory.snapshot().user(request.user_id).cloned();
         let mut next = Vec::new();
         if let Some(user) = &user {
@@ -375,7 +384,12 @@ impl Executor {
                         .iter()
                         .any(|s| s.destructive)
                         .then(|| request.user_sam_account_name.clone()),
-                    refused: plan::refusal(operation, &situation).or(build_refusal),
+                    refused: self
+                        .shell
+                        .is_none()
+                        .then(|| READ_ONLY.to_owned())
+                        .or_else(|| plan::refusal(operation, &situation))
+                        .or(build_refusal),
                     warnings: plan::warnings(operation, &situation),
                     steps,
                 });
@@ -392,11 +406,12 @@ impl Executor {
             next,
             backup_taken_at,
             as_of: now,
+            read_only: self.shell.is_none().then(|| READ_ONLY.to_owned()),
         })
     }
 
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
-        tokio::time::timeout(self.step_timeout, self.backend.read_user(id))
+        tokio::time::timeout(self.step_timeout, self.source.read_user(id))
             .await
             .unwrap_or(Err(BackendError::Timeout(self.step_timeout)))
     }
@@ -412,6 +427,7 @@ impl Executor {
         version: i64,
         confirm: Option<&str>,
     ) -> Result<i64, ExecutionError> {
+        self.shell()?;
         let request = self.request(id).await?;
         if request.version != version {
             return Err(changed_meanwhile(&request));
@@ -427,7 +443,7 @@ impl Executor {
             read => read?,
         };
         let renamed_sip = self.rename_target(&user);
-        let now = self.backend.now();
+        let now = self.source.now();
         let situation = Situation {
             request: &request,
             user: &user,
@@ -517,6 +533,7 @@ impl Executor {
     /// Continues the failed last operation of request `id` from its first step not done. A step
     /// whose outcome is unknown is first settled by reading the user back.
     pub async fn retry(&self, id: i64, by: &str, version: i64) -> Result<i64, ExecutionError> {
+        self.shell()?;
         let request = self.request(id).await?;
         if request.version != version {
             return Err(changed_meanwhile(&request));
@@ -686,7 +703,11 @@ impl Executor {
                 Err(error) => failed(error.to_string(), None),
             };
         };
-        let called = tokio::time::timeout(self.step_timeout, self.backend.run(cmdlet))
+        let shell = match self.shell() {
+            Ok(shell) => shell,
+            Err(error) => return failed(error.to_string(), None),
+        };
+        let called = tokio::time::timeout(self.step_timeout, shell.run(cmdlet))
             .await
             .unwrap_or(Err(BackendError::Timeout(self.step_timeout)));
         match called {
@@ -725,7 +746,7 @@ impl Executor {
         sqlx::query("INSERT INTO backups (request_id, operation_id, taken_at, user_json) VALUES (?, ?, ?, ?)")
             .bind(request_id)
             .bind(operation_id)
-            .bind(stamp(self.backend.now()))
+            .bind(stamp(self.source.now()))
             .bind(serde_json::to_string(user).expect("a user serializes"))
             .execute(&mut *write.tx)
             .await?;
@@ -760,13 +781,28 @@ impl Executor {
                     "{context}reading the user back shows it did not take effect (yet): running it again is safe once that holds."
                 )),
             ),
-            Ok(None) => failed(
-                "its outcome cannot be read back".to_owned(),
-                Some(format!(
-                    "{context}{} only writes a file on the Lync server: running it again is safe.",
+            Ok(None) if matches!(
+                cmdlet,
+                Cmdlet::ExportCsUserData { .. } | Cmdlet::UpdateCsUserData { .. }
+            ) =>
+            {
+                failed(
+                    "its outcome cannot be read back".to_owned(),
+                    Some(format!(
+                        "{context}{} only works on a file on the Lync server: running it again is safe.",
+                        cmdlet.name()
+                    )),
+                )
+            }
+            Ok(None) => Outcome {
+                state: StepState::Unknown,
+                output: String::new(),
+                error: Some("its outcome cannot be read back".to_owned()),
+                note: Some(format!(
+                    "{context}what {} changes is {NOT_KNOWN_WITHOUT_SHELL}: deprov will not run it again blindly.",
                     cmdlet.name()
                 )),
-            ),
+            },
             Err(error) => Outcome {
                 state: StepState::Unknown,
                 output: String::new(),
@@ -861,7 +897,7 @@ impl Executor {
             (true, Operation::Restore) => RequestState::Restored,
         };
         let due = (next == RequestState::StageOneDone)
-            .then(|| self.backend.now() + time::Duration::days(request.grace_days.into()));
+            .then(|| self.source.now() + time::Duration::days(request.grace_days.into()));
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let ended = sqlx::query(
@@ -997,7 +1033,7 @@ impl Executor {
     /// When automatic stage 2 is on: runs stage 2 of every request whose grace period is over.
     /// Returns how many ran.
     pub async fn run_due_stage_two(&self) -> Result<usize, ExecutionError> {
-        if !self.settings().await? {
+        if self.shell.is_none() || !self.settings().await? {
             return Ok(0);
         }
         let mut ran = 0;

@@ -4,7 +4,7 @@
 
 use crate::predict::{self, identity, when};
 use deprov_wire::cmdlet::{Cmdlet, PolicyKind, render_get_cs_user};
-use deprov_wire::directory::{DirectoryUser, SipAddress};
+use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress};
 use deprov_wire::execution::{Operation, OperationState, PlannedStep};
 use deprov_wire::method::{Method, MethodPrediction};
 use deprov_wire::workflow::{RequestState, RequestView, Urgency};
@@ -225,7 +225,8 @@ pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<Plan
                     false,
                     format!(
                         "Saves {} contacts and {} scheduled conferences to {file_name} on {pool}, for Update-CsUserData.",
-                        lync.contact_count, lync.conference_count
+                        predict::count(lync.contact_count),
+                        predict::count(lync.conference_count)
                     ),
                 ));
                 let remove = prediction(Method::RemoveFromLync);
@@ -332,11 +333,12 @@ pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<Plan
                     false,
                     format!(
                         "Imports {} contacts and {} scheduled conferences from {file_name}.",
-                        at_removal.contact_count, at_removal.conference_count
+                        predict::count(at_removal.contact_count),
+                        predict::count(at_removal.conference_count)
                     ),
                 ));
             }
-            for policy in &at_removal.policies {
+            for policy in at_removal.policies.known().into_iter().flatten() {
                 if let Some(kind) = PolicyKind::parse(&policy.kind) {
                     steps.push(run(
                         &format!("Re-grant the {} policy", kind.as_str()),
@@ -383,13 +385,13 @@ fn backup_step(user: &DirectoryUser) -> PlannedStep {
              Kept with the request; admins can download it.",
             lync.sip_address,
             lync.registrar_pool.as_deref().unwrap_or("none"),
-            lync.policies.len(),
+            predict::count(lync.policies.as_ref().map(|p| p.len() as u32)),
             lync.line_uri
                 .as_deref()
                 .map(|uri| format!(", line URI {uri}"))
                 .unwrap_or_default(),
-            lync.contact_count,
-            lync.conference_count
+            predict::count(lync.contact_count),
+            predict::count(lync.conference_count)
         )
     });
     PlannedStep {
@@ -431,9 +433,17 @@ pub fn warnings(operation: Operation, situation: &Situation<'_>) -> Vec<String> 
                          cmdlets: set them again with Set-CsUser if the user needs them."
                     ));
                 }
+                if lync.policies.is_unknown() {
+                    warnings.push(format!(
+                        "The policy assignments were {NOT_KNOWN_WITHOUT_SHELL} when the backup was taken: \
+                         grant them again by hand if the user had any."
+                    ));
+                }
                 let unknown: Vec<&str> = lync
                     .policies
-                    .iter()
+                    .known()
+                    .into_iter()
+                    .flatten()
                     .filter(|p| PolicyKind::parse(&p.kind).is_none())
                     .map(|p| p.kind.as_str())
                     .collect();
@@ -454,7 +464,8 @@ pub fn warnings(operation: Operation, situation: &Situation<'_>) -> Vec<String> 
 }
 
 /// Whether `user`, read fresh, shows that `cmdlet` took effect; `None` when a read cannot tell
-/// (Export-CsUserData writes a file, not the user).
+/// (Export-CsUserData writes a file, not the user; certificates and policies are unknown without
+/// the Lync shell).
 pub fn took_effect(cmdlet: &Cmdlet, user: &DirectoryUser) -> Option<bool> {
     let lync = user.lync.as_ref();
     Some(match cmdlet {
@@ -466,16 +477,25 @@ pub fn took_effect(cmdlet: &Cmdlet, user: &DirectoryUser) -> Option<bool> {
         Cmdlet::EnableCsUser { sip_address, .. } => {
             lync.is_some_and(|l| l.sip_address == *sip_address)
         }
-        Cmdlet::RevokeCsClientCertificate { .. } => {
-            lync.is_some_and(|l| l.certificates.iter().all(|c| c.revoked_from.is_some()))
-        }
+        // What only the Lync server knows cannot be read back without it.
+        Cmdlet::RevokeCsClientCertificate { .. } => match lync {
+            None => false,
+            Some(l) => l
+                .certificates
+                .known()?
+                .iter()
+                .all(|c| c.revoked_from.is_some()),
+        },
         Cmdlet::GrantPolicy {
             kind, policy_name, ..
-        } => lync.is_some_and(|l| {
-            l.policies
+        } => match lync {
+            None => false,
+            Some(l) => l
+                .policies
+                .known()?
                 .iter()
-                .any(|p| p.kind.eq_ignore_ascii_case(kind.as_str()) && p.name == *policy_name)
-        }),
+                .any(|p| p.kind.eq_ignore_ascii_case(kind.as_str()) && p.name == *policy_name),
+        },
         Cmdlet::ExportCsUserData { .. } | Cmdlet::UpdateCsUserData { .. } => return None,
     })
 }

@@ -5,8 +5,9 @@
 use super::AppState;
 use super::error::AppError;
 use crate::audit::{self, Event};
-use crate::people::SignInError;
+use crate::people::{PrincipalSource, SignInError};
 use crate::people::accounts::valid_name;
+use crate::people::ad;
 use crate::people::sessions::{self, COOKIE, Session};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -120,12 +121,13 @@ pub async fn sign_in(
     }
     let now = OffsetDateTime::now_utc();
     // Never record what is not a possible name: it may be a password typed in the wrong box.
-    let recorded = if valid_name(&name) {
+    let possible = valid_name(&name) || ad::is_ad_name(&name);
+    let recorded = if possible {
         name.as_str()
     } else {
         "(not a valid account name)"
     };
-    let outcome = if valid_name(&name) {
+    let outcome = if possible {
         state
             .people
             .authenticator
@@ -136,7 +138,8 @@ pub async fn sign_in(
     };
     let who = match outcome {
         Ok(who) => who,
-        Err(error @ (SignInError::Rejected | SignInError::Disabled)) => {
+        Err(SignInError::Store(error)) => return Err(error.into()),
+        Err(error) => {
             let event = Event {
                 actor: recorded,
                 action: "session.sign_in_failed",
@@ -145,13 +148,22 @@ pub async fn sign_in(
             };
             audit::record(&state.store, now, event).await?;
             return Err(match error {
-                SignInError::Disabled => {
-                    AppError::Forbidden("This account is disabled.".to_owned())
+                SignInError::Rejected => AppError::Unauthorized,
+                SignInError::EmptyPassword => {
+                    AppError::bad_request("password", "Type your password.")
                 }
-                _ => AppError::Unauthorized,
+                SignInError::Unavailable(why) => AppError::BackendUnavailable(format!(
+                    "The directory cannot be reached to check your password ({why}). Try again, \
+                     or sign in with a local account."
+                )),
+                SignInError::NoRole => AppError::Forbidden(
+                    "Your AD account is in none of the groups that give a role in deprov: \
+                     ask an administrator to add you to one."
+                        .to_owned(),
+                ),
+                other => AppError::Forbidden(format!("{}.", capitalised(&other.to_string()))),
             });
         }
-        Err(SignInError::Store(error)) => return Err(error.into()),
     };
     state.people.throttle.succeeded(&keys);
     let mut write = state.store.write().await?;
@@ -160,7 +172,13 @@ pub async fn sign_in(
         actor: &who.name,
         action: "session.sign_in",
         subject: &who.name,
-        details: String::new(),
+        details: match who.source {
+            PrincipalSource::ActiveDirectory => {
+                let roles: Vec<_> = who.roles.iter().map(|r| r.as_str()).collect();
+                format!("AD account; roles from AD groups: {}", roles.join(", "))
+            }
+            PrincipalSource::Local { .. } => "local account".to_owned(),
+        },
     };
     audit::append(&mut write, now, event).await?;
     write.commit().await?;
@@ -176,9 +194,18 @@ pub async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
 }
 
+/// "the AD account is disabled" → "The AD account is disabled".
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn me_of(session: Session, state: &AppState) -> Me {
     Me {
-        simulator_controls: state.simulator.is_some() && session.roles.contains(&Role::Admin),
+        simulator_controls: state.deployment.simulator.is_some() && session.roles.contains(&Role::Admin),
         name: session.name,
         roles: session.roles,
         csrf_token: session.csrf_token,

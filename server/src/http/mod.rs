@@ -14,8 +14,7 @@ mod users;
 
 pub use error::AppError;
 
-use crate::backend::LyncBackend;
-use crate::backend::sim::Simulator;
+use crate::backend::Deployment;
 use crate::directory::Directory;
 use crate::execution::Executor;
 use crate::people::Authenticator;
@@ -42,11 +41,10 @@ use utoipa_axum::routes;
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub backend: Arc<dyn LyncBackend>,
+    /// The directory source, the shell (if any) and the simulator's demo controls (if it is one).
+    pub deployment: Deployment,
     pub directory: Directory,
     pub report: ReportHub,
-    /// Present when the simulator is the backend: its demo controls.
-    pub simulator: Option<Arc<Simulator>>,
     pub store: Store,
     pub workflow: Workflow,
     pub executor: Executor,

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 const MAX_ADVANCE_SECONDS: i64 = 400 * 24 * 3600;
 
 fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
-    state.simulator.as_ref().ok_or_else(|| {
+    state.deployment.simulator.as_ref().ok_or_else(|| {
         AppError::NotFound("The simulator is not the backend: no demo controls.".to_owned())
     })
 }
@@ -66,7 +66,7 @@ async fn set_ad_disabled(
 /// The user behind a path segment, checked before anything is recorded.
 async fn known_user(state: &AppState, id: &str) -> Result<UserId, AppError> {
     let user = parse_user_id(id)?;
-    state.backend.read_user(user).await?;
+    state.deployment.directory.read_user(user).await?;
     Ok(user)
 }
 

@@ -114,7 +114,7 @@ pub async fn search(
     })?;
     let query = params.validate()?;
     let snapshot = state.directory.snapshot();
-    let now = state.backend.now();
+    let now = state.deployment.directory.now();
     let (page, total) = snapshot.search(&query);
     let users = page.into_iter().map(|user| summary(user, now)).collect();
     Ok(Json(SearchResults {
@@ -127,6 +127,7 @@ pub async fn search(
 
 fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
     let lync = user.lync.as_ref();
+    let certificates = user.certificate_sign_in_until(now);
     UserSummary {
         id: user.id,
         display_name: user.ad.display_name.clone(),
@@ -141,8 +142,9 @@ fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
         homed_online: lync.is_some_and(LyncAccount::homed_online),
         protected: user.protected(),
         sip_disjoint_from_upn: user.sip_disjoint_from_upn(),
-        endpoint_count: user.sessions(now).count(),
-        certificate_sign_in_until: user.certificate_sign_in_until(now),
+        endpoint_count: user.sessions(now).map(|s| s.len()),
+        certificates_known: !certificates.is_unknown(),
+        certificate_sign_in_until: certificates.into_known().flatten(),
     }
 }
 
@@ -158,8 +160,8 @@ pub async fn detail(
 ) -> Result<Json<UserDetail>, AppError> {
     signed.require(&Role::ALL)?;
     let id = parse_user_id(&id)?;
-    let user = state.backend.read_user(id).await?;
-    let now = state.backend.now();
+    let user = state.deployment.directory.read_user(id).await?;
+    let now = state.deployment.directory.now();
     let snapshot = state.directory.snapshot();
     let renamed_sip = user.lync.as_ref().and_then(|lync| {
         predict::rename_target(&lync.sip_address, id.0.as_u128(), |sip| {

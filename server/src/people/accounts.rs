@@ -1,6 +1,6 @@
 //! Local accounts: a name, Argon2id password hash and roles, managed from the command line.
 
-use super::{Authenticator, Identity, SignInError};
+use super::{Authenticator, Principal, PrincipalSource, SignInError};
 use crate::store::{Store, StoreError, stamp};
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -95,16 +95,22 @@ pub fn random_password() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
 }
 
-fn roles_text(roles: &[Role]) -> String {
+/// Roles as stored (comma-separated); a role that does not read back is an error, never dropped.
+pub(crate) fn parse_roles(text: &str) -> Result<Vec<Role>, StoreError> {
+    text.split(',')
+        .map(|role| {
+            Role::parse(role)
+                .ok_or_else(|| StoreError::Unreadable(format!("stored role '{role}'")))
+        })
+        .collect()
+}
+
+pub(crate) fn roles_text(roles: &[Role]) -> String {
     roles
         .iter()
         .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn parse_roles(text: &str) -> Vec<Role> {
-    text.split(',').filter_map(Role::parse).collect()
 }
 
 pub async fn add(
@@ -158,15 +164,16 @@ pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
     let rows = sqlx::query("SELECT name, roles, disabled, created_at FROM accounts ORDER BY name")
         .fetch_all(store.pool())
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| AccountSummary {
-            name: row.get(0),
-            roles: parse_roles(row.get(1)),
-            disabled: row.get::<i64, _>(2) != 0,
-            created_at: row.get(3),
+    rows.iter()
+        .map(|row| {
+            Ok(AccountSummary {
+                name: row.try_get("name")?,
+                roles: parse_roles(row.try_get("roles")?)?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+                created_at: row.try_get("created_at")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub async fn exists(store: &Store, name: &str) -> Result<bool, AccountError> {
@@ -255,7 +262,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 
 #[async_trait]
 impl Authenticator for LocalAccounts {
-    async fn authenticate(&self, name: &str, password: &str) -> Result<Identity, SignInError> {
+    async fn authenticate(&self, name: &str, password: &str) -> Result<Principal, SignInError> {
         let row = sqlx::query(
             "SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = ?",
         )
@@ -263,9 +270,10 @@ impl Authenticator for LocalAccounts {
         .fetch_optional(self.store.pool())
         .await
         .map_err(StoreError::from)?;
-        let hash = row
-            .as_ref()
-            .map_or_else(|| DUMMY_HASH.clone(), |r| r.get::<String, _>(2));
+        let hash = match &row {
+            Some(row) => row.try_get::<String, _>("password_hash").map_err(StoreError::from)?,
+            None => DUMMY_HASH.clone(),
+        };
         let password = password.to_owned();
         // Argon2 is deliberately slow (and takes 19 MiB): off the async workers, a few at a time,
         // so a flood of sign-ins queues instead of exhausting memory.
@@ -279,17 +287,16 @@ impl Authenticator for LocalAccounts {
         let Some(row) = row.filter(|_| matches) else {
             return Err(SignInError::Rejected);
         };
-        if row.get::<i64, _>(4) != 0 {
+        let read = |e: sqlx::Error| SignInError::Store(e.into());
+        if row.try_get::<i64, _>("disabled").map_err(read)? != 0 {
             return Err(SignInError::Disabled);
         }
-        Ok(Identity {
-            account_id: row.get(0),
-            name: row.get(1),
-            roles: parse_roles(row.get(3)),
+        Ok(Principal {
+            source: PrincipalSource::Local {
+                account_id: row.try_get("id").map_err(read)?,
+            },
+            name: row.try_get("name").map_err(read)?,
+            roles: parse_roles(row.try_get("roles").map_err(read)?)?,
         })
     }
-}
-
-pub(crate) fn roles_from_text(text: &str) -> Vec<Role> {
-    parse_roles(text)
 }

@@ -1,7 +1,10 @@
-//! Sessions: a random token in an HttpOnly, SameSite=Strict cookie; only its SHA-256 is stored.
-//! A session ends at its absolute expiry, after a spell of idleness, or on sign-out.
+//! Sessions: a random token in an HttpOnly, SameSite=Strict cookie; only its SHA-256 is stored,
+//! with the principal that signed in (local account or AD user, name and roles). A session ends
+//! at its absolute expiry, after a spell of idleness, on sign-out, or when its local account is
+//! disabled.
 
-use super::Identity;
+use super::accounts::{parse_roles, roles_text};
+use super::{Principal, PrincipalSource};
 use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use deprov_wire::people::Role;
 use sha2::{Digest, Sha256};
@@ -50,11 +53,6 @@ fn token() -> String {
     )
 }
 
-/// The CSRF token is independent of the session token, so leaking one does not give the other.
-fn token_csrf() -> String {
-    token()
-}
-
 fn hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
@@ -62,21 +60,64 @@ fn hash(token: &str) -> String {
 /// Starts a session within `write` (so its audit row lands with it); returns the cookie value.
 pub async fn start(
     write: &mut Write,
-    who: &Identity,
+    who: &Principal,
     policy: SessionPolicy,
 ) -> Result<String, StoreError> {
     let token = token();
     let now = OffsetDateTime::now_utc();
-    sqlx::query("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(hash(&token))
-        .bind(who.account_id)
-        .bind(token_csrf())
-        .bind(stamp(now))
-        .bind(stamp(now))
-        .bind(stamp(now + policy.lifetime))
-        .execute(&mut *write.tx)
-        .await?;
+    let account_id = match who.source {
+        PrincipalSource::Local { account_id } => Some(account_id),
+        PrincipalSource::ActiveDirectory => None,
+    };
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, source, account_id, principal, roles, csrf_token, created_at, last_seen_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(hash(&token))
+    .bind(who.source.as_str())
+    .bind(account_id)
+    .bind(&who.name)
+    .bind(roles_text(&who.roles))
+    // The CSRF token is independent of the session token: leaking one does not give the other.
+    .bind(self::token())
+    .bind(stamp(now))
+    .bind(stamp(now))
+    .bind(stamp(now + policy.lifetime))
+    .execute(&mut *write.tx)
+    .await?;
     Ok(token)
+}
+
+/// A stored session, read by column name.
+struct Stored {
+    principal: String,
+    roles: String,
+    csrf_token: String,
+    last_seen: OffsetDateTime,
+    expires: OffsetDateTime,
+    /// A local session whose account is gone or disabled.
+    account_disabled: bool,
+}
+
+async fn stored(store: &Store, token_hash: &str) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(
+        "SELECT s.source, s.principal, s.roles, s.csrf_token, s.last_seen_at, s.expires_at, a.disabled \
+         FROM sessions s LEFT JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?",
+    )
+    .bind(token_hash)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let source: String = row.try_get("source")?;
+    let disabled: Option<i64> = row.try_get("disabled")?;
+    Ok(Some(Stored {
+        principal: row.try_get("principal")?,
+        roles: row.try_get("roles")?,
+        csrf_token: row.try_get("csrf_token")?,
+        last_seen: parse_stamp(&row.try_get::<String, _>("last_seen_at")?)?,
+        expires: parse_stamp(&row.try_get::<String, _>("expires_at")?)?,
+        account_disabled: source == "local" && disabled.is_none_or(|d| d != 0),
+    }))
 }
 
 /// The live session behind a cookie value, if any; refreshes its idle clock.
@@ -86,19 +127,13 @@ pub async fn find(
     policy: SessionPolicy,
 ) -> Result<Option<Session>, StoreError> {
     let token_hash = hash(token);
-    let row = sqlx::query(
-        "SELECT a.name, a.roles, a.disabled, s.csrf_token, s.last_seen_at, s.expires_at \
-         FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?",
-    )
-    .bind(&token_hash)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(stored) = stored(store, &token_hash).await? else {
+        return Ok(None);
+    };
     let now = OffsetDateTime::now_utc();
-    let last_seen = parse_stamp(row.get(4))?;
-    let expired = now >= parse_stamp(row.get(5))?
-        || now - last_seen >= policy.idle_timeout
-        || row.get::<i64, _>(2) != 0;
+    let expired = now >= stored.expires
+        || now - stored.last_seen >= policy.idle_timeout
+        || stored.account_disabled;
     if expired {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(&token_hash)
@@ -107,7 +142,7 @@ pub async fn find(
         return Ok(None);
     }
     // One write a minute at most, not one per request.
-    if now - last_seen > Duration::minutes(1) {
+    if now - stored.last_seen > Duration::minutes(1) {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
             .bind(stamp(now))
             .bind(&token_hash)
@@ -115,9 +150,9 @@ pub async fn find(
             .await?;
     }
     Ok(Some(Session {
-        name: row.get(0),
-        roles: super::accounts::roles_from_text(row.get(1)),
-        csrf_token: row.get(3),
+        name: stored.principal,
+        roles: parse_roles(&stored.roles)?,
+        csrf_token: stored.csrf_token,
         token_hash,
     }))
 }
@@ -133,15 +168,10 @@ pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError>
 
 /// Whether `session` is still live (a long-running stream asks now and then).
 pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy) -> bool {
-    let row = sqlx::query("SELECT s.last_seen_at, s.expires_at, a.disabled FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?")
-        .bind(&session.token_hash)
-        .fetch_optional(store.pool())
-        .await;
-    let Ok(Some(row)) = row else { return false };
-    let now = OffsetDateTime::now_utc();
-    let (Ok(last_seen), Ok(expires)) = (parse_stamp(row.get(0)), parse_stamp(row.get(1))) else {
+    let Ok(Some(stored)) = stored(store, &session.token_hash).await else {
         return false;
     };
+    let now = OffsetDateTime::now_utc();
     // A page with a live stream is not idle: the stream itself counts as activity.
-    now < expires && row.get::<i64, _>(2) == 0 && now - last_seen < policy.lifetime
+    now < stored.expires && !stored.account_disabled && now - stored.last_seen < policy.lifetime
 }

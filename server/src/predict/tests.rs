@@ -2,6 +2,7 @@
 
 use super::*;
 use deprov_wire::directory::{ClientCertificate, Endpoint, ONLINE_HOSTING_PROVIDER, SignInMethod};
+use deprov_wire::directory::Fact;
 use deprov_wire::method::Tone;
 use time::Duration;
 use time::macros::datetime;
@@ -17,13 +18,13 @@ fn user() -> DirectoryUser {
     );
     let lync = jane.lync.as_mut().unwrap();
     lync.registrar_pool = Some("pool.contoso.com".into());
-    (lync.contact_count, lync.conference_count) = (12, 2);
-    lync.certificates = vec![ClientCertificate {
+    (lync.contact_count, lync.conference_count) = (Fact::Known(12), Fact::Known(2));
+    lync.certificates = Fact::Known(vec![ClientCertificate {
         serial_number: "01".into(),
         issued: datetime!(2026-09-02 10:00 UTC),
         expires: datetime!(2027-03-01 10:00 UTC),
         revoked_from: None,
-    }];
+    }]);
     let endpoint = Endpoint {
         device: "Lync 2013 (Windows)".into(),
         signed_in_with: SignInMethod::ClientCertificate,
@@ -31,7 +32,7 @@ fn user() -> DirectoryUser {
         features_blocked_from: None,
         disconnect_at: None,
     };
-    jane.endpoints = vec![endpoint.clone(), endpoint];
+    jane.endpoints = Fact::Known(vec![endpoint.clone(), endpoint]);
     jane
 }
 
@@ -151,7 +152,7 @@ fn revocation_leaves_sessions_alone_and_cannot_be_undone() {
     assert_eq!(p.reversible.tone, Tone::Bad);
 
     let mut no_cert = user();
-    no_cert.lync.as_mut().unwrap().certificates.clear();
+    no_cert.lync.as_mut().unwrap().certificates = Fact::Known(vec![]);
     assert_eq!(
         prediction(&no_cert, Method::RevokeCertificate)
             .refused
@@ -213,4 +214,38 @@ fn rename_targets_skip_addresses_in_use_and_keep_the_domain() {
     let second = rename_target(&current, 42, |sip| *sip == first).unwrap();
     assert_ne!(second, first);
     assert!(rename_target(&current, 42, |_| true).is_none());
+}
+
+#[test]
+fn without_the_lync_shell_sessions_and_certificates_are_unknown_never_none() {
+    let jane = crate::fixtures::without_shell(user());
+    let ad_only = prediction(&jane, Method::DisableAdOnly);
+    assert_eq!(ad_only.signed_in_sessions.tone, Tone::Bad);
+    assert!(
+        ad_only.signed_in_sessions.text.contains(NOT_KNOWN_WITHOUT_SHELL),
+        "{}",
+        ad_only.signed_in_sessions.text
+    );
+    assert_eq!(ad_only.new_sign_in.tone, Tone::Bad, "an unknown certificate is not safe");
+    assert!(ad_only.new_sign_in.text.contains(NOT_KNOWN_WITHOUT_SHELL));
+
+    let revoke = prediction(&jane, Method::RevokeCertificate);
+    assert_eq!(revoke.refused, None, "not refused: there may be a certificate");
+    assert!(revoke.new_sign_in.text.contains(NOT_KNOWN_WITHOUT_SHELL), "{}", revoke.new_sign_in.text);
+
+    let temporary = prediction(&jane, Method::TemporarilyDisable);
+    assert!(temporary.signed_in_sessions.text.contains("until 2026-11-23 14:05 UTC"));
+    assert!(temporary.signed_in_sessions.text.contains(NOT_KNOWN_WITHOUT_SHELL));
+    assert!(temporary.data.text.contains("contacts (not known"), "{}", temporary.data.text);
+
+    let remove = prediction(&jane, Method::RemoveFromLync);
+    assert!(!remove.timeline.is_empty(), "any sessions are still disconnected on a timeline");
+}
+
+#[test]
+fn one_session_keeps_in_the_singular() {
+    let mut jane = user();
+    jane.endpoints.known_mut().unwrap().pop();
+    let p = prediction(&jane, Method::DisableAdOnly);
+    assert!(p.signed_in_sessions.text.contains("1 signed-in session keeps"), "{}", p.signed_in_sessions.text);
 }

@@ -3,7 +3,7 @@
 //! hands the same bytes to every open stream. Hundreds of open pages cost one computation.
 
 use super::{Computed, ReportConfig, compute};
-use crate::backend::LyncBackend;
+use crate::backend::DirectorySource;
 use crate::directory::Directory;
 use crate::store::{Store, StoreError};
 use deprov_wire::directory::UserId;
@@ -43,7 +43,7 @@ impl ReportHub {
     /// Computes the first report and keeps it current until the last clone is dropped.
     pub async fn start(
         directory: Directory,
-        backend: Arc<dyn LyncBackend>,
+        source: Arc<dyn DirectorySource>,
         config: ReportConfig,
         store: Store,
         open_requests: watch::Receiver<Arc<HashSet<UserId>>>,
@@ -51,7 +51,7 @@ impl ReportHub {
         let history: VecDeque<HistoryPoint> = store.recent_history(HISTORY_POINTS).await?.into();
         let mut engine = Engine {
             directory,
-            backend,
+            source,
             config: Arc::new(config),
             store,
             open_requests,
@@ -91,7 +91,7 @@ impl ReportHub {
 
 struct Engine {
     directory: Directory,
-    backend: Arc<dyn LyncBackend>,
+    source: Arc<dyn DirectorySource>,
     config: Arc<ReportConfig>,
     store: Store,
     /// Users with an open request: it explains a renamed SIP address.
@@ -113,7 +113,7 @@ impl Engine {
                 .last
                 .next_change
                 .map(|at| {
-                    let until = at - self.backend.now();
+                    let until = at - self.source.now();
                     Duration::try_from(until).unwrap_or(Duration::ZERO) + Duration::from_millis(5)
                 })
                 .unwrap_or(MAX_IDLE)
@@ -137,7 +137,7 @@ impl Engine {
     /// Computes the report; returns it (and the change from the previous one) if anything moved.
     async fn recompute(&mut self) -> Option<(Arc<Published>, Option<Arc<PublishedChange>>)> {
         let snapshot = self.directory.snapshot();
-        let now = self.backend.now();
+        let now = self.source.now();
         let open = Arc::clone(&self.open_requests.borrow_and_update());
         let computed = compute(&snapshot, now, &self.config, &|user| open.contains(&user));
         let (added, removed) = diff(&self.last.findings, &computed.findings);
@@ -146,7 +146,8 @@ impl Engine {
         let moved = !(added.is_empty()
             && removed.is_empty()
             && excluded_added.is_empty()
-            && excluded_removed.is_empty());
+            && excluded_removed.is_empty()
+            && computed.not_evaluated == self.last.not_evaluated);
         if !first && !moved {
             self.last.next_change = computed.next_change;
             return None;
@@ -179,6 +180,7 @@ impl Engine {
             exclusions: self.config.exclusions(),
             grace_period_days: self.config.grace_period.whole_days() as u32,
             history: self.history.iter().cloned().collect(),
+            not_evaluated: computed.not_evaluated.clone(),
         });
         let json: Arc<str> = serde_json::to_string(report.as_ref())
             .expect("reports serialise")
@@ -194,6 +196,7 @@ impl Engine {
                 excluded_added,
                 excluded_removed,
                 history,
+                not_evaluated: computed.not_evaluated.clone(),
             };
             let json = serde_json::to_string(&change)
                 .expect("changes serialise")

@@ -9,8 +9,8 @@ pub mod engine;
 use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
-use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
-use deprov_wire::report::{Finding, Risk, Rule, RuleCounts};
+use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, UserId};
+use deprov_wire::report::{Finding, NotEvaluated, Risk, Rule, RuleCounts};
 use time::{Duration, OffsetDateTime};
 
 /// What the report treats as normal.
@@ -67,6 +67,8 @@ pub struct Computed {
     /// The next moment the report changes by the clock alone (a certificate expires, a grace
     /// period ends), so the engine can recompute then without polling.
     pub next_change: Option<OffsetDateTime>,
+    /// Rules that could not be decided for some users (certificates unknown without a shell).
+    pub not_evaluated: Vec<NotEvaluated>,
 }
 
 /// Computes the report over a snapshot at `now`. `explained` says whether an open request explains
@@ -83,7 +85,12 @@ pub fn compute(
             computed.next_change = Some(at);
         }
     };
+    // AD-disabled Lync users whose certificates nobody knows: rule 2 cannot be decided for them.
+    let mut certificates_unknown = 0;
     for (flags, user) in snapshot.flags().iter().zip(snapshot.users()) {
+        if flags.ad_disabled && flags.certificates_unknown && !config.excludes(user) {
+            certificates_unknown += 1;
+        }
         let rule_one = flags.ad_disabled && flags.lync_enabled == Some(true);
         // Certificates matter only once AD no longer authenticates the user.
         let rule_two_candidate = flags.ad_disabled && flags.has_certificates;
@@ -106,7 +113,7 @@ pub fn compute(
         let lync = user.lync.as_ref();
         if rule_one {
             // Its risk and wording follow the sessions, which change by the clock alone.
-            for endpoint in &user.endpoints {
+            for endpoint in user.endpoints.known().into_iter().flatten() {
                 endpoint
                     .features_blocked_from
                     .inspect(|&at| soonest(at, &mut computed));
@@ -121,11 +128,11 @@ pub fn compute(
         }
         if rule_two_candidate {
             // The report changes by itself when a certificate expires or a revocation takes effect.
-            for cert in lync.iter().flat_map(|l| &l.certificates) {
+            for cert in lync.iter().flat_map(|l| l.certificates.known().into_iter().flatten()) {
                 soonest(cert.expires, &mut computed);
                 cert.revoked_from.inspect(|&at| soonest(at, &mut computed));
             }
-            if let Some(until) = user.certificate_sign_in_until(now) {
+            if let Fact::Known(Some(until)) = user.certificate_sign_in_until(now) {
                 found(certificate_sign_in(user, until), &mut computed);
             }
         }
@@ -147,6 +154,16 @@ pub fn compute(
     };
     computed.findings.sort_by(order);
     computed.excluded.sort_by(order);
+    if certificates_unknown > 0 {
+        computed.not_evaluated.push(NotEvaluated {
+            rule: Rule::CertificateSignIn,
+            users: certificates_unknown,
+            why: format!(
+                "Client certificates are {NOT_KNOWN_WITHOUT_SHELL}: whether these AD-disabled Lync users \
+                 can still sign in with a saved-password certificate (up to 180 days) cannot be told."
+            ),
+        });
+    }
     computed
 }
 
@@ -192,9 +209,10 @@ fn ad_disabled_lync_enabled(
     lync: &LyncAccount,
     now: OffsetDateTime,
 ) -> Finding {
-    let sessions = user.sessions(now).filter(|e| e.features_work(now)).count();
+    let sessions = user.working_sessions(now);
     let certificate = user.certificate_sign_in_until(now);
-    let risk = if sessions > 0 || certificate.is_some() {
+    // What nobody knows may be signed in: as risky as what is known to be.
+    let risk = if sessions.known() != Some(&0) || certificate.known() != Some(&None) {
         Risk::High
     } else {
         Risk::Medium
@@ -203,10 +221,17 @@ fn ad_disabled_lync_enabled(
         "{}, but Lync is still enabled (Enabled = True)",
         disabled_since(user)
     );
-    if sessions > 0 {
-        why.push_str(&format!(
-            "; {sessions} signed-in session(s) keep full IM and conferencing"
-        ));
+    match (sessions, certificate) {
+        (Fact::Known(0), _) => {}
+        (Fact::Known(1), _) => {
+            why.push_str("; 1 signed-in session keeps full IM and conferencing")
+        }
+        (Fact::Known(n), _) => why.push_str(&format!(
+            "; {n} signed-in sessions keep full IM and conferencing"
+        )),
+        (Fact::Unknown, _) => why.push_str(&format!(
+            "; signed-in sessions and client certificates are {NOT_KNOWN_WITHOUT_SHELL}"
+        )),
     }
     why.push('.');
     let next = if lync.homed_online() {

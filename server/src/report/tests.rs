@@ -1,7 +1,7 @@
 //! The report's rules, including an independent oracle for the article's rule.
 
 use super::*;
-use crate::backend::LyncBackend;
+use crate::backend::DirectorySource;
 use crate::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_wire::directory::{ClientCertificate, SipAddress};
 use std::collections::BTreeSet;
@@ -14,7 +14,7 @@ const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
 /// UserAccountControl and `$LyncUser.Enabled -eq $True` (False and Null are not True).
 async fn article_script(sim: &Simulator) -> BTreeSet<UserId> {
     let mut listed = BTreeSet::new();
-    for lync_user in sim.read_directory(None).await.unwrap().users {
+    for lync_user in sim.read_directory(None).await.unwrap().users().to_vec() {
         let user_account_control = if lync_user.ad.account_disabled {
             vec!["AccountDisabled", "NormalAccount"]
         } else {
@@ -37,7 +37,7 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
     for (users, seed) in [(50, 1), (1_000, 2), (5_000, 3), (20_000, 4)] {
         let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
         let expected = article_script(&sim).await;
-        let snapshot = snapshot(sim.read_directory(None).await.unwrap().users);
+        let snapshot = snapshot(sim.read_directory(None).await.unwrap().users().to_vec());
         let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| false);
         // The article has no exclusion list: its rows are our findings plus the excluded ones.
         let ours: BTreeSet<UserId> = report
@@ -77,6 +77,8 @@ fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> Directo
         .as_mut()
         .unwrap()
         .certificates
+        .known_mut()
+        .expect("a fixture user's certificates are known")
         .push(ClientCertificate {
             serial_number: "1".into(),
             issued: expires - Duration::days(180),
@@ -87,7 +89,11 @@ fn with_certificate(mut user: DirectoryUser, expires: OffsetDateTime) -> Directo
 }
 
 fn snapshot(users: Vec<DirectoryUser>) -> Snapshot {
-    Snapshot::build(users.into_iter().map(Arc::new).collect(), 0, NOW)
+    Snapshot::build(
+        users.into_iter().map(Arc::new).collect(),
+        crate::backend::Watermark::new("test", 0),
+        NOW,
+    )
 }
 
 fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
@@ -222,4 +228,26 @@ fn excluded_accounts_are_shown_apart_and_never_counted() {
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.excluded.len(), 2);
     assert!(config.exclusions().contains(&"OU=Resources".to_owned()));
+}
+
+#[test]
+fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high() {
+    let users = vec![
+        crate::fixtures::without_shell(user(1, true, Some(true))),
+        crate::fixtures::without_shell(user(2, true, Some(false))),
+        crate::fixtures::without_shell(user(3, false, Some(true))),
+    ];
+    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| false);
+    let rule_one: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::AdDisabledLyncEnabled)
+        .collect();
+    assert_eq!(rule_one.len(), 1);
+    assert_eq!(rule_one[0].risk, Risk::High, "unknown sessions may be signed in");
+    assert!(rule_one[0].why.contains(NOT_KNOWN_WITHOUT_SHELL), "{}", rule_one[0].why);
+    assert_eq!(report.counts.certificate_sign_in, 0);
+    assert_eq!(report.not_evaluated.len(), 1);
+    assert_eq!(report.not_evaluated[0].rule, Rule::CertificateSignIn);
+    assert_eq!(report.not_evaluated[0].users, 2, "the two AD-disabled Lync users");
 }

@@ -3,7 +3,7 @@
 //! mismatch report visibly moves. Off in tests, which drive change themselves.
 
 use super::Simulator;
-use crate::backend::LyncBackend;
+use crate::backend::{DirectorySource, LyncShell};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::UserId;
 use std::sync::Weak;
@@ -14,7 +14,7 @@ pub async fn run(simulator: Weak<Simulator>, every: Duration, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let ids: Vec<UserId> = match simulator.upgrade() {
         Some(sim) => match sim.read_directory(None).await {
-            Ok(read) => read.users.iter().map(|u| u.id).collect(),
+            Ok(read) => read.users().iter().map(|u| u.id).collect(),
             Err(_) => return,
         },
         None => return,

@@ -8,7 +8,7 @@
 use super::names::{DEPARTMENTS, DEVICES, GIVEN_NAMES, POLICY_NAMES, SITES, SURNAMES};
 use crate::timing::CERTIFICATE_LIFETIME;
 use deprov_wire::directory::{
-    AdAccount, ClientCertificate, DirectoryUser, Endpoint, LyncAccount,
+    AdAccount, ClientCertificate, DirectoryUser, Endpoint, Fact, LyncAccount,
     ON_PREMISES_HOSTING_PROVIDER, ONLINE_HOSTING_PROVIDER, PolicyAssignment, SignInMethod,
     SipAddress, UserId,
 };
@@ -31,6 +31,7 @@ pub fn directory(count: usize, seed: u64, now: OffsetDateTime) -> Vec<DirectoryU
         users: Vec::with_capacity(count),
         taken_sam: HashSet::with_capacity(count),
         taken_upn: HashSet::with_capacity(count),
+        taken_dn: HashSet::with_capacity(count),
         managers: vec![Vec::new(); DEPARTMENTS.len()],
     };
     // About one in 200 accounts is a room, a watcher-node test user or a service account.
@@ -53,6 +54,8 @@ struct Generator {
     users: Vec<DirectoryUser>,
     taken_sam: HashSet<String>,
     taken_upn: HashSet<String>,
+    /// Lower-cased DNs: AD allows one entry per name in a container.
+    taken_dn: HashSet<String>,
     /// Per department, the users who manage others.
     managers: Vec<Vec<UserId>>,
 }
@@ -183,10 +186,16 @@ impl Generator {
         };
 
         let display_name = format!("{given} {surname}");
+        let container = format!("OU=Users,OU={},{BASE_DN}", site.ou);
+        let mut distinguished_name = format!("CN={display_name},{container}");
+        if !self.taken_dn.insert(distinguished_name.to_lowercase()) {
+            // A namesake in the same OU: as AD admins do, the account name tells them apart.
+            distinguished_name = format!("CN={display_name} ({sam}),{container}");
+        }
         let ad = AdAccount {
             sam_account_name: sam,
             user_principal_name: format!("{upn_lhs}@{DOMAIN}"),
-            distinguished_name: format!("CN={display_name},OU=Users,OU={},{BASE_DN}", site.ou),
+            distinguished_name,
             display_name,
             department: dept.name.to_owned(),
             title: title.to_owned(),
@@ -210,7 +219,8 @@ impl Generator {
             id,
             ad,
             lync,
-            endpoints,
+            endpoints: Fact::Known(endpoints),
+            anomalies: Vec::new(),
             usn_changed: 0,
         });
     }
@@ -316,10 +326,10 @@ impl Generator {
             .to_owned(),
             line_uri,
             enterprise_voice_enabled,
-            policies,
-            contact_count,
-            conference_count,
-            certificates,
+            policies: Fact::Known(policies),
+            contact_count: Fact::Known(contact_count),
+            conference_count: Fact::Known(conference_count),
+            certificates: Fact::Known(certificates),
         };
         (lync, endpoints)
     }
@@ -381,12 +391,13 @@ impl Generator {
                 hosting_provider: ON_PREMISES_HOSTING_PROVIDER.to_owned(),
                 line_uri: None,
                 enterprise_voice_enabled: false,
-                policies: Vec::new(),
-                contact_count: 0,
-                conference_count: 0,
-                certificates: Vec::new(),
+                policies: Fact::Known(Vec::new()),
+                contact_count: Fact::Known(0),
+                conference_count: Fact::Known(0),
+                certificates: Fact::Known(Vec::new()),
             }),
-            endpoints: Vec::new(),
+            endpoints: Fact::Known(Vec::new()),
+            anomalies: Vec::new(),
             usn_changed: 0,
         });
     }
@@ -450,12 +461,17 @@ mod tests {
         let renamed = share(&DirectoryUser::sip_disjoint_from_upn);
         assert!((0.3..2.0).contains(&renamed), "renamed: {renamed}%");
         assert!(users.iter().any(|u| !u.ad.protected_groups.is_empty()));
+        let dns: HashSet<String> = users
+            .iter()
+            .map(|u| u.ad.distinguished_name.to_lowercase())
+            .collect();
+        assert_eq!(dns.len(), users.len(), "every DN is unique, as AD requires");
         assert!(
             users
                 .iter()
                 .any(|u| u.ad.distinguished_name.contains(RESOURCE_OU))
         );
-        assert!(users.iter().any(|u| !u.endpoints.is_empty()));
+        assert!(users.iter().any(|u| u.endpoints.is_known_and(|e| !e.is_empty())));
         let pools: HashSet<_> = users
             .iter()
             .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())

@@ -1,7 +1,9 @@
 //! The embedded simulator: a deterministic AD + Lync deployment in memory, with a controllable
 //! clock, that behaves as DOMAIN.md's method table says (delays included).
 //!
-//! It is the default backend and the test double for everything above the [`LyncBackend`] trait.
+//! It is the default deployment and the test double for everything above the [`DirectorySource`]
+//! and [`LyncShell`] traits: it implements both, and unlike AD over LDAP it also knows what only
+//! the Lync server knows (certificates, signed-in sessions, contacts, conferences, policies).
 //! Besides the cmdlets it offers demo controls a real deployment would not take from deprov
 //! (disable an AD account, advance the clock, sign a client in).
 
@@ -12,12 +14,12 @@ mod names;
 
 pub use clock::SimClock;
 
-use super::{BackendError, CmdletOutput, DirectoryRead, LyncBackend, Usn};
+use super::{BackendError, CmdletOutput, DirectoryRead, DirectorySource, LyncShell, Watermark};
 use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRACE};
 use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{
-    DirectoryUser, Endpoint, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment,
+    DirectoryUser, Endpoint, Fact, LyncAccount, ON_PREMISES_HOSTING_PROVIDER, PolicyAssignment,
     SignInMethod, SipAddress, UserId, registrar_pools,
 };
 use std::collections::HashMap;
@@ -87,7 +89,7 @@ struct SimState {
     /// Lower-cased UPN, SIP address (without `sip:`) and sAMAccountName → user, for `-Identity`.
     by_identity: HashMap<String, usize>,
     pools: Vec<String>,
-    usn: Usn,
+    usn: u64,
     /// Export-CsUserData files by name.
     exports: HashMap<String, UserDataExport>,
 }
@@ -253,14 +255,14 @@ impl Simulator {
                 SignInMethod::Windows if user.ad.account_disabled => Err(SignInRefused::AdDisabled),
                 SignInMethod::Windows => Ok(()),
                 SignInMethod::ClientCertificate
-                    if lync.usable_certificates(now).next().is_none() =>
+                    if !lync.usable_certificates(now).is_known_and(|c| !c.is_empty()) =>
                 {
                     Err(SignInRefused::NoValidCertificate)
                 }
                 SignInMethod::ClientCertificate => Ok(()),
             };
             if allowed.is_ok() {
-                user.endpoints.push(Endpoint {
+                known(&mut user.endpoints).push(Endpoint {
                     device: device.to_owned(),
                     signed_in_with: with,
                     signed_in_at: now,
@@ -276,7 +278,7 @@ impl Simulator {
     /// A user as the deployment would report it at `now`: sessions already disconnected are gone.
     fn view(user: &DirectoryUser, now: OffsetDateTime) -> DirectoryUser {
         let mut view = user.clone();
-        view.endpoints.retain(|endpoint| endpoint.connected(now));
+        known(&mut view.endpoints).retain(|endpoint| endpoint.connected(now));
         view
     }
 }
@@ -385,8 +387,7 @@ impl SimState {
                         lync.enabled = enabled;
                         lync.enabled_changed = now;
                     }
-                    for endpoint in user
-                        .endpoints
+                    for endpoint in known(&mut user.endpoints)
                         .iter_mut()
                         .filter(|e| e.disconnect_at.is_none())
                     {
@@ -432,7 +433,7 @@ impl SimState {
                 self.commit(index, now, |user, _| {
                     Self::lync_user(user, name)?.sip_address = sip_address.clone();
                     // A new left-hand side disconnects every session at once.
-                    user.endpoints.clear();
+                    known(&mut user.endpoints).clear();
                     Ok(())
                 })?;
                 done(String::new())
@@ -443,7 +444,7 @@ impl SimState {
                     Self::lync_user(user, name)?;
                     // Every msRTCSIP attribute, policy, contact and conference goes with it.
                     user.lync = None;
-                    for endpoint in &mut user.endpoints {
+                    for endpoint in known(&mut user.endpoints) {
                         endpoint.features_blocked_from =
                             Some(endpoint.features_blocked_from.map_or(now, |t| t.min(now)));
                         endpoint.disconnect_at = Some(
@@ -496,10 +497,10 @@ impl SimState {
                         hosting_provider: ON_PREMISES_HOSTING_PROVIDER.to_owned(),
                         line_uri: None,
                         enterprise_voice_enabled: false,
-                        policies: Vec::new(),
-                        contact_count: 0,
-                        conference_count: 0,
-                        certificates: Vec::new(),
+                        policies: Fact::Known(Vec::new()),
+                        contact_count: Fact::Known(0),
+                        conference_count: Fact::Known(0),
+                        certificates: Fact::Known(Vec::new()),
                     });
                     Ok(())
                 })?;
@@ -510,8 +511,7 @@ impl SimState {
                 let revoked = self.commit(index, now, |user, now| {
                     let lync = Self::lync_user(user, name)?;
                     let mut revoked = 0;
-                    for cert in lync
-                        .certificates
+                    for cert in known(&mut lync.certificates)
                         .iter_mut()
                         .filter(|c| c.revoked_from.is_none())
                     {
@@ -544,8 +544,8 @@ impl SimState {
                 }
                 let export = UserDataExport {
                     user_filter: user_filter.to_lowercase(),
-                    contact_count: lync.contact_count,
-                    conference_count: lync.conference_count,
+                    contact_count: *known(&mut lync.contact_count),
+                    conference_count: *known(&mut lync.conference_count),
                 };
                 self.exports.insert(file_name.clone(), export);
                 done(format!(
@@ -571,8 +571,8 @@ impl SimState {
                 let index = self.resolve(user_filter, name)?;
                 self.commit(index, now, |user, _| {
                     let lync = Self::lync_user(user, name)?;
-                    lync.contact_count = export.contact_count;
-                    lync.conference_count = export.conference_count;
+                    lync.contact_count = Fact::Known(export.contact_count);
+                    lync.conference_count = Fact::Known(export.conference_count);
                     Ok(())
                 })?;
                 done(format!("Imported user data for {user_filter}."))
@@ -584,7 +584,7 @@ impl SimState {
             } => {
                 let index = self.resolve(identity, name)?;
                 self.commit(index, now, |user, _| {
-                    let policies = &mut Self::lync_user(user, name)?.policies;
+                    let policies = known(&mut Self::lync_user(user, name)?.policies);
                     policies.retain(|p| p.kind != kind.as_str());
                     policies.push(PolicyAssignment {
                         kind: kind.as_str().to_owned(),
@@ -598,10 +598,24 @@ impl SimState {
     }
 }
 
+/// The simulator knows everything the Lync server knows: a fact it holds is never unknown.
+fn known<T: Default>(fact: &mut Fact<T>) -> &mut T {
+    if fact.is_unknown() {
+        *fact = Fact::Known(T::default());
+    }
+    match fact {
+        Fact::Known(value) => value,
+        Fact::Unknown => unreachable!("made known above"),
+    }
+}
+
+/// The simulator's identity in a [`Watermark`]: it never fails over.
+const SIMULATOR: &str = "simulator";
+
 #[async_trait]
-impl LyncBackend for Simulator {
+impl DirectorySource for Simulator {
     fn name(&self) -> &'static str {
-        "simulator"
+        SIMULATOR
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -617,19 +631,28 @@ impl LyncBackend for Simulator {
         ))
     }
 
-    async fn read_directory(&self, since: Option<Usn>) -> Result<DirectoryRead, BackendError> {
+    async fn read_directory(
+        &self,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError> {
         let now = self.clock.now();
         let state = self.read();
-        let since = since.unwrap_or(0);
-        let users = state
-            .users
-            .iter()
-            .filter(|u| u.usn_changed > since)
-            .map(|u| Self::view(u, now))
-            .collect();
-        Ok(DirectoryRead {
-            users,
-            high_water: state.usn,
+        let high_water = Watermark::new(SIMULATOR, state.usn);
+        Ok(match since.filter(|mark| &*mark.server == SIMULATOR) {
+            None => DirectoryRead::Full {
+                users: state.users.iter().map(|u| Self::view(u, now)).collect(),
+                high_water,
+            },
+            Some(mark) => DirectoryRead::Changes {
+                users: state
+                    .users
+                    .iter()
+                    .filter(|u| u.usn_changed > mark.usn)
+                    .map(|u| Self::view(u, now))
+                    .collect(),
+                deleted: Vec::new(),
+                high_water,
+            },
         })
     }
 
@@ -640,6 +663,26 @@ impl LyncBackend for Simulator {
             .get(&id)
             .ok_or_else(|| BackendError::UserNotFound(id.to_string()))?;
         Ok(Self::view(&state.users[index], self.clock.now()))
+    }
+
+    async fn changed(&self, since: &Watermark) {
+        // Registered before the check, so a change between the check and the await is not missed.
+        let notified = self.changes.notified();
+        if self.read().usn > since.usn {
+            return;
+        }
+        notified.await;
+    }
+}
+
+#[async_trait]
+impl LyncShell for Simulator {
+    fn name(&self) -> &'static str {
+        SIMULATOR
+    }
+
+    async fn health(&self) -> Result<String, BackendError> {
+        Ok("the simulated Lync Management Shell".to_owned())
     }
 
     async fn run(&self, cmdlet: &Cmdlet) -> Result<CmdletOutput, BackendError> {
@@ -663,15 +706,6 @@ impl LyncBackend for Simulator {
             return std::future::pending().await;
         }
         output
-    }
-
-    async fn changed(&self, since: Usn) {
-        // Registered before the check, so a change between the check and the await is not missed.
-        let notified = self.changes.notified();
-        if self.read().usn > since {
-            return;
-        }
-        notified.await;
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use deprov_wire::directory::{ClientCertificate, LyncState};
+use crate::backend::{DirectoryRead, DirectorySource, LyncShell, Watermark};
 use time::Duration;
 use time::macros::datetime;
 
@@ -18,24 +19,24 @@ fn jane() -> DirectoryUser {
     let mut jane = crate::fixtures::user(1, "jane.doe", START);
     jane.ad.sam_account_name = "jdoe".into();
     let lync = jane.lync.as_mut().unwrap();
-    lync.policies = vec![PolicyAssignment {
+    lync.policies = Fact::Known(vec![PolicyAssignment {
         kind: "Voice".into(),
         name: "Tag:International".into(),
-    }];
-    (lync.contact_count, lync.conference_count) = (42, 3);
-    lync.certificates = vec![ClientCertificate {
+    }]);
+    (lync.contact_count, lync.conference_count) = (Fact::Known(42), Fact::Known(3));
+    lync.certificates = Fact::Known(vec![ClientCertificate {
         serial_number: "01".into(),
         issued: START - Duration::days(10),
         expires: START - Duration::days(10) + crate::timing::CERTIFICATE_LIFETIME,
         revoked_from: None,
-    }];
-    jane.endpoints = vec![Endpoint {
+    }]);
+    jane.endpoints = Fact::Known(vec![Endpoint {
         device: "Lync 2013 (Windows)".into(),
         signed_in_with: SignInMethod::Windows,
         signed_in_at: START - Duration::hours(1),
         features_blocked_from: None,
         disconnect_at: None,
-    }];
+    }]);
     jane
 }
 
@@ -58,7 +59,9 @@ async fn session(sim: &Simulator, id: UserId) -> Option<bool> {
     jane_now(sim, id)
         .await
         .sessions(now)
-        .next()
+        .known()
+        .expect("the simulator knows sessions")
+        .first()
         .map(|e| e.features_work(now))
 }
 
@@ -154,9 +157,9 @@ async fn temporarily_disabling_blocks_sign_in_at_once_and_sessions_after_five_mi
     let lync = jane.lync.as_ref().unwrap();
     assert_eq!(
         (
-            lync.contact_count,
-            lync.conference_count,
-            lync.policies.len()
+            *lync.contact_count.known().unwrap(),
+            *lync.conference_count.known().unwrap(),
+            lync.policies.known().unwrap().len()
         ),
         (42, 3, 1),
         "all data kept"
@@ -239,9 +242,9 @@ async fn removing_from_lync_deletes_everything_and_disconnects_within_minutes() 
     assert!(lync.enabled);
     assert_eq!(
         (
-            lync.contact_count,
-            lync.conference_count,
-            lync.policies.len()
+            *lync.contact_count.known().unwrap(),
+            *lync.conference_count.known().unwrap(),
+            lync.policies.known().unwrap().len()
         ),
         (0, 0, 0),
         "a blank account"
@@ -293,9 +296,9 @@ async fn a_backup_brings_contacts_and_conferences_back_after_removal() {
     let lync = jane_now(&sim, id).await.lync.unwrap();
     assert_eq!(
         (
-            lync.contact_count,
-            lync.conference_count,
-            lync.policies.len()
+            *lync.contact_count.known().unwrap(),
+            *lync.conference_count.known().unwrap(),
+            lync.policies.known().unwrap().len()
         ),
         (42, 3, 1)
     );
@@ -477,19 +480,28 @@ async fn incremental_reads_return_only_what_changed_and_changed_wakes_readers() 
         SimClock::frozen(START),
     );
     let full = sim.read_directory(None).await.unwrap();
-    assert_eq!(full.users.len(), 500);
-    let target = full.users[17].id;
+    assert!(matches!(full, DirectoryRead::Full { .. }));
+    assert_eq!(full.users().len(), 500);
+    let target = full.users()[17].id;
 
-    let since = full.high_water;
-    let wait = tokio::time::timeout(std::time::Duration::from_millis(50), sim.changed(since)).await;
+    let since = full.high_water().clone();
+    let wait =
+        tokio::time::timeout(std::time::Duration::from_millis(50), sim.changed(&since)).await;
     assert!(wait.is_err(), "nothing changed yet");
     sim.ad_disable(target).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(1), sim.changed(since))
+    tokio::time::timeout(std::time::Duration::from_secs(1), sim.changed(&since))
         .await
         .expect("woken by the change");
-    let delta = sim.read_directory(Some(since)).await.unwrap();
-    assert_eq!(delta.users.len(), 1);
-    assert_eq!(delta.users[0].id, target);
-    assert!(delta.users[0].ad.account_disabled);
-    assert_eq!(delta.high_water, since + 1);
+    let delta = sim.read_directory(Some(&since)).await.unwrap();
+    assert!(matches!(delta, DirectoryRead::Changes { .. }));
+    assert_eq!(delta.users().len(), 1);
+    assert_eq!(delta.users()[0].id, target);
+    assert!(delta.users()[0].ad.account_disabled);
+    assert_eq!(delta.high_water().usn, since.usn + 1);
+    // A mark from somewhere else (another DC) means nothing here: everything is read again.
+    let elsewhere = Watermark::new("another server", since.usn);
+    assert!(matches!(
+        sim.read_directory(Some(&elsewhere)).await.unwrap(),
+        DirectoryRead::Full { .. }
+    ));
 }

@@ -2,6 +2,7 @@
 //! and reading a step's effect back.
 
 use super::*;
+use deprov_wire::directory::Fact;
 use deprov_wire::workflow::{ReasonCategory, RequestState, Urgency};
 use time::Duration;
 use time::macros::datetime;
@@ -230,7 +231,7 @@ fn jane_after_stage_one() -> DirectoryUser {
     let lync = now.lync.as_mut().unwrap();
     lync.enabled = false;
     lync.sip_address = renamed();
-    now.endpoints.clear();
+    now.endpoints = Fact::Known(vec![]);
     now
 }
 
@@ -379,7 +380,7 @@ fn a_fresh_read_tells_whether_each_step_took_effect() {
     };
     assert_eq!(took_effect(&revoke, &before), Some(false));
     let mut revoked = before.clone();
-    revoked.lync.as_mut().unwrap().certificates[0].revoked_from = Some(NOW);
+    revoked.lync.as_mut().unwrap().certificates.known_mut().unwrap()[0].revoked_from = Some(NOW);
     assert_eq!(took_effect(&revoke, &revoked), Some(true));
     let remove = Cmdlet::DisableCsUser {
         identity: "x".into(),
