@@ -5,6 +5,7 @@
 #   ensure_build_tools   wasm32 target, Trunk 0.21.14, wasm-bindgen CLI (= Cargo.lock), wasm-opt
 #   ensure_browser       Debian's chromium and chromium-driver, for the browser tests
 #   build_frontend       Trunk release build into dist/
+#   ensure_test_dc       a provisioned Samba AD DC template for the LDAP tests (scripts/samba-dc.sh)
 
 DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
@@ -60,4 +61,17 @@ ensure_browser() {
 build_frontend() {
   say "Building the front end into dist/"
   (cd "$DEPROV_ROOT" && trunk build --release --cargo-profile wasm-release --offline --quiet)
+}
+
+# The LDAP tests copy this template and start each copy on a loopback address of their own. Where
+# no DC can be provisioned (no root for apt, say), they print why and skip; they never pass silently.
+ensure_test_dc() {
+  say "Preparing a Samba AD domain controller for the LDAP tests"
+  local dir
+  if dir=$(bash "$DEPROV_ROOT/scripts/samba-dc.sh" template 300 7); then
+    export DEPROV_TEST_DC_TEMPLATE="$dir"
+  else
+    export DEPROV_TEST_DC_UNAVAILABLE="scripts/samba-dc.sh could not provision a Samba AD DC (its error is above)"
+    say "No Samba AD DC: the tests that need one will say so and skip"
+  fi
 }

@@ -493,3 +493,87 @@ async fn run_confirmed(browser: &Browser, operation: &str, sam: &str) {
         .unwrap();
     confirm.click().await.unwrap();
 }
+
+#[tokio::test]
+async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_says_it_is_read_only() {
+    use deprov_tests::dc::{self, TestDc};
+    let Some(dc) = TestDc::start("against_a_real_ad_an_open_report_shows_an_ldapmodify") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let config = dc.portal_config(data.path());
+    let portal = TestPortal::spawn_with(data, config).await;
+    let leaver = deprov_server::backend::sim::generate::directory(
+        dc::USERS,
+        dc::SEED,
+        time::OffsetDateTime::now_utc(),
+    )
+    .into_iter()
+    .find(|u| {
+        u.ad.distinguished_name.contains("OU=Users")
+            && !u.ad.account_disabled
+            && !u.protected()
+            && u.lync.as_ref().is_some_and(|l| l.enabled && !l.homed_online())
+    })
+    .unwrap();
+
+    let browser = Browser::start().await;
+    // An approver signs in with their AD account, as a person would.
+    browser.client.goto(&format!("{}/login", portal.base)).await.unwrap();
+    let name = format!("{}@contoso.com", dc::people::APPROVER);
+    browser.wait_for("#login-name", PATIENCE).await.send_keys(&name).await.unwrap();
+    browser
+        .wait_for("#login-password", PATIENCE)
+        .await
+        .send_keys(dc::PEOPLE_PASSWORD)
+        .await
+        .unwrap();
+    browser.wait_for("#login-submit", PATIENCE).await.click().await.unwrap();
+    browser.wait_for_text("#whoami", PATIENCE, |t| t.contains(&name) && t.contains("approver")).await;
+    browser
+        .wait_for_text("#read-only-banner", PATIENCE, |t| t.contains("no Lync shell"))
+        .await;
+
+    browser.client.goto(&format!("{}/report", portal.base)).await.unwrap();
+    browser
+        .wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting"))
+        .await;
+    browser
+        .wait_for_text("#not-evaluated-certificate_sign_in", PATIENCE, |t| {
+            t.contains("not known without the Lync shell")
+        })
+        .await;
+    let row = format!("tr[data-key=\"{}:ad_disabled_lync_enabled\"]", leaver.id);
+    assert!(browser.client.find(Locator::Css(&row)).await.is_err(), "not a finding yet");
+
+    // An AD admin disables the account outside deprov; the open page shows it without a reload.
+    let changed = std::time::Instant::now();
+    dc.ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n-\n",
+        leaver.ad.distinguished_name
+    ));
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css(&row))
+        .await
+        .expect("the row appears within the poll interval (1 s) and a little");
+    println!(
+        "an ldapmodify showed in the open report after {:?} (poll interval 1 s)",
+        changed.elapsed()
+    );
+
+    // The user page says what nobody here knows.
+    browser
+        .client
+        .goto(&format!("{}/users/{}", portal.base, leaver.id))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#sessions-unknown", PATIENCE, |t| t.contains("Not known without the Lync shell"))
+        .await;
+    browser.wait_for("#certificates-unknown", PATIENCE).await;
+    browser.close().await;
+}
