@@ -495,7 +495,8 @@ async fn run_confirmed(browser: &Browser, operation: &str, sam: &str) {
 }
 
 #[tokio::test]
-async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_says_it_is_read_only() {
+async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_says_it_is_read_only()
+{
     use deprov_tests::dc::{self, TestDc};
     let Some(dc) = TestDc::start("against_a_real_ad_an_open_report_shows_an_ldapmodify") else {
         return;
@@ -513,30 +514,58 @@ async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_say
         u.ad.distinguished_name.contains("OU=Users")
             && !u.ad.account_disabled
             && !u.protected()
-            && u.lync.as_ref().is_some_and(|l| l.enabled && !l.homed_online())
+            && u.lync
+                .as_ref()
+                .is_some_and(|l| l.enabled && !l.homed_online())
     })
     .unwrap();
 
     let browser = Browser::start().await;
     // An approver signs in with their AD account, as a person would.
-    browser.client.goto(&format!("{}/login", portal.base)).await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/login", portal.base))
+        .await
+        .unwrap();
     let name = format!("{}@contoso.com", dc::people::APPROVER);
-    browser.wait_for("#login-name", PATIENCE).await.send_keys(&name).await.unwrap();
+    browser
+        .wait_for("#login-name", PATIENCE)
+        .await
+        .send_keys(&name)
+        .await
+        .unwrap();
     browser
         .wait_for("#login-password", PATIENCE)
         .await
         .send_keys(dc::PEOPLE_PASSWORD)
         .await
         .unwrap();
-    browser.wait_for("#login-submit", PATIENCE).await.click().await.unwrap();
-    browser.wait_for_text("#whoami", PATIENCE, |t| t.contains(&name) && t.contains("approver")).await;
     browser
-        .wait_for_text("#read-only-banner", PATIENCE, |t| t.contains("no Lync shell"))
+        .wait_for("#login-submit", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#whoami", PATIENCE, |t| {
+            t.contains(&name) && t.contains("approver")
+        })
+        .await;
+    browser
+        .wait_for_text("#read-only-banner", PATIENCE, |t| {
+            t.contains("no Lync shell")
+        })
         .await;
 
-    browser.client.goto(&format!("{}/report", portal.base)).await.unwrap();
     browser
-        .wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting"))
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#live-state", PATIENCE, |t| {
+            t.contains("live") && !t.contains("connecting")
+        })
         .await;
     browser
         .wait_for_text("#not-evaluated-certificate_sign_in", PATIENCE, |t| {
@@ -544,7 +573,10 @@ async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_say
         })
         .await;
     let row = format!("tr[data-key=\"{}:ad_disabled_lync_enabled\"]", leaver.id);
-    assert!(browser.client.find(Locator::Css(&row)).await.is_err(), "not a finding yet");
+    assert!(
+        browser.client.find(Locator::Css(&row)).await.is_err(),
+        "not a finding yet"
+    );
 
     // An AD admin disables the account outside deprov; the open page shows it without a reload.
     let changed = std::time::Instant::now();
@@ -572,7 +604,9 @@ async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_say
         .await
         .unwrap();
     browser
-        .wait_for_text("#sessions-unknown", PATIENCE, |t| t.contains("Not known without the Lync shell"))
+        .wait_for_text("#sessions-unknown", PATIENCE, |t| {
+            t.contains("Not known without the Lync shell")
+        })
         .await;
     browser.wait_for("#certificates-unknown", PATIENCE).await;
     browser.close().await;

@@ -134,7 +134,13 @@ async fn two_approvers_at_once_one_wins_the_other_gets_a_conflict() {
 async fn requests_are_refused_with_a_reason_for_each_case() {
     let portal = TestPortal::spawn(3_000, 4).await;
     let manager = portal.person("manager").await;
-    let directory = portal.simulator().read_directory(None).await.unwrap().users().to_vec();
+    let directory = portal
+        .simulator()
+        .read_directory(None)
+        .await
+        .unwrap()
+        .users()
+        .to_vec();
     let pick = |wanted: &dyn Fn(&deprov_wire::directory::DirectoryUser) -> bool| {
         directory
             .iter()

@@ -138,7 +138,6 @@ pub async fn sign_in(name: String, password: String) -> Result<Me, Failure> {
     if !response.ok() {
         let status = response.status();
         return Err(match response.json::<ApiError>().await {
-            Ok(_) if status == 401 => "Wrong name or password.".to_owned(),
             Ok(error) => error.message,
             Err(_) => format!("The server answered {status}."),
         });
@@ -152,12 +151,12 @@ pub async fn sign_out() {
     let _ = with_csrf(Request::delete("/api/session")).send().await;
 }
 
-/// `GET /api/users` with the page's query string as it stands in the URL.
 /// The portal's word on the directory and the Lync shell (public: no session needed).
 pub async fn health() -> Result<Health, Failure> {
     get("/api/health").await
 }
 
+/// `GET /api/users` with the page's query string as it stands in the URL.
 pub async fn search(query_string: String) -> Result<SearchResults, Failure> {
     get(&format!("/api/users?{query_string}")).await
 }

@@ -8,8 +8,8 @@
 //! directory behind the streams (default 20,000: each stream first receives the whole report).
 
 use deprov_server::Portal;
-use deprov_server::backend::{DirectorySource, Watermark};
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
+use deprov_server::backend::{DirectorySource, Watermark};
 use deprov_server::config::ServeConfig;
 use deprov_server::directory::Snapshot;
 use deprov_server::people::accounts;

@@ -93,6 +93,16 @@ impl Portal {
         config: ServeConfig,
         deployment: Deployment,
     ) -> Result<Self, StartError> {
+        // Settings first: a mistake in them is reported before anything else happens.
+        let ad_sign_in = match config.sign_in.role_groups().map_err(StartError::Config)? {
+            None => None,
+            Some(groups) => {
+                let settings = config.ldap.settings().map_err(|why| {
+                    StartError::Config(format!("--ldap-sign-in on needs the AD connection: {why}"))
+                })?;
+                Some(people::ad::AdSignIn::new(settings, groups))
+            }
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -106,7 +116,11 @@ impl Portal {
         }
         let directory = Directory::start(Arc::clone(&source)).await?;
 
-        if let Some(simulator) = deployment.simulator.as_ref().filter(|_| config.sim_churn == "on") {
+        if let Some(simulator) = deployment
+            .simulator
+            .as_ref()
+            .filter(|_| config.sim_churn == "on")
+        {
             let churn = backend::sim::churn::run(
                 Arc::downgrade(simulator),
                 std::time::Duration::from_secs(4),
@@ -143,15 +157,7 @@ impl Portal {
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
         tokio::spawn(execution_housekeeping(executor.clone()));
-        let ad_sign_in = match config.sign_in.role_groups().map_err(StartError::Config)? {
-            None => None,
-            Some(groups) => {
-                let settings = config.ldap.settings().map_err(|why| {
-                    StartError::Config(format!("--ldap-sign-in on needs the AD connection: {why}"))
-                })?;
-                Some(people::ad::AdSignIn::new(settings, groups))
-            }
-        };
+        let ad_sign_in_on = ad_sign_in.is_some();
         let people = http::People {
             authenticator: Arc::new(people::SignInMethods {
                 local: people::accounts::LocalAccounts {
@@ -162,6 +168,7 @@ impl Portal {
             sessions: people::sessions::SessionPolicy::default(),
             throttle: Arc::default(),
             secure_cookies: config.secure_cookies,
+            ad_sign_in: ad_sign_in_on,
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = http::AppState {

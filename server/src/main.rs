@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the portal (API and front end): on the embedded simulator, or on a real AD
     /// (--backend lync).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Try the AD connection the --ldap-* flags describe: bind, rootDSE, the Lync schema, a paged
     /// read, the pools. Exits non-zero and says what is wrong if anything is.
     CheckConnection {
@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome = match Cli::parse().command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::CheckConnection { ldap, sign_in } => check_connection(ldap, sign_in).await,
         Command::LabLdif {
             users,
@@ -167,7 +167,9 @@ async fn serve(config: ServeConfig) -> Outcome {
     let portal = Portal::start(config).await?;
     let address = listener.local_addr()?;
     let users = portal.state.directory.snapshot().len();
-    println!("deprov is running at http://{address}/ ({what}; {users} users read). Ctrl-C stops it.");
+    println!(
+        "deprov is running at http://{address}/ ({what}; {users} users read). Ctrl-C stops it."
+    );
     if demo {
         println!(
             "Demo accounts (name, password, roles), also in {}:",
@@ -192,7 +194,10 @@ async fn check_connection(ldap: LdapArgs, sign_in: SignInArgs) -> Outcome {
         Ok(groups) => groups.unwrap_or_default(),
         Err(why) => return Err(why.into()),
     };
-    println!("Checking {} (users under {}):", settings.url, settings.base_dn);
+    println!(
+        "Checking {} (users under {}):",
+        settings.url, settings.base_dn
+    );
     let checked = check::run(&settings, &groups).await;
     for finding in &checked.findings {
         let mark = match finding.verdict {
@@ -206,7 +211,9 @@ async fn check_connection(ldap: LdapArgs, sign_in: SignInArgs) -> Outcome {
         println!("The connection does not work yet: fix what FAIL says and run this again.");
         return Ok(ExitCode::FAILURE);
     }
-    println!("The connection works. Start the portal with the same flags: deprov serve --backend lync ...");
+    println!(
+        "The connection works. Start the portal with the same flags: deprov serve --backend lync ..."
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,9 @@
 
 use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRACE};
 use deprov_wire::cmdlet::Cmdlet;
-use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, SipAddress};
+use deprov_wire::directory::{
+    DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, SipAddress,
+};
 use deprov_wire::method::{Method, MethodPrediction, Outcome, TimelineEntry};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -131,7 +133,11 @@ impl<'a> Situation<'a> {
             };
             format!(
                 "{}, {}, {}",
-                count(lync.contact_count.map(|n| n as usize), "contact", "contacts"),
+                count(
+                    lync.contact_count.map(|n| n as usize),
+                    "contact",
+                    "contacts"
+                ),
                 count(
                     lync.conference_count.map(|n| n as usize),
                     "scheduled conference",
@@ -324,7 +330,9 @@ impl<'a> Situation<'a> {
                         "Windows sign-in still works while the AD account is enabled."
                     };
                     let unknown = if self.certificate_until.is_unknown() {
-                        format!(" (Whether the user has a certificate is {NOT_KNOWN_WITHOUT_SHELL}.)")
+                        format!(
+                            " (Whether the user has a certificate is {NOT_KNOWN_WITHOUT_SHELL}.)"
+                        )
                     } else {
                         String::new()
                     };

@@ -8,7 +8,7 @@ use deprov_server::config::{Backend, ServeConfig};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
@@ -56,30 +56,42 @@ fn script() -> PathBuf {
     repository().join("scripts/samba-dc.sh")
 }
 
-/// The provisioned template, or why there is none. `scripts/test.sh` provisions it (and says
-/// where in `DEPROV_TEST_DC_TEMPLATE`); run alone, the tests provision it themselves.
-fn template() -> &'static Result<PathBuf, String> {
-    static TEMPLATE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        if let Ok(why) = std::env::var("DEPROV_TEST_DC_UNAVAILABLE") {
-            return Err(why);
-        }
-        if let Ok(dir) = std::env::var("DEPROV_TEST_DC_TEMPLATE") {
-            return Ok(PathBuf::from(dir));
-        }
-        let output = Command::new("bash")
-            .arg(script())
-            .args(["template", &USERS.to_string(), &SEED.to_string()])
-            .output()
-            .map_err(|e| format!("cannot run scripts/samba-dc.sh: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "scripts/samba-dc.sh template failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
-    })
+/// The provisioned template of `users` generated users, or why there is none. `scripts/test.sh`
+/// provisions the tests' one (and says where in `DEPROV_TEST_DC_TEMPLATE`); otherwise, and for
+/// the benchmarks' bigger ones, it is provisioned here (cached: minutes the first time).
+fn template(users: usize, seed: u64) -> Result<PathBuf, String> {
+    type Provisioned = ((usize, u64), Result<PathBuf, String>);
+    static TEMPLATES: Mutex<Vec<Provisioned>> = Mutex::new(Vec::new());
+    let mut templates = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, known)) = templates.iter().find(|(key, _)| *key == (users, seed)) {
+        return known.clone();
+    }
+    let made = provision(users, seed);
+    templates.push(((users, seed), made.clone()));
+    made
+}
+
+fn provision(users: usize, seed: u64) -> Result<PathBuf, String> {
+    if let Ok(why) = std::env::var("DEPROV_TEST_DC_UNAVAILABLE") {
+        return Err(why);
+    }
+    if (users, seed) == (USERS, SEED)
+        && let Ok(dir) = std::env::var("DEPROV_TEST_DC_TEMPLATE")
+    {
+        return Ok(PathBuf::from(dir));
+    }
+    let output = Command::new("bash")
+        .arg(script())
+        .args(["template", &users.to_string(), &seed.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run scripts/samba-dc.sh: {e}"))?;
+    if !output.status.success() {
+        return Err("scripts/samba-dc.sh template failed (its error is above)".to_owned());
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
 }
 
 /// Loopback addresses handed out in this process; each is checked to be free first.
@@ -90,7 +102,11 @@ fn free_address() -> Ipv4Addr {
         let n = NEXT_ADDRESS.fetch_add(1, Ordering::SeqCst);
         assert!(n < 250, "ran out of loopback addresses for test DCs");
         let ip = Ipv4Addr::new(127, 0, 0, n);
-        let taken = TcpStream::connect_timeout(&SocketAddrV4::new(ip, 636).into(), Duration::from_millis(200)).is_ok();
+        let taken = TcpStream::connect_timeout(
+            &SocketAddrV4::new(ip, 636).into(),
+            Duration::from_millis(200),
+        )
+        .is_ok();
         if !taken {
             return ip;
         }
@@ -104,9 +120,15 @@ pub struct TestDc {
 }
 
 impl TestDc {
-    /// A fresh copy of the template, started; `None` (after printing why) where no DC can run.
+    /// A fresh copy of the tests' template, started; `None` (after printing why) where no DC
+    /// can run.
     pub fn start(test: &str) -> Option<Self> {
-        let template = match template() {
+        Self::start_with(USERS, SEED, test)
+    }
+
+    /// As [`start`](Self::start), with `users` generated users from `seed`.
+    pub fn start_with(users: usize, seed: u64, test: &str) -> Option<Self> {
+        let template = match template(users, seed) {
             Ok(template) => template,
             Err(why) => {
                 eprintln!("SKIPPED {test}: no Samba AD DC can run here: {why}");
@@ -163,7 +185,11 @@ impl TestDc {
 
     /// Stops the DC by the PID it wrote.
     pub fn stop(&self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(self.dir()).status();
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(self.dir())
+            .status();
     }
 
     /// The `--ldap-*` flags for deprov's service account, with its password in a file.
@@ -209,7 +235,12 @@ impl TestDc {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("ldapmodify (ldap-utils) is installed");
-        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
         let output = child.wait_with_output().unwrap();
         assert!(
             output.status.success(),

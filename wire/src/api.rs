@@ -113,4 +113,7 @@ pub struct Health {
     /// The shell's own word on its state (or why there is none).
     #[serde(default)]
     pub shell_state: String,
+    /// People may sign in with their AD account (`user@domain` or `DOMAIN\user`).
+    #[serde(default)]
+    pub ad_sign_in: bool,
 }

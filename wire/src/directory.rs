@@ -568,7 +568,10 @@ mod tests {
     fn an_unknown_fact_is_null_on_the_wire_and_never_reads_as_none() {
         let unknown: Fact<Vec<u32>> = Fact::Unknown;
         assert_eq!(serde_json::to_string(&unknown).unwrap(), "null");
-        assert_eq!(serde_json::to_string(&Fact::Known(Vec::<u32>::new())).unwrap(), "[]");
+        assert_eq!(
+            serde_json::to_string(&Fact::Known(Vec::<u32>::new())).unwrap(),
+            "[]"
+        );
         let back: Fact<Vec<u32>> = serde_json::from_str("null").unwrap();
         assert!(back.is_unknown());
         let back: Fact<Vec<u32>> = serde_json::from_str("[]").unwrap();

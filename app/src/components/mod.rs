@@ -4,9 +4,9 @@
 use crate::api;
 use deprov_wire::api::Health;
 use deprov_wire::directory::{AdState, LyncState};
-use leptos::task::spawn_local;
 use deprov_wire::workflow::RequestState;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use time::OffsetDateTime;
 
 /// "2027-03-02 14:05 UTC", as the server's sentences write moments. Written out by hand: time's

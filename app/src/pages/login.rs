@@ -24,6 +24,9 @@ pub fn LoginPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // Whether AD accounts may sign in, for the hint under the name.
+    let ad =
+        LocalResource::new(|| async { api::health().await.map(|h| h.ad_sign_in).unwrap_or(false) });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
@@ -51,8 +54,13 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Sign in to deprov"</h1>
             <form on:submit=submit>
                 <label for="login-name">"Name"</label>
-                <input id="login-name" autocomplete="username" autofocus required
+                <input id="login-name" autocomplete="username" autofocus required aria-describedby="login-name-hint"
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <p class="hint" id="login-name-hint">{move || if ad.get().unwrap_or(false) {
+                    "Your AD account (user@domain or DOMAIN\\user), or a local deprov account."
+                } else {
+                    "Your deprov account name."
+                }}</p>
                 <label for="login-password">"Password"</label>
                 <input id="login-password" type="password" autocomplete="current-password" required
                     prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev)) />

@@ -196,9 +196,13 @@ fn ResultRow(user: UserSummary, index: usize, selected: RwSignal<usize>) -> impl
     let certificate_unknown = (ad_disabled && !user.certificates_known && user.lync_state == LyncState::Enabled).then(|| {
         view! { <span class="badge muted" title=format!("Client certificates are {NOT_KNOWN_WITHOUT_SHELL}")>"cert ?"</span> }
     });
-    let sessions = user.endpoint_count.into_known().filter(|n| *n > 0).map(|n| {
-        view! { <span class="badge online">{format!("{n} signed in")}</span> }
-    });
+    let sessions = user
+        .endpoint_count
+        .into_known()
+        .filter(|n| *n > 0)
+        .map(|n| {
+            view! { <span class="badge online">{format!("{n} signed in")}</span> }
+        });
     view! {
         <tr class:selected=move || selected.get() == index aria-selected=move || (selected.get() == index).to_string()>
             <td><a href=href class="user-link">{user.display_name}</a><div class="sub">{user.title}</div></td>

@@ -47,9 +47,12 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
     let id = user.id;
     let ad = user.ad;
     let anomalies = user.anomalies;
-    let sessions: Fact<Vec<Endpoint>> = user
-        .endpoints
-        .map(|endpoints| endpoints.into_iter().filter(|e| e.connected(as_of)).collect());
+    let sessions: Fact<Vec<Endpoint>> = user.endpoints.map(|endpoints| {
+        endpoints
+            .into_iter()
+            .filter(|e| e.connected(as_of))
+            .collect()
+    });
     let lync = user.lync;
     let protected = !ad.protected_groups.is_empty();
     let online = lync.as_ref().is_some_and(|l| l.homed_online());
@@ -183,7 +186,10 @@ fn known(fact: Fact<String>) -> String {
 }
 
 #[component]
-fn Certificates(certificates: Fact<Vec<ClientCertificate>>, as_of: OffsetDateTime) -> impl IntoView {
+fn Certificates(
+    certificates: Fact<Vec<ClientCertificate>>,
+    as_of: OffsetDateTime,
+) -> impl IntoView {
     let Fact::Known(certificates) = certificates else {
         return view! {
             <p id="certificates-unknown" class="caution">

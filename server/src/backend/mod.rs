@@ -22,8 +22,9 @@ use time::OffsetDateTime;
 /// Why a backend call did not give a full answer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BackendError {
-    /// The deployment could not be reached (network, session broken, LDAP bind failed).
-    #[error("the Lync backend could not be reached: {0}")]
+    /// The deployment could not be reached (network, session broken, LDAP bind failed); the
+    /// text says which part and why.
+    #[error("{0}")]
     Unavailable(String),
     /// No answer in time: the outcome of a write is unknown and must be read back, not repeated.
     #[error("the Lync backend did not answer within {} s", .0.as_secs())]
@@ -110,7 +111,10 @@ pub trait DirectorySource: Send + Sync + 'static {
 
     /// The whole directory (`since: None`, or a mark the source cannot continue from), or only
     /// what changed after `since`.
-    async fn read_directory(&self, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError>;
+    async fn read_directory(
+        &self,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError>;
 
     /// One user, read fresh (not from any cache).
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError>;

@@ -69,9 +69,11 @@ impl Snapshot {
     /// changes are applied, reusing the search index unless a name changed or someone left.
     fn after(&self, read: DirectoryRead, synced: OffsetDateTime) -> Self {
         match read {
-            DirectoryRead::Full { users, high_water } => {
-                Self::build(users.into_iter().map(Arc::new).collect(), high_water, synced)
-            }
+            DirectoryRead::Full { users, high_water } => Self::build(
+                users.into_iter().map(Arc::new).collect(),
+                high_water,
+                synced,
+            ),
             DirectoryRead::Changes {
                 users,
                 deleted,
@@ -95,7 +97,11 @@ impl Snapshot {
                 .users
                 .iter()
                 .filter(|user| !deleted.contains(&user.id))
-                .map(|user| changed.remove(&user.id).map_or_else(|| Arc::clone(user), Arc::new))
+                .map(|user| {
+                    changed
+                        .remove(&user.id)
+                        .map_or_else(|| Arc::clone(user), Arc::new)
+                })
                 .collect();
             users.extend(
                 changed
@@ -266,10 +272,7 @@ impl Directory {
         let (sender, snapshots) = watch::channel(snapshot);
         let failure = Arc::new(Mutex::new(None));
         tokio::spawn(sync(source, sender, Arc::clone(&failure)));
-        Ok(Self {
-            snapshots,
-            failure,
-        })
+        Ok(Self { snapshots, failure })
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -315,7 +315,10 @@ fn a_full_read_replaces_the_copy_and_deletions_remove_users() {
         START,
     );
     assert_eq!(full.len(), 299);
-    assert!(full.user(gone.id).is_none(), "missing from a full read: gone");
+    assert!(
+        full.user(gone.id).is_none(),
+        "missing from a full read: gone"
+    );
 
     let deleted = users[3].id;
     let mut changed = users[4].clone();
@@ -334,7 +337,11 @@ fn a_full_read_replaces_the_copy_and_deletions_remove_users() {
     assert_eq!(after.high_water, mark(6));
     let name = &changed.ad.display_name;
     assert!(
-        after.search(&query(name)).0.iter().any(|u| u.id == changed.id),
+        after
+            .search(&query(name))
+            .0
+            .iter()
+            .any(|u| u.id == changed.id),
         "the index was rebuilt after the deletion"
     );
 }
@@ -356,7 +363,10 @@ impl DirectorySource for Flaky {
     async fn health(&self) -> Result<String, BackendError> {
         Ok("flaky".into())
     }
-    async fn read_directory(&self, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError> {
+    async fn read_directory(
+        &self,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(BackendError::Partial {
                 read: 10,
@@ -379,12 +389,20 @@ impl DirectorySource for Flaky {
 #[tokio::test]
 async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
     let source = Arc::new(Flaky {
-        sim: Simulator::new(&SimConfig { users: 200, seed: 5 }, SimClock::frozen(START)),
+        sim: Simulator::new(
+            &SimConfig {
+                users: 200,
+                seed: 5,
+            },
+            SimClock::frozen(START),
+        ),
         failing: false.into(),
     });
     let directory = Directory::start(source.clone()).await.unwrap();
     let target = directory.snapshot().users()[7].id;
-    source.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    source
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     source.sim.ad_disable(target).unwrap();
     let failed = async {
         loop {
@@ -398,11 +416,22 @@ async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
         .await
         .expect("the failure is reported");
     assert!(failure.error.contains("the DC went away"), "{failure:?}");
-    assert_eq!(directory.snapshot().len(), 200, "the last good copy is kept");
-    source.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        directory.snapshot().len(),
+        200,
+        "the last good copy is kept"
+    );
+    source
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let caught_up = async {
         while directory.failure().is_some()
-            || !directory.snapshot().user(target).unwrap().ad.account_disabled
+            || !directory
+                .snapshot()
+                .user(target)
+                .unwrap()
+                .ad
+                .account_disabled
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -781,10 +781,11 @@ impl Executor {
                     "{context}reading the user back shows it did not take effect (yet): running it again is safe once that holds."
                 )),
             ),
-            Ok(None) if matches!(
-                cmdlet,
-                Cmdlet::ExportCsUserData { .. } | Cmdlet::UpdateCsUserData { .. }
-            ) =>
+            Ok(None)
+                if matches!(
+                    cmdlet,
+                    Cmdlet::ExportCsUserData { .. } | Cmdlet::UpdateCsUserData { .. }
+                ) =>
             {
                 failed(
                     "its outcome cannot be read back".to_owned(),

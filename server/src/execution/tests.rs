@@ -28,7 +28,9 @@ fn jane() -> DirectoryUser {
 async fn rig_on(data: tempfile::TempDir, sim: Arc<Simulator>) -> Rig {
     let deployment = Deployment::simulated(Arc::clone(&sim));
     let store = Store::open(data.path()).await.unwrap();
-    let directory = Directory::start(Arc::clone(&deployment.directory)).await.unwrap();
+    let directory = Directory::start(Arc::clone(&deployment.directory))
+        .await
+        .unwrap();
     let clock = {
         let source = Arc::clone(&deployment.directory);
         Arc::new(move || source.now())
@@ -149,7 +151,13 @@ async fn immediate_disconnect_stage_one_cuts_the_user_off_and_keeps_a_backup() {
     let lync = jane_now.lync.as_ref().unwrap();
     assert!(!lync.enabled);
     assert!(lync.sip_address.lhs().starts_with("jane.doe."));
-    assert!(lync.certificates.known().unwrap().iter().all(|c| c.revoked_from.is_some()));
+    assert!(
+        lync.certificates
+            .known()
+            .unwrap()
+            .iter()
+            .all(|c| c.revoked_from.is_some())
+    );
     assert!(
         jane_now.endpoints.known().unwrap().is_empty(),
         "a rename drops sessions at once"
@@ -419,7 +427,10 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     let lync = rig.jane_now().await.lync.unwrap();
     assert!(lync.enabled);
     assert_eq!(lync.sip_address.to_string(), "sip:jane.doe@contoso.com");
-    assert_eq!((lync.contact_count, lync.conference_count), (Fact::Known(12), Fact::Known(2)));
+    assert_eq!(
+        (lync.contact_count, lync.conference_count),
+        (Fact::Known(12), Fact::Known(2))
+    );
     assert_eq!(lync.policies.known().unwrap().len(), 2);
     assert_eq!(lync.registrar_pool.as_deref(), Some(crate::fixtures::POOL));
 }

@@ -5,10 +5,10 @@
 use super::AppState;
 use super::error::AppError;
 use crate::audit::{self, Event};
-use crate::people::{PrincipalSource, SignInError};
 use crate::people::accounts::valid_name;
 use crate::people::ad;
 use crate::people::sessions::{self, COOKIE, Session};
+use crate::people::{PrincipalSource, SignInError};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -148,7 +148,7 @@ pub async fn sign_in(
             };
             audit::record(&state.store, now, event).await?;
             return Err(match error {
-                SignInError::Rejected => AppError::Unauthorized,
+                SignInError::Rejected => AppError::WrongCredentials,
                 SignInError::EmptyPassword => {
                     AppError::bad_request("password", "Type your password.")
                 }
@@ -205,7 +205,8 @@ fn capitalised(text: &str) -> String {
 
 fn me_of(session: Session, state: &AppState) -> Me {
     Me {
-        simulator_controls: state.deployment.simulator.is_some() && session.roles.contains(&Role::Admin),
+        simulator_controls: state.deployment.simulator.is_some()
+            && session.roles.contains(&Role::Admin),
         name: session.name,
         roles: session.roles,
         csrf_token: session.csrf_token,

@@ -17,6 +17,8 @@ pub enum AppError {
     },
     /// 401: not signed in, or the session ended.
     Unauthorized,
+    /// 401: a sign-in with a wrong name or password (deliberately not saying which).
+    WrongCredentials,
     /// 403: signed in, but this needs another role (or another person).
     Forbidden(String),
     /// 404.
@@ -97,6 +99,11 @@ impl IntoResponse for AppError {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "Sign in first (or again: your session has ended).".to_owned(),
+                None,
+            ),
+            Self::WrongCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "Wrong name or password.".to_owned(),
                 None,
             ),
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, message, None),

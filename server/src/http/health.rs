@@ -55,5 +55,6 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             None => READ_ONLY.to_owned(),
         },
         shell: shell.map(|(name, _)| name.to_owned()),
+        ad_sign_in: state.people.ad_sign_in,
     })
 }

@@ -61,6 +61,8 @@ pub struct People {
     pub throttle: Arc<Throttle>,
     /// Mark the cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// AD accounts may sign in (`--ldap-sign-in on`).
+    pub ad_sign_in: bool,
 }
 
 #[derive(OpenApi)]

@@ -99,8 +99,7 @@ pub fn random_password() -> String {
 pub(crate) fn parse_roles(text: &str) -> Result<Vec<Role>, StoreError> {
     text.split(',')
         .map(|role| {
-            Role::parse(role)
-                .ok_or_else(|| StoreError::Unreadable(format!("stored role '{role}'")))
+            Role::parse(role).ok_or_else(|| StoreError::Unreadable(format!("stored role '{role}'")))
         })
         .collect()
 }
@@ -271,7 +270,9 @@ impl Authenticator for LocalAccounts {
         .await
         .map_err(StoreError::from)?;
         let hash = match &row {
-            Some(row) => row.try_get::<String, _>("password_hash").map_err(StoreError::from)?,
+            Some(row) => row
+                .try_get::<String, _>("password_hash")
+                .map_err(StoreError::from)?,
             None => DUMMY_HASH.clone(),
         };
         let password = password.to_owned();

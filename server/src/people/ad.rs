@@ -16,11 +16,19 @@ const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 /// A name AD can bind: `user@domain` or `DOMAIN\user`, printable, no spaces.
 pub fn is_ad_name(name: &str) -> bool {
     let shaped = match (name.split_once('@'), name.split_once('\\')) {
-        (Some((user, domain)), None) => !user.is_empty() && domain.contains('.') && !domain.contains('@'),
-        (None, Some((domain, user))) => !domain.is_empty() && !user.is_empty() && !user.contains('\\'),
+        (Some((user, domain)), None) => {
+            !user.is_empty() && domain.contains('.') && !domain.contains('@')
+        }
+        (None, Some((domain, user))) => {
+            !domain.is_empty() && !user.is_empty() && !user.contains('\\')
+        }
         _ => false,
     };
-    shaped && name.len() <= 256 && name.chars().all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()))
+    shaped
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()))
 }
 
 /// AD sign-in: the connection settings, and which group gives which role.
@@ -42,19 +50,22 @@ impl Authenticator for AdSignIn {
         if password.is_empty() {
             return Err(SignInError::EmptyPassword);
         }
-        let mut ldap = connect(&self.settings, name, password)
-            .await
-            .map_err(|error| match error {
-                ConnectError::Unreachable(why) => SignInError::Unavailable(why),
-                ConnectError::Refused(BindRefusal::WrongPassword) => SignInError::Rejected,
-                ConnectError::Refused(BindRefusal::Disabled) => SignInError::Disabled,
-                ConnectError::Refused(BindRefusal::Locked) => SignInError::Locked,
-                ConnectError::Refused(BindRefusal::Expired(why)) => SignInError::Expired(why.to_owned()),
-                ConnectError::Refused(BindRefusal::Other(text)) => {
-                    tracing::warn!(%text, "AD refused a sign-in bind for an unexpected reason");
-                    SignInError::Rejected
-                }
-            })?;
+        let mut ldap =
+            connect(&self.settings, name, password)
+                .await
+                .map_err(|error| match error {
+                    ConnectError::Unreachable(why) => SignInError::Unavailable(why),
+                    ConnectError::Refused(BindRefusal::WrongPassword) => SignInError::Rejected,
+                    ConnectError::Refused(BindRefusal::Disabled) => SignInError::Disabled,
+                    ConnectError::Refused(BindRefusal::Locked) => SignInError::Locked,
+                    ConnectError::Refused(BindRefusal::Expired(why)) => {
+                        SignInError::Expired(why.to_owned())
+                    }
+                    ConnectError::Refused(BindRefusal::Other(text)) => {
+                        tracing::warn!(%text, "AD refused a sign-in bind for an unexpected reason");
+                        SignInError::Rejected
+                    }
+                })?;
         let outcome = self.principal(&mut ldap, name).await;
         let _ = ldap.unbind().await;
         outcome
@@ -68,7 +79,12 @@ impl AdSignIn {
         // The person may live outside the base DN deprov reads Lync users from: search the domain.
         let (root, _) = ldap
             .with_timeout(self.settings.timeout)
-            .search("", Scope::Base, "(objectClass=*)", vec!["defaultNamingContext"])
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["defaultNamingContext"],
+            )
             .await
             .and_then(|r| r.success())
             .map_err(unavailable)?;
@@ -77,7 +93,9 @@ impl AdSignIn {
             .next()
             .map(SearchEntry::construct)
             .and_then(|e| e.attrs.get("defaultNamingContext")?.first().cloned())
-            .ok_or_else(|| SignInError::Unavailable("the DC gave no defaultNamingContext".into()))?;
+            .ok_or_else(|| {
+                SignInError::Unavailable("the DC gave no defaultNamingContext".into())
+            })?;
         let filter = match name.split_once('\\') {
             Some((_, sam)) => format!("(&{USERS_FILTER}(sAMAccountName={}))", ldap_escape(sam)),
             None => {
@@ -91,7 +109,12 @@ impl AdSignIn {
         };
         let (entries, _) = ldap
             .with_timeout(self.settings.timeout)
-            .search(&domain, Scope::Subtree, &filter, vec!["userPrincipalName", "sAMAccountName"])
+            .search(
+                &domain,
+                Scope::Subtree,
+                &filter,
+                vec!["userPrincipalName", "sAMAccountName"],
+            )
             .await
             .and_then(|r| r.success())
             .map_err(unavailable)?;
@@ -149,7 +172,15 @@ mod tests {
         for name in ["jdoe@contoso.com", "CONTOSO\\jdoe", "jdoe@corp.contoso.com"] {
             assert!(is_ad_name(name), "{name}");
         }
-        for name in ["jdoe", "jdoe@", "@contoso.com", "a b@contoso.com", "x\\y\\z", "jdoe@localhost", ""] {
+        for name in [
+            "jdoe",
+            "jdoe@",
+            "@contoso.com",
+            "a b@contoso.com",
+            "x\\y\\z",
+            "jdoe@localhost",
+            "",
+        ] {
             assert!(!is_ad_name(name), "{name}");
         }
     }

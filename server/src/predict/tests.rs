@@ -1,8 +1,8 @@
 //! Predictions for the situations DOMAIN.md distinguishes.
 
 use super::*;
-use deprov_wire::directory::{ClientCertificate, Endpoint, ONLINE_HOSTING_PROVIDER, SignInMethod};
 use deprov_wire::directory::Fact;
+use deprov_wire::directory::{ClientCertificate, Endpoint, ONLINE_HOSTING_PROVIDER, SignInMethod};
 use deprov_wire::method::Tone;
 use time::Duration;
 use time::macros::datetime;
@@ -222,24 +222,55 @@ fn without_the_lync_shell_sessions_and_certificates_are_unknown_never_none() {
     let ad_only = prediction(&jane, Method::DisableAdOnly);
     assert_eq!(ad_only.signed_in_sessions.tone, Tone::Bad);
     assert!(
-        ad_only.signed_in_sessions.text.contains(NOT_KNOWN_WITHOUT_SHELL),
+        ad_only
+            .signed_in_sessions
+            .text
+            .contains(NOT_KNOWN_WITHOUT_SHELL),
         "{}",
         ad_only.signed_in_sessions.text
     );
-    assert_eq!(ad_only.new_sign_in.tone, Tone::Bad, "an unknown certificate is not safe");
+    assert_eq!(
+        ad_only.new_sign_in.tone,
+        Tone::Bad,
+        "an unknown certificate is not safe"
+    );
     assert!(ad_only.new_sign_in.text.contains(NOT_KNOWN_WITHOUT_SHELL));
 
     let revoke = prediction(&jane, Method::RevokeCertificate);
-    assert_eq!(revoke.refused, None, "not refused: there may be a certificate");
-    assert!(revoke.new_sign_in.text.contains(NOT_KNOWN_WITHOUT_SHELL), "{}", revoke.new_sign_in.text);
+    assert_eq!(
+        revoke.refused, None,
+        "not refused: there may be a certificate"
+    );
+    assert!(
+        revoke.new_sign_in.text.contains(NOT_KNOWN_WITHOUT_SHELL),
+        "{}",
+        revoke.new_sign_in.text
+    );
 
     let temporary = prediction(&jane, Method::TemporarilyDisable);
-    assert!(temporary.signed_in_sessions.text.contains("until 2026-11-23 14:05 UTC"));
-    assert!(temporary.signed_in_sessions.text.contains(NOT_KNOWN_WITHOUT_SHELL));
-    assert!(temporary.data.text.contains("contacts (not known"), "{}", temporary.data.text);
+    assert!(
+        temporary
+            .signed_in_sessions
+            .text
+            .contains("until 2026-11-23 14:05 UTC")
+    );
+    assert!(
+        temporary
+            .signed_in_sessions
+            .text
+            .contains(NOT_KNOWN_WITHOUT_SHELL)
+    );
+    assert!(
+        temporary.data.text.contains("contacts (not known"),
+        "{}",
+        temporary.data.text
+    );
 
     let remove = prediction(&jane, Method::RemoveFromLync);
-    assert!(!remove.timeline.is_empty(), "any sessions are still disconnected on a timeline");
+    assert!(
+        !remove.timeline.is_empty(),
+        "any sessions are still disconnected on a timeline"
+    );
 }
 
 #[test]
@@ -247,5 +278,11 @@ fn one_session_keeps_in_the_singular() {
     let mut jane = user();
     jane.endpoints.known_mut().unwrap().pop();
     let p = prediction(&jane, Method::DisableAdOnly);
-    assert!(p.signed_in_sessions.text.contains("1 signed-in session keeps"), "{}", p.signed_in_sessions.text);
+    assert!(
+        p.signed_in_sessions
+            .text
+            .contains("1 signed-in session keeps"),
+        "{}",
+        p.signed_in_sessions.text
+    );
 }

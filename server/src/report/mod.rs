@@ -128,7 +128,10 @@ pub fn compute(
         }
         if rule_two_candidate {
             // The report changes by itself when a certificate expires or a revocation takes effect.
-            for cert in lync.iter().flat_map(|l| l.certificates.known().into_iter().flatten()) {
+            for cert in lync
+                .iter()
+                .flat_map(|l| l.certificates.known().into_iter().flatten())
+            {
                 soonest(cert.expires, &mut computed);
                 cert.revoked_from.inspect(|&at| soonest(at, &mut computed));
             }
@@ -223,9 +226,7 @@ fn ad_disabled_lync_enabled(
     );
     match (sessions, certificate) {
         (Fact::Known(0), _) => {}
-        (Fact::Known(1), _) => {
-            why.push_str("; 1 signed-in session keeps full IM and conferencing")
-        }
+        (Fact::Known(1), _) => why.push_str("; 1 signed-in session keeps full IM and conferencing"),
         (Fact::Known(n), _) => why.push_str(&format!(
             "; {n} signed-in sessions keep full IM and conferencing"
         )),

@@ -244,10 +244,21 @@ fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high
         .filter(|f| f.rule == Rule::AdDisabledLyncEnabled)
         .collect();
     assert_eq!(rule_one.len(), 1);
-    assert_eq!(rule_one[0].risk, Risk::High, "unknown sessions may be signed in");
-    assert!(rule_one[0].why.contains(NOT_KNOWN_WITHOUT_SHELL), "{}", rule_one[0].why);
+    assert_eq!(
+        rule_one[0].risk,
+        Risk::High,
+        "unknown sessions may be signed in"
+    );
+    assert!(
+        rule_one[0].why.contains(NOT_KNOWN_WITHOUT_SHELL),
+        "{}",
+        rule_one[0].why
+    );
     assert_eq!(report.counts.certificate_sign_in, 0);
     assert_eq!(report.not_evaluated.len(), 1);
     assert_eq!(report.not_evaluated[0].rule, Rule::CertificateSignIn);
-    assert_eq!(report.not_evaluated[0].users, 2, "the two AD-disabled Lync users");
+    assert_eq!(
+        report.not_evaluated[0].users, 2,
+        "the two AD-disabled Lync users"
+    );
 }

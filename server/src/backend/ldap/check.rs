@@ -51,7 +51,10 @@ pub async fn run(settings: &LdapSettings, role_groups: &[(Role, String)]) -> Che
     let ldap = match connect(settings, &settings.bind_dn, settings.bind_password.expose()).await {
         Ok(ldap) => ldap,
         Err(ConnectError::Unreachable(why)) => {
-            checked.push(Verdict::Fail, format!("Cannot reach the domain controller: {why}."));
+            checked.push(
+                Verdict::Fail,
+                format!("Cannot reach the domain controller: {why}."),
+            );
             return checked;
         }
         Err(ConnectError::Refused(refusal)) => {
@@ -97,7 +100,9 @@ async fn check_directory(
     settings: &LdapSettings,
     role_groups: &[(Role, String)],
 ) -> Result<(), String> {
-    let root = root_dse(ldap.clone(), settings).await.map_err(|e| e.to_string())?;
+    let root = root_dse(ldap.clone(), settings)
+        .await
+        .map_err(|e| e.to_string())?;
     checked.push(
         Verdict::Ok,
         format!(
@@ -108,7 +113,12 @@ async fn check_directory(
     // The base DN must exist and be readable.
     let base = ldap
         .with_timeout(settings.timeout)
-        .search(&settings.base_dn, Scope::Base, "(objectClass=*)", vec!["distinguishedName"])
+        .search(
+            &settings.base_dn,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["distinguishedName"],
+        )
         .await
         .map_err(|e| format!("Reading --ldap-base-dn {}: {e}.", settings.base_dn))?;
     if base.1.rc != 0 || base.0.is_empty() {
@@ -125,16 +135,23 @@ async fn check_directory(
             .map(|a| format!("(lDAPDisplayName={a})"))
             .collect::<String>()
     );
-    let found = paged(ldap.clone(), settings, &root.schema_naming_context, &filter, &["lDAPDisplayName"])
-        .await
-        .map_err(|e| format!("Reading the schema: {e}."))?;
+    let found = paged(
+        ldap.clone(),
+        settings,
+        &root.schema_naming_context,
+        &filter,
+        &["lDAPDisplayName"],
+    )
+    .await
+    .map_err(|e| format!("Reading the schema: {e}."))?;
     let missing: Vec<&str> = LYNC_ATTRIBUTES
         .iter()
         .copied()
         .filter(|name| {
-            !found
-                .iter()
-                .any(|e| e.text("lDAPDisplayName").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            !found.iter().any(|e| {
+                e.text("lDAPDisplayName")
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
         })
         .collect();
     if !missing.is_empty() {
@@ -151,7 +168,12 @@ async fn check_directory(
         settings,
         &settings.base_dn,
         USERS_FILTER,
-        &["objectGUID", "userAccountControl", "msRTCSIP-UserEnabled", "msRTCSIP-PrimaryHomeServer"],
+        &[
+            "objectGUID",
+            "userAccountControl",
+            "msRTCSIP-UserEnabled",
+            "msRTCSIP-PrimaryHomeServer",
+        ],
     )
     .await
     .map_err(|e| format!("The paged read of users failed: {e}."))?;
@@ -161,10 +183,16 @@ async fn check_directory(
             settings.base_dn
         ));
     }
-    let lync: Vec<&Entry> = users.iter().filter(|u| u.text("msRTCSIP-UserEnabled").is_some()).collect();
+    let lync: Vec<&Entry> = users
+        .iter()
+        .filter(|u| u.text("msRTCSIP-UserEnabled").is_some())
+        .collect();
     let temporarily_disabled = lync
         .iter()
-        .filter(|u| u.text("msRTCSIP-UserEnabled").is_some_and(|v| v.eq_ignore_ascii_case("FALSE")))
+        .filter(|u| {
+            u.text("msRTCSIP-UserEnabled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("FALSE"))
+        })
         .count();
     let pages = users.len().div_ceil(settings.page_size as usize);
     checked.push(
@@ -211,7 +239,12 @@ async fn check_directory(
     let deleted_objects = format!("CN=Deleted Objects,{}", root.default_naming_context);
     let visible = with_tombstones
         .with_timeout(settings.timeout)
-        .search(&deleted_objects, Scope::OneLevel, "(objectClass=user)", vec!["1.1"])
+        .search(
+            &deleted_objects,
+            Scope::OneLevel,
+            "(objectClass=user)",
+            vec!["1.1"],
+        )
         .await
         .map(|found| found.0.len())
         .unwrap_or(0);
@@ -243,7 +276,10 @@ async fn check_directory(
                 role.as_str()
             ));
         }
-        checked.push(Verdict::Ok, format!("The {} group exists: {dn}.", role.as_str()));
+        checked.push(
+            Verdict::Ok,
+            format!("The {} group exists: {dn}.", role.as_str()),
+        );
     }
     Ok(())
 }

@@ -163,7 +163,10 @@ pub fn generalized_time(text: &str) -> Option<OffsetDateTime> {
 /// replication metadata: a header of four 32-bit words, then 48 bytes per attribute: attid,
 /// version, originating change time in whole seconds since 1601, invocation id, two USNs).
 pub fn change_times(blob: &[u8]) -> HashMap<u32, OffsetDateTime> {
-    let word = |at: usize| blob.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let word = |at: usize| {
+        blob.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     let mut times = HashMap::new();
     let (Some(1), Some(count)) = (word(0), word(8)) else {
         return times;
@@ -239,7 +242,9 @@ pub fn pool_of(dn: &str, pools: &HashMap<String, String>) -> (String, bool) {
 fn common_name(dn: &str) -> Option<&str> {
     let first = dn.split(',').next()?;
     let (key, value) = first.split_once('=')?;
-    key.trim().eq_ignore_ascii_case("CN").then_some(value.trim())
+    key.trim()
+        .eq_ignore_ascii_case("CN")
+        .then_some(value.trim())
 }
 
 /// A user from an entry, or why the entry is skipped (no objectGUID or sAMAccountName).
@@ -270,7 +275,10 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
             .and_then(|attid| changed?.get(&attid).copied())
             .unwrap_or(when_changed)
     };
-    let uac = match entry.text("userAccountControl").map(|t| (t, t.parse::<i64>())) {
+    let uac = match entry
+        .text("userAccountControl")
+        .map(|t| (t, t.parse::<i64>()))
+    {
         Some((_, Ok(flags))) => flags,
         Some((text, Err(_))) => {
             odd(format!("userAccountControl '{text}' is not a number"));
@@ -285,7 +293,8 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
         .filter(|dn| {
             // The real ones live in CN=Users or CN=Builtin; a look-alike name elsewhere is not one.
             let container = dn.split(',').nth(1).unwrap_or_default().replace(' ', "");
-            container.eq_ignore_ascii_case("CN=Users") || container.eq_ignore_ascii_case("CN=Builtin")
+            container.eq_ignore_ascii_case("CN=Users")
+                || container.eq_ignore_ascii_case("CN=Builtin")
         })
         .filter_map(|dn| common_name(dn))
         .filter(|cn| PROTECTED_GROUPS.iter().any(|g| g.eq_ignore_ascii_case(cn)))
@@ -296,7 +305,10 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
     }
     let ad = AdAccount {
         sam_account_name: sam,
-        user_principal_name: entry.text("userPrincipalName").unwrap_or_default().to_owned(),
+        user_principal_name: entry
+            .text("userPrincipalName")
+            .unwrap_or_default()
+            .to_owned(),
         display_name: entry
             .text("displayName")
             .or_else(|| common_name(&entry.dn))
@@ -320,7 +332,9 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
         Some(text) if text.eq_ignore_ascii_case("FALSE") => Some(false),
         Some(text) => {
             // Not TRUE or FALSE: read as enabled, so a possible hole shows in the report.
-            odd(format!("msRTCSIP-UserEnabled '{text}' is neither TRUE nor FALSE; read as TRUE"));
+            odd(format!(
+                "msRTCSIP-UserEnabled '{text}' is neither TRUE nor FALSE; read as TRUE"
+            ));
             Some(true)
         }
     };
@@ -340,7 +354,9 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
         (Some(enabled), Some(text)) => {
             // Lync writes "sip:"; other tools have been seen writing "SIP:".
             let normalised = match text.get(..4) {
-                Some(scheme) if scheme.eq_ignore_ascii_case("sip:") => format!("sip:{}", &text[4..]),
+                Some(scheme) if scheme.eq_ignore_ascii_case("sip:") => {
+                    format!("sip:{}", &text[4..])
+                }
                 _ => text.to_owned(),
             };
             match SipAddress::try_from(normalised) {
@@ -368,7 +384,10 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
                             pool
                         })
                     };
-                    let option_flags = match entry.text("msRTCSIP-OptionFlags").map(|t| (t, t.parse::<i64>())) {
+                    let option_flags = match entry
+                        .text("msRTCSIP-OptionFlags")
+                        .map(|t| (t, t.parse::<i64>()))
+                    {
                         Some((_, Ok(flags))) => flags,
                         Some((text, Err(_))) => {
                             odd(format!("msRTCSIP-OptionFlags '{text}' is not a number"));
@@ -381,7 +400,9 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
                         enabled_changed: changed_at(mapping.lync_enabled_attid),
                         sip_address,
                         registrar_pool,
-                        hosting_provider: locator.unwrap_or(ON_PREMISES_HOSTING_PROVIDER).to_owned(),
+                        hosting_provider: locator
+                            .unwrap_or(ON_PREMISES_HOSTING_PROVIDER)
+                            .to_owned(),
                         line_uri: entry.text("msRTCSIP-Line").map(str::to_owned),
                         enterprise_voice_enabled: option_flags & ENTERPRISE_VOICE != 0,
                         // Only the Lync server knows these: AD does not hold them.
@@ -422,7 +443,11 @@ mod tests {
         };
         entry.bin_attrs.insert(
             "objectguid".into(),
-            vec![uuid::Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10).to_bytes_le().to_vec()],
+            vec![
+                uuid::Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10)
+                    .to_bytes_le()
+                    .to_vec(),
+            ],
         );
         for (name, value) in attrs {
             entry
@@ -436,7 +461,9 @@ mod tests {
 
     fn map(entry: &Entry) -> DirectoryUser {
         let pools = HashMap::from([(
-            normalise_dn("CN=Lc Services,CN=Microsoft,CN=1:1,CN=Pools,CN=RTC Service,CN=Services,CN=Configuration,DC=corp,DC=example"),
+            normalise_dn(
+                "CN=Lc Services,CN=Microsoft,CN=1:1,CN=Pools,CN=RTC Service,CN=Services,CN=Configuration,DC=corp,DC=example",
+            ),
             "pool01.corp.example".to_owned(),
         )]);
         let boss = UserId(uuid::Uuid::from_u128(7));
@@ -466,7 +493,10 @@ mod tests {
         ("manager", "CN=Bob, OU=Staff,DC=corp,DC=example"),
         ("msRTCSIP-PrimaryUserAddress", "SIP:alice@corp.example"),
         ("msRTCSIP-UserEnabled", "TRUE"),
-        ("msRTCSIP-PrimaryHomeServer", "CN=Lc Services,CN=Microsoft,CN=1:1,CN=Pools,CN=RTC Service,CN=Services,CN=Configuration,DC=corp,DC=example"),
+        (
+            "msRTCSIP-PrimaryHomeServer",
+            "CN=Lc Services,CN=Microsoft,CN=1:1,CN=Pools,CN=RTC Service,CN=Services,CN=Configuration,DC=corp,DC=example",
+        ),
         ("msRTCSIP-OptionFlags", "385"),
         ("msRTCSIP-Line", "tel:+3120555"),
     ];
@@ -476,7 +506,10 @@ mod tests {
         let alice = map(&entry(&ALICE));
         assert_eq!(alice.id.to_string(), "01020304-0506-0708-090a-0b0c0d0e0f10");
         assert!(alice.ad.account_disabled);
-        assert_eq!(alice.ad.disabled_since, generalized_time("20261125223646.0Z"));
+        assert_eq!(
+            alice.ad.disabled_since,
+            generalized_time("20261125223646.0Z")
+        );
         assert_eq!(alice.ad.manager, Some(UserId(uuid::Uuid::from_u128(7))));
         let lync = alice.lync.as_ref().unwrap();
         assert!(lync.enabled);
@@ -513,7 +546,10 @@ mod tests {
         attrs.push(("userAccountControl", "lots"));
         let user = map(&entry(&attrs));
         assert_eq!(user.anomalies.len(), 2, "{:?}", user.anomalies);
-        assert!(user.lync.unwrap().enabled, "an unreadable flag is read as the riskier value");
+        assert!(
+            user.lync.unwrap().enabled,
+            "an unreadable flag is read as the riskier value"
+        );
         let mut attrs = ALICE.to_vec();
         attrs.retain(|(k, _)| *k != "msRTCSIP-PrimaryUserAddress");
         attrs.push(("msRTCSIP-PrimaryUserAddress", "alice-at-nowhere"));
@@ -533,7 +569,11 @@ mod tests {
             change_times: &times,
             oddities: &oddities,
         };
-        assert!(user_of(&no_guid, &mapping).unwrap_err().contains("objectGUID"));
+        assert!(
+            user_of(&no_guid, &mapping)
+                .unwrap_err()
+                .contains("objectGUID")
+        );
     }
 
     fn user_of(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, String> {
@@ -553,12 +593,18 @@ mod tests {
     fn protected_accounts_come_from_admin_count_or_builtin_groups() {
         let mut attrs = ALICE.to_vec();
         attrs.push(("adminCount", "1"));
-        assert_eq!(map(&entry(&attrs)).ad.protected_groups, ["AdminSDHolder (adminCount = 1)"]);
+        assert_eq!(
+            map(&entry(&attrs)).ad.protected_groups,
+            ["AdminSDHolder (adminCount = 1)"]
+        );
         attrs.push(("memberOf", "CN=Domain Admins,CN=Users,DC=corp,DC=example"));
         assert_eq!(map(&entry(&attrs)).ad.protected_groups, ["Domain Admins"]);
         let mut attrs = ALICE.to_vec();
         attrs.push(("memberOf", "CN=Domain Admins,OU=Pranks,DC=corp,DC=example"));
-        assert!(map(&entry(&attrs)).ad.protected_groups.is_empty(), "a look-alike group elsewhere");
+        assert!(
+            map(&entry(&attrs)).ad.protected_groups.is_empty(),
+            "a look-alike group elsewhere"
+        );
     }
 
     #[test]
@@ -589,7 +635,10 @@ mod tests {
         let times = change_times(&blob);
         assert_eq!(times.len(), 2);
         assert_eq!(times[&USER_ACCOUNT_CONTROL_ATTID].unix_timestamp(), unix);
-        assert!(change_times(&blob[..20]).len() <= 1, "a cut-off blob reads what it can");
+        assert!(
+            change_times(&blob[..20]).len() <= 1,
+            "a cut-off blob reads what it can"
+        );
         // The first entry of a blob a Samba DC returned for an account added at 22:36:46.
         let samba: Vec<u8> = [
             "0100000000000000010000000000000000000000",

@@ -35,7 +35,11 @@ fn line(out: &mut String, name: &str, value: &str) {
     if safe {
         let _ = writeln!(out, "{name}: {value}");
     } else {
-        let _ = writeln!(out, "{name}:: {}", base64::engine::general_purpose::STANDARD.encode(value));
+        let _ = writeln!(
+            out,
+            "{name}:: {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        );
     }
 }
 
@@ -91,7 +95,10 @@ pub fn lab(users: &[DirectoryUser], base_dn: &str) -> Result<Lab, String> {
         add(&mut out, container, "container");
         out.push('\n');
     }
-    let pool_dn: HashMap<&str, &str> = pool_dns.iter().map(|(f, d)| (f.as_str(), d.as_str())).collect();
+    let pool_dn: HashMap<&str, &str> = pool_dns
+        .iter()
+        .map(|(f, d)| (f.as_str(), d.as_str()))
+        .collect();
     let dn_of: HashMap<UserId, &str> = users
         .iter()
         .map(|u| (u.id, u.ad.distinguished_name.as_str()))
@@ -125,21 +132,41 @@ pub fn lab(users: &[DirectoryUser], base_dn: &str) -> Result<Lab, String> {
             out.push_str("adminCount: 1\n");
             for group in &ad.protected_groups {
                 if BUILTIN_PROTECTED.contains(&group.as_str()) {
-                    memberships.push((format!("CN={group},CN=Users,{base_dn}"), &ad.distinguished_name));
+                    memberships.push((
+                        format!("CN={group},CN=Users,{base_dn}"),
+                        &ad.distinguished_name,
+                    ));
                 }
             }
         }
         if let Some(lync) = &user.lync {
-            line(&mut out, "msRTCSIP-PrimaryUserAddress", &lync.sip_address.to_string());
-            line(&mut out, "msRTCSIP-UserEnabled", if lync.enabled { "TRUE" } else { "FALSE" });
-            line(&mut out, "msRTCSIP-DeploymentLocator", &lync.hosting_provider);
+            line(
+                &mut out,
+                "msRTCSIP-PrimaryUserAddress",
+                &lync.sip_address.to_string(),
+            );
+            line(
+                &mut out,
+                "msRTCSIP-UserEnabled",
+                if lync.enabled { "TRUE" } else { "FALSE" },
+            );
+            line(
+                &mut out,
+                "msRTCSIP-DeploymentLocator",
+                &lync.hosting_provider,
+            );
             if let Some(pool) = lync.registrar_pool.as_deref().and_then(|p| pool_dn.get(p)) {
                 line(&mut out, "msRTCSIP-PrimaryHomeServer", pool);
             }
             if let Some(uri) = &lync.line_uri {
                 line(&mut out, "msRTCSIP-Line", uri);
             }
-            let flags = OPTION_FLAGS + if lync.enterprise_voice_enabled { ENTERPRISE_VOICE } else { 0 };
+            let flags = OPTION_FLAGS
+                + if lync.enterprise_voice_enabled {
+                    ENTERPRISE_VOICE
+                } else {
+                    0
+                };
             let _ = writeln!(out, "msRTCSIP-OptionFlags: {flags}");
         }
         out.push('\n');
@@ -176,8 +203,12 @@ mod tests {
         }
         assert!(written.ldif.contains("msRTCSIP-UserEnabled: FALSE"));
         assert!(
-            written.ldif.contains("CN=Domain Admins,CN=Users,DC=contoso,DC=com")
-                || written.ldif.contains("CN=Enterprise Admins,CN=Users,DC=contoso,DC=com")
+            written
+                .ldif
+                .contains("CN=Domain Admins,CN=Users,DC=contoso,DC=com")
+                || written
+                    .ldif
+                    .contains("CN=Enterprise Admins,CN=Users,DC=contoso,DC=com")
         );
         assert!(lab(&users, "DC=fabrikam,DC=com").is_err());
     }

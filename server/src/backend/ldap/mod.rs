@@ -126,11 +126,17 @@ impl LdapDirectory {
     }
 
     /// Reads everything (or what changed since `since`) over one connection.
-    async fn read(&self, ldap: Ldap, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError> {
+    async fn read(
+        &self,
+        ldap: Ldap,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError> {
         let root = root_dse(ldap.clone(), &self.settings).await?;
         let attid = self.lync_enabled_attid(ldap.clone(), &root).await?;
         // USNs are the DC's own: a mark from another DC (a failover) means reading everything.
-        let continue_from = since.filter(|mark| mark.server == root.server).map(|mark| mark.usn);
+        let continue_from = since
+            .filter(|mark| mark.server == root.server)
+            .map(|mark| mark.usn);
         let high_water = Watermark::new(Arc::clone(&root.server), root.highest_usn);
         if continue_from == Some(root.highest_usn) {
             // Nothing at all changed on this DC since the last read.
@@ -145,7 +151,12 @@ impl LdapDirectory {
             None => filter.to_owned(),
         };
         let entries = self
-            .paged(ldap.clone(), &self.settings.base_dn, &changed_filter(USERS_FILTER), &USER_ATTRIBUTES)
+            .paged(
+                ldap.clone(),
+                &self.settings.base_dn,
+                &changed_filter(USERS_FILTER),
+                &USER_ATTRIBUTES,
+            )
             .await?;
         // When AD disabled an account, or Lync a user, is in the replication metadata: read it
         // for those users only (it is about 1.5 KB a user).
@@ -162,7 +173,10 @@ impl LdapDirectory {
         let change_times: HashMap<UserId, _> = metadata
             .iter()
             .filter_map(|entry| {
-                Some((entry.object_guid()?, entry::change_times(entry.binary("replPropertyMetaData")?)))
+                Some((
+                    entry.object_guid()?,
+                    entry::change_times(entry.binary("replPropertyMetaData")?),
+                ))
             })
             .collect();
         let Some(usn) = continue_from else {
@@ -188,7 +202,12 @@ impl LdapDirectory {
 
     /// Users deleted since `usn`: tombstones (when the service account may read deleted objects),
     /// and users missing from a census of every objectGUID (when one is due).
-    async fn deleted(&self, ldap: Ldap, root: &RootDse, usn: u64) -> Result<Vec<UserId>, BackendError> {
+    async fn deleted(
+        &self,
+        ldap: Ldap,
+        root: &RootDse,
+        usn: u64,
+    ) -> Result<Vec<UserId>, BackendError> {
         let show_deleted = RawControl {
             ctype: SHOW_DELETED.to_owned(),
             crit: true,
@@ -200,7 +219,10 @@ impl LdapDirectory {
             .paged(
                 with_tombstones,
                 &root.default_naming_context,
-                &format!("(&(isDeleted=TRUE)(objectClass=user)(uSNChanged>={}))", usn + 1),
+                &format!(
+                    "(&(isDeleted=TRUE)(objectClass=user)(uSNChanged>={}))",
+                    usn + 1
+                ),
                 &["objectGUID"],
             )
             .await?
@@ -225,7 +247,13 @@ impl LdapDirectory {
         Ok(deleted.into_iter().collect())
     }
 
-    async fn paged(&self, ldap: Ldap, base: &str, filter: &str, attributes: &[&str]) -> Result<Vec<Entry>, BackendError> {
+    async fn paged(
+        &self,
+        ldap: Ldap,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<Entry>, BackendError> {
         paged(ldap, &self.settings, base, filter, attributes).await
     }
 
@@ -267,7 +295,11 @@ impl LdapDirectory {
     }
 
     /// msRTCSIP-UserEnabled's attribute id (`msDS-IntId`), read once per DC.
-    async fn lync_enabled_attid(&self, ldap: Ldap, root: &RootDse) -> Result<Option<u32>, BackendError> {
+    async fn lync_enabled_attid(
+        &self,
+        ldap: Ldap,
+        root: &RootDse,
+    ) -> Result<Option<u32>, BackendError> {
         if let Some((server, attid)) = &self.memory().lync_enabled_attid
             && *server == root.server
         {
@@ -314,7 +346,12 @@ async fn root_dse(mut ldap: Ldap, settings: &LdapSettings) -> Result<RootDse, Ba
         )
         .await
         .and_then(|result| result.success())
-        .map_err(|e| BackendError::Unavailable(format!("reading the rootDSE: {e}")))?;
+        .map_err(|e| {
+            BackendError::Unavailable(format!(
+                "the DC at {} did not answer a rootDSE read: {e}",
+                settings.url
+            ))
+        })?;
     let entry = Entry::from(SearchEntry::construct(
         entries
             .into_iter()
@@ -326,7 +363,10 @@ async fn root_dse(mut ldap: Ldap, settings: &LdapSettings) -> Result<RootDse, Ba
         server: text("dsServiceName").into(),
         host: text("dnsHostName"),
         highest_usn: text("highestCommittedUSN").parse().map_err(|_| {
-            BackendError::Unavailable("the rootDSE has no highestCommittedUSN: is this an Active Directory DC?".to_owned())
+            BackendError::Unavailable(
+                "the rootDSE has no highestCommittedUSN: is this an Active Directory DC?"
+                    .to_owned(),
+            )
         })?,
         default_naming_context: text("defaultNamingContext"),
         schema_naming_context: text("schemaNamingContext"),
@@ -351,7 +391,12 @@ async fn paged(
         .with_timeout(settings.timeout)
         .streaming_search_with(adapters, base, Scope::Subtree, filter, attributes.to_vec())
         .await
-        .map_err(|e| BackendError::Unavailable(format!("searching {base}: {e}")))?;
+        .map_err(|e| {
+            BackendError::Unavailable(format!(
+                "the DC at {} refused a search of {base}: {e}",
+                settings.url
+            ))
+        })?;
     let mut entries = Vec::new();
     loop {
         match search.next().await {
@@ -396,7 +441,10 @@ impl DirectorySource for LdapDirectory {
         ))
     }
 
-    async fn read_directory(&self, since: Option<&Watermark>) -> Result<DirectoryRead, BackendError> {
+    async fn read_directory(
+        &self,
+        since: Option<&Watermark>,
+    ) -> Result<DirectoryRead, BackendError> {
         self.with_connection(|ldap| self.read(ldap, since)).await
     }
 
@@ -409,7 +457,8 @@ impl DirectorySource for LdapDirectory {
                 let filter = format!("(&{USERS_FILTER}{})", entry::guid_filter(id));
                 let mut attributes = USER_ATTRIBUTES.to_vec();
                 attributes.push("replPropertyMetaData");
-                let entries = paged(ldap, settings, &settings.base_dn, &filter, &attributes).await?;
+                let entries =
+                    paged(ldap, settings, &settings.base_dn, &filter, &attributes).await?;
                 let metadata = entries
                     .first()
                     .and_then(|e| e.binary("replPropertyMetaData"))
@@ -417,7 +466,9 @@ impl DirectorySource for LdapDirectory {
                 Ok((entries, metadata, attid))
             })
             .await?;
-        let change_times = metadata.map(|m| HashMap::from([(id, m)])).unwrap_or_default();
+        let change_times = metadata
+            .map(|m| HashMap::from([(id, m)]))
+            .unwrap_or_default();
         self.map(&entries, attid, &change_times, false)
             .into_iter()
             .next()

@@ -54,7 +54,12 @@ pub struct LdapArgs {
     /// A registrar pool's FQDN and the DN of its service in AD (what msRTCSIP-PrimaryHomeServer
     /// holds), e.g. `pool01.contoso.com=CN=Lc Services,CN=Microsoft,CN=1:1,CN=Pools,...`.
     /// Repeat for each pool. Unmapped pools are shown by their pool id.
-    #[arg(long = "ldap-pool", env = "DEPROV_LDAP_POOLS", value_delimiter = ';', value_name = "FQDN=DN")]
+    #[arg(
+        long = "ldap-pool",
+        env = "DEPROV_LDAP_POOLS",
+        value_delimiter = ';',
+        value_name = "FQDN=DN"
+    )]
     pub ldap_pools: Vec<String>,
 
     /// Seconds between listings of every user's objectGUID, which is how deletions are found
@@ -99,8 +104,12 @@ pub struct SignInArgs {
 
     /// An AD group whose members (nested groups included) hold a role, e.g.
     /// `approver=CN=Lync Approvers,OU=Groups,DC=contoso,DC=com`. Repeat for each role or group.
-    #[arg(long = "role-group", env = "DEPROV_ROLE_GROUPS", value_delimiter = ';',
-          value_name = "ROLE=GROUP_DN")]
+    #[arg(
+        long = "role-group",
+        env = "DEPROV_ROLE_GROUPS",
+        value_delimiter = ';',
+        value_name = "ROLE=GROUP_DN"
+    )]
     pub role_groups: Vec<String>,
 }
 
@@ -181,11 +190,13 @@ pub fn normalise_dn(dn: &str) -> String {
 impl LdapArgs {
     /// Checks the flags and reads the password; every problem in words an operator can act on.
     pub fn settings(&self) -> Result<LdapSettings, String> {
-        let url = self
-            .ldap_url
-            .clone()
-            .ok_or("--ldap-url is missing: give the domain controller, e.g. ldaps://dc01.contoso.com")?;
-        let transport = match url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase()) {
+        let url = self.ldap_url.clone().ok_or(
+            "--ldap-url is missing: give the domain controller, e.g. ldaps://dc01.contoso.com",
+        )?;
+        let transport = match url
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        {
             Some(scheme) if scheme == "ldaps" => Transport::Ldaps,
             Some(scheme) if scheme == "ldap" && self.ldap_insecure => Transport::Plain,
             Some(scheme) if scheme == "ldap" => Transport::StartTls,
@@ -205,7 +216,9 @@ impl LdapArgs {
             .ldap_base_dn
             .clone()
             .filter(|dn| dn.contains('='))
-            .ok_or("--ldap-base-dn is missing: where users are read from, e.g. DC=contoso,DC=com")?;
+            .ok_or(
+                "--ldap-base-dn is missing: where users are read from, e.g. DC=contoso,DC=com",
+            )?;
         let mut pools = HashMap::new();
         for mapping in &self.ldap_pools {
             let (fqdn, dn) = mapping
@@ -220,7 +233,9 @@ impl LdapArgs {
         }
         let tls = match transport {
             Transport::Plain => None,
-            Transport::Ldaps | Transport::StartTls => Some(tls_config(self.ldap_ca_file.as_deref())?),
+            Transport::Ldaps | Transport::StartTls => {
+                Some(tls_config(self.ldap_ca_file.as_deref())?)
+            }
         };
         Ok(LdapSettings {
             url,
@@ -242,7 +257,10 @@ impl LdapArgs {
         let password = match (&self.ldap_bind_password_file, std::env::var(PASSWORD_ENV)) {
             (Some(file), _) => std::fs::read_to_string(file)
                 .map_err(|e| {
-                    format!("--ldap-bind-password-file {}: cannot read it: {e}", file.display())
+                    format!(
+                        "--ldap-bind-password-file {}: cannot read it: {e}",
+                        file.display()
+                    )
                 })?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
@@ -294,10 +312,16 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientCon
                 .map_err(|e| format!("--ldap-ca-file {}: cannot read it: {e}", path.display()))?;
             for certificate in certificates {
                 let certificate = certificate.map_err(|e| {
-                    format!("--ldap-ca-file {}: not a PEM certificate: {e}", path.display())
+                    format!(
+                        "--ldap-ca-file {}: not a PEM certificate: {e}",
+                        path.display()
+                    )
                 })?;
                 roots.add(certificate).map_err(|e| {
-                    format!("--ldap-ca-file {}: unusable certificate: {e}", path.display())
+                    format!(
+                        "--ldap-ca-file {}: unusable certificate: {e}",
+                        path.display()
+                    )
                 })?;
             }
             if roots.is_empty() {
@@ -382,7 +406,11 @@ pub enum ConnectError {
 
 /// Opens a connection to the DC in `settings` and binds as `name` (a DN, `user@domain` or
 /// `DOMAIN\user`) with `password`. The caller refuses empty passwords first.
-pub async fn connect(settings: &LdapSettings, name: &str, password: &str) -> Result<Ldap, ConnectError> {
+pub async fn connect(
+    settings: &LdapSettings,
+    name: &str,
+    password: &str,
+) -> Result<Ldap, ConnectError> {
     let mut options = LdapConnSettings::new()
         .set_conn_timeout(settings.timeout)
         .set_starttls(settings.transport == Transport::StartTls);
@@ -404,12 +432,17 @@ pub async fn connect(settings: &LdapSettings, name: &str, password: &str) -> Res
         .map_err(|e| ConnectError::Unreachable(transport_failure(settings, &e)))?;
     match bound.rc {
         0 => Ok(ldap),
-        49 => Err(ConnectError::Refused(BindRefusal::from_diagnostic(&bound.text))),
+        49 => Err(ConnectError::Refused(BindRefusal::from_diagnostic(
+            &bound.text,
+        ))),
         8 => Err(ConnectError::Unreachable(format!(
             "the DC requires a protected connection for binds ({}): use ldaps:// or ldap:// with StartTLS",
             bound.text
         ))),
-        rc => Err(ConnectError::Refused(BindRefusal::Other(format!("result {rc}: {}", bound.text)))),
+        rc => Err(ConnectError::Refused(BindRefusal::Other(format!(
+            "result {rc}: {}",
+            bound.text
+        )))),
     }
 }
 
@@ -428,10 +461,17 @@ pub fn transport_failure(settings: &LdapSettings, error: &LdapError) -> String {
         );
     }
     if lower.contains("timed out") || lower.contains("elapsed") {
-        return format!("{} did not answer within {} s", settings.url, settings.timeout.as_secs());
+        return format!(
+            "{} did not answer within {} s",
+            settings.url,
+            settings.timeout.as_secs()
+        );
     }
     if lower.contains("refused") {
-        return format!("{} refused the connection: is the DC up, and the port right? ({text})", settings.url);
+        return format!(
+            "{} refused the connection: is the DC up, and the port right? ({text})",
+            settings.url
+        );
     }
     format!("{}: {text}", settings.url)
 }
@@ -449,7 +489,10 @@ mod tests {
         }
     }
 
-    fn with_password_file(mut args: LdapArgs, password: &str) -> (LdapArgs, tempfile::NamedTempFile) {
+    fn with_password_file(
+        mut args: LdapArgs,
+        password: &str,
+    ) -> (LdapArgs, tempfile::NamedTempFile) {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), format!("{password}\n")).unwrap();
         args.ldap_bind_password_file = Some(file.path().to_path_buf());
@@ -480,10 +523,14 @@ mod tests {
     #[test]
     fn pools_and_role_groups_are_checked() {
         let (mut args, _file) = with_password_file(args(), "x");
-        args.ldap_pools = vec!["Pool01.contoso.com=CN=Lc Services, CN=Microsoft,CN=1:1,CN=Pools".into()];
+        args.ldap_pools =
+            vec!["Pool01.contoso.com=CN=Lc Services, CN=Microsoft,CN=1:1,CN=Pools".into()];
         let settings = args.settings().unwrap();
         assert_eq!(
-            settings.pools.get("cn=lc services,cn=microsoft,cn=1:1,cn=pools").map(String::as_str),
+            settings
+                .pools
+                .get("cn=lc services,cn=microsoft,cn=1:1,cn=pools")
+                .map(String::as_str),
             Some("pool01.contoso.com")
         );
         args.ldap_pools = vec!["no-equals-sign".into()];
@@ -518,12 +565,29 @@ mod tests {
     #[test]
     fn bind_refusals_are_read_from_ad_sub_codes() {
         let text = |code: &str| {
-            format!("80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {code}, v1db1")
+            format!(
+                "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {code}, v1db1"
+            )
         };
-        assert_eq!(BindRefusal::from_diagnostic(&text("52e")), BindRefusal::WrongPassword);
-        assert_eq!(BindRefusal::from_diagnostic(&text("533")), BindRefusal::Disabled);
-        assert_eq!(BindRefusal::from_diagnostic(&text("775")), BindRefusal::Locked);
-        assert!(matches!(BindRefusal::from_diagnostic(&text("773")), BindRefusal::Expired(_)));
-        assert!(matches!(BindRefusal::from_diagnostic("weird"), BindRefusal::Other(_)));
+        assert_eq!(
+            BindRefusal::from_diagnostic(&text("52e")),
+            BindRefusal::WrongPassword
+        );
+        assert_eq!(
+            BindRefusal::from_diagnostic(&text("533")),
+            BindRefusal::Disabled
+        );
+        assert_eq!(
+            BindRefusal::from_diagnostic(&text("775")),
+            BindRefusal::Locked
+        );
+        assert!(matches!(
+            BindRefusal::from_diagnostic(&text("773")),
+            BindRefusal::Expired(_)
+        ));
+        assert!(matches!(
+            BindRefusal::from_diagnostic("weird"),
+            BindRefusal::Other(_)
+        ));
     }
 }

@@ -471,7 +471,11 @@ mod tests {
                 .iter()
                 .any(|u| u.ad.distinguished_name.contains(RESOURCE_OU))
         );
-        assert!(users.iter().any(|u| u.endpoints.is_known_and(|e| !e.is_empty())));
+        assert!(
+            users
+                .iter()
+                .any(|u| u.endpoints.is_known_and(|e| !e.is_empty()))
+        );
         let pools: HashSet<_> = users
             .iter()
             .filter_map(|u| u.lync.as_ref()?.registrar_pool.clone())

@@ -255,7 +255,9 @@ impl Simulator {
                 SignInMethod::Windows if user.ad.account_disabled => Err(SignInRefused::AdDisabled),
                 SignInMethod::Windows => Ok(()),
                 SignInMethod::ClientCertificate
-                    if !lync.usable_certificates(now).is_known_and(|c| !c.is_empty()) =>
+                    if !lync
+                        .usable_certificates(now)
+                        .is_known_and(|c| !c.is_empty()) =>
                 {
                     Err(SignInRefused::NoValidCertificate)
                 }

@@ -2,8 +2,8 @@
 //! 3- and 5-minute marks.
 
 use super::*;
-use deprov_wire::directory::{ClientCertificate, LyncState};
 use crate::backend::{DirectoryRead, DirectorySource, LyncShell, Watermark};
+use deprov_wire::directory::{ClientCertificate, LyncState};
 use time::Duration;
 use time::macros::datetime;
 

@@ -380,7 +380,14 @@ fn a_fresh_read_tells_whether_each_step_took_effect() {
     };
     assert_eq!(took_effect(&revoke, &before), Some(false));
     let mut revoked = before.clone();
-    revoked.lync.as_mut().unwrap().certificates.known_mut().unwrap()[0].revoked_from = Some(NOW);
+    revoked
+        .lync
+        .as_mut()
+        .unwrap()
+        .certificates
+        .known_mut()
+        .unwrap()[0]
+        .revoked_from = Some(NOW);
     assert_eq!(took_effect(&revoke, &revoked), Some(true));
     let remove = Cmdlet::DisableCsUser {
         identity: "x".into(),
