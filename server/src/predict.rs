@@ -127,6 +127,14 @@ impl<'a> Situation<'a> {
 
     fn data_summary(&self) -> String {
         self.lync.map_or_else(String::new, |lync| {
+            if lync.contact_count.is_unknown()
+                && lync.conference_count.is_unknown()
+                && lync.policies.is_unknown()
+            {
+                return format!(
+                    "contacts, scheduled conferences and policy assignments ({NOT_KNOWN_WITHOUT_SHELL})"
+                );
+            }
             let count = |fact: Fact<usize>, one: &str, many: &str| match fact {
                 Fact::Known(n) => plural(n, one, many),
                 Fact::Unknown => format!("{many} ({NOT_KNOWN_WITHOUT_SHELL})"),
