@@ -1,6 +1,8 @@
 //! `deprov serve`'s settings: each a flag, each also an environment variable.
 
-use crate::backend::ldap::settings::{LdapArgs, SignInArgs};
+use crate::backend::ldap::settings::{LdapArgs, Secret, SignInArgs};
+use crate::backend::shell::worker::Launch;
+use crate::backend::shell::ShellConfig;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -15,6 +17,84 @@ pub enum Backend {
     Lync,
 }
 
+/// The Lync Management Shell: how to start one worker, and how many.
+#[derive(Debug, Clone, Args)]
+pub struct ShellArgs {
+    /// The argv that starts one worker, as a JSON array, e.g.
+    /// '["powershell.exe","-NoProfile","-NonInteractive","-File","C:\\deprov\\lync-shell.ps1"]' or
+    /// '["ssh","-T","-o","BatchMode=yes","svc-deprov@lync-mgmt01"]'. With --backend lync, deprov
+    /// is then no longer read-only.
+    #[arg(long, env = "DEPROV_LYNC_SHELL", value_name = "JSON")]
+    pub lync_shell: Option<String>,
+
+    /// Workers kept running (each runs one call at a time; Windows allows 5 remote shells per
+    /// user by default).
+    #[arg(long, env = "DEPROV_LYNC_SHELL_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub lync_shell_workers: u32,
+
+    /// Seconds a new worker may take to load the module and say hello (10-20 s is usual).
+    #[arg(long, env = "DEPROV_LYNC_SHELL_START_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub lync_shell_start_secs: u64,
+
+    /// For a worker that opens a remote session (-ConnectionUri): the account, sent to it as its
+    /// first line with the password from --lync-shell-password-file.
+    #[arg(long, env = "DEPROV_LYNC_SHELL_USER", value_name = "DOMAIN\\USER")]
+    pub lync_shell_user: Option<String>,
+
+    #[arg(long, env = "DEPROV_LYNC_SHELL_PASSWORD_FILE", value_name = "FILE")]
+    pub lync_shell_password_file: Option<PathBuf>,
+}
+
+impl Default for ShellArgs {
+    /// No shell; the defaults the flags have.
+    fn default() -> Self {
+        Self {
+            lync_shell: None,
+            lync_shell_workers: 2,
+            lync_shell_start_secs: 60,
+            lync_shell_user: None,
+            lync_shell_password_file: None,
+        }
+    }
+}
+
+impl ShellArgs {
+    /// The pool's configuration, `None` when no shell is configured.
+    pub fn config(&self, call_timeout: std::time::Duration) -> Result<Option<ShellConfig>, String> {
+        let Some(json) = &self.lync_shell else {
+            return Ok(None);
+        };
+        let argv: Vec<String> = serde_json::from_str(json).map_err(|e| {
+            format!("--lync-shell must be a JSON array of strings, e.g. '[\"ssh\",\"-T\",\"svc@host\"]': {e}")
+        })?;
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err("--lync-shell is empty: give the argv that starts one worker".to_owned());
+        }
+        let credential = match (&self.lync_shell_user, &self.lync_shell_password_file) {
+            (None, None) => None,
+            (Some(user), Some(file)) => {
+                let password = std::fs::read_to_string(file)
+                    .map_err(|e| format!("--lync-shell-password-file {}: {e}", file.display()))?;
+                Some((user.clone(), Secret::new(password.trim_end_matches(['\r', '\n']).to_owned())))
+            }
+            _ => {
+                return Err("--lync-shell-user and --lync-shell-password-file go together".to_owned());
+            }
+        };
+        Ok(Some(ShellConfig {
+            launch: Launch {
+                argv,
+                credential,
+                handshake: std::time::Duration::from_secs(self.lync_shell_start_secs),
+            },
+            workers: self.lync_shell_workers as usize,
+            call_timeout,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// The deployment: the embedded simulator, or a real AD (read-only without a Lync shell).
@@ -26,6 +106,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub sign_in: SignInArgs,
+
+    #[command(flatten)]
+    pub shell: ShellArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "DEPROV_LISTEN", default_value = "127.0.0.1:8080")]
@@ -113,6 +196,7 @@ impl ServeConfig {
                 ldap_sign_in: "off".to_owned(),
                 role_groups: Vec::new(),
             },
+            shell: ShellArgs::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             static_dir,

@@ -68,7 +68,16 @@ impl Portal {
     /// Sets up storage and the deployment `config` names (the simulator by default, or AD over
     /// LDAP) and reads the directory.
     pub async fn start(config: ServeConfig) -> Result<Self, StartError> {
+        let shell = config
+            .shell
+            .config(std::time::Duration::from_secs(config.step_timeout_secs))
+            .map_err(StartError::Config)?;
         let deployment = match config.backend {
+            Backend::Sim if shell.is_some() => {
+                return Err(StartError::Config(
+                    "--lync-shell needs --backend lync: the simulator is its own shell".to_owned(),
+                ));
+            }
             Backend::Sim => {
                 let clock = SimClock::running(time::OffsetDateTime::now_utc());
                 Deployment::simulated(Arc::new(Simulator::new(
@@ -81,7 +90,19 @@ impl Portal {
             }
             Backend::Lync => {
                 let settings = config.ldap.settings().map_err(StartError::Config)?;
-                Deployment::read_only(Arc::new(backend::ldap::LdapDirectory::new(settings)))
+                let directory = Arc::new(backend::ldap::LdapDirectory::new(settings));
+                match shell {
+                    None => Deployment::read_only(directory),
+                    Some(shell) => {
+                        let pool = Arc::new(backend::shell::ShellPool::new(shell));
+                        tokio::spawn(keep_shell_alive(Arc::downgrade(&pool)));
+                        Deployment {
+                            directory,
+                            shell: Some(pool),
+                            simulator: None,
+                        }
+                    }
+                }
             }
         };
         Self::start_with(config, deployment).await
@@ -210,6 +231,18 @@ impl Portal {
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
+    }
+}
+
+/// Pings idle shell workers now and then (Windows closes idle remote shells after 15 minutes);
+/// ends with the pool.
+async fn keep_shell_alive(pool: std::sync::Weak<backend::shell::ShellPool>) {
+    let mut tick = tokio::time::interval(backend::shell::KEEPALIVE);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.keep_alive().await;
     }
 }
 

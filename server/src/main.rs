@@ -38,6 +38,9 @@ enum Command {
         #[command(flatten)]
         sign_in: SignInArgs,
     },
+    /// A Lync shell worker for tests and labs: speaks the worker protocol on stdin/stdout and
+    /// applies the cmdlets to AD over LDAP as Lync would (or to the simulator without --ldap-url).
+    ShellStandIn(Box<deprov_server::backend::shell::stand_in::StandInArgs>),
     /// Write the simulated directory as LDIF for a lab AD (the tests load a Samba DC with it).
     LabLdif {
         /// Users to generate.
@@ -131,6 +134,10 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Serve(config) => serve(*config).await,
         Command::CheckConnection { ldap, sign_in } => check_connection(ldap, sign_in).await,
+        Command::ShellStandIn(args) => deprov_server::backend::shell::stand_in::run(*args)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::LabLdif {
             users,
             seed,

@@ -2,12 +2,15 @@
 //! generated directory: the full read (seconds, users per second), an incremental poll with
 //! nothing changed and with 100 changed users, the report from one paged read against the
 //! article's way (one lookup per user, emulated as one LDAP search per user), and the portal's
-//! memory (RSS) at 100,000 directory users.
+//! memory (RSS) per directory user.
 //!
 //! `cargo bench -p deprov-tests --bench ldap`. Sizes: `DEPROV_BENCH_LDAP_USERS` (default
-//! `5000,20000`), `DEPROV_BENCH_LDAP_RSS_USERS` (default 100000; 0 skips it). The first run
-//! provisions a DC per size (cached; about 1 minute per 5,000 users) and needs root for
-//! Samba's packages. The RSS figure needs `cargo build --release -p deprov-server` first.
+//! `5000,20000`). The first run provisions a DC per size (cached, and slow: Samba's cost per
+//! added user grows with the directory, so 5,000 users take about a minute and 20,000 about 20;
+//! 100,000 would take hours, which is why the RSS at 100,000 is extrapolated from the portal on
+//! the real DC at each size and bounded by the portal on 100,000 simulated users, which holds
+//! the directory twice). It needs root for Samba's packages, and the release binary
+//! (`cargo build --release -p deprov-server`) for the memory figures.
 
 use deprov_server::backend::ldap::LdapDirectory;
 use deprov_server::backend::ldap::entry::{
@@ -119,9 +122,10 @@ async fn one_search_per_user(dc: &TestDc, ids: &[UserId]) -> Vec<DirectoryUser> 
         .collect()
 }
 
-async fn size(users: usize) {
+/// Every figure at one directory size; the portal's RSS on it, when measured.
+async fn size(users: usize) -> Option<u64> {
     let Some(dc) = TestDc::start_with(users, 1, "the LDAP benchmark") else {
-        return;
+        return None;
     };
     let mut args = dc.ldap_args();
     args.ldap_page_size = 500;
@@ -258,91 +262,99 @@ async fn size(users: usize) {
         per_user_total.as_secs_f64(),
         per_user_total.as_secs_f64() / paged_total.as_secs_f64()
     );
+    rss_on_dc(&dc, users).await
 }
 
-/// The portal's resident memory once it has read `users` directory users from a real DC.
-async fn rss(users: usize) {
-    let Some(dc) = TestDc::start_with(users, 1, "the RSS benchmark") else {
-        return;
-    };
-    let binary =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/deprov");
+/// The resident memory (and its peak) of `deprov serve` started with `arguments`, once it
+/// serves; and how long it took to be ready.
+async fn portal_rss(arguments: &[String]) -> Option<(u64, u64, Duration)> {
+    let binary = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/deprov");
     if !binary.exists() {
-        println!(
-            "\nRSS: skipped: build the release binary first (cargo build --release -p deprov-server)"
-        );
-        return;
+        println!("  memory: skipped: build the release binary first (cargo build --release -p deprov-server)");
+        return None;
     }
-    let args = dc.ldap_args();
     let data = tempfile::tempdir().unwrap();
-    let mut command = std::process::Command::new(&binary);
-    command
-        .args([
-            "serve",
-            "--backend",
-            "lync",
-            "--listen",
-            "127.0.0.1:0",
-            "--demo-accounts",
-            "off",
-        ])
+    let began = Instant::now();
+    let mut child = std::process::Command::new(&binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo-accounts", "off", "--sim-churn", "off"])
         .arg("--data-dir")
         .arg(data.path())
-        .args([
-            "--ldap-url",
-            &dc.url(),
-            "--ldap-bind-dn",
-            dc::SERVICE_ACCOUNT,
-            "--ldap-base-dn",
-            dc::BASE_DN,
-        ])
-        .arg("--ldap-ca-file")
-        .arg(dc.ca_file())
-        .arg("--ldap-bind-password-file")
-        .arg(args.ldap_bind_password_file.as_ref().unwrap());
-    for pool in &args.ldap_pools {
-        command.args(["--ldap-pool", pool]);
-    }
-    let began = Instant::now();
-    let mut child = command
+        .args(arguments)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     let ready = began.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let field = |name: &str| {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let kib = |name: &str| -> u64 {
         status
             .lines()
             .find(|l| l.starts_with(name))
-            .map(|l| l.trim_start_matches(name).trim().to_owned())
-            .unwrap_or_default()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     };
-    println!(
-        "\nThe portal on {users} directory users from the DC: ready in {:.1} s; RSS {} (peak {})",
-        ready.as_secs_f64(),
-        field("VmRSS:"),
-        field("VmHWM:")
-    );
     let _ = child.kill();
     let _ = child.wait();
+    Some((kib("VmRSS:"), kib("VmHWM:"), ready))
+}
+
+/// The portal's memory on the real DC of `users` users, as `--backend lync`.
+async fn rss_on_dc(dc: &TestDc, users: usize) -> Option<u64> {
+    let args = dc.ldap_args();
+    let mut arguments: Vec<String> = [
+        "--backend", "lync", "--ldap-url", &dc.url(), "--ldap-bind-dn", dc::SERVICE_ACCOUNT,
+        "--ldap-base-dn", dc::BASE_DN,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    arguments.push("--ldap-ca-file".into());
+    arguments.push(dc.ca_file().display().to_string());
+    arguments.push("--ldap-bind-password-file".into());
+    arguments.push(args.ldap_bind_password_file.as_ref().unwrap().display().to_string());
+    for pool in &args.ldap_pools {
+        arguments.push("--ldap-pool".into());
+        arguments.push(pool.clone());
+    }
+    let (rss, peak, ready) = portal_rss(&arguments).await?;
+    println!(
+        "  the portal on it (--backend lync): ready in {:.1} s, RSS {:.0} MiB (peak {:.0} MiB): {:.1} KiB per user",
+        ready.as_secs_f64(),
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        rss as f64 / users as f64
+    );
+    Some(rss)
 }
 
 #[tokio::main]
 async fn main() {
+    let mut measured = Vec::new();
     for users in sizes("DEPROV_BENCH_LDAP_USERS", "5000,20000") {
-        size(users).await;
-    }
-    for users in sizes("DEPROV_BENCH_LDAP_RSS_USERS", "100000") {
-        if users > 0 {
-            rss(users).await;
+        if let Some(rss) = size(users).await {
+            measured.push((users, rss));
         }
+    }
+    if let [(small, small_rss), .., (large, large_rss)] = measured[..] {
+        let per_user = (large_rss as f64 - small_rss as f64) / (large - small) as f64;
+        let at = |users: f64| (large_rss as f64 + per_user * (users - large as f64)) / 1024.0;
+        println!(
+            "\nMemory: {per_user:.1} KiB more per directory user between {small} and {large} users; \
+             at 100,000 users about {:.0} MiB (extrapolated)",
+            at(100_000.0)
+        );
+    }
+    if let Some((rss, peak, ready)) = portal_rss(&["--sim-users".into(), "100000".into()]).await {
+        println!(
+            "Bound: the portal on 100,000 simulated users (directory held twice: simulator and copy): \
+             ready in {:.1} s, RSS {:.0} MiB (peak {:.0} MiB)",
+            ready.as_secs_f64(),
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
     }
 }

@@ -10,11 +10,12 @@
 //! transport failures, timeouts and partial reads in [`BackendError`].
 
 pub mod ldap;
+pub mod shell;
 pub mod sim;
 
 use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
-use deprov_wire::directory::{DirectoryUser, UserId};
+use deprov_wire::directory::{ClientCertificate, DirectoryUser, PolicyAssignment, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -29,6 +30,10 @@ pub enum BackendError {
     /// No answer in time: the outcome of a write is unknown and must be read back, not repeated.
     #[error("the Lync backend did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// The shell ended during the call (it died, or broke the protocol): the outcome is unknown,
+    /// as after a timeout.
+    #[error("the Lync shell worker ended during the call ({0}): whether it took effect is unknown")]
+    Lost(String),
     #[error("no user {0} in the directory")]
     UserNotFound(String),
     /// The shell ran the cmdlet and it failed: nothing changed.
@@ -97,6 +102,15 @@ pub struct CmdletOutput {
     pub text: String,
 }
 
+/// What only the Lync server knows of one user, read through the shell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LyncOnly {
+    /// Get-CsClientCertificate: the client certificates issued to the user.
+    pub certificates: Vec<ClientCertificate>,
+    /// Get-CsUser's policy assignments; `None` when Lync does not know the user.
+    pub policies: Option<Vec<PolicyAssignment>>,
+}
+
 /// Where the portal reads users from: AD and its `msRTCSIP-*` attributes.
 #[async_trait]
 pub trait DirectorySource: Send + Sync + 'static {
@@ -135,6 +149,9 @@ pub trait LyncShell: Send + Sync + 'static {
 
     /// Runs one cmdlet, its values passed as data.
     async fn run(&self, cmdlet: &Cmdlet) -> Result<CmdletOutput, BackendError>;
+
+    /// What AD does not hold about the user with this `-Identity`: certificates and policies.
+    async fn read_lync_only(&self, identity: &str) -> Result<LyncOnly, BackendError>;
 }
 
 /// One Lync deployment as the portal reaches it: a directory source, and a shell when one is

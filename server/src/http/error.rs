@@ -65,6 +65,7 @@ impl From<BackendError> for AppError {
             }
             BackendError::Unavailable(_)
             | BackendError::Timeout(_)
+            | BackendError::Lost(_)
             | BackendError::Partial { .. } => {
                 Self::BackendUnavailable(format!("{error}. Try again in a moment."))
             }

@@ -14,7 +14,9 @@ mod names;
 
 pub use clock::SimClock;
 
-use super::{BackendError, CmdletOutput, DirectoryRead, DirectorySource, LyncShell, Watermark};
+use super::{
+    BackendError, CmdletOutput, DirectoryRead, DirectorySource, LyncOnly, LyncShell, Watermark,
+};
 use crate::timing::{REMOVAL_DISCONNECT, REVOCATION_DELAY, TEMPORARY_DISABLE_GRACE};
 use async_trait::async_trait;
 use deprov_wire::cmdlet::Cmdlet;
@@ -708,6 +710,18 @@ impl LyncShell for Simulator {
             return std::future::pending().await;
         }
         output
+    }
+
+    async fn read_lync_only(&self, identity: &str) -> Result<LyncOnly, BackendError> {
+        let state = self.read();
+        let index = state.resolve(identity, "Get-CsUser")?;
+        let lync = state.users[index].lync.as_ref();
+        Ok(LyncOnly {
+            certificates: lync
+                .and_then(|l| l.certificates.known().cloned())
+                .unwrap_or_default(),
+            policies: lync.and_then(|l| l.policies.known().cloned()),
+        })
     }
 }
 
