@@ -316,3 +316,75 @@ async fn automatic_stage_two_is_off_until_an_admin_turns_it_on() {
         .await;
     assert_eq!(audit["entries"][0]["actor"], "everyone");
 }
+
+/// Signs the user with objectGUID `id` in on a laptop, with AD enabled (so Windows sign-in works).
+async fn signed_in(portal: &TestPortal, id: &str) {
+    use deprov_server::backend::DirectorySource;
+    let id: deprov_wire::directory::UserId = id.parse().unwrap();
+    let user = portal.simulator().read_user(id).await.unwrap();
+    if user.ad.account_disabled {
+        portal.simulator().ad_enable(id).unwrap();
+    }
+    let sip = user.lync.unwrap().sip_address;
+    portal
+        .simulator()
+        .sign_in(&sip, deprov_wire::directory::SignInMethod::Windows, "Lync 2013 (Windows)")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients_are_reported_loudly() {
+    use deprov_wire::execution::VerificationState;
+    let portal = TestPortal::spawn(500, 3).await;
+    let mut runs = Vec::new();
+    for (skip, unpatched) in [(0, false), (1, true)] {
+        let (id, version, _) = approved(&portal, skip, "standard").await;
+        let (_, body) = portal.get_json(&format!("/api/requests/{id}")).await;
+        signed_in(&portal, body["user_id"].as_str().unwrap()).await;
+        if unpatched {
+            let (status, _) = portal
+                .post("/api/sim/faults", Some(json!({ "cmdlet": "Set-CsUser", "kind": "unpatched_clients" })))
+                .await;
+            assert_eq!(status, 204);
+        }
+        let (status, body) = portal
+            .post(&format!("/api/requests/{id}/execute"), Some(json!({ "operation": "stage_one", "version": version })))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let view = until(&portal, id, |v| v.request.state == RequestState::StageOneDone).await;
+        let step = &view.operations[0].steps[1];
+        assert!(step.command.ends_with("-Enabled $false"));
+        let pending = step.verification.as_ref().expect("scheduled with the step");
+        assert_eq!(pending.state, VerificationState::Pending, "not before the 5-minute window ends");
+        runs.push(id);
+    }
+    // The 5-minute window passes on the deployment's clock.
+    let (status, _) = portal.post("/api/sim/clock/advance", Some(json!({ "seconds": 360 }))).await;
+    assert_eq!(status, 204);
+    let checked = |id: i64| {
+        let portal = &portal;
+        async move {
+            until(portal, id, |v| {
+                v.operations[0].steps[1]
+                    .verification
+                    .as_ref()
+                    .is_some_and(|c| c.state != VerificationState::Pending)
+            })
+            .await
+            .operations[0]
+                .steps[1]
+                .verification
+                .clone()
+                .unwrap()
+        }
+    };
+    let fine = checked(runs[0]).await;
+    assert_eq!(fine.state, VerificationState::Verified, "{}", fine.text);
+    assert!(fine.text.contains("Enabled = False, no signed-in session can IM or meet"), "{}", fine.text);
+    let unpatched = checked(runs[1]).await;
+    assert_eq!(unpatched.state, VerificationState::NotAsPredicted, "{}", unpatched.text);
+    assert!(unpatched.text.starts_with("NOT as predicted"), "{}", unpatched.text);
+    assert!(unpatched.text.contains("consider the immediate disconnect"), "{}", unpatched.text);
+    let (_, audit) = portal.get_json("/api/audit?action=execution.verify").await;
+    assert_eq!(audit["total"], 2, "{audit}");
+}

@@ -10,7 +10,8 @@
 use async_trait::async_trait;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::backend::{
-    BackendError, CmdletOutput, Deployment, DirectoryRead, DirectorySource, LyncShell, Watermark,
+    BackendError, CmdletOutput, Deployment, DirectoryRead, DirectorySource, LyncOnly, LyncShell,
+    Watermark,
 };
 use deprov_server::directory::Directory;
 use deprov_server::execution::Executor;
@@ -74,6 +75,10 @@ impl LyncShell for Counting {
         self.runs.fetch_add(1, Ordering::Relaxed);
         self.sim.run(cmdlet).await
     }
+    async fn read_lync_only(&self, identity: &str) -> Result<LyncOnly, BackendError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.sim.read_lync_only(identity).await
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -99,7 +104,7 @@ async fn main() {
     });
     let data = tempfile::tempdir().expect("a data folder");
     let store = Store::open(data.path()).await.expect("the store opens");
-    let directory = Directory::start(backend.clone())
+    let directory = Directory::start(backend.clone(), Some(backend.clone()))
         .await
         .expect("the directory");
     let clock = {

@@ -135,7 +135,7 @@ impl Portal {
                 .await
                 .map_err(|e| StartError::Demo(e.to_string()))?;
         }
-        let directory = Directory::start(Arc::clone(&source)).await?;
+        let directory = Directory::start(Arc::clone(&source), deployment.shell.clone()).await?;
 
         if let Some(simulator) = deployment
             .simulator
@@ -178,6 +178,7 @@ impl Portal {
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
         tokio::spawn(execution_housekeeping(executor.clone()));
+        tokio::spawn(verify_steps(executor.clone()));
         let ad_sign_in_on = ad_sign_in.is_some();
         let people = http::People {
             authenticator: Arc::new(people::SignInMethods {
@@ -255,6 +256,17 @@ async fn expire_requests(workflow: workflow::Workflow) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests pending past the limit"),
             Err(error) => tracing::warn!(%error, "could not expire requests"),
+        }
+    }
+}
+
+/// Every 2 s: checks the steps whose effect should show by now.
+async fn verify_steps(executor: execution::Executor) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Err(error) = executor.verify_due().await {
+            tracing::warn!(%error, "could not verify steps");
         }
     }
 }

@@ -171,6 +171,58 @@ pub struct StepView {
     pub error: Option<String>,
     /// How deprov settled an uncertain outcome, or what an earlier attempt did.
     pub note: Option<String>,
+    /// The check, at the moment the effect is predicted, that it happened.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+/// Where a step's verification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    /// Scheduled for `due_at`.
+    Pending,
+    Verified,
+    /// The read contradicts the prediction: someone must look.
+    NotAsPredicted,
+    /// Nothing here can tell (a file on the Lync server, facts only the shell knows).
+    Unverifiable,
+}
+
+impl VerificationState {
+    pub const ALL: [VerificationState; 4] = [
+        Self::Pending,
+        Self::Verified,
+        Self::NotAsPredicted,
+        Self::Unverifiable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::NotAsPredicted => "not_as_predicted",
+            Self::Unverifiable => "unverifiable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A step's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Verification {
+    pub state: VerificationState,
+    /// When it is (or was) due, by the deployment's clock.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub due_at: OffsetDateTime,
+    /// What the check found, in a sentence ("verified 14:05: Enabled = False, ..."); empty while pending.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use crate::components::when;
 use crate::{api, session};
 use deprov_wire::execution::{
     ExecuteBody, ExecutionView, Operation, OperationPlan, OperationView, RetryBody, StepState,
+    Verification, VerificationState,
 };
 use deprov_wire::people::Role;
 use deprov_wire::workflow::RequestState;
@@ -164,11 +165,25 @@ fn OperationRun(op: OperationView) -> impl IntoView {
                         {(!step.output.is_empty()).then(|| view! { <div class="sub">{step.output}</div> })}
                         {step.error.map(|e| view! { <div class="error">{e}</div> })}
                         {step.note.map(|n| view! { <div class="hint">{n}</div> })}
+                        {step.verification.map(|v| view! { <Checked verification=v /> })}
                     </li>
                 }).collect_view()}
             </ol>
         </div>
     }
+}
+
+/// A step's verification: scheduled, verified, or loudly NOT as predicted.
+#[component]
+fn Checked(verification: Verification) -> impl IntoView {
+    let (class, text) = match verification.state {
+        VerificationState::Pending => ("verification pending", format!("To be verified at {}, when the effect should show.", when(verification.due_at))),
+        VerificationState::Verified => ("verification good", verification.text),
+        VerificationState::NotAsPredicted => ("verification bad", verification.text),
+        VerificationState::Unverifiable => ("verification muted", verification.text),
+    };
+    let alert = (verification.state == VerificationState::NotAsPredicted).then_some("alert");
+    view! { <div class=class role=alert data-verification=verification.state.as_str()>{text}</div> }
 }
 
 /// The confirmation in progress. Held by [`Execution`], not the cards: every event redraws the

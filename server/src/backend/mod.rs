@@ -94,6 +94,12 @@ impl DirectoryRead {
             Self::Full { users, .. } | Self::Changes { users, .. } => users,
         }
     }
+
+    pub fn users_mut(&mut self) -> &mut [DirectoryUser] {
+        match self {
+            Self::Full { users, .. } | Self::Changes { users, .. } => users,
+        }
+    }
 }
 
 /// What a cmdlet printed, for the person watching it run.

@@ -1,4 +1,5 @@
-//! The portal's own copy of the directory, kept current from the backend's change feed.
+//! The portal's own copy of the directory, kept current from the source's change feed, with
+//! what only Lync knows (certificates, policies) read through the shell and merged in.
 //!
 //! Searching 100,000 users, or computing a report over them, cannot wait on LDAP round trips, so
 //! the portal reads the directory once, then applies incremental reads (`uSNChanged`) as the
@@ -7,19 +8,23 @@
 
 pub mod search;
 
-use crate::backend::{BackendError, DirectoryRead, DirectorySource, Watermark};
+use crate::backend::{BackendError, DirectoryRead, DirectorySource, LyncOnly, LyncShell, Watermark};
 use deprov_wire::directory::{
-    AdState, DirectoryUser, LyncState, SipAddress, UserId, registrar_pools,
+    AdState, DirectoryUser, Fact, LyncState, SipAddress, UserId, registrar_pools,
 };
 use search::{SearchIndex, SearchQuery};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 /// Poll even without a change signal, in case a push was lost.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
+/// How often certificates are read through the shell for the users the report needs them for.
+const CERTIFICATE_SWEEP: Duration = Duration::from_secs(600);
+/// Certificates read longer ago than this are read again by the sweep.
+const CERTIFICATES_STALE_AFTER: Duration = Duration::from_secs(3600);
 /// Back-off after a failed read, doubling up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -43,6 +48,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `users` (tests and benchmarks build their own).
+    /// This snapshot with what only Lync knows of user `id` merged in.
+    fn with_lync_only(&self, id: UserId, facts: &LyncOnly) -> Option<Self> {
+        let mut user = (**self.user(id)?).clone();
+        merge(&mut user, facts);
+        Some(self.apply(vec![user], &[], self.high_water.clone(), self.synced))
+    }
+
     pub fn build(
         mut users: Vec<Arc<DirectoryUser>>,
         high_water: Watermark,
@@ -246,11 +258,30 @@ fn searchable_names(user: &DirectoryUser) -> (&str, &str, &str, Option<&SipAddre
     )
 }
 
+/// Fills in, on a user read from AD, what only Lync knows and the shell told.
+fn merge(user: &mut DirectoryUser, facts: &LyncOnly) {
+    if let Some(lync) = user.lync.as_mut() {
+        if lync.certificates.is_unknown() {
+            lync.certificates = Fact::Known(facts.certificates.clone());
+        }
+        if let (true, Some(policies)) = (lync.policies.is_unknown(), &facts.policies) {
+            lync.policies = Fact::Known(policies.clone());
+        }
+    }
+}
+
+/// What the shell said of each user, and when.
+type LyncOnlyCache = Arc<Mutex<HashMap<UserId, (LyncOnly, Instant)>>>;
+
 /// The live copy: the latest snapshot, and whether the last read from the source worked.
 #[derive(Clone)]
 pub struct Directory {
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    publish: Arc<watch::Sender<Arc<Snapshot>>>,
     failure: Arc<Mutex<Option<ReadFailure>>>,
+    source: Arc<dyn DirectorySource>,
+    shell: Option<Arc<dyn LyncShell>>,
+    lync_only: LyncOnlyCache,
 }
 
 /// Reads of the directory are failing: the portal serves its last good copy meanwhile.
@@ -264,15 +295,40 @@ pub struct ReadFailure {
 
 impl Directory {
     /// Reads the whole directory, then keeps it current in a background task that ends when the
-    /// last `Directory` clone is dropped.
-    pub async fn start(source: Arc<dyn DirectorySource>) -> Result<Self, BackendError> {
+    /// last `Directory` clone is dropped. With a shell, certificates of the users the report
+    /// needs them for are read through it now and then.
+    pub async fn start(
+        source: Arc<dyn DirectorySource>,
+        shell: Option<Arc<dyn LyncShell>>,
+    ) -> Result<Self, BackendError> {
         let read = source.read_directory(None).await?;
         let empty = Snapshot::build(Vec::new(), read.high_water().clone(), source.now());
         let snapshot = Arc::new(empty.after(read, source.now()));
         let (sender, snapshots) = watch::channel(snapshot);
-        let failure = Arc::new(Mutex::new(None));
-        tokio::spawn(sync(source, sender, Arc::clone(&failure)));
-        Ok(Self { snapshots, failure })
+        let directory = Self {
+            snapshots,
+            publish: Arc::new(sender),
+            failure: Arc::default(),
+            source,
+            shell,
+            lync_only: Arc::default(),
+        };
+        tokio::spawn(sync(directory.downgrade()));
+        if directory.shell.is_some() {
+            tokio::spawn(sweep_certificates(directory.downgrade()));
+        }
+        Ok(directory)
+    }
+
+    /// A handle the background tasks hold: it does not keep the directory alive.
+    fn downgrade(&self) -> WeakDirectory {
+        WeakDirectory {
+            publish: Arc::downgrade(&self.publish),
+            failure: Arc::clone(&self.failure),
+            source: Arc::clone(&self.source),
+            lync_only: Arc::clone(&self.lync_only),
+            shell: self.shell.clone(),
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -292,45 +348,157 @@ impl Directory {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// One user read fresh from the source (not this copy), with what only Lync knows read
+    /// through the shell when there is one. A shell that cannot answer leaves those facts
+    /// unknown (logged): the AD side is still worth showing.
+    pub async fn fresh_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
+        let mut user = self.source.read_user(id).await?;
+        self.downgrade().lync_only(&mut user).await;
+        Ok(user)
+    }
 }
 
-async fn sync(
-    source: Arc<dyn DirectorySource>,
-    sender: watch::Sender<Arc<Snapshot>>,
+/// What the background tasks hold of a [`Directory`].
+struct WeakDirectory {
+    publish: std::sync::Weak<watch::Sender<Arc<Snapshot>>>,
     failure: Arc<Mutex<Option<ReadFailure>>>,
-) {
+    source: Arc<dyn DirectorySource>,
+    lync_only: LyncOnlyCache,
+    shell: Option<Arc<dyn LyncShell>>,
+}
+
+impl WeakDirectory {
+    /// Reads what only Lync knows of `user` through the shell (if any, and if unknown), merges it
+    /// in, remembers it, and publishes it in the live copy.
+    async fn lync_only(&self, user: &mut DirectoryUser) {
+        let (Some(shell), Some(lync)) = (&self.shell, &user.lync) else {
+            return;
+        };
+        if !(lync.certificates.is_unknown() || lync.policies.is_unknown()) {
+            return;
+        }
+        match shell.read_lync_only(&user.ad.user_principal_name).await {
+            Ok(facts) => {
+                merge(user, &facts);
+                self.remember(user.id, facts);
+            }
+            Err(error) => {
+                tracing::warn!(user = %user.ad.sam_account_name, %error, "could not read certificates through the Lync shell")
+            }
+        }
+    }
+
+    fn remember(&self, id: UserId, facts: LyncOnly) {
+        let Some(publish) = self.publish.upgrade() else { return };
+        publish.send_if_modified(|snapshot| match snapshot.with_lync_only(id, &facts) {
+            Some(patched) => {
+                *snapshot = Arc::new(patched);
+                true
+            }
+            None => false,
+        });
+        self.lync_only
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (facts, Instant::now()));
+    }
+
+    fn set_failure(&self, failure: Option<ReadFailure>) -> Option<ReadFailure> {
+        std::mem::replace(
+            &mut *self.failure.lock().unwrap_or_else(|p| p.into_inner()),
+            failure,
+        )
+    }
+}
+
+async fn sync(directory: WeakDirectory) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let since = sender.borrow().high_water.clone();
+        let Some(since) = directory
+            .publish
+            .upgrade()
+            .map(|p| p.borrow().high_water.clone())
+        else {
+            return;
+        };
         tokio::select! {
-            () = sender.closed() => return,
-            () = source.changed(&since) => {}
+            () = directory.source.changed(&since) => {}
             () = tokio::time::sleep(SAFETY_POLL) => {}
         }
-        match source.read_directory(Some(&since)).await {
-            Ok(read) => {
-                let ended = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if let Some(ended) = ended {
+        match directory.source.read_directory(Some(&since)).await {
+            Ok(mut read) => {
+                if let Some(ended) = directory.set_failure(None) {
                     tracing::info!(failing_since = %ended.since, "directory reads work again");
                 }
                 backoff = FIRST_BACKOFF;
-                let synced = source.now();
-                sender.send_modify(|snapshot| *snapshot = Arc::new(snapshot.after(read, synced)));
+                {
+                    let known = directory.lync_only.lock().unwrap_or_else(|p| p.into_inner());
+                    for user in read.users_mut() {
+                        if let Some((facts, _)) = known.get(&user.id) {
+                            merge(user, facts);
+                        }
+                    }
+                }
+                let synced = directory.source.now();
+                let Some(publish) = directory.publish.upgrade() else { return };
+                publish.send_modify(|snapshot| *snapshot = Arc::new(snapshot.after(read, synced)));
             }
             Err(error) => {
                 tracing::warn!(%error, "directory read failed; the portal keeps its last good copy");
-                {
-                    let mut failure = failure.lock().unwrap_or_else(|p| p.into_inner());
-                    let since = failure.as_ref().map_or_else(|| source.now(), |f| f.since);
-                    *failure = Some(ReadFailure {
-                        error: error.to_string(),
-                        since,
-                    });
-                }
+                let since = directory
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map_or_else(|| directory.source.now(), |f| f.since);
+                directory.set_failure(Some(ReadFailure {
+                    error: error.to_string(),
+                    since,
+                }));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Reads, through the shell, the certificates of every AD-disabled Lync user whose certificates
+/// are unknown or old: the report's certificate rule needs them, and AD does not hold them.
+async fn sweep_certificates(directory: WeakDirectory) {
+    loop {
+        let Some(snapshot) = directory.publish.upgrade().map(|p| Arc::clone(&p.borrow())) else {
+            return;
+        };
+        let due: Vec<Arc<DirectoryUser>> = snapshot
+            .users()
+            .iter()
+            .zip(snapshot.flags())
+            .filter(|(_, flags)| flags.ad_disabled && flags.lync_enabled.is_some())
+            .filter(|(user, _)| {
+                directory
+                    .lync_only
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&user.id)
+                    .is_none_or(|(_, at)| at.elapsed() >= CERTIFICATES_STALE_AFTER)
+            })
+            .map(|(user, _)| Arc::clone(user))
+            .collect();
+        drop(snapshot);
+        for user in due {
+            let Some(shell) = &directory.shell else { return };
+            match shell.read_lync_only(&user.ad.user_principal_name).await {
+                Ok(facts) => directory.remember(user.id, facts),
+                // The shell is down: try again at the next sweep, not once per user now.
+                Err(BackendError::Unavailable(why)) => {
+                    tracing::warn!(%why, "certificate sweep stopped: the Lync shell is unavailable");
+                    break;
+                }
+                Err(error) => tracing::warn!(user = %user.ad.sam_account_name, %error, "could not read certificates"),
+            }
+        }
+        tokio::time::sleep(CERTIFICATE_SWEEP).await;
     }
 }
 

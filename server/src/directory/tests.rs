@@ -198,7 +198,7 @@ async fn the_live_copy_follows_backend_changes_within_a_second() {
         },
         SimClock::frozen(START),
     ));
-    let directory = Directory::start(sim.clone()).await.unwrap();
+    let directory = Directory::start(sim.clone(), None).await.unwrap();
     let target = directory
         .snapshot()
         .users()
@@ -398,7 +398,7 @@ async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
         ),
         failing: false.into(),
     });
-    let directory = Directory::start(source.clone()).await.unwrap();
+    let directory = Directory::start(source.clone(), None).await.unwrap();
     let target = directory.snapshot().users()[7].id;
     source
         .failing

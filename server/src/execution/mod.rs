@@ -7,6 +7,7 @@
 //! reading the user back ([`plan::took_effect`]); it is never repeated blindly.
 
 pub mod plan;
+pub mod verify;
 
 use crate::audit::{self, Event};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
@@ -18,7 +19,7 @@ use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
     Backup, BackupDocument, ExecutionView, Operation, OperationPlan, OperationState, OperationView,
-    READ_ONLY, StepState, StepView,
+    READ_ONLY, StepState, StepView, Verification, VerificationState,
 };
 use deprov_wire::workflow::{RequestState, RequestView};
 use plan::{History, Situation};
@@ -94,36 +95,54 @@ struct StepRow {
     output: String,
     error: Option<String>,
     note: Option<String>,
+    verification: Option<Verification>,
 }
 
-const SELECT_STEP: &str = "SELECT id, position, title, command, cmdlet, state, attempts, run_by, started_at, finished_at, \
-     output, error, note FROM steps";
+const SELECT_STEP: &str = "SELECT s.id, s.position, s.title, s.command, s.cmdlet, s.state, s.attempts, s.run_by, \
+     s.started_at, s.finished_at, s.output, s.error, s.note, \
+     v.state AS verification_state, v.due_at AS verification_due, v.outcome AS verification_outcome \
+     FROM steps s LEFT JOIN verifications v ON v.step_id = s.id";
+
+/// A stored cmdlet; one that does not read back is an error, never skipped.
+fn stored_cmdlet(json: Option<String>) -> Result<Option<Cmdlet>, StoreError> {
+    json.map(|json| serde_json::from_str(&json))
+        .transpose()
+        .map_err(|e| StoreError::Unreadable(format!("stored cmdlet: {e}")))
+}
 
 fn step_row(row: &sqlx::sqlite::SqliteRow) -> Result<StepRow, StoreError> {
-    let time = |i: usize| -> Result<Option<OffsetDateTime>, StoreError> {
-        row.get::<Option<String>, _>(i)
+    let time = |column: &str| -> Result<Option<OffsetDateTime>, StoreError> {
+        row.try_get::<Option<String>, _>(column)?
             .as_deref()
             .map(parse_stamp)
             .transpose()
     };
+    let state: String = row.try_get("state")?;
+    let verification = match row.try_get::<Option<String>, _>("verification_state")? {
+        None => None,
+        Some(text) => Some(Verification {
+            state: VerificationState::parse(&text)
+                .ok_or_else(|| StoreError::Unreadable(format!("verification state '{text}'")))?,
+            due_at: parse_stamp(&row.try_get::<String, _>("verification_due")?)?,
+            text: row.try_get("verification_outcome")?,
+        }),
+    };
     Ok(StepRow {
-        id: row.get(0),
-        position: row.get::<i64, _>(1) as u32,
-        title: row.get(2),
-        command: row.get(3),
-        cmdlet: row
-            .get::<Option<String>, _>(4)
-            .map(|json| serde_json::from_str(&json))
-            .transpose()
-            .map_err(|e| StoreError::Unreadable(format!("stored cmdlet: {e}")))?,
-        state: StepState::parse(row.get(5)).unwrap_or(StepState::Unknown),
-        attempts: row.get::<i64, _>(6) as u32,
-        run_by: row.get(7),
-        started_at: time(8)?,
-        finished_at: time(9)?,
-        output: row.get(10),
-        error: row.get(11),
-        note: row.get(12),
+        id: row.try_get("id")?,
+        position: row.try_get::<i64, _>("position")? as u32,
+        title: row.try_get("title")?,
+        command: row.try_get("command")?,
+        cmdlet: stored_cmdlet(row.try_get("cmdlet")?)?,
+        state: StepState::parse(&state)
+            .ok_or_else(|| StoreError::Unreadable(format!("step state '{state}'")))?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        run_by: row.try_get("run_by")?,
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        output: row.try_get("output")?,
+        error: row.try_get("error")?,
+        note: row.try_get("note")?,
+        verification,
     })
 }
 
@@ -337,6 +356,7 @@ impl Executor {
                         output: s.output,
                         error: s.error,
                         note: s.note,
+                        verification: s.verification,
                     })
                     .collect(),
             });
@@ -346,7 +366,7 @@ impl Executor {
 
     async fn steps(&self, operation: i64) -> Result<Vec<StepRow>, ExecutionError> {
         let rows = sqlx::query(&format!(
-            "{SELECT_STEP} WHERE operation_id = ? ORDER BY position"
+            "{SELECT_STEP} WHERE s.operation_id = ? ORDER BY s.position"
         ))
         .bind(operation)
         .fetch_all(self.store.pool())
@@ -411,7 +431,7 @@ impl Executor {
     }
 
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
-        tokio::time::timeout(self.step_timeout, self.source.read_user(id))
+        tokio::time::timeout(self.step_timeout, self.directory.fresh_user(id))
             .await
             .unwrap_or(Err(BackendError::Timeout(self.step_timeout)))
     }
@@ -847,6 +867,20 @@ impl Executor {
                 step.title
             )));
         }
+        // A step that changed something is checked when its effect should show.
+        if outcome.state == StepState::Done
+            && let Some(cmdlet) = &step.cmdlet
+            && let Some(delay) = verify::delay(cmdlet)
+        {
+            sqlx::query(
+                "INSERT OR IGNORE INTO verifications (step_id, request_id, due_at, state) VALUES (?, ?, ?, 'pending')",
+            )
+            .bind(step.id)
+            .bind(request_id)
+            .bind(stamp(self.source.now() + delay))
+            .execute(&mut *write.tx)
+            .await?;
+        }
         let mut details = format!("{}: {}", step.command, outcome.state.as_str());
         for (label, text) in [
             (
@@ -997,6 +1031,73 @@ impl Executor {
             );
         }
         Ok(running.len())
+    }
+
+    /// Checks every verification that is due by the deployment's clock: reads the user and
+    /// records, with an audit row, whether the step's effect shows as predicted. Returns how many
+    /// were checked.
+    pub async fn verify_due(&self) -> Result<usize, ExecutionError> {
+        let pending = sqlx::query(
+            "SELECT v.id, v.due_at, v.request_id, s.cmdlet, s.command FROM verifications v \
+             JOIN steps s ON s.id = v.step_id WHERE v.state = 'pending' ORDER BY v.due_at",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let now = self.source.now();
+        let mut checked = 0;
+        for row in pending {
+            let due = parse_stamp(&row.try_get::<String, _>("due_at")?)?;
+            if due > now {
+                continue;
+            }
+            let id: i64 = row.try_get("id")?;
+            let request_id: i64 = row.try_get("request_id")?;
+            let command: String = row.try_get("command")?;
+            let Some(cmdlet) = stored_cmdlet(row.try_get("cmdlet")?)? else {
+                continue;
+            };
+            let request = self.request(request_id).await?;
+            let user = match self.read_user(request.user_id).await {
+                Ok(user) => Some(user),
+                Err(BackendError::UserNotFound(_)) => None,
+                // Cannot read now: try again at the next round.
+                Err(error) => {
+                    tracing::warn!(request_id, %error, "cannot verify a step yet: the user cannot be read");
+                    continue;
+                }
+            };
+            let verdict = verify::check(&cmdlet, user.as_ref(), self.source.now());
+            let mut write = self.store.write().await?;
+            let moved = sqlx::query(
+                "UPDATE verifications SET state = ?, checked_at = ?, outcome = ? WHERE id = ? AND state = 'pending'",
+            )
+            .bind(verdict.state.as_str())
+            .bind(stamp(OffsetDateTime::now_utc()))
+            .bind(&verdict.text)
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?;
+            if moved.rows_affected() == 1 {
+                audit::append(
+                    &mut write,
+                    OffsetDateTime::now_utc(),
+                    Event {
+                        actor: "deprov",
+                        action: "execution.verify",
+                        subject: &format!("request #{request_id}"),
+                        details: format!("{command}: {}", verdict.text),
+                    },
+                )
+                .await?;
+            }
+            write.commit().await?;
+            if verdict.state == VerificationState::NotAsPredicted {
+                tracing::warn!(request_id, %command, outcome = %verdict.text, "a step's effect is NOT as predicted");
+            }
+            self.notify(request_id);
+            checked += 1;
+        }
+        Ok(checked)
     }
 
     pub async fn settings(&self) -> Result<bool, ExecutionError> {

@@ -157,7 +157,7 @@ pub async fn inject_fault(
     let sim = simulator(&state)?;
     let Json(fault) = body.map_err(|r| AppError::BadRequest {
         message: format!(
-            "Send JSON like {{\"cmdlet\": \"Set-CsUser\", \"kind\": \"fail\", \"times\": 1}} (kind: fail, hang, hang_after_applying or slow): {}",
+            "Send JSON like {{\"cmdlet\": \"Set-CsUser\", \"kind\": \"fail\", \"times\": 1}} (kind: fail, hang, hang_after_applying, slow or unpatched_clients): {}",
             r.body_text()
         ),
         field: None,

@@ -160,7 +160,7 @@ pub async fn detail(
 ) -> Result<Json<UserDetail>, AppError> {
     signed.require(&Role::ALL)?;
     let id = parse_user_id(&id)?;
-    let user = state.deployment.directory.read_user(id).await?;
+    let user = state.directory.fresh_user(id).await?;
     let now = state.deployment.directory.now();
     let snapshot = state.directory.snapshot();
     let renamed_sip = user.lync.as_ref().and_then(|lync| {

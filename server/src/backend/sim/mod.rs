@@ -63,6 +63,9 @@ pub enum FaultKind {
     HangAfterApplying,
     /// The change is made and answered after a second, as a busy Lync server would.
     Slow,
+    /// The change is made, but signed-in clients ignore it (unpatched clients, as the article
+    /// saw): after Set-CsUser -Enabled $false their IM and meetings keep working.
+    UnpatchedClients,
 }
 
 /// A fault for the next `times` calls of the cmdlet named `cmdlet` ("Set-CsUser", "Disable-CsUser"...).
@@ -353,6 +356,22 @@ impl SimState {
         }
         self.index_identities(index);
         result
+    }
+
+    /// Unpatched clients: the sessions of the user `cmdlet` names keep working as if nothing ran.
+    fn sessions_ignore(&mut self, cmdlet: &Cmdlet) {
+        let identity = cmdlet
+            .parameters()
+            .into_iter()
+            .find_map(|(name, value)| match (name, value) {
+                ("Identity", deprov_wire::cmdlet::ParameterValue::Text(text)) => Some(text),
+                _ => None,
+            });
+        if let Some(index) = identity.and_then(|i| self.resolve(&i, cmdlet.name()).ok()) {
+            for endpoint in known(&mut self.users[index].endpoints) {
+                endpoint.features_blocked_from = None;
+            }
+        }
     }
 
     fn sip_in_use(&self, sip: &SipAddress) -> bool {
@@ -704,7 +723,14 @@ impl LyncShell for Simulator {
             _ => {}
         }
         let now = self.clock.now();
-        let output = self.write().run(cmdlet, now);
+        let output = {
+            let mut state = self.write();
+            let output = state.run(cmdlet, now);
+            if fault == Some(FaultKind::UnpatchedClients) && output.is_ok() {
+                state.sessions_ignore(cmdlet);
+            }
+            output
+        };
         self.changes.notify_waiters();
         if fault == Some(FaultKind::HangAfterApplying) {
             return std::future::pending().await;
