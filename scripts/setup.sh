@@ -6,12 +6,17 @@
 #   ensure_browser       Debian's chromium and chromium-driver, for the browser tests
 #   build_frontend       Trunk release build into dist/
 #   ensure_test_dc       a provisioned Samba AD DC template for the LDAP tests (scripts/samba-dc.sh)
+#   ensure_test_servers  Debian's openssh-server (the tests start their own sshd)
+#   check_powershell     the Lync shell worker script, parsed with the PowerShell grammar from npm
 
 DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
 DEPROV_TOOLS="${DEPROV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deprov-tools}"
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132
+# The PowerShell grammar: web-tree-sitter's wasm build (the native module needs a newer libstdc++).
+WEB_TREE_SITTER_VERSION=0.25.10
+TREE_SITTER_POWERSHELL_VERSION=0.26.4
 export PATH="$HOME/.cargo/bin:$DEPROV_TOOLS/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -74,4 +79,27 @@ ensure_test_dc() {
     export DEPROV_TEST_DC_UNAVAILABLE="scripts/samba-dc.sh could not provision a Samba AD DC (its error is above)"
     say "No Samba AD DC: the tests that need one will say so and skip"
   fi
+}
+
+ensure_test_servers() {
+  if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v python3 >/dev/null; then
+    say "Installing Debian's openssh-server (the SSH transport test starts its own sshd)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+      openssh-server openssh-client python3 >/dev/null
+  fi
+}
+
+# PowerShell cannot run here: the worker script is checked against the PowerShell grammar.
+check_powershell() {
+  local modules="$DEPROV_TOOLS/node_modules"
+  if [ ! -f "$modules/tree-sitter-powershell/tree-sitter-powershell.wasm" ] \
+     || ! grep -q "\"version\": \"$WEB_TREE_SITTER_VERSION\"" "$modules/web-tree-sitter/package.json" 2>/dev/null; then
+    say "Installing the PowerShell grammar (web-tree-sitter $WEB_TREE_SITTER_VERSION, tree-sitter-powershell $TREE_SITTER_POWERSHELL_VERSION)"
+    mkdir -p "$DEPROV_TOOLS"
+    npm install --prefix "$DEPROV_TOOLS" --no-audit --no-fund --silent \
+      "web-tree-sitter@$WEB_TREE_SITTER_VERSION" "tree-sitter-powershell@$TREE_SITTER_POWERSHELL_VERSION"
+  fi
+  say "Checking the Lync shell worker's PowerShell syntax"
+  node "$DEPROV_ROOT/shell/check-syntax.mjs" "$modules" "$DEPROV_ROOT/shell/lync-shell.ps1"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the HTTP API against real servers on port 0, the browser tests in
-# headless Chromium over WebDriver, and the LDAP tests against a real Samba AD domain controller
-# (provisioned here, started and stopped by PID by the tests themselves). Installs missing tools
-# first.
+# headless Chromium over WebDriver, the LDAP tests against a real Samba AD domain controller
+# (provisioned here, started and stopped by PID by the tests themselves), the Lync shell tests
+# through the stand-in worker (over a pipe and over an sshd the tests start), and the PowerShell
+# worker's syntax check. Installs missing tools first.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$DEPROV_ROOT"
@@ -12,5 +13,7 @@ build_frontend
 # The crash and LDAP tests run the real binary, which `cargo test` alone does not build.
 cargo build --quiet -p deprov-server
 ensure_test_dc
+ensure_test_servers
+check_powershell
 say "Running the tests"
 cargo test --workspace --exclude deprov-app "$@"

@@ -6,21 +6,15 @@
 use deprov_server::backend::DirectoryRead;
 use deprov_server::backend::DirectorySource;
 use deprov_server::backend::ldap::LdapDirectory;
-use deprov_server::backend::sim::generate;
-use deprov_tests::dc::{self, TestDc, people};
+use deprov_tests::dc::{self, TestDc, loaded, people, pick};
 use deprov_tests::{PASSWORD, TestPortal, deprov_binary, sign_in};
 use deprov_wire::directory::{DirectoryUser, UserId};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The generated users the DC was loaded with.
-fn loaded() -> Vec<DirectoryUser> {
-    generate::directory(dc::USERS, dc::SEED, time::OffsetDateTime::now_utc())
-}
-
 /// Polls `check` every 200 ms until it holds or `within` passes; returns how long it took.
-async fn eventually<F: Future<Output = bool>>(
+pub async fn eventually<F: Future<Output = bool>>(
     within: Duration,
     what: &str,
     mut check: impl FnMut() -> F,
@@ -157,20 +151,6 @@ async fn the_full_read_equals_what_was_loaded_across_several_pages() {
         .await
         .unwrap();
     assert_eq!(first_page.0.len(), 50, "the DC honours the page size");
-}
-
-/// A user loaded into the DC that fits `wanted`, by sAMAccountName.
-fn pick(wanted: impl Fn(&DirectoryUser) -> bool, skip: usize) -> DirectoryUser {
-    loaded()
-        .into_iter()
-        .filter(|u| {
-            u.ad.distinguished_name.contains("OU=Users")
-                && !u.protected()
-                && u.lync.as_ref().is_some_and(|l| !l.homed_online())
-                && wanted(u)
-        })
-        .nth(skip)
-        .expect("the generated directory has such a user")
 }
 
 async fn report(portal: &TestPortal) -> Value {

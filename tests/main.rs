@@ -7,4 +7,5 @@ mod execution;
 mod ldap;
 mod people;
 mod report;
+mod shell;
 mod workflow;

@@ -39,6 +39,29 @@ pub mod people {
     pub const TO_LOCK: &str = "lou.locked";
 }
 
+/// The generated users the tests' DC was loaded with.
+pub fn loaded() -> Vec<deprov_wire::directory::DirectoryUser> {
+    deprov_server::backend::sim::generate::directory(USERS, SEED, time::OffsetDateTime::now_utc())
+}
+
+/// The `skip`th loaded user that fits `wanted` among the ordinary staff: in `OU=Users`, not
+/// protected, a Lync user homed on-premises.
+pub fn pick(
+    wanted: impl Fn(&deprov_wire::directory::DirectoryUser) -> bool,
+    skip: usize,
+) -> deprov_wire::directory::DirectoryUser {
+    loaded()
+        .into_iter()
+        .filter(|u| {
+            u.ad.distinguished_name.contains("OU=Users")
+                && !u.protected()
+                && u.lync.as_ref().is_some_and(|l| !l.homed_online())
+                && wanted(u)
+        })
+        .nth(skip)
+        .expect("the generated directory has such a user")
+}
+
 /// The `--role-group` mappings of the lab domain.
 pub fn role_groups() -> Vec<String> {
     vec![
@@ -220,6 +243,49 @@ impl TestDc {
             ldap_sign_in: "on".to_owned(),
             role_groups: role_groups(),
         };
+        config
+    }
+
+    /// The argv of a shell stand-in that applies cmdlets to this DC as its Administrator (Lync's
+    /// own service writes the msRTCSIP attributes), keeping what AD cannot hold in `state`.
+    pub fn stand_in_argv(&self, state: &Path) -> Vec<String> {
+        let password = self.dir().join("admin-password");
+        std::fs::write(&password, format!("{ADMIN_PASSWORD}\n")).unwrap();
+        let args = self.ldap_args();
+        let mut argv = vec![
+            super::deprov_binary().display().to_string(),
+            "shell-stand-in".to_owned(),
+            "--ldap-url".to_owned(),
+            self.url(),
+            "--ldap-ca-file".to_owned(),
+            self.ca_file().display().to_string(),
+            "--ldap-bind-dn".to_owned(),
+            ADMIN.to_owned(),
+            "--ldap-bind-password-file".to_owned(),
+            password.display().to_string(),
+            "--ldap-base-dn".to_owned(),
+            BASE_DN.to_owned(),
+            "--state-file".to_owned(),
+            state.display().to_string(),
+            "--lab-users".to_owned(),
+            USERS.to_string(),
+            "--lab-seed".to_owned(),
+            SEED.to_string(),
+        ];
+        for pool in args.ldap_pools {
+            argv.push("--ldap-pool".to_owned());
+            argv.push(pool);
+        }
+        argv
+    }
+
+    /// As [`portal_config`](Self::portal_config), with `worker` as the Lync shell (the argv of
+    /// one worker) and a short per-call deadline.
+    pub fn portal_config_with_shell(&self, data: &Path, worker: &[String]) -> ServeConfig {
+        let mut config = self.portal_config(data);
+        config.shell.lync_shell = Some(serde_json::to_string(worker).unwrap());
+        config.shell.lync_shell_start_secs = 10;
+        config.step_timeout_secs = 4;
         config
     }
 
