@@ -404,3 +404,53 @@ async fn the_same_run_works_over_a_real_openssh_server() {
     assert!(done.operations[0].steps.iter().all(|s| s.state == StepState::Done));
     let _ = deprov_binary(); // the forced command ran this binary's stand-in
 }
+
+#[tokio::test]
+async fn a_shell_that_cannot_start_is_reported_unavailable_and_recovers_by_itself() {
+    let Some(dc) = TestDc::start("a_shell_that_cannot_start_is_reported_unavailable") else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let fixed = folder.path().join("fixed");
+    let mut worker = vec![
+        "python3".to_owned(),
+        fixture("faulty-worker.py").display().to_string(),
+        "--fault".to_owned(),
+        "down".to_owned(),
+        "--log".to_owned(),
+        folder.path().join("requests.log").display().to_string(),
+        "--spent".to_owned(),
+        fixed.display().to_string(),
+        "--".to_owned(),
+    ];
+    worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
+    let portal = portal(&dc, &worker).await;
+    eventually(Duration::from_secs(30), "the health check says the shell is unavailable", || async {
+        let (_, health) = portal.get_json("/api/health").await;
+        health["shell_available"] == false
+            && health["status"] == "degraded"
+            && health["shell_state"].as_str().unwrap_or_default().contains("could not be started")
+    })
+    .await;
+    let user = pick(active, 40);
+    let (id, version) = approved(&portal, &user, "standard").await;
+    let (status, _) = portal
+        .post(
+            &format!("/api/requests/{id}/execute"),
+            Some(json!({ "operation": "stage_one", "version": version })),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let failed = settled(&portal, id).await;
+    assert_eq!(failed.request.state, RequestState::Failed);
+    let error = failed.operations[0].steps.iter().find_map(|s| s.error.clone()).unwrap_or_default();
+    assert!(error.contains("not running") || error.contains("could not"), "a true message: {error}");
+
+    // Someone fixes the worker host; the pool notices by itself.
+    std::fs::write(&fixed, "").unwrap();
+    let took = eventually(Duration::from_secs(90), "the shell recovers by itself", || async {
+        portal.get_json("/api/health").await.1["shell_available"] == true
+    })
+    .await;
+    println!("the shell was back {took:?} after it could start again");
+}

@@ -113,6 +113,9 @@ pub struct Health {
     /// The shell's own word on its state (or why there is none).
     #[serde(default)]
     pub shell_state: String,
+    /// A shell is configured and answers (false when none is configured, or it cannot start).
+    #[serde(default)]
+    pub shell_available: bool,
     /// People may sign in with their AD account (`user@domain` or `DOMAIN\user`).
     #[serde(default)]
     pub ad_sign_in: bool,

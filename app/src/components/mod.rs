@@ -97,7 +97,14 @@ pub fn StatusBanner() -> impl IntoView {
                     </p>
                 }
             });
-            view! { {stale} {read_only} }
+            let shell_down = (h.shell.is_some() && !h.shell_available).then(|| {
+                view! {
+                    <p class="banner bad" id="shell-unavailable" role="status">
+                        {format!("The Lync shell is unavailable: {}. Nothing can run against Lync until it answers again.", h.shell_state)}
+                    </p>
+                }
+            });
+            view! { {stale} {read_only} {shell_down} }
         })
     }
 }

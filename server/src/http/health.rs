@@ -50,6 +50,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
                 crate::predict::when(snapshot.synced)
             )
         }),
+        shell_available: shell.as_ref().is_some_and(|(_, probe)| probe.is_ok()),
         shell_state: match &shell {
             Some((_, probe)) => probe.clone().unwrap_or_else(|error| error),
             None => READ_ONLY.to_owned(),

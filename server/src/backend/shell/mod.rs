@@ -89,15 +89,15 @@ impl ShellPool {
 
     /// Starts a worker for slot `slot`, unless the back-off says not yet.
     async fn start(&self, slot: usize) -> Result<Worker, String> {
-        if let Some(at) = self.starts().next_attempt
-            && Instant::now() < at
         {
             let starts = self.starts();
-            return Err(format!(
-                "the Lync shell is not running: {} (next attempt in {} s)",
-                starts.last_error.as_deref().unwrap_or("it failed to start"),
-                at.saturating_duration_since(Instant::now()).as_secs() + 1
-            ));
+            if let Some(at) = starts.next_attempt.filter(|at| Instant::now() < *at) {
+                return Err(format!(
+                    "the Lync shell is not running: {} (next attempt in {} s)",
+                    starts.last_error.as_deref().unwrap_or("it failed to start"),
+                    at.saturating_duration_since(Instant::now()).as_secs() + 1
+                ));
+            }
         }
         let began = Instant::now();
         match Worker::start(&self.config.launch, slot).await {
