@@ -246,6 +246,38 @@ impl TestDc {
         config
     }
 
+    /// `deprov serve` arguments for this DC (`--backend lync` and the `--ldap-*` flags).
+    pub fn serve_arguments(&self) -> Vec<String> {
+        let args = self.ldap_args();
+        let mut arguments: Vec<String> = [
+            "--backend",
+            "lync",
+            "--ldap-url",
+            &self.url(),
+            "--ldap-bind-dn",
+            SERVICE_ACCOUNT,
+            "--ldap-base-dn",
+            BASE_DN,
+            "--ldap-poll-secs",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (flag, path) in [
+            ("--ldap-ca-file", self.ca_file()),
+            ("--ldap-bind-password-file", args.ldap_bind_password_file.unwrap()),
+        ] {
+            arguments.push(flag.to_owned());
+            arguments.push(path.display().to_string());
+        }
+        for pool in args.ldap_pools {
+            arguments.push("--ldap-pool".to_owned());
+            arguments.push(pool);
+        }
+        arguments
+    }
+
     /// The argv of a shell stand-in that applies cmdlets to this DC as its Administrator (Lync's
     /// own service writes the msRTCSIP attributes), keeping what AD cannot hold in `state`.
     pub fn stand_in_argv(&self, state: &Path) -> Vec<String> {
