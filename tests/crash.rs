@@ -11,13 +11,22 @@ use deprov_tests::deprov_binary as deprov;
 
 /// Starts `deprov serve` on a free port; returns the process and its base URL.
 fn start(data: &Path) -> (Child, String) {
-    serve(data, &["--sim-users", "300", "--sim-churn", "off"].map(String::from))
+    serve(
+        data,
+        &["--sim-users", "300", "--sim-churn", "off"].map(String::from),
+    )
 }
 
 /// Starts `deprov serve` with `arguments` on a free port.
 fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
     let mut child = Command::new(deprov())
-        .args(["serve", "--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--static-dir",
+            "/nonexistent",
+        ])
         .args(arguments)
         .arg("--data-dir")
         .arg(data)
@@ -294,18 +303,31 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     ];
     worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
     let mut arguments = dc.serve_arguments();
-    arguments.extend(["--lync-shell".to_owned(), serde_json::to_string(&worker).unwrap()]);
+    arguments.extend([
+        "--lync-shell".to_owned(),
+        serde_json::to_string(&worker).unwrap(),
+    ]);
     let (mut child, base) = serve(data.path(), &arguments);
     let password = |name| demo_password(data.path(), name);
-    let user = dc::pick(|u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled), 30);
-    let manager = sign_in(&base, "manager", &password("manager")).await.unwrap();
+    let user = dc::pick(
+        |u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled),
+        30,
+    );
+    let manager = sign_in(&base, "manager", &password("manager"))
+        .await
+        .unwrap();
     let body = serde_json::json!({ "user_id": user.id, "reason": "termination", "reason_text": "crash test", "urgency": "standard" });
     let (status, request) = manager.post("/api/requests", Some(body)).await;
     assert_eq!(status, 201, "{request}");
     let id = request["id"].as_i64().unwrap();
-    let approver = sign_in(&base, "approver", &password("approver")).await.unwrap();
+    let approver = sign_in(&base, "approver", &password("approver"))
+        .await
+        .unwrap();
     let (_, approved) = approver
-        .post(&format!("/api/requests/{id}/approve"), Some(serde_json::json!({ "version": request["version"] })))
+        .post(
+            &format!("/api/requests/{id}/approve"),
+            Some(serde_json::json!({ "version": request["version"] })),
+        )
         .await;
     let admin = sign_in(&base, "admin", &password("admin")).await.unwrap();
     let (status, started) = admin
@@ -319,14 +341,19 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     let mut applied = false;
     for _ in 0..200 {
         let (_, view) = admin.get_json(&path).await;
-        let sent = std::fs::read_to_string(&log).unwrap_or_default().contains("\"Set-CsUser\"");
+        let sent = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("\"Set-CsUser\"");
         if view["operations"][0]["steps"][1]["state"] == "running" && sent {
             applied = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(applied, "Set-CsUser reached the worker while the step was running");
+    assert!(
+        applied,
+        "Set-CsUser reached the worker while the step was running"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await; // the stand-in writes AD, then answers
     child.kill().unwrap(); // SIGKILL between "step started" and "step done"
     child.wait().unwrap();
@@ -338,7 +365,10 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     assert_eq!(step["state"], "done", "{view}");
     assert_eq!(step["attempts"], 1);
     assert!(
-        step["note"].as_str().unwrap().contains("reading the user back shows it took effect: not run again"),
+        step["note"]
+            .as_str()
+            .unwrap()
+            .contains("reading the user back shows it took effect: not run again"),
         "{step}"
     );
     assert_eq!(view["request"]["state"], "stage_one_done", "{view}");

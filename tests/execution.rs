@@ -328,12 +328,17 @@ async fn signed_in(portal: &TestPortal, id: &str) {
     let sip = user.lync.unwrap().sip_address;
     portal
         .simulator()
-        .sign_in(&sip, deprov_wire::directory::SignInMethod::Windows, "Lync 2013 (Windows)")
+        .sign_in(
+            &sip,
+            deprov_wire::directory::SignInMethod::Windows,
+            "Lync 2013 (Windows)",
+        )
         .unwrap();
 }
 
 #[tokio::test]
-async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients_are_reported_loudly() {
+async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients_are_reported_loudly()
+ {
     use deprov_wire::execution::VerificationState;
     let portal = TestPortal::spawn(500, 3).await;
     let mut runs = Vec::new();
@@ -343,23 +348,38 @@ async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients
         signed_in(&portal, body["user_id"].as_str().unwrap()).await;
         if unpatched {
             let (status, _) = portal
-                .post("/api/sim/faults", Some(json!({ "cmdlet": "Set-CsUser", "kind": "unpatched_clients" })))
+                .post(
+                    "/api/sim/faults",
+                    Some(json!({ "cmdlet": "Set-CsUser", "kind": "unpatched_clients" })),
+                )
                 .await;
             assert_eq!(status, 204);
         }
         let (status, body) = portal
-            .post(&format!("/api/requests/{id}/execute"), Some(json!({ "operation": "stage_one", "version": version })))
+            .post(
+                &format!("/api/requests/{id}/execute"),
+                Some(json!({ "operation": "stage_one", "version": version })),
+            )
             .await;
         assert_eq!(status, 202, "{body}");
-        let view = until(&portal, id, |v| v.request.state == RequestState::StageOneDone).await;
+        let view = until(&portal, id, |v| {
+            v.request.state == RequestState::StageOneDone
+        })
+        .await;
         let step = &view.operations[0].steps[1];
         assert!(step.command.ends_with("-Enabled $false"));
         let pending = step.verification.as_ref().expect("scheduled with the step");
-        assert_eq!(pending.state, VerificationState::Pending, "not before the 5-minute window ends");
+        assert_eq!(
+            pending.state,
+            VerificationState::Pending,
+            "not before the 5-minute window ends"
+        );
         runs.push(id);
     }
     // The 5-minute window passes on the deployment's clock.
-    let (status, _) = portal.post("/api/sim/clock/advance", Some(json!({ "seconds": 360 }))).await;
+    let (status, _) = portal
+        .post("/api/sim/clock/advance", Some(json!({ "seconds": 360 })))
+        .await;
     assert_eq!(status, 204);
     let checked = |id: i64| {
         let portal = &portal;
@@ -380,11 +400,29 @@ async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients
     };
     let fine = checked(runs[0]).await;
     assert_eq!(fine.state, VerificationState::Verified, "{}", fine.text);
-    assert!(fine.text.contains("Enabled = False, no signed-in session can IM or meet"), "{}", fine.text);
+    assert!(
+        fine.text
+            .contains("Enabled = False, no signed-in session can IM or meet"),
+        "{}",
+        fine.text
+    );
     let unpatched = checked(runs[1]).await;
-    assert_eq!(unpatched.state, VerificationState::NotAsPredicted, "{}", unpatched.text);
-    assert!(unpatched.text.starts_with("NOT as predicted"), "{}", unpatched.text);
-    assert!(unpatched.text.contains("consider the immediate disconnect"), "{}", unpatched.text);
+    assert_eq!(
+        unpatched.state,
+        VerificationState::NotAsPredicted,
+        "{}",
+        unpatched.text
+    );
+    assert!(
+        unpatched.text.starts_with("NOT as predicted"),
+        "{}",
+        unpatched.text
+    );
+    assert!(
+        unpatched.text.contains("consider the immediate disconnect"),
+        "{}",
+        unpatched.text
+    );
     let (_, audit) = portal.get_json("/api/audit?action=execution.verify").await;
     assert_eq!(audit["total"], 2, "{audit}");
 }

@@ -28,7 +28,9 @@ async fn main() {
         &SimConfig { users, seed: 1 },
         SimClock::frozen(time::OffsetDateTime::now_utc()),
     ));
-    let directory = Directory::start(sim, None).await.expect("the simulator answers");
+    let directory = Directory::start(sim, None)
+        .await
+        .expect("the simulator answers");
     let snapshot = directory.snapshot();
     println!(
         "{users} users generated and indexed in {:.2?}",

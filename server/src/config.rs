@@ -1,8 +1,8 @@
 //! `deprov serve`'s settings: each a flag, each also an environment variable.
 
 use crate::backend::ldap::settings::{LdapArgs, Secret, SignInArgs};
-use crate::backend::shell::worker::Launch;
 use crate::backend::shell::ShellConfig;
+use crate::backend::shell::worker::Launch;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -77,10 +77,15 @@ impl ShellArgs {
             (Some(user), Some(file)) => {
                 let password = std::fs::read_to_string(file)
                     .map_err(|e| format!("--lync-shell-password-file {}: {e}", file.display()))?;
-                Some((user.clone(), Secret::new(password.trim_end_matches(['\r', '\n']).to_owned())))
+                Some((
+                    user.clone(),
+                    Secret::new(password.trim_end_matches(['\r', '\n']).to_owned()),
+                ))
             }
             _ => {
-                return Err("--lync-shell-user and --lync-shell-password-file go together".to_owned());
+                return Err(
+                    "--lync-shell-user and --lync-shell-password-file go together".to_owned(),
+                );
             }
         };
         Ok(Some(ShellConfig {

@@ -268,15 +268,26 @@ async fn size(users: usize) -> Option<u64> {
 /// The resident memory (and its peak) of `deprov serve` started with `arguments`, once it
 /// serves; and how long it took to be ready.
 async fn portal_rss(arguments: &[String]) -> Option<(u64, u64, Duration)> {
-    let binary = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/deprov");
+    let binary =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/deprov");
     if !binary.exists() {
-        println!("  memory: skipped: build the release binary first (cargo build --release -p deprov-server)");
+        println!(
+            "  memory: skipped: build the release binary first (cargo build --release -p deprov-server)"
+        );
         return None;
     }
     let data = tempfile::tempdir().unwrap();
     let began = Instant::now();
     let mut child = std::process::Command::new(&binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--demo-accounts", "off", "--sim-churn", "off"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--demo-accounts",
+            "off",
+            "--sim-churn",
+            "off",
+        ])
         .arg("--data-dir")
         .arg(data.path())
         .args(arguments)
@@ -285,10 +296,15 @@ async fn portal_rss(arguments: &[String]) -> Option<(u64, u64, Duration)> {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let ready = began.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let kib = |name: &str| -> u64 {
         status
             .lines()
@@ -306,8 +322,14 @@ async fn portal_rss(arguments: &[String]) -> Option<(u64, u64, Duration)> {
 async fn rss_on_dc(dc: &TestDc, users: usize) -> Option<u64> {
     let args = dc.ldap_args();
     let mut arguments: Vec<String> = [
-        "--backend", "lync", "--ldap-url", &dc.url(), "--ldap-bind-dn", dc::SERVICE_ACCOUNT,
-        "--ldap-base-dn", dc::BASE_DN,
+        "--backend",
+        "lync",
+        "--ldap-url",
+        &dc.url(),
+        "--ldap-bind-dn",
+        dc::SERVICE_ACCOUNT,
+        "--ldap-base-dn",
+        dc::BASE_DN,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -315,7 +337,13 @@ async fn rss_on_dc(dc: &TestDc, users: usize) -> Option<u64> {
     arguments.push("--ldap-ca-file".into());
     arguments.push(dc.ca_file().display().to_string());
     arguments.push("--ldap-bind-password-file".into());
-    arguments.push(args.ldap_bind_password_file.as_ref().unwrap().display().to_string());
+    arguments.push(
+        args.ldap_bind_password_file
+            .as_ref()
+            .unwrap()
+            .display()
+            .to_string(),
+    );
     for pool in &args.ldap_pools {
         arguments.push("--ldap-pool".into());
         arguments.push(pool.clone());

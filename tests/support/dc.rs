@@ -140,6 +140,9 @@ fn free_address() -> Ipv4Addr {
 pub struct TestDc {
     dir: tempfile::TempDir,
     pub ip: Ipv4Addr,
+    /// The generated directory it was loaded with.
+    users: usize,
+    seed: u64,
 }
 
 impl TestDc {
@@ -168,6 +171,8 @@ impl TestDc {
         let dc = Self {
             dir,
             ip: free_address(),
+            users,
+            seed,
         };
         dc.start_again();
         Some(dc)
@@ -266,7 +271,10 @@ impl TestDc {
         .collect();
         for (flag, path) in [
             ("--ldap-ca-file", self.ca_file()),
-            ("--ldap-bind-password-file", args.ldap_bind_password_file.unwrap()),
+            (
+                "--ldap-bind-password-file",
+                args.ldap_bind_password_file.unwrap(),
+            ),
         ] {
             arguments.push(flag.to_owned());
             arguments.push(path.display().to_string());
@@ -300,9 +308,9 @@ impl TestDc {
             "--state-file".to_owned(),
             state.display().to_string(),
             "--lab-users".to_owned(),
-            USERS.to_string(),
+            self.users.to_string(),
             "--lab-seed".to_owned(),
-            SEED.to_string(),
+            self.seed.to_string(),
         ];
         for pool in args.ldap_pools {
             argv.push("--ldap-pool".to_owned());

@@ -177,7 +177,13 @@ fn OperationRun(op: OperationView) -> impl IntoView {
 #[component]
 fn Checked(verification: Verification) -> impl IntoView {
     let (class, text) = match verification.state {
-        VerificationState::Pending => ("verification pending", format!("To be verified at {}, when the effect should show.", when(verification.due_at))),
+        VerificationState::Pending => (
+            "verification pending",
+            format!(
+                "To be verified at {}, when the effect should show.",
+                when(verification.due_at)
+            ),
+        ),
         VerificationState::Verified => ("verification good", verification.text),
         VerificationState::NotAsPredicted => ("verification bad", verification.text),
         VerificationState::Unverifiable => ("verification muted", verification.text),

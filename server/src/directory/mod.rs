@@ -8,7 +8,9 @@
 
 pub mod search;
 
-use crate::backend::{BackendError, DirectoryRead, DirectorySource, LyncOnly, LyncShell, Watermark};
+use crate::backend::{
+    BackendError, DirectoryRead, DirectorySource, LyncOnly, LyncShell, Watermark,
+};
 use deprov_wire::directory::{
     AdState, DirectoryUser, Fact, LyncState, SipAddress, UserId, registrar_pools,
 };
@@ -390,7 +392,9 @@ impl WeakDirectory {
     }
 
     fn remember(&self, id: UserId, facts: LyncOnly) {
-        let Some(publish) = self.publish.upgrade() else { return };
+        let Some(publish) = self.publish.upgrade() else {
+            return;
+        };
         publish.send_if_modified(|snapshot| match snapshot.with_lync_only(id, &facts) {
             Some(patched) => {
                 *snapshot = Arc::new(patched);
@@ -433,7 +437,10 @@ async fn sync(directory: WeakDirectory) {
                 }
                 backoff = FIRST_BACKOFF;
                 {
-                    let known = directory.lync_only.lock().unwrap_or_else(|p| p.into_inner());
+                    let known = directory
+                        .lync_only
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     for user in read.users_mut() {
                         if let Some((facts, _)) = known.get(&user.id) {
                             merge(user, facts);
@@ -441,7 +448,9 @@ async fn sync(directory: WeakDirectory) {
                     }
                 }
                 let synced = directory.source.now();
-                let Some(publish) = directory.publish.upgrade() else { return };
+                let Some(publish) = directory.publish.upgrade() else {
+                    return;
+                };
                 publish.send_modify(|snapshot| *snapshot = Arc::new(snapshot.after(read, synced)));
             }
             Err(error) => {
@@ -487,7 +496,9 @@ async fn sweep_certificates(directory: WeakDirectory) {
             .collect();
         drop(snapshot);
         for user in due {
-            let Some(shell) = &directory.shell else { return };
+            let Some(shell) = &directory.shell else {
+                return;
+            };
             match shell.read_lync_only(&user.ad.user_principal_name).await {
                 Ok(facts) => directory.remember(user.id, facts),
                 // The shell is down: try again at the next sweep, not once per user now.
@@ -495,7 +506,9 @@ async fn sweep_certificates(directory: WeakDirectory) {
                     tracing::warn!(%why, "certificate sweep stopped: the Lync shell is unavailable");
                     break;
                 }
-                Err(error) => tracing::warn!(user = %user.ad.sam_account_name, %error, "could not read certificates"),
+                Err(error) => {
+                    tracing::warn!(user = %user.ad.sam_account_name, %error, "could not read certificates")
+                }
             }
         }
         tokio::time::sleep(CERTIFICATE_SWEEP).await;

@@ -70,7 +70,9 @@ impl ShellPool {
     pub fn new(config: ShellConfig) -> Self {
         let workers = config.workers.max(1);
         Self {
-            slots: (0..workers).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            slots: (0..workers)
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
             free: tokio::sync::Semaphore::new(workers),
             config,
             starts: Mutex::default(),
@@ -175,7 +177,10 @@ impl ShellPool {
                     fqid: String::new(),
                 });
                 let why = match error.kind.as_str() {
-                    "not_allowed" => format!("the worker refused it (not on its allowlist): {}", error.message),
+                    "not_allowed" => format!(
+                        "the worker refused it (not on its allowlist): {}",
+                        error.message
+                    ),
                     "access_denied" => format!("access denied: {}", error.message),
                     _ => error.message,
                 };
@@ -193,8 +198,12 @@ impl ShellPool {
     /// Pings every idle worker; a broken one is replaced at its next use.
     pub async fn keep_alive(&self) {
         for (index, slot) in self.slots.iter().enumerate() {
-            let Ok(mut guard) = slot.try_lock() else { continue };
-            let Some(worker) = guard.as_mut() else { continue };
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            let Some(worker) = guard.as_mut() else {
+                continue;
+            };
             if let Err(error) = worker.call(&Call::Ping, self.config.call_timeout).await {
                 tracing::warn!(slot = index, %error, "an idle Lync shell worker did not answer its ping; replacing it");
                 worker.kill().await;
@@ -253,8 +262,13 @@ impl LyncShell for ShellPool {
         };
         let user = match self.ask(&read(Read::GetCsUser)).await {
             Ok(output) if output.is_null() => None,
-            Ok(output) => Some(serde_json::from_value::<ShellUser>(output).map_err(|e| unreadable("Get-CsUser", e))?),
-            Err(BackendError::CommandFailed { message, .. }) if message.contains("not found") => None,
+            Ok(output) => Some(
+                serde_json::from_value::<ShellUser>(output)
+                    .map_err(|e| unreadable("Get-CsUser", e))?,
+            ),
+            Err(BackendError::CommandFailed { message, .. }) if message.contains("not found") => {
+                None
+            }
             Err(error) => return Err(error),
         };
         let certificates = match self.ask(&read(Read::GetCsClientCertificate)).await? {

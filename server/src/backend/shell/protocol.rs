@@ -306,7 +306,10 @@ pub fn cmdlet_of(name: &str, parameters: &Map<String, Value>) -> Result<Option<C
             file_name: text("Filename")?,
             user_filter: text("UserFilter")?,
         },
-        grant => match PolicyKind::ALL.into_iter().find(|k| k.grant_cmdlet() == grant) {
+        grant => match PolicyKind::ALL
+            .into_iter()
+            .find(|k| k.grant_cmdlet() == grant)
+        {
             Some(kind) => Cmdlet::GrantPolicy {
                 kind,
                 identity: text("Identity")?,
@@ -386,11 +389,15 @@ mod tests {
             "not_allowed"
         );
         assert_eq!(
-            refused(serde_json::json!({"id": 1, "cmdlet": "Set-CsUser", "parameters": {"Identity": "x", "Script": "y"}})),
+            refused(
+                serde_json::json!({"id": 1, "cmdlet": "Set-CsUser", "parameters": {"Identity": "x", "Script": "y"}})
+            ),
             "not_allowed"
         );
         assert_eq!(
-            refused(serde_json::json!({"id": 1, "cmdlet": "Set-CsUser", "parameters": {"Identity": {"a": 1}}})),
+            refused(
+                serde_json::json!({"id": 1, "cmdlet": "Set-CsUser", "parameters": {"Identity": {"a": 1}}})
+            ),
             "invalid_parameter"
         );
     }

@@ -95,13 +95,15 @@ impl Locked {
             .truncate(false)
             .open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.lock().map_err(|e| format!("locking {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("locking {}: {e}", path.display()))?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| e.to_string())?;
         let mut state: State = if text.trim().is_empty() {
             State::default()
         } else {
-            serde_json::from_str(&text).map_err(|e| format!("{}: unreadable state: {e}", path.display()))?
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: unreadable state: {e}", path.display()))?
         };
         if state.generated_at.is_none() {
             state.generated_at = Some(now.unix_timestamp());
@@ -110,7 +112,13 @@ impl Locked {
                     state.users.insert(
                         user.id,
                         LyncData {
-                            certificates: lync.certificates.known().into_iter().flatten().map(Into::into).collect(),
+                            certificates: lync
+                                .certificates
+                                .known()
+                                .into_iter()
+                                .flatten()
+                                .map(Into::into)
+                                .collect(),
                             contacts: lync.contact_count.known().copied().unwrap_or(0),
                             conferences: lync.conference_count.known().copied().unwrap_or(0),
                             policies: lync
@@ -132,7 +140,9 @@ impl Locked {
         let text = serde_json::to_string(&self.state).map_err(|e| e.to_string())?;
         self.file.set_len(0).map_err(|e| e.to_string())?;
         self.file.rewind().map_err(|e| e.to_string())?;
-        self.file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        self.file
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string())?;
         self.file.sync_all().map_err(|e| e.to_string())
         // The lock ends with the file.
     }
@@ -147,13 +157,22 @@ fn failure(kind: &str, message: impl Into<String>) -> ReplyError {
 }
 
 fn not_found(identity: &str) -> ReplyError {
-    failure("not_found", format!("Management object not found for identity \"{identity}\"."))
+    failure(
+        "not_found",
+        format!("Management object not found for identity \"{identity}\"."),
+    )
 }
 
 /// Where the cmdlets apply.
 enum Directory {
-    Ldap { ldap: Ldap, args: LdapArgs },
-    Simulated { sim: Arc<Simulator>, replayed: usize },
+    Ldap {
+        ldap: Ldap,
+        args: LdapArgs,
+    },
+    Simulated {
+        sim: Arc<Simulator>,
+        replayed: usize,
+    },
 }
 
 struct StandIn {
@@ -181,9 +200,13 @@ pub async fn run(args: StandInArgs) -> Result<(), String> {
         directory: match &args.ldap.ldap_url {
             Some(_) => {
                 let settings = args.ldap.settings()?;
-                let ldap = connect(&settings, &settings.bind_dn, settings.bind_password.expose())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let ldap = connect(
+                    &settings,
+                    &settings.bind_dn,
+                    settings.bind_password.expose(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 Directory::Ldap {
                     ldap,
                     args: args.ldap.clone(),
@@ -204,12 +227,18 @@ pub async fn run(args: StandInArgs) -> Result<(), String> {
         lab,
     };
     let detail = match &stand_in.directory {
-        Directory::Ldap { args, .. } => format!("stand-in on AD at {}", args.ldap_url.as_deref().unwrap_or("?")),
+        Directory::Ldap { args, .. } => format!(
+            "stand-in on AD at {}",
+            args.ldap_url.as_deref().unwrap_or("?")
+        ),
         Directory::Simulated { .. } => format!("stand-in on {} simulated users", args.lab_users),
     };
     let mut stdout = tokio::io::stdout();
     let hello = serde_json::json!({ "hello": HELLO, "protocol": PROTOCOL, "ready": true, "detail": detail });
-    stdout.write_all(format!("{hello}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    stdout
+        .write_all(format!("{hello}\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     stdout.flush().await.map_err(|e| e.to_string())?;
 
     let mut stand_in = stand_in;
@@ -229,19 +258,29 @@ pub async fn run(args: StandInArgs) -> Result<(), String> {
             }
         };
         let reply = match answer {
-            Ok(output) => serde_json::json!({ "id": id, "ok": true, "output": output, "warnings": [] }),
+            Ok(output) => {
+                serde_json::json!({ "id": id, "ok": true, "output": output, "warnings": [] })
+            }
             Err(error) => serde_json::json!({ "id": id, "ok": false, "error": error }),
         };
-        stdout.write_all(format!("{reply}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+        stdout
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         stdout.flush().await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
 impl StandIn {
-    async fn call(&mut self, name: &str, parameters: &serde_json::Map<String, Value>) -> Result<Value, ReplyError> {
+    async fn call(
+        &mut self,
+        name: &str,
+        parameters: &serde_json::Map<String, Value>,
+    ) -> Result<Value, ReplyError> {
         let now = OffsetDateTime::now_utc();
-        let mut locked = Locked::open(&self.state_file, self.lab, now).map_err(|e| failure("cmdlet_failed", e))?;
+        let mut locked = Locked::open(&self.state_file, self.lab, now)
+            .map_err(|e| failure("cmdlet_failed", e))?;
         let identity = parameters
             .get("Identity")
             .and_then(Value::as_str)
@@ -264,19 +303,29 @@ impl StandIn {
                     None => {
                         let cmdlet = protocol::cmdlet_of(name, parameters)
                             .map_err(|e| failure("invalid_parameter", e))?
-                            .ok_or_else(|| failure("not_allowed", format!("The worker does not run '{name}'.")))?;
+                            .ok_or_else(|| {
+                                failure("not_allowed", format!("The worker does not run '{name}'."))
+                            })?;
                         let done = sim.run(&cmdlet).await.map_err(shell_failure)?;
                         locked.state.journal.push((now.unix_timestamp(), cmdlet));
                         *replayed += 1;
-                        Ok(if done.text.is_empty() { Value::Null } else { Value::String(done.text) })
+                        Ok(if done.text.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::String(done.text)
+                        })
                     }
                 }
             }
-            (Directory::Ldap { ldap, args }, Some(read)) => ldap_read(ldap, args, &mut locked.state, read, &identity).await,
+            (Directory::Ldap { ldap, args }, Some(read)) => {
+                ldap_read(ldap, args, &mut locked.state, read, &identity).await
+            }
             (Directory::Ldap { ldap, args }, None) => {
                 let cmdlet = protocol::cmdlet_of(name, parameters)
                     .map_err(|e| failure("invalid_parameter", e))?
-                    .ok_or_else(|| failure("not_allowed", format!("The worker does not run '{name}'.")))?;
+                    .ok_or_else(|| {
+                        failure("not_allowed", format!("The worker does not run '{name}'."))
+                    })?;
                 ldap_run(ldap, args, &mut locked.state, &cmdlet, now).await
             }
         };
@@ -294,7 +343,9 @@ fn advance_to(sim: &Simulator, at: OffsetDateTime) {
 
 fn shell_failure(error: BackendError) -> ReplyError {
     match error {
-        BackendError::CommandFailed { message, .. } if message.contains("not found") => failure("not_found", message),
+        BackendError::CommandFailed { message, .. } if message.contains("not found") => {
+            failure("not_found", message)
+        }
         BackendError::UserNotFound(identity) => not_found(&identity),
         other => failure("cmdlet_failed", other.to_string()),
     }
@@ -304,7 +355,11 @@ async fn simulated_read(sim: &Simulator, read: Read, identity: &str) -> Result<V
     let known = sim.read_lync_only(identity).await.map_err(shell_failure)?;
     match read {
         Read::GetCsClientCertificate => Ok(serde_json::to_value(
-            known.certificates.iter().map(ShellCertificate::from).collect::<Vec<_>>(),
+            known
+                .certificates
+                .iter()
+                .map(ShellCertificate::from)
+                .collect::<Vec<_>>(),
         )
         .expect("certificates serialise")),
         Read::GetCsUser => {
@@ -338,14 +393,24 @@ async fn find(ldap: &mut Ldap, args: &LdapArgs, identity: &str) -> Result<Entry,
     };
     let base = args.ldap_base_dn.clone().unwrap_or_default();
     let (found, _) = ldap
-        .search(&base, Scope::Subtree, &format!("(&{USERS_FILTER}{clause})"), entry::USER_ATTRIBUTES.to_vec())
+        .search(
+            &base,
+            Scope::Subtree,
+            &format!("(&{USERS_FILTER}{clause})"),
+            entry::USER_ATTRIBUTES.to_vec(),
+        )
         .await
         .and_then(|r| r.success())
         .map_err(|e| failure("cmdlet_failed", format!("reading AD: {e}")))?;
-    let mut found = found.into_iter().map(|e| Entry::from(SearchEntry::construct(e)));
+    let mut found = found
+        .into_iter()
+        .map(|e| Entry::from(SearchEntry::construct(e)));
     match (found.next(), found.next()) {
         (Some(entry), None) => Ok(entry),
-        (Some(_), Some(_)) => Err(failure("cmdlet_failed", format!("\"{identity}\" matches more than one user."))),
+        (Some(_), Some(_)) => Err(failure(
+            "cmdlet_failed",
+            format!("\"{identity}\" matches more than one user."),
+        )),
         (None, _) => Err(not_found(identity)),
     }
 }
@@ -353,7 +418,12 @@ async fn find(ldap: &mut Ldap, args: &LdapArgs, identity: &str) -> Result<Entry,
 async fn sip_in_use(ldap: &mut Ldap, args: &LdapArgs, sip: &str) -> Result<bool, ReplyError> {
     let base = args.ldap_base_dn.clone().unwrap_or_default();
     let (found, _) = ldap
-        .search(&base, Scope::Subtree, &format!("(msRTCSIP-PrimaryUserAddress={})", ldap_escape(sip)), vec!["1.1"])
+        .search(
+            &base,
+            Scope::Subtree,
+            &format!("(msRTCSIP-PrimaryUserAddress={})", ldap_escape(sip)),
+            vec!["1.1"],
+        )
         .await
         .and_then(|r| r.success())
         .map_err(|e| failure("cmdlet_failed", format!("reading AD: {e}")))?;
@@ -376,7 +446,10 @@ fn one(value: &str) -> HashSet<String> {
 fn pools(args: &LdapArgs) -> Vec<(String, String)> {
     args.ldap_pools
         .iter()
-        .filter_map(|m| m.split_once('=').map(|(f, d)| (f.to_ascii_lowercase(), d.to_owned())))
+        .filter_map(|m| {
+            m.split_once('=')
+                .map(|(f, d)| (f.to_ascii_lowercase(), d.to_owned()))
+        })
         .collect()
 }
 
@@ -391,9 +464,13 @@ async fn ldap_read(
     let id = entry.object_guid().ok_or_else(|| not_found(identity))?;
     let data = state.users.get(&id).cloned().unwrap_or_default();
     match read {
-        Read::GetCsClientCertificate => Ok(serde_json::to_value(data.certificates).expect("serialises")),
+        Read::GetCsClientCertificate => {
+            Ok(serde_json::to_value(data.certificates).expect("serialises"))
+        }
         Read::GetCsUser => {
-            let sip = entry.text("msRTCSIP-PrimaryUserAddress").ok_or_else(|| not_found(identity))?;
+            let sip = entry
+                .text("msRTCSIP-PrimaryUserAddress")
+                .ok_or_else(|| not_found(identity))?;
             let pool = entry.text("msRTCSIP-PrimaryHomeServer").map(|dn| {
                 pools(args)
                     .into_iter()
@@ -403,7 +480,9 @@ async fn ldap_read(
             Ok(serde_json::to_value(ShellUser {
                 identity: entry.dn.clone(),
                 sip_address: sip.to_owned(),
-                enabled: entry.text("msRTCSIP-UserEnabled").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+                enabled: entry
+                    .text("msRTCSIP-UserEnabled")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
                 registrar_pool: pool.unwrap_or_default(),
                 policies: data.policies,
             })
@@ -431,19 +510,47 @@ async fn ldap_run(
             let entry = find(ldap, args, identity).await?;
             lync_user(&entry, identity)?;
             let value = if *enabled { "TRUE" } else { "FALSE" };
-            modify(ldap, &entry.dn, vec![Mod::Replace("msRTCSIP-UserEnabled".into(), one(value))]).await?;
+            modify(
+                ldap,
+                &entry.dn,
+                vec![Mod::Replace("msRTCSIP-UserEnabled".into(), one(value))],
+            )
+            .await?;
         }
-        Cmdlet::SetCsUserSipAddress { identity, sip_address } => {
+        Cmdlet::SetCsUserSipAddress {
+            identity,
+            sip_address,
+        } => {
             let entry = find(ldap, args, identity).await?;
             let current = lync_user(&entry, identity)?;
-            let domain = current.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+            let domain = current
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+                .unwrap_or_default();
             if domain != sip_address.domain() {
-                return Err(failure("cmdlet_failed", format!("SIP domain \"{}\" is not a supported SIP domain.", sip_address.domain())));
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!(
+                        "SIP domain \"{}\" is not a supported SIP domain.",
+                        sip_address.domain()
+                    ),
+                ));
             }
             if sip_in_use(ldap, args, &sip_address.to_string()).await? {
-                return Err(failure("cmdlet_failed", format!("The SIP address \"{sip_address}\" is already in use.")));
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!("The SIP address \"{sip_address}\" is already in use."),
+                ));
             }
-            modify(ldap, &entry.dn, vec![Mod::Replace("msRTCSIP-PrimaryUserAddress".into(), one(&sip_address.to_string()))]).await?;
+            modify(
+                ldap,
+                &entry.dn,
+                vec![Mod::Replace(
+                    "msRTCSIP-PrimaryUserAddress".into(),
+                    one(&sip_address.to_string()),
+                )],
+            )
+            .await?;
         }
         Cmdlet::DisableCsUser { identity } => {
             let entry = find(ldap, args, identity).await?;
@@ -459,22 +566,41 @@ async fn ldap_run(
                 state.users.remove(&id);
             }
         }
-        Cmdlet::EnableCsUser { identity, sip_address, registrar_pool } => {
+        Cmdlet::EnableCsUser {
+            identity,
+            sip_address,
+            registrar_pool,
+        } => {
             let entry = find(ldap, args, identity).await?;
             if entry.text("msRTCSIP-PrimaryUserAddress").is_some() {
-                return Err(failure("cmdlet_failed", "The user is already enabled for Lync Server."));
+                return Err(failure(
+                    "cmdlet_failed",
+                    "The user is already enabled for Lync Server.",
+                ));
             }
-            let Some((_, pool_dn)) = pools(args).into_iter().find(|(f, _)| f.eq_ignore_ascii_case(registrar_pool)) else {
-                return Err(failure("cmdlet_failed", format!("Registrar pool \"{registrar_pool}\" was not found.")));
+            let Some((_, pool_dn)) = pools(args)
+                .into_iter()
+                .find(|(f, _)| f.eq_ignore_ascii_case(registrar_pool))
+            else {
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!("Registrar pool \"{registrar_pool}\" was not found."),
+                ));
             };
             if sip_in_use(ldap, args, &sip_address.to_string()).await? {
-                return Err(failure("cmdlet_failed", format!("The SIP address \"{sip_address}\" is already in use.")));
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!("The SIP address \"{sip_address}\" is already in use."),
+                ));
             }
             modify(
                 ldap,
                 &entry.dn,
                 vec![
-                    Mod::Replace("msRTCSIP-PrimaryUserAddress".into(), one(&sip_address.to_string())),
+                    Mod::Replace(
+                        "msRTCSIP-PrimaryUserAddress".into(),
+                        one(&sip_address.to_string()),
+                    ),
                     Mod::Replace("msRTCSIP-UserEnabled".into(), one("TRUE")),
                     Mod::Replace("msRTCSIP-PrimaryHomeServer".into(), one(&pool_dn)),
                     Mod::Replace("msRTCSIP-DeploymentLocator".into(), one("SRV:")),
@@ -493,13 +619,23 @@ async fn ldap_run(
             let id = entry.object_guid().ok_or_else(|| not_found(identity))?;
             let data = state.users.entry(id).or_default();
             let mut revoked = 0;
-            for certificate in data.certificates.iter_mut().filter(|c| c.revoked_from.is_none()) {
+            for certificate in data
+                .certificates
+                .iter_mut()
+                .filter(|c| c.revoked_from.is_none())
+            {
                 certificate.revoked_from = Some(now + REVOCATION_DELAY);
                 revoked += 1;
             }
-            return Ok(Value::String(format!("{revoked} client certificate(s) revoked.")));
+            return Ok(Value::String(format!(
+                "{revoked} client certificate(s) revoked."
+            )));
         }
-        Cmdlet::ExportCsUserData { pool_fqdn, user_filter, file_name } => {
+        Cmdlet::ExportCsUserData {
+            pool_fqdn,
+            user_filter,
+            file_name,
+        } => {
             let entry = find(ldap, args, user_filter).await?;
             lync_user(&entry, user_filter)?;
             let homed = entry.text("msRTCSIP-PrimaryHomeServer").unwrap_or_default();
@@ -507,34 +643,63 @@ async fn ldap_run(
                 .into_iter()
                 .any(|(f, d)| f.eq_ignore_ascii_case(pool_fqdn) && d.eq_ignore_ascii_case(homed));
             if !on_pool {
-                return Err(failure("cmdlet_failed", format!("No user matching \"{user_filter}\" is homed on pool \"{pool_fqdn}\".")));
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!("No user matching \"{user_filter}\" is homed on pool \"{pool_fqdn}\"."),
+                ));
             }
             let id = entry.object_guid().ok_or_else(|| not_found(user_filter))?;
             let data = state.users.get(&id).cloned().unwrap_or_default();
-            state.exports.insert(file_name.clone(), Export { user: id, contacts: data.contacts, conferences: data.conferences });
-            return Ok(Value::String(format!("Exported user data of {user_filter} to {file_name}.")));
+            state.exports.insert(
+                file_name.clone(),
+                Export {
+                    user: id,
+                    contacts: data.contacts,
+                    conferences: data.conferences,
+                },
+            );
+            return Ok(Value::String(format!(
+                "Exported user data of {user_filter} to {file_name}."
+            )));
         }
-        Cmdlet::UpdateCsUserData { file_name, user_filter } => {
-            let export = state
-                .exports
-                .get(file_name)
-                .cloned()
-                .ok_or_else(|| failure("cmdlet_failed", format!("Cannot find file \"{file_name}\".")))?;
+        Cmdlet::UpdateCsUserData {
+            file_name,
+            user_filter,
+        } => {
+            let export = state.exports.get(file_name).cloned().ok_or_else(|| {
+                failure(
+                    "cmdlet_failed",
+                    format!("Cannot find file \"{file_name}\"."),
+                )
+            })?;
             let entry = find(ldap, args, user_filter).await?;
             if entry.object_guid() != Some(export.user) {
-                return Err(failure("cmdlet_failed", format!("\"{file_name}\" holds no data for {user_filter}.")));
+                return Err(failure(
+                    "cmdlet_failed",
+                    format!("\"{file_name}\" holds no data for {user_filter}."),
+                ));
             }
             let data = state.users.entry(export.user).or_default();
             (data.contacts, data.conferences) = (export.contacts, export.conferences);
-            return Ok(Value::String(format!("Imported user data for {user_filter}.")));
+            return Ok(Value::String(format!(
+                "Imported user data for {user_filter}."
+            )));
         }
-        Cmdlet::GrantPolicy { kind, identity, policy_name } => {
+        Cmdlet::GrantPolicy {
+            kind,
+            identity,
+            policy_name,
+        } => {
             let entry = find(ldap, args, identity).await?;
             lync_user(&entry, identity)?;
             let id = entry.object_guid().ok_or_else(|| not_found(identity))?;
-            state.users.entry(id).or_default().policies.insert(kind.as_str().to_owned(), policy_name.clone());
+            state
+                .users
+                .entry(id)
+                .or_default()
+                .policies
+                .insert(kind.as_str().to_owned(), policy_name.clone());
         }
     }
     Ok(Value::Null)
 }
-

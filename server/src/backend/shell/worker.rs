@@ -95,7 +95,10 @@ impl Worker {
                 Err(match outcome {
                     Ok(Ok(hello)) => format!("the worker could not start: {}", hello.detail),
                     Ok(Err(why)) => why,
-                    Err(_) => format!("no hello from the worker within {} s", launch.handshake.as_secs()),
+                    Err(_) => format!(
+                        "no hello from the worker within {} s",
+                        launch.handshake.as_secs()
+                    ),
                 })
             }
         }
@@ -134,13 +137,19 @@ impl Worker {
                 "the worker wrote a line over {} MiB",
                 MAX_LINE / (1024 * 1024)
             ))),
-            Some(Err(LinesCodecError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
-                Err(WorkerError::Broken("the worker wrote a line that is not UTF-8".to_owned()))
+            Some(Err(LinesCodecError::Io(error)))
+                if error.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                Err(WorkerError::Broken(
+                    "the worker wrote a line that is not UTF-8".to_owned(),
+                ))
             }
-            Some(Err(LinesCodecError::Io(error))) => {
-                Err(WorkerError::Broken(format!("reading the worker's output failed: {error}")))
-            }
-            None => Err(WorkerError::Broken("the worker's output ended (it exited)".to_owned())),
+            Some(Err(LinesCodecError::Io(error))) => Err(WorkerError::Broken(format!(
+                "reading the worker's output failed: {error}"
+            ))),
+            None => Err(WorkerError::Broken(
+                "the worker's output ended (it exited)".to_owned(),
+            )),
         }
     }
 

@@ -360,13 +360,14 @@ impl SimState {
 
     /// Unpatched clients: the sessions of the user `cmdlet` names keep working as if nothing ran.
     fn sessions_ignore(&mut self, cmdlet: &Cmdlet) {
-        let identity = cmdlet
-            .parameters()
-            .into_iter()
-            .find_map(|(name, value)| match (name, value) {
-                ("Identity", deprov_wire::cmdlet::ParameterValue::Text(text)) => Some(text),
-                _ => None,
-            });
+        let identity =
+            cmdlet
+                .parameters()
+                .into_iter()
+                .find_map(|(name, value)| match (name, value) {
+                    ("Identity", deprov_wire::cmdlet::ParameterValue::Text(text)) => Some(text),
+                    _ => None,
+                });
         if let Some(index) = identity.and_then(|i| self.resolve(&i, cmdlet.name()).ok()) {
             for endpoint in known(&mut self.users[index].endpoints) {
                 endpoint.features_blocked_from = None;
