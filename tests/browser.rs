@@ -480,18 +480,20 @@ async fn run_confirmed(browser: &Browser, operation: &str, sam: &str) {
         .click()
         .await
         .unwrap();
-    let confirm = browser.wait_for("#confirm-run", PATIENCE).await;
+    // The page redraws on every event of its stream (a verification, say): elements are found
+    // afresh for each action; what was typed survives a redraw.
     assert!(
-        !confirm.is_enabled().await.unwrap(),
+        !browser
+            .on("#confirm-run", |e| async move { e.is_enabled().await })
+            .await,
         "a destructive operation waits for the account name"
     );
     browser
-        .wait_for("#confirm-name", PATIENCE)
-        .await
-        .send_keys(sam)
-        .await
-        .unwrap();
-    confirm.click().await.unwrap();
+        .on("#confirm-name", |e| async move { e.send_keys(sam).await })
+        .await;
+    browser
+        .on("#confirm-run", |e| async move { e.click().await })
+        .await;
 }
 
 #[tokio::test]

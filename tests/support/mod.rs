@@ -377,6 +377,25 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} within {timeout:?}: {e}"))
     }
 
+    /// Does `action` on the element `css` matches, finding it again when a live redraw replaced
+    /// it meanwhile (the page redraws on every event of its stream).
+    pub async fn on<T, F, Fut>(&self, css: &str, action: F) -> T
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let mut last = None;
+        for _ in 0..10 {
+            let element = self.wait_for(css, Duration::from_secs(15)).await;
+            match action(element).await {
+                Ok(value) => return value,
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css}: {last:?}");
+    }
+
     /// Waits until `css`'s text satisfies `check`, and returns that text.
     pub async fn wait_for_text(
         &self,
