@@ -458,11 +458,8 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         })
         .await;
     browser
-        .wait_for("#jump-to-due", PATIENCE)
-        .await
-        .click()
-        .await
-        .unwrap();
+        .on("#jump-to-due", |e| async move { e.click().await })
+        .await;
     run_confirmed(&browser, "stage_two", sam).await;
     browser
         .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
@@ -475,11 +472,11 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
 /// types `sam`, and confirms.
 async fn run_confirmed(browser: &Browser, operation: &str, sam: &str) {
     browser
-        .wait_for(&format!("#run-{operation}"), PATIENCE)
-        .await
-        .click()
-        .await
-        .unwrap();
+        .on(
+            &format!("#run-{operation}"),
+            |e| async move { e.click().await },
+        )
+        .await;
     // The page redraws on every event of its stream (a verification, say): elements are found
     // afresh for each action; what was typed survives a redraw.
     assert!(
