@@ -484,13 +484,18 @@ async fn sweep_certificates(directory: WeakDirectory) {
             .iter()
             .zip(snapshot.flags())
             .filter(|(_, flags)| flags.ad_disabled && flags.lync_enabled.is_some())
-            .filter(|(user, _)| {
-                directory
+            .filter(|(user, flags)| {
+                // Unknown (AD does not hold them), or read through the shell long ago.
+                let read = directory
                     .lync_only
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&user.id)
-                    .is_none_or(|(_, at)| at.elapsed() >= CERTIFICATES_STALE_AFTER)
+                    .map(|(_, at)| at.elapsed());
+                match read {
+                    None => flags.certificates_unknown,
+                    Some(age) => age >= CERTIFICATES_STALE_AFTER,
+                }
             })
             .map(|(user, _)| Arc::clone(user))
             .collect();

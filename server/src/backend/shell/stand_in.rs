@@ -77,6 +77,8 @@ struct State {
 struct Locked {
     file: std::fs::File,
     state: State,
+    /// Written back only when something changed (most calls change only AD).
+    dirty: bool,
 }
 
 /// Which generated directory seeds the state, the first time.
@@ -105,7 +107,8 @@ impl Locked {
             serde_json::from_str(&text)
                 .map_err(|e| format!("{}: unreadable state: {e}", path.display()))?
         };
-        if state.generated_at.is_none() {
+        let seeding = state.generated_at.is_none();
+        if seeding {
             state.generated_at = Some(now.unix_timestamp());
             for user in generate::directory(lab.users, lab.seed, now) {
                 if let Some(lync) = &user.lync {
@@ -133,10 +136,23 @@ impl Locked {
                 }
             }
         }
-        Ok(Self { file, state })
+        Ok(Self {
+            file,
+            state,
+            dirty: seeding,
+        })
+    }
+
+    /// The state, to change: it will be written back.
+    fn state_mut(&mut self) -> &mut State {
+        self.dirty = true;
+        &mut self.state
     }
 
     fn save(mut self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(()); // The lock ends with the file.
+        }
         let text = serde_json::to_string(&self.state).map_err(|e| e.to_string())?;
         self.file.set_len(0).map_err(|e| e.to_string())?;
         self.file.rewind().map_err(|e| e.to_string())?;
@@ -307,7 +323,10 @@ impl StandIn {
                                 failure("not_allowed", format!("The worker does not run '{name}'."))
                             })?;
                         let done = sim.run(&cmdlet).await.map_err(shell_failure)?;
-                        locked.state.journal.push((now.unix_timestamp(), cmdlet));
+                        locked
+                            .state_mut()
+                            .journal
+                            .push((now.unix_timestamp(), cmdlet));
                         *replayed += 1;
                         Ok(if done.text.is_empty() {
                             Value::Null
@@ -318,7 +337,7 @@ impl StandIn {
                 }
             }
             (Directory::Ldap { ldap, args }, Some(read)) => {
-                ldap_read(ldap, args, &mut locked.state, read, &identity).await
+                ldap_read(ldap, args, &locked.state, read, &identity).await
             }
             (Directory::Ldap { ldap, args }, None) => {
                 let cmdlet = protocol::cmdlet_of(name, parameters)
@@ -326,7 +345,7 @@ impl StandIn {
                     .ok_or_else(|| {
                         failure("not_allowed", format!("The worker does not run '{name}'."))
                     })?;
-                ldap_run(ldap, args, &mut locked.state, &cmdlet, now).await
+                ldap_run(ldap, args, &mut locked, &cmdlet, now).await
             }
         };
         locked.save().map_err(|e| failure("cmdlet_failed", e))?;
@@ -456,7 +475,7 @@ fn pools(args: &LdapArgs) -> Vec<(String, String)> {
 async fn ldap_read(
     ldap: &mut Ldap,
     args: &LdapArgs,
-    state: &mut State,
+    state: &State,
     read: Read,
     identity: &str,
 ) -> Result<Value, ReplyError> {
@@ -495,7 +514,7 @@ async fn ldap_read(
 async fn ldap_run(
     ldap: &mut Ldap,
     args: &LdapArgs,
-    state: &mut State,
+    locked: &mut Locked,
     cmdlet: &Cmdlet,
     now: OffsetDateTime,
 ) -> Result<Value, ReplyError> {
@@ -563,7 +582,7 @@ async fn ldap_run(
                 .collect();
             modify(ldap, &entry.dn, present).await?;
             if let Some(id) = entry.object_guid() {
-                state.users.remove(&id);
+                locked.state_mut().users.remove(&id);
             }
         }
         Cmdlet::EnableCsUser {
@@ -610,14 +629,14 @@ async fn ldap_run(
             .await?;
             if let Some(id) = entry.object_guid() {
                 // A blank account: nothing comes back by itself.
-                state.users.insert(id, LyncData::default());
+                locked.state_mut().users.insert(id, LyncData::default());
             }
         }
         Cmdlet::RevokeCsClientCertificate { identity } => {
             let entry = find(ldap, args, identity).await?;
             lync_user(&entry, identity)?;
             let id = entry.object_guid().ok_or_else(|| not_found(identity))?;
-            let data = state.users.entry(id).or_default();
+            let data = locked.state_mut().users.entry(id).or_default();
             let mut revoked = 0;
             for certificate in data
                 .certificates
@@ -649,8 +668,8 @@ async fn ldap_run(
                 ));
             }
             let id = entry.object_guid().ok_or_else(|| not_found(user_filter))?;
-            let data = state.users.get(&id).cloned().unwrap_or_default();
-            state.exports.insert(
+            let data = locked.state.users.get(&id).cloned().unwrap_or_default();
+            locked.state_mut().exports.insert(
                 file_name.clone(),
                 Export {
                     user: id,
@@ -666,12 +685,17 @@ async fn ldap_run(
             file_name,
             user_filter,
         } => {
-            let export = state.exports.get(file_name).cloned().ok_or_else(|| {
-                failure(
-                    "cmdlet_failed",
-                    format!("Cannot find file \"{file_name}\"."),
-                )
-            })?;
+            let export = locked
+                .state
+                .exports
+                .get(file_name)
+                .cloned()
+                .ok_or_else(|| {
+                    failure(
+                        "cmdlet_failed",
+                        format!("Cannot find file \"{file_name}\"."),
+                    )
+                })?;
             let entry = find(ldap, args, user_filter).await?;
             if entry.object_guid() != Some(export.user) {
                 return Err(failure(
@@ -679,7 +703,7 @@ async fn ldap_run(
                     format!("\"{file_name}\" holds no data for {user_filter}."),
                 ));
             }
-            let data = state.users.entry(export.user).or_default();
+            let data = locked.state_mut().users.entry(export.user).or_default();
             (data.contacts, data.conferences) = (export.contacts, export.conferences);
             return Ok(Value::String(format!(
                 "Imported user data for {user_filter}."
@@ -693,7 +717,8 @@ async fn ldap_run(
             let entry = find(ldap, args, identity).await?;
             lync_user(&entry, identity)?;
             let id = entry.object_guid().ok_or_else(|| not_found(identity))?;
-            state
+            locked
+                .state_mut()
                 .users
                 .entry(id)
                 .or_default()
