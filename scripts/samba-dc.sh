@@ -107,6 +107,9 @@ isSingleValued: $single
 "
     if [ "$name" = PrimaryHomeServer ]; then attrs+="oMObjectClass:: KwwCh3McAIVK
 "; fi
+    # Lync looks users up by SIP address: indexed, as in Lync's own schema extension.
+    if [ "$name" = PrimaryUserAddress ]; then attrs+="searchFlags: 1
+"; fi
     attrs+="
 "
   done <<'EOF'
@@ -196,7 +199,8 @@ template() {
     return
   fi
   say "Provisioning a Samba AD DC with $users generated users (once; cached in $dir)"
-  rm -rf "$dir"
+  # Older templates of the same size (another script or directory version) are of no more use.
+  rm -rf "$TOOLS/samba/dc-$users-$seed-"*
   mkdir -p "$dir"
   samba-tool domain provision --realm="$REALM" --domain="$DOMAIN" --server-role=dc --dns-backend=NONE \
     --targetdir="$dir" --host-name=dc1 --adminpass="$ADMIN_PASSWORD" \

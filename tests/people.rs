@@ -300,3 +300,57 @@ async fn a_sign_in_name_that_cannot_be_an_account_is_not_written_to_the_audit_lo
     assert_eq!(entry["subject"], "(not a valid account name)");
     assert!(!body.to_string().contains("my secret password"));
 }
+
+/// Signs in from `address` (a loopback address of the test's choosing); the status.
+async fn sign_in_from(
+    base: &str,
+    address: [u8; 4],
+    name: &str,
+    password: &str,
+) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/session"))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn nobody_can_lock_someone_else_out_and_refusals_are_audited_in_aggregate() {
+    let portal = TestPortal::spawn(50, 1).await;
+    let attacker = [127, 0, 0, 66];
+    for _ in 0..5 {
+        let response = sign_in_from(&portal.base, attacker, "admin", "wrong password!").await;
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    for _ in 0..3 {
+        let refused = sign_in_from(&portal.base, attacker, "admin", PASSWORD).await;
+        assert_eq!(refused.status().as_u16(), 429);
+        let wait: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&wait), "rounded up, never to 0: {wait}");
+    }
+    let admin = sign_in_from(&portal.base, [127, 0, 0, 7], "admin", PASSWORD).await;
+    assert_eq!(
+        admin.status().as_u16(),
+        200,
+        "the admin at their own address still signs in"
+    );
+
+    let (_, audit) = portal
+        .get_json("/api/audit?action=session.sign_in_throttled")
+        .await;
+    assert_eq!(
+        audit["total"], 1,
+        "three refusals, one aggregated row: {audit}"
+    );
+    let details = audit["entries"][0]["details"].as_str().unwrap();
+    assert!(details.contains("admin from 127.0.0.66"), "{details}");
+}

@@ -130,8 +130,8 @@ async fn size(users: usize) -> Option<u64> {
     let mut args = dc.ldap_args();
     args.ldap_page_size = 500;
     args.ldap_poll_secs = 15;
-    // Deletions by census once a minute (the default): not part of an ordinary poll here.
-    args.ldap_deletions_secs = 60;
+    // Deletions by census every 5 minutes (the default): not part of an ordinary poll here.
+    args.ldap_deletions_secs = 300;
     let settings = args.settings().unwrap();
     println!(
         "\n{users} generated users on a Samba AD DC over LDAPS (pages of {}):",

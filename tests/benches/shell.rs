@@ -94,6 +94,17 @@ impl LyncShell for Counting {
     }
 }
 
+/// The portal's LDAP settings at their defaults (the tests' poll every second, which would
+/// compete with the requests for the DC).
+fn portal_settings(dc: &TestDc) -> deprov_server::backend::ldap::settings::LdapSettings {
+    let mut args = dc.ldap_args();
+    let defaults = deprov_server::backend::ldap::settings::LdapArgs::default();
+    args.ldap_poll_secs = defaults.ldap_poll_secs;
+    args.ldap_deletions_secs = defaults.ldap_deletions_secs;
+    args.ldap_page_size = defaults.ldap_page_size;
+    args.settings().unwrap()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -370,9 +381,8 @@ async fn main() {
     };
     let folder = tempfile::tempdir().unwrap();
     let worker = dc.stand_in_argv(&folder.path().join("state.json"));
-    let ldap = || -> Arc<dyn DirectorySource> {
-        Arc::new(LdapDirectory::new(dc.ldap_args().settings().unwrap()))
-    };
+    let ldap =
+        || -> Arc<dyn DirectorySource> { Arc::new(LdapDirectory::new(portal_settings(&dc))) };
     stage_one(
         "Samba DC + stand-in over a pipe",
         ldap(),
@@ -388,8 +398,7 @@ async fn main() {
     let ssh_folder = tempfile::tempdir().unwrap();
     let worker = dc.stand_in_argv(&ssh_folder.path().join("state.json"));
     if let Some((mut daemon, argv)) = sshd(ssh_folder.path(), &worker) {
-        let ldap: Arc<dyn DirectorySource> =
-            Arc::new(LdapDirectory::new(dc.ldap_args().settings().unwrap()));
+        let ldap: Arc<dyn DirectorySource> = Arc::new(LdapDirectory::new(portal_settings(&dc)));
         stage_one(
             "Samba DC + stand-in over SSH",
             ldap,

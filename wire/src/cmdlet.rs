@@ -206,9 +206,22 @@ impl Cmdlet {
     }
 }
 
-/// A value single-quoted for reading, embedded quotes doubled (PowerShell's literal string).
+/// The characters PowerShell takes for a single quote: the ASCII one and U+2018 to U+201B.
+const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
+
+/// A value single-quoted for reading, every single quote PowerShell recognises doubled (its
+/// literal string), so a pasted name like `o’brien` cannot end the string early.
 fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('\'');
+    for c in text.chars() {
+        quoted.push(c);
+        if SINGLE_QUOTES.contains(&c) {
+            quoted.push(c);
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// The read a backup makes, for display: `Get-CsUser -Identity '...'`. Reads are not cmdlets
@@ -220,6 +233,19 @@ pub fn render_get_cs_user(identity: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_quote_powershell_recognises_is_doubled() {
+        for quote_char in SINGLE_QUOTES {
+            let cmd = Cmdlet::DisableCsUser {
+                identity: format!("o{quote_char}brien; Remove-Item x"),
+            };
+            assert_eq!(
+                cmd.render(),
+                format!("Disable-CsUser -Identity 'o{quote_char}{quote_char}brien; Remove-Item x'")
+            );
+        }
+    }
 
     #[test]
     fn render_quotes_values_so_they_read_as_data() {

@@ -8,6 +8,7 @@ use crate::audit::{self, Event};
 use crate::people::accounts::valid_name;
 use crate::people::ad;
 use crate::people::sessions::{self, COOKIE, Session};
+use crate::people::throttle::Attempt;
 use crate::people::{PrincipalSource, SignInError};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -112,13 +113,6 @@ pub async fn sign_in(
         field: None,
     })?;
     let name = name.trim().to_owned();
-    let mut keys = vec![format!("name:{}", name.to_lowercase())];
-    if let Some(address) = address {
-        keys.push(format!("ip:{address}"));
-    }
-    if let Err(wait) = state.people.throttle.attempt(&keys) {
-        return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
-    }
     let now = OffsetDateTime::now_utc();
     // Never record what is not a possible name: it may be a password typed in the wrong box.
     let possible = valid_name(&name) || ad::is_ad_name(&name);
@@ -127,6 +121,19 @@ pub async fn sign_in(
     } else {
         "(not a valid account name)"
     };
+    let attempt = Attempt::new(recorded, address);
+    if let Err(refused) = state.people.throttle.attempt(&attempt) {
+        if let Some(report) = &refused.report {
+            let event = Event {
+                actor: recorded,
+                action: "session.sign_in_throttled",
+                subject: recorded,
+                details: report.clone(),
+            };
+            audit::record(&state.store, now, event).await?;
+        }
+        return Err(AppError::TooManyAttempts(refused.retry_after_secs()));
+    }
     let outcome = if possible {
         state
             .people
@@ -165,7 +172,7 @@ pub async fn sign_in(
             });
         }
     };
-    state.people.throttle.succeeded(&keys);
+    state.people.throttle.succeeded(&attempt);
     let mut write = state.store.write().await?;
     let token = sessions::start(&mut write, &who, state.people.sessions).await?;
     let event = Event {

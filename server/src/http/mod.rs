@@ -144,14 +144,41 @@ pub fn app(state: AppState, static_dir: &Path) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-/// A CSV cell that a spreadsheet will not run: text starting with `= + - @`, a tab or a carriage
-/// return gets a leading `'` (requesters write reasons; anyone can type a sign-in name).
+/// A CSV cell that a spreadsheet will not run and a line-based viewer cannot be fooled by: text
+/// starting with `= + - @`, a tab or a carriage return gets a leading `'` (requesters write
+/// reasons; anyone can type a sign-in name), and control and bidirectional-override characters
+/// are written as escapes (`\n`, `\u{202e}`), so no cell can forge a line or reorder one.
 pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let cell = printable(cell);
+    if risky {
         format!("'{cell}").into()
     } else {
-        cell.into()
+        cell
     }
+}
+
+/// `text` with control characters and bidirectional controls escaped.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.into();
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            '\0' => escaped.push_str("\\0"),
+            c if hidden(c) => escaped.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
 }
 
 /// A panic is a bug: log it, answer in the API's error shape, keep serving.
@@ -178,5 +205,16 @@ mod tests {
             assert!(spreadsheet_safe(risky).starts_with('\''), "{risky:?}");
         }
         assert_eq!(spreadsheet_safe("Jane Doe"), "Jane Doe");
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_a_line_or_reorder_one() {
+        assert_eq!(
+            spreadsheet_safe("ok\n2026-01-01,admin,request.approve"),
+            "ok\\n2026-01-01,admin,request.approve"
+        );
+        assert_eq!(spreadsheet_safe("a\u{202e}b\0c"), "a\\u{202e}b\\0c");
+        assert_eq!(spreadsheet_safe("\t=SUM(A1)"), "'\\t=SUM(A1)");
+        assert_eq!(spreadsheet_safe("José"), "José");
     }
 }

@@ -452,8 +452,16 @@ impl DirectorySource for LdapDirectory {
         let settings = &self.settings;
         let (entries, metadata, attid) = self
             .with_connection(|ldap| async move {
-                let root = root_dse(ldap.clone(), settings).await?;
-                let attid = self.lync_enabled_attid(ldap.clone(), &root).await?;
+                // The schema's id for msRTCSIP-UserEnabled, as the last read found it (one
+                // user's read does not need the rootDSE otherwise).
+                let known = self.memory().lync_enabled_attid.clone();
+                let attid = match known {
+                    Some((_, attid)) => attid,
+                    None => {
+                        let root = root_dse(ldap.clone(), settings).await?;
+                        self.lync_enabled_attid(ldap.clone(), &root).await?
+                    }
+                };
                 let filter = format!("(&{USERS_FILTER}{})", entry::guid_filter(id));
                 let mut attributes = USER_ATTRIBUTES.to_vec();
                 attributes.push("replPropertyMetaData");

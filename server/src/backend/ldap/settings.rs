@@ -65,7 +65,7 @@ pub struct LdapArgs {
     /// Seconds between listings of every user's objectGUID, which is how deletions are found
     /// when the service account may not read deleted objects (AD's default). Tombstones, when
     /// readable, show deletions at the next poll.
-    #[arg(long, env = "DEPROV_LDAP_DELETIONS_SECS", default_value_t = 60,
+    #[arg(long, env = "DEPROV_LDAP_DELETIONS_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ldap_deletions_secs: u64,
 
@@ -87,7 +87,7 @@ impl Default for LdapArgs {
             ldap_base_dn: None,
             ldap_poll_secs: 15,
             ldap_pools: Vec::new(),
-            ldap_deletions_secs: 60,
+            ldap_deletions_secs: 300,
             ldap_page_size: 500,
         }
     }
