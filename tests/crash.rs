@@ -381,3 +381,37 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// SIGTERM (what systemd and container runtimes send) stops the portal as Ctrl-C does: open
+/// requests finish, event streams end, and it exits cleanly.
+#[tokio::test]
+async fn sigterm_stops_the_portal_gracefully() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, base) = start(data.path());
+    let manager = sign_in(&base, "manager", &demo_password(data.path(), "manager"))
+        .await
+        .unwrap();
+    // A report page is open: its event stream must not hold the shutdown up.
+    let stream = manager
+        .http
+        .get(format!("{base}/api/report/mismatches/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let began = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(began.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean exit, not a kill: {status:?}");
+    drop(stream);
+}

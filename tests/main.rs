@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod crash;
 mod execution;
+mod hardening;
 mod ldap;
 mod people;
 mod report;

@@ -214,24 +214,21 @@ impl Portal {
         http::app(self.state.clone(), &self.config.static_dir)
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Serves on `listener` until `shutdown` resolves, with the limits against slow and greedy
+    /// clients ([`http::listen`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let router = self.router();
         let stopping = self.stopping;
         let signal = async move {
             shutdown.await;
             // Ends the event streams first, or graceful shutdown would wait on every open report page.
             stopping.send_replace(true);
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
+        http::listen::serve(listener, router, http::listen::Limits::default(), signal).await
     }
 }
 

@@ -186,11 +186,18 @@ async fn serve(config: ServeConfig) -> Outcome {
             println!("    {line}");
         }
     }
+    // Ctrl-C or SIGTERM (what systemd and container runtimes send): finish, then exit.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     portal
-        .serve(listener, async {
-            tokio::signal::ctrl_c().await.ok();
+        .serve(listener, async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!("stopping: finishing open requests");
         })
         .await?;
+    println!("deprov stopped.");
     Ok(ExitCode::SUCCESS)
 }
 

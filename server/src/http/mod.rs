@@ -7,6 +7,7 @@ mod error;
 mod execution;
 mod frontend;
 mod health;
+pub mod listen;
 mod report;
 mod requests;
 mod sim;
