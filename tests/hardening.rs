@@ -51,3 +51,76 @@ async fn half_sent_headers_cannot_hold_the_server_and_the_health_check_keeps_ans
     }
     assert_eq!(closed, 300, "every half-sent request was closed by the server");
 }
+
+fn request_for(user: &str) -> serde_json::Value {
+    serde_json::json!({ "user_id": user, "reason": "termination", "reason_text": "Left", "urgency": "standard" })
+}
+
+#[tokio::test]
+async fn text_and_dates_are_bounded_and_an_approved_request_can_be_withdrawn_with_a_reason() {
+    let portal = TestPortal::spawn(500, 3).await;
+    let manager = portal.person("manager").await;
+    let user = deprov_tests::ordinary_user(&portal, 0).await;
+
+    // An override is only for protected accounts, and bounded.
+    let mut body = request_for(&user);
+    body["protected_override"] = "x".repeat(1_900_000).into();
+    let (status, refused) = manager.post("/api/requests", Some(body)).await;
+    assert_eq!((status, refused["field"].as_str()), (422, Some("protected_override")), "{refused}");
+    // A request cannot block a user for ever.
+    let mut body = request_for(&user);
+    body["effective_at"] = "9999-01-01T00:00:00Z".into();
+    let (status, refused) = manager.post("/api/requests", Some(body)).await;
+    assert_eq!((status, refused["field"].as_str()), (422, Some("effective_at")), "{refused}");
+    let mut body = request_for(&user);
+    body["effective_at"] = time::OffsetDateTime::now_utc()
+        .saturating_add(time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    let (status, filed) = manager.post("/api/requests", Some(body)).await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["id"].as_i64().unwrap();
+
+    // Pending: an approver rejects, and cannot cancel somebody else's request.
+    let approver = portal.person("approver").await;
+    let (status, _) = approver
+        .post(&format!("/api/requests/{id}/cancel"), Some(serde_json::json!({ "version": filed["version"], "comment": "no" })))
+        .await;
+    assert_eq!(status, 403);
+    let (status, approved) = approver
+        .post(&format!("/api/requests/{id}/approve"), Some(serde_json::json!({ "version": filed["version"] })))
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    // Approved and not run: an admin withdraws it, and must say why.
+    let admin = portal.person("admin").await;
+    let path = format!("/api/requests/{id}/cancel");
+    let (status, refused) = admin.post(&path, Some(serde_json::json!({ "version": approved["version"] }))).await;
+    assert_eq!((status, refused["field"].as_str()), (422, Some("comment")), "{refused}");
+    let (status, cancelled) = admin
+        .post(&path, Some(serde_json::json!({ "version": approved["version"], "comment": "HR withdrew the termination" })))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    let (_, audit) = portal.get_json(&format!("/api/audit?action=request.cancel")).await;
+    assert!(audit.to_string().contains("HR withdrew the termination"), "{audit}");
+}
+
+#[tokio::test]
+async fn the_requests_list_is_paged_with_a_total() {
+    let portal = TestPortal::spawn(500, 3).await;
+    let manager = portal.person("manager").await;
+    for skip in 0..5 {
+        let user = deprov_tests::ordinary_user(&portal, skip).await;
+        let (status, body) = manager.post("/api/requests", Some(request_for(&user))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, page) = portal.get_json("/api/requests?show=open&limit=2&offset=2").await;
+    assert_eq!(status, 200);
+    assert_eq!((page["total"].as_u64(), page["requests"].as_array().unwrap().len()), (Some(5), 2));
+    assert_eq!(page["offset"], 2);
+    let (status, refused) = portal.get_json("/api/requests?show=everything").await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("show")));
+    let (status, refused) = portal.get_json("/api/requests?limit=100000").await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("limit")));
+}

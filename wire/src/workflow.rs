@@ -215,6 +215,16 @@ impl DecisionKind {
             .into_iter()
             .find(|d| d.as_str() == s)
     }
+
+    /// What the history says someone did: "approved", "cancelled"...
+    pub fn past(self) -> &'static str {
+        match self {
+            Self::Approve => "approved",
+            Self::Reject => "rejected",
+            Self::Cancel => "cancelled",
+            Self::Expire => "expired",
+        }
+    }
 }
 
 /// Who did what to a request, and when.
@@ -290,4 +300,16 @@ pub struct RequestView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestList {
     pub requests: Vec<RequestView>,
+    /// Requests in all that match, before paging.
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
 }
+
+/// The largest page of `GET /api/requests`.
+pub const MAX_REQUESTS_PAGE: usize = 200;
+/// The page size when none is asked for.
+pub const DEFAULT_REQUESTS_PAGE: usize = 50;
+/// The furthest ahead a request may take effect: a request far in the future would block the
+/// user's other requests for as long.
+pub const MAX_DAYS_AHEAD: i64 = 180;

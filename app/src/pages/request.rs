@@ -78,7 +78,12 @@ fn Detail(
         .any(|a| a.eq_ignore_ascii_case(&name));
     let pending = request.state == RequestState::PendingApproval;
     let can_decide = move || me.has(Role::Approver) && pending && !own && !approved_already;
-    let can_cancel = move || me.has(Role::Requester) && own && request.state.is_open();
+    // The requester's own before execution; an approver or admin, an approved one that has not run.
+    let others_may_cancel = request.state == RequestState::Approved && !own;
+    let can_cancel = move || {
+        (me.has(Role::Requester) && own && request.state.is_open())
+            || (others_may_cancel && (me.has(Role::Approver) || me.has(Role::Admin)))
+    };
     let why_not = move || {
         if me.has(Role::Approver) && pending && own {
             Some("You requested this: somebody else must approve or reject it.")
@@ -117,7 +122,7 @@ fn Detail(
                 <ol class="history" id="history">
                     <li><strong>{request.requested_by.clone()}</strong> " requested it · " {when(request.created_at)}</li>
                     {request.decisions.iter().map(|d| view! {
-                        <li><strong>{d.actor.clone()}</strong> {format!(" {}d", d.decision.as_str())} " · " {when(d.at)}
+                        <li><strong>{d.actor.clone()}</strong> " " {d.decision.past()} " · " {when(d.at)}
                             {(!d.comment.is_empty()).then(|| view! { <div class="sub">"“" {d.comment.clone()} "”"</div> })}</li>
                     }).collect_view()}
                 </ol>
@@ -137,6 +142,7 @@ fn Detail(
                     </Show>
                     <Show when=can_cancel>
                         <button id="cancel" disabled=move || busy.get() on:click=move |_| act(DecisionKind::Cancel)>"Cancel this request"</button>
+                        {others_may_cancel.then(|| view! { <span class="hint">" Cancelling somebody else's approved request needs a reason in the comment."</span> })}
                     </Show>
                 </div>
             </section>

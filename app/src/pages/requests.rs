@@ -18,7 +18,14 @@ pub fn RequestsPage() -> impl IntoView {
         Some("due") => "due",
         _ => "open",
     };
-    let requests = LocalResource::new(move || api::requests(show()));
+    let offset = move || {
+        query
+            .read()
+            .get("offset")
+            .and_then(|o| o.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let requests = LocalResource::new(move || api::requests(show(), offset()));
     let me = session();
     view! {
         <section class="requests">
@@ -56,7 +63,8 @@ pub fn RequestsPage() -> impl IntoView {
                                     <RequestTable requests=queue.clone() empty="Nothing waits for you." id="queue" />
                                 </Show>
                                 <h2>{move || if show() == "due" { "Due for stage 2" } else { "All listed requests" }}</h2>
-                                <RequestTable requests=list.requests empty="No requests." id="all-requests" />
+                                <RequestTable requests=list.requests.clone() empty="No requests." id="all-requests" />
+                                <Pager show=show() offset=list.offset limit=list.limit total=list.total />
                             }.into_any()
                         }
                         Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
@@ -65,6 +73,24 @@ pub fn RequestsPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// "51-100 of 240", with links to the pages before and after.
+#[component]
+fn Pager(show: &'static str, offset: usize, limit: usize, total: usize) -> impl IntoView {
+    if total <= limit && offset == 0 {
+        return view! { <p class="sub">{format!("{total} in all")}</p> }.into_any();
+    }
+    let page = |at: usize| format!("/requests?show={show}&offset={at}");
+    let last = (offset + limit).min(total);
+    view! {
+        <p class="pager" id="requests-pager">
+            {(offset > 0).then(|| view! { <A href=page(offset.saturating_sub(limit))>"← Previous"</A> })}
+            <span class="sub">{format!(" {}–{last} of {total} ", offset + 1)}</span>
+            {(last < total).then(|| view! { <A href=page(last)>"Next →"</A> })}
+        </p>
+    }
+    .into_any()
 }
 
 #[component]

@@ -405,9 +405,9 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
         matches!(&early, Err(ExecutionError::Refused { message, .. }) if message.starts_with("Stage 2 is due on")),
         "{early:?}"
     );
-    assert!(rig.workflow.list(Show::Due).await.unwrap().is_empty());
+    assert!(rig.workflow.list(Show::Due, 0, 50).await.unwrap().0.is_empty());
     rig.sim.advance_clock(time::Duration::days(30));
-    assert_eq!(rig.workflow.list(Show::Due).await.unwrap().len(), 1);
+    assert_eq!(rig.workflow.list(Show::Due, 0, 50).await.unwrap().1, 1);
 
     let view = rig.run(id, Operation::StageTwo).await;
     assert_eq!(view.request.state, RequestState::Removed);

@@ -6,12 +6,15 @@ use super::auth::Signed;
 use super::error::AppError;
 use crate::workflow::Show;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
-use deprov_wire::workflow::{DecisionBody, DecisionKind, NewRequest, RequestList, RequestView};
+use deprov_wire::workflow::{
+    DEFAULT_REQUESTS_PAGE, DecisionBody, DecisionKind, MAX_REQUESTS_PAGE, NewRequest, RequestList,
+    RequestView,
+};
 use serde::Deserialize;
 
 pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
@@ -54,27 +57,73 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListFilter {
-    /// `open`: pending, approved, executing, stage 1 done or failed. `due`: stage 1 done and the
-    /// grace period over (the queue for stage 2). Anything else: every request.
+    /// `open` (the default): pending, approved, executing, stage 1 done or failed. `due`: stage 1
+    /// done and the grace period over (the queue for stage 2). `all`: every request.
     show: Option<String>,
+    /// Requests to skip (default 0).
+    offset: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<String>,
 }
 
-/// Requests, newest first.
+/// A whole number from a query string within `range`, or a 400 naming the field.
+fn number(
+    field: &'static str,
+    value: Option<String>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, AppError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            AppError::bad_request(
+                field,
+                format!(
+                    "'{value}' is not a valid {field}: give a whole number from {} to {}.",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
+/// Requests, newest first (the stage 2 queue: longest due first), a page at a time.
 #[utoipa::path(get, path = "/api/requests", tag = "requests", params(ListFilter),
-    responses((status = 200, body = RequestList), (status = 401, body = ApiError)))]
+    responses((status = 200, body = RequestList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
     signed: Signed,
-    Query(filter): Query<ListFilter>,
+    filter: Result<Query<ListFilter>, QueryRejection>,
 ) -> Result<Json<RequestList>, AppError> {
     signed.require(&Role::ALL)?;
-    let show = match filter.show.as_deref() {
-        Some("open") => Show::Open,
-        Some("due") => Show::Due,
-        _ => Show::All,
+    let Query(filter) = filter.map_err(|rejection| AppError::BadRequest {
+        message: rejection.body_text(),
+        field: None,
+    })?;
+    let show = match filter.show.as_deref().unwrap_or("open") {
+        "open" | "" => Show::Open,
+        "due" => Show::Due,
+        "all" => Show::All,
+        other => {
+            return Err(AppError::bad_request(
+                "show",
+                format!("'{other}' is not a list: use open, due or all."),
+            ));
+        }
     };
+    let offset = number("offset", filter.offset, 0, 0..=1_000_000)?;
+    let limit = number("limit", filter.limit, DEFAULT_REQUESTS_PAGE, 1..=MAX_REQUESTS_PAGE)?;
+    let (requests, total) = state.workflow.list(show, offset, limit).await?;
     Ok(Json(RequestList {
-        requests: state.workflow.list(show).await?,
+        requests,
+        total,
+        offset,
+        limit,
     }))
 }
 
@@ -160,7 +209,8 @@ pub async fn reject(
     .await
 }
 
-/// Cancels one's own request before execution starts.
+/// Cancels one's own request before execution starts; an approver or admin may cancel an
+/// approved request that has not run, saying why (a request filed far ahead, say).
 #[utoipa::path(post, path = "/api/requests/{id}/cancel", tag = "requests", request_body = DecisionBody,
     params(("id" = i64, Path, description = "Request number")),
     responses((status = 200, body = RequestView), (status = 401, body = ApiError), (status = 403, body = ApiError),
@@ -171,13 +221,14 @@ pub async fn cancel(
     Path(id): Path<String>,
     decision: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(
-        state,
-        signed,
-        id,
-        DecisionKind::Cancel,
-        Role::Requester,
-        decision,
-    )
-    .await
+    let session = signed.require(&[Role::Requester, Role::Approver, Role::Admin])?;
+    let id = request_id(&id)?;
+    let decision = body(decision)?;
+    let others = session.has(Role::Approver) || session.has(Role::Admin);
+    Ok(Json(
+        state
+            .workflow
+            .cancel(id, &session.name, others, decision.version, &decision.comment)
+            .await?,
+    ))
 }

@@ -20,8 +20,11 @@ pub enum Act<'a> {
     Reject {
         by: &'a str,
     },
+    /// The requester (before execution), or, for an approved request that has not run, an
+    /// approver or admin (`others` says the person holds one of those roles).
     Cancel {
         by: &'a str,
+        others: bool,
     },
     /// Pending past the portal's limit.
     Expire,
@@ -37,7 +40,7 @@ pub enum Refusal {
     OwnRequest,
     #[error("You have already approved this request; it needs an approval from somebody else.")]
     ApprovedTwice,
-    #[error("Only {0}, who requested it, can cancel this request.")]
+    #[error("Only {0}, who requested it, can cancel this request (an approver or admin can once it is approved).")]
     NotRequester(String),
     #[error("Only a request waiting for approval can expire.")]
     NotPending,
@@ -82,8 +85,9 @@ pub fn next(facts: Facts<'_>, act: Act<'_>) -> Result<RequestState, Refusal> {
             Ok(Rejected)
         }
         (Approved, Act::Approve { .. } | Act::Reject { .. }) => Err(Refusal::AlreadyApproved),
-        (PendingApproval | Approved, Act::Cancel { by }) => {
-            if !same(by, facts.requested_by) {
+        (state @ (PendingApproval | Approved), Act::Cancel { by, others }) => {
+            let allowed = same(by, facts.requested_by) || (others && state == Approved);
+            if !allowed {
                 return Err(Refusal::NotRequester(facts.requested_by.to_owned()));
             }
             Ok(Cancelled)
@@ -178,27 +182,43 @@ mod tests {
     }
 
     #[test]
+    fn an_approver_or_admin_cancels_an_approved_request_but_not_a_pending_one() {
+        assert_eq!(
+            next(facts(Approved, &[], 1), Act::Cancel { by: "approver", others: true }),
+            Ok(Cancelled)
+        );
+        assert!(matches!(
+            next(facts(PendingApproval, &[], 1), Act::Cancel { by: "approver", others: true }),
+            Err(Refusal::NotRequester(_))
+        ));
+        assert!(matches!(
+            next(facts(Executing, &[], 1), Act::Cancel { by: "admin", others: true }),
+            Err(Refusal::Executing(_))
+        ));
+    }
+
+    #[test]
     fn only_the_requester_cancels_and_only_before_execution() {
         assert_eq!(
             next(
                 facts(PendingApproval, &[], 1),
-                Act::Cancel { by: "manager" }
+                Act::Cancel { by: "manager", others: false }
             ),
             Ok(Cancelled)
         );
         assert_eq!(
-            next(facts(Approved, &[], 1), Act::Cancel { by: "manager" }),
+            next(facts(Approved, &[], 1), Act::Cancel { by: "manager", others: false }),
             Ok(Cancelled)
         );
         assert_eq!(
             next(
                 facts(PendingApproval, &[], 1),
-                Act::Cancel { by: "approver" }
+                Act::Cancel { by: "approver", others: false }
             ),
             Err(Refusal::NotRequester("manager".into()))
         );
         assert_eq!(
-            next(facts(Cancelled, &[], 1), Act::Cancel { by: "manager" }),
+            next(facts(Cancelled, &[], 1), Act::Cancel { by: "manager", others: false }),
             Err(Refusal::Closed("cancelled"))
         );
     }
@@ -228,7 +248,7 @@ mod tests {
             for act in [
                 Act::Approve { by: "approver" },
                 Act::Reject { by: "approver" },
-                Act::Cancel { by: "manager" },
+                Act::Cancel { by: "manager", others: false },
                 Act::Expire,
             ] {
                 assert_eq!(

@@ -10,7 +10,8 @@ use crate::report::ReportConfig;
 use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
 use deprov_wire::directory::{LyncAccount, UserId};
 use deprov_wire::workflow::{
-    DecisionKind, DecisionView, NewRequest, ReasonCategory, RequestState, RequestView, Urgency,
+    DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, ReasonCategory, RequestState,
+    RequestView, Urgency,
 };
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
@@ -226,6 +227,30 @@ impl Workflow {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty());
+        if let Some(reason) = override_reason {
+            if !user.protected() {
+                return Err(refused(
+                    "protected_override",
+                    format!("{name} is not a protected account: leave the override empty."),
+                ));
+            }
+            if reason.chars().count() > MAX_REASON {
+                return Err(refused(
+                    "protected_override",
+                    format!("The override has at most {MAX_REASON} characters."),
+                ));
+            }
+        }
+        if let Some(at) = new.effective_at
+            && at > OffsetDateTime::now_utc() + time::Duration::days(MAX_DAYS_AHEAD)
+        {
+            return Err(refused(
+                "effective_at",
+                format!(
+                    "A request takes effect at most {MAX_DAYS_AHEAD} days ahead: file it nearer the time."
+                ),
+            ));
+        }
         if user.protected() && override_reason.is_none() {
             return Err(refused(
                 "protected_override",
@@ -307,7 +332,13 @@ impl Workflow {
     }
 
     /// Requests, newest first (the due queue: longest due first).
-    pub async fn list(&self, show: Show) -> Result<Vec<RequestView>, WorkflowError> {
+    /// One page of the requests `show` selects, and how many there are in all.
+    pub async fn list(
+        &self,
+        show: Show,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<RequestView>, usize), WorkflowError> {
         let filter = match show {
             Show::All => String::new(),
             Show::Open => format!(" WHERE {}", open_states()),
@@ -322,18 +353,29 @@ impl Workflow {
         } else {
             "id DESC"
         };
-        let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT 500");
+        let now = stamp(self.lync_now());
+        let count = format!("SELECT COUNT(*) FROM requests{filter}");
+        let mut total = sqlx::query_scalar::<_, i64>(&count);
+        if show == Show::Due {
+            total = total.bind(&now);
+        }
+        let total = total.fetch_one(self.store.pool()).await? as usize;
+        let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ? OFFSET ?");
         let mut query = sqlx::query(&sql);
         if show == Show::Due {
-            query = query.bind(stamp(self.lync_now()));
+            query = query.bind(&now);
         }
-        let rows = query.fetch_all(self.store.pool()).await?;
+        let rows = query
+            .bind(limit as i64)
+            .bind(offset as i64)
+            .fetch_all(self.store.pool())
+            .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let decisions = self.decisions(row.get(0)).await?;
             views.push(self.view(&row, decisions)?);
         }
-        Ok(views)
+        Ok((views, total))
     }
 
     /// The deployment's clock.
@@ -474,6 +516,32 @@ impl Workflow {
         version: i64,
         comment: &str,
     ) -> Result<RequestView, WorkflowError> {
+        self.decide_as(id, by, kind, false, version, comment).await
+    }
+
+    /// Cancels request `id`: the requester's own before execution, or, with `others` (an approver
+    /// or admin), an approved request that has not run, with a reason.
+    pub async fn cancel(
+        &self,
+        id: i64,
+        by: &str,
+        others: bool,
+        version: i64,
+        comment: &str,
+    ) -> Result<RequestView, WorkflowError> {
+        self.decide_as(id, by, DecisionKind::Cancel, others, version, comment)
+            .await
+    }
+
+    async fn decide_as(
+        &self,
+        id: i64,
+        by: &str,
+        kind: DecisionKind,
+        others: bool,
+        version: i64,
+        comment: &str,
+    ) -> Result<RequestView, WorkflowError> {
         if comment.chars().count() > MAX_REASON {
             return Err(refused(
                 "comment",
@@ -487,7 +555,7 @@ impl Workflow {
             ));
         }
         let mut write = self.store.write().await?;
-        self.decide_in(&mut write, id, by, kind, Some(version), comment)
+        self.decide_in(&mut write, id, by, kind, others, Some(version), comment)
             .await?;
         self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
@@ -499,6 +567,7 @@ impl Workflow {
         id: i64,
         by: &str,
         kind: DecisionKind,
+        others: bool,
         version: Option<i64>,
         comment: &str,
     ) -> Result<(), WorkflowError> {
@@ -533,9 +602,18 @@ impl Workflow {
         let act = match kind {
             DecisionKind::Approve => Act::Approve { by },
             DecisionKind::Reject => Act::Reject { by },
-            DecisionKind::Cancel => Act::Cancel { by },
+            DecisionKind::Cancel => Act::Cancel { by, others },
             DecisionKind::Expire => Act::Expire,
         };
+        if kind == DecisionKind::Cancel
+            && !requested_by.eq_ignore_ascii_case(by)
+            && comment.trim().is_empty()
+        {
+            return Err(refused(
+                "comment",
+                "Say why you cancel somebody else's approved request: the requester and the audit log need to know.",
+            ));
+        }
         let next = machine::next(facts, act).map_err(|refusal| match refusal {
             Refusal::OwnRequest | Refusal::NotRequester(_) => {
                 WorkflowError::NotYours(refusal.to_string())
@@ -602,6 +680,7 @@ impl Workflow {
                     id,
                     "deprov",
                     DecisionKind::Expire,
+                    false,
                     None,
                     "pending past the limit",
                 )
