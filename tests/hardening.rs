@@ -124,3 +124,39 @@ async fn the_requests_list_is_paged_with_a_total() {
     let (status, refused) = portal.get_json("/api/requests?limit=100000").await;
     assert_eq!((status, refused["field"].as_str()), (400, Some("limit")));
 }
+
+#[tokio::test]
+async fn answers_carry_the_security_headers_and_every_error_is_json() {
+    let portal = TestPortal::spawn(50, 1).await;
+    let api = portal.http.get(format!("{}/api/health", portal.base)).send().await.unwrap();
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    let page = portal.http.get(format!("{}/report", portal.base)).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(page.headers()["permissions-policy"].to_str().unwrap().contains("camera=()"));
+
+    // A body over the limit: 413, in the API's error shape.
+    let manager = portal.person("manager").await;
+    let huge = serde_json::json!({ "user_id": "x", "reason": "termination", "reason_text": "x".repeat(200_000), "urgency": "standard" });
+    let (status, body) = manager.post("/api/requests", Some(huge)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("larger than"), "{body}");
+    // A query string that cannot be read: JSON, not text/plain.
+    let response = manager
+        .http
+        .get(format!("{}/api/audit?limit=%zz&offset=1&offset=2", portal.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    // Sign-in fields are bounded too.
+    let response = portal
+        .http
+        .post(format!("{}/api/session", portal.base))
+        .json(&serde_json::json!({ "name": "n".repeat(300), "password": "p" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+}

@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::AppError;
+use super::error::{AppError, Params};
 use super::spreadsheet_safe;
 use crate::audit::{self, AuditFilter};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
@@ -47,7 +47,7 @@ impl AuditQuery {
 pub async fn list(
     State(state): State<AppState>,
     signed: Signed,
-    Query(query): Query<AuditQuery>,
+    Params(query): Params<AuditQuery>,
 ) -> Result<Json<AuditPage>, AppError> {
     signed.require(&READERS)?;
     let limit = query.limit.unwrap_or(100);
@@ -69,7 +69,7 @@ pub async fn list(
 pub async fn csv(
     State(state): State<AppState>,
     signed: Signed,
-    Query(query): Query<AuditQuery>,
+    Params(query): Params<AuditQuery>,
 ) -> Result<Response, AppError> {
     signed.require(&READERS)?;
     let page = audit::list(&state.store, &query.filter(), 0, i64::MAX).await?;

@@ -3,7 +3,7 @@
 //! authorization test lists the few that may be.
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, Body};
 use crate::audit::{self, Event};
 use crate::people::accounts::valid_name;
 use crate::people::ad;
@@ -11,7 +11,6 @@ use crate::people::sessions::{self, COOKIE, Session};
 use crate::people::throttle::Attempt;
 use crate::people::{PrincipalSource, SignInError};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -20,6 +19,11 @@ use deprov_wire::api::ApiError;
 use deprov_wire::people::{Me, Role, SignIn};
 use std::net::SocketAddr;
 use time::OffsetDateTime;
+
+/// The longest sign-in name (an AD user principal name is at most 256 characters)...
+const MAX_NAME: usize = 256;
+/// ... and the longest password anyone types.
+const MAX_PASSWORD: usize = 1024;
 
 /// The header a state-changing request must carry, with the session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -103,16 +107,23 @@ fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    body: Result<Json<SignIn>, JsonRejection>,
+    Body(body): Body<SignIn>,
 ) -> Result<Response, AppError> {
-    let Json(SignIn { name, password }) = body.map_err(|r| AppError::BadRequest {
-        message: format!(
-            "Send JSON like {{\"name\": \"...\", \"password\": \"...\"}}: {}",
-            r.body_text()
-        ),
-        field: None,
-    })?;
+    let SignIn { name, password } = body;
     let name = name.trim().to_owned();
+    // Longer than any name or password: refused before anything is counted or checked.
+    if name.chars().count() > MAX_NAME {
+        return Err(AppError::Unprocessable {
+            message: format!("A name has at most {MAX_NAME} characters."),
+            field: Some("name"),
+        });
+    }
+    if password.chars().count() > MAX_PASSWORD {
+        return Err(AppError::Unprocessable {
+            message: format!("A password has at most {MAX_PASSWORD} characters."),
+            field: Some("password"),
+        });
+    }
     let now = OffsetDateTime::now_utc();
     // Never record what is not a possible name: it may be a password typed in the wrong box.
     let possible = valid_name(&name) || ad::is_ad_name(&name);

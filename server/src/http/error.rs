@@ -30,6 +30,8 @@ pub enum AppError {
         message: String,
         field: Option<&'static str>,
     },
+    /// 413: a body larger than the API takes.
+    TooLarge(String),
     /// 429: too many failed attempts; try again after this many seconds.
     TooManyAttempts(u64),
     /// 503: the Lync backend could not answer; the portal itself is fine.
@@ -80,6 +82,44 @@ impl From<crate::store::StoreError> for AppError {
     }
 }
 
+/// A JSON body as the app reads it: one that cannot be read is the API's error (400, or 413 when
+/// larger than [`super::MAX_BODY`]), never axum's plain-text rejection.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct Body<T>(pub T);
+
+/// Query-string parameters as the app reads them: a malformed query is the API's JSON error.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct Params<T>(pub T);
+
+impl From<axum::extract::rejection::JsonRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::TooLarge(format!(
+                "The request body is larger than the {} KB the API takes.",
+                super::MAX_BODY / 1024
+            ));
+        }
+        Self::BadRequest {
+            message: format!(
+                "The request body is not the JSON this endpoint takes: {}",
+                rejection.body_text()
+            ),
+            field: None,
+        }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::BadRequest {
+            message: format!("The query string cannot be read: {}", rejection.body_text()),
+            field: None,
+        }
+    }
+}
+
 impl From<crate::workflow::WorkflowError> for AppError {
     fn from(error: crate::workflow::WorkflowError) -> Self {
         use crate::workflow::WorkflowError as E;
@@ -110,6 +150,7 @@ impl IntoResponse for AppError {
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, message, None),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
             Self::Conflict(message) => (StatusCode::CONFLICT, message, None),
+            Self::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message, None),
             Self::Unprocessable { message, field } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, message, field)
             }

@@ -4,12 +4,11 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::AppError;
-use super::requests::{body, request_id};
+use super::error::{AppError, Body};
+use super::requests::request_id;
 use crate::execution::ExecutionError;
 use crate::people::sessions::{self, Session};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -72,11 +71,10 @@ pub async fn execute(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    execute: Result<Json<ExecuteBody>, JsonRejection>,
+    Body(execute): Body<ExecuteBody>,
 ) -> Result<Response, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
-    let execute = body(execute)?;
     let operation = state
         .executor
         .begin(
@@ -102,11 +100,10 @@ pub async fn retry(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    retry: Result<Json<RetryBody>, JsonRejection>,
+    Body(retry): Body<RetryBody>,
 ) -> Result<Response, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
-    let retry = body(retry)?;
     let operation = state.executor.retry(id, &admin.name, retry.version).await?;
     drive(&state, operation);
     Ok(accepted(&state, id).await)
@@ -246,10 +243,9 @@ pub async fn settings(
 pub async fn set_settings(
     State(state): State<AppState>,
     signed: Signed,
-    settings: Result<Json<ExecutionSettings>, JsonRejection>,
+    Body(settings): Body<ExecutionSettings>,
 ) -> Result<Json<ExecutionSettings>, AppError> {
     let admin = signed.require(&[Role::Admin])?;
-    let settings = body(settings)?;
     state
         .executor
         .set_auto_stage_two(&admin.name, settings.auto_stage_two)

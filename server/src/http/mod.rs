@@ -39,6 +39,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The largest request body the API takes (its bodies are a few hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -113,6 +116,12 @@ fn api(state: AppState) -> Router {
             "/api/{*rest}",
             axum::routing::any(|| async { AppError::NotFound("No such API endpoint.".to_owned()) }),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        // Answers hold people's data and change as it changes: never kept by a browser or proxy.
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .method_not_allowed_fallback(|| async {
             (
                 StatusCode::METHOD_NOT_ALLOWED,

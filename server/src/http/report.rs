@@ -3,12 +3,11 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::AppError;
+use super::error::{AppError, Params};
 use crate::people::sessions::{self, Session};
 use crate::report::engine::{PublishedChange, ReportHub};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -44,11 +43,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn parse(filter: Result<Query<ReportFilter>, QueryRejection>) -> Result<Self, AppError> {
-        let Query(filter) = filter.map_err(|r| AppError::BadRequest {
-            message: r.body_text(),
-            field: None,
-        })?;
+    fn parse(Params(filter): Params<ReportFilter>) -> Result<Self, AppError> {
         let rule = match filter.rule.as_deref().filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => Some(Rule::parse(r).ok_or_else(|| {
@@ -110,7 +105,7 @@ impl Filter {
 pub async fn mismatches(
     State(state): State<AppState>,
     signed: Signed,
-    filter: Result<Query<ReportFilter>, QueryRejection>,
+    filter: Params<ReportFilter>,
 ) -> Result<Response, AppError> {
     signed.require(&Role::ALL)?;
     let filter = Filter::parse(filter)?;
@@ -132,7 +127,7 @@ pub async fn mismatches(
 pub async fn mismatches_csv(
     State(state): State<AppState>,
     signed: Signed,
-    filter: Result<Query<ReportFilter>, QueryRejection>,
+    filter: Params<ReportFilter>,
 ) -> Result<Response, AppError> {
     signed.require(&Role::ALL)?;
     let filter = Filter::parse(filter)?;

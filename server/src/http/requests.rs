@@ -3,11 +3,10 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::AppError;
+use super::error::{AppError, Body, Params};
 use crate::workflow::Show;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
@@ -16,13 +15,6 @@ use deprov_wire::workflow::{
     RequestView,
 };
 use serde::Deserialize;
-
-pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    body.map(|Json(b)| b).map_err(|r| AppError::BadRequest {
-        message: r.body_text(),
-        field: None,
-    })
-}
 
 pub(super) fn request_id(id: &str) -> Result<i64, AppError> {
     id.trim_start_matches('#')
@@ -38,10 +30,9 @@ pub(super) fn request_id(id: &str) -> Result<i64, AppError> {
 pub async fn create(
     State(state): State<AppState>,
     signed: Signed,
-    new: Result<Json<NewRequest>, JsonRejection>,
+    Body(new): Body<NewRequest>,
 ) -> Result<(StatusCode, Json<RequestView>), AppError> {
     let session = signed.require(&[Role::Requester])?;
-    let new = body(new)?;
     let view = state
         .workflow
         .create(
@@ -98,13 +89,9 @@ fn number(
 pub async fn list(
     State(state): State<AppState>,
     signed: Signed,
-    filter: Result<Query<ListFilter>, QueryRejection>,
+    Params(filter): Params<ListFilter>,
 ) -> Result<Json<RequestList>, AppError> {
     signed.require(&Role::ALL)?;
-    let Query(filter) = filter.map_err(|rejection| AppError::BadRequest {
-        message: rejection.body_text(),
-        field: None,
-    })?;
     let show = match filter.show.as_deref().unwrap_or("open") {
         "open" | "" => Show::Open,
         "due" => Show::Due,
@@ -152,12 +139,11 @@ async fn decide(
     id: String,
     kind: DecisionKind,
     role: Role,
-    decision: Result<Json<DecisionBody>, JsonRejection>,
+    decision: DecisionBody,
 ) -> Result<Json<RequestView>, AppError> {
     let session = signed.require(&[role])?;
     let id = request_id(&id)?;
-    let decision = body(decision)?;
-    Ok(Json(
+        Ok(Json(
         state
             .workflow
             .decide(id, &session.name, kind, decision.version, &decision.comment)
@@ -174,7 +160,7 @@ pub async fn approve(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    decision: Result<Json<DecisionBody>, JsonRejection>,
+    Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     decide(
         state,
@@ -196,7 +182,7 @@ pub async fn reject(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    decision: Result<Json<DecisionBody>, JsonRejection>,
+    Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     decide(
         state,
@@ -219,12 +205,11 @@ pub async fn cancel(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
-    decision: Result<Json<DecisionBody>, JsonRejection>,
+    Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     let session = signed.require(&[Role::Requester, Role::Approver, Role::Admin])?;
     let id = request_id(&id)?;
-    let decision = body(decision)?;
-    let others = session.has(Role::Approver) || session.has(Role::Admin);
+        let others = session.has(Role::Approver) || session.has(Role::Admin);
     Ok(Json(
         state
             .workflow

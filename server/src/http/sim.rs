@@ -3,11 +3,9 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::{AppError, parse_user_id};
+use super::error::{AppError, Body, parse_user_id};
 use crate::audit::{self, Event};
 use crate::backend::sim::{Fault, Simulator};
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
@@ -117,14 +115,11 @@ pub struct Advance {
 pub async fn advance_clock(
     State(state): State<AppState>,
     signed: Signed,
-    body: Result<Json<Advance>, JsonRejection>,
+    Body(body): Body<Advance>,
 ) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
-    let Json(advance) = body.map_err(|r| AppError::BadRequest {
-        message: format!("Send JSON like {{\"seconds\": 300}}: {}", r.body_text()),
-        field: Some("seconds"),
-    })?;
+    let advance = body;
     if !(1..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
         return Err(AppError::bad_request(
             "seconds",
@@ -151,17 +146,11 @@ pub async fn advance_clock(
 pub async fn inject_fault(
     State(state): State<AppState>,
     signed: Signed,
-    body: Result<Json<Fault>, JsonRejection>,
+    Body(body): Body<Fault>,
 ) -> Result<StatusCode, AppError> {
     let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
-    let Json(fault) = body.map_err(|r| AppError::BadRequest {
-        message: format!(
-            "Send JSON like {{\"cmdlet\": \"Set-CsUser\", \"kind\": \"fail\", \"times\": 1}} (kind: fail, hang, hang_after_applying, slow or unpatched_clients): {}",
-            r.body_text()
-        ),
-        field: None,
-    })?;
+    let fault = body;
     if fault.cmdlet.trim().is_empty()
         || fault.cmdlet.len() > 64
         || !(1..=100).contains(&fault.times)

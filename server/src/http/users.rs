@@ -2,12 +2,11 @@
 
 use super::AppState;
 use super::auth::Signed;
-use super::error::{AppError, parse_user_id};
+use super::error::{AppError, Params, parse_user_id};
 use crate::directory::search::SearchQuery;
 use crate::predict;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use deprov_wire::api::{
     ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary,
 };
@@ -105,13 +104,9 @@ impl SearchParams {
 pub async fn search(
     State(state): State<AppState>,
     signed: Signed,
-    params: Result<Query<SearchParams>, QueryRejection>,
+    Params(params): Params<SearchParams>,
 ) -> Result<Json<SearchResults>, AppError> {
     signed.require(&Role::ALL)?;
-    let Query(params) = params.map_err(|rejection| AppError::BadRequest {
-        message: rejection.body_text(),
-        field: None,
-    })?;
     let query = params.validate()?;
     let snapshot = state.directory.snapshot();
     let now = state.deployment.directory.now();
