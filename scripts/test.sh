@@ -3,7 +3,7 @@
 # headless Chromium over WebDriver, the LDAP tests against a real Samba AD domain controller
 # (provisioned here, started and stopped by PID by the tests themselves), the Lync shell tests
 # through the stand-in worker (over a pipe and over an sshd the tests start), and the PowerShell
-# worker's syntax check. Installs missing tools first.
+# worker's syntax check, after `cargo fmt --check` and clippy. Installs missing tools first.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$DEPROV_ROOT"
@@ -15,5 +15,10 @@ cargo build --quiet -p deprov-server
 ensure_test_dc
 ensure_test_servers
 check_powershell
+say "Checking formatting and lints"
+cargo fmt --all --check
+# Warnings are errors here: the host crates and the front end as it is really built (wasm32).
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+cargo clippy --quiet -p deprov-app --target wasm32-unknown-unknown -- -D warnings
 say "Running the tests"
 cargo test --workspace --exclude deprov-app "$@"

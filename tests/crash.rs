@@ -409,7 +409,10 @@ async fn sigterm_stops_the_portal_gracefully() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(began.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
+        assert!(
+            began.elapsed() < Duration::from_secs(15),
+            "still running 15 s after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "a clean exit, not a kill: {status:?}");

@@ -141,7 +141,10 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | ("post", "/api/requests/{id}/retry")
         | ("get", "/api/requests/{id}/backup")
         | ("put", "/api/settings/execution") => &["admin"],
-        ("post", "/api/requests") | ("post", "/api/requests/{id}/cancel") => &["manager"],
+        ("post", "/api/requests") => &["manager"],
+        // A manager cancels their own request; an approver or admin an approved one (the state
+        // check after the role check answers 409 for the pending request used here).
+        ("post", "/api/requests/{id}/cancel") => &["manager", "approver", "admin"],
         ("post", "/api/requests/{id}/approve") | ("post", "/api/requests/{id}/reject") => {
             &["approver"]
         }
@@ -280,6 +283,29 @@ async fn the_live_report_stops_for_a_page_whose_session_ended() {
     // The stream notices within its 15-second session check and ends.
     let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.text()).await;
     assert!(body.is_ok(), "the stream kept going after sign-out");
+}
+
+#[tokio::test]
+async fn a_page_left_open_ends_its_stream_at_the_idle_timeout() {
+    let portal = TestPortal::spawn(200, 3).await;
+    let auditor = portal.person("auditor").await;
+    let response = auditor
+        .http
+        .get(format!("{}/api/report/mismatches/stream", portal.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // Nobody touched the page for 31 minutes: the events pushed to it do not count as activity.
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(31);
+    sqlx::query("UPDATE sessions SET last_seen_at = ?")
+        .bind(deprov_server::store::stamp(long_ago))
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.text()).await;
+    assert!(body.is_ok(), "the stream outlived the idle timeout");
+    assert_eq!(auditor.get_json("/api/session").await.0, 401);
 }
 
 #[tokio::test]

@@ -339,7 +339,6 @@ async fn hostile_values_reach_the_worker_as_data_byte_for_byte() {
         "--".to_owned(),
     ];
     worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
-    let args = dc.ldap_args();
     let pool =
         deprov_server::backend::shell::ShellPool::new(deprov_server::backend::shell::ShellConfig {
             launch: deprov_server::backend::shell::worker::Launch {

@@ -365,3 +365,39 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
         deleted.problems
     );
 }
+
+#[tokio::test]
+async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
+    let portal = TestPortal::spawn(500, 3).await;
+    let user = ordinary_user(&portal, 5).await;
+    let manager = portal.person("manager").await;
+    let (_, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
+    let request = view(body);
+    sqlx::query("UPDATE requests SET state = 'approvedd' WHERE id = ?")
+        .bind(request.id)
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    let path = format!("/api/requests/{}", request.id);
+    let (status, body) = manager.get_json(&path).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("logged"));
+    // Nothing is decided on a state deprov cannot read.
+    let (status, _) = portal
+        .person("approver")
+        .await
+        .post(
+            &format!("{path}/approve"),
+            Some(serde_json::json!({ "version": request.version })),
+        )
+        .await;
+    assert_eq!(status, 500);
+    let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE request_id = ?")
+        .bind(request.id)
+        .fetch_one(portal.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(decisions, 0);
+}

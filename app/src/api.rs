@@ -171,7 +171,11 @@ pub async fn pools() -> Result<Pools, Failure> {
 
 /// `show`: `open`, `due` (stage 2 due) or `all`.
 pub async fn requests(show: &str, offset: usize) -> Result<RequestList, Failure> {
-    get(&format!("/api/requests?show={}&offset={offset}", encode(show))).await
+    get(&format!(
+        "/api/requests?show={}&offset={offset}",
+        encode(show)
+    ))
+    .await
 }
 
 pub async fn request(id: String) -> Result<RequestView, Failure> {

@@ -17,11 +17,12 @@ use deprov_server::directory::Directory;
 use deprov_server::execution::Executor;
 use deprov_server::report::ReportConfig;
 use deprov_server::store::Store;
+use deprov_server::workflow::machine::Act;
 use deprov_server::workflow::{Workflow, WorkflowPolicy};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, UserId};
 use deprov_wire::execution::Operation;
-use deprov_wire::workflow::{DecisionKind, NewRequest, ReasonCategory, RequestState, Urgency};
+use deprov_wire::workflow::{NewRequest, ReasonCategory, RequestState, Urgency};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,8 +165,7 @@ async fn main() {
             let request = workflow
                 .decide(
                     request.id,
-                    "approver",
-                    DecisionKind::Approve,
+                    Act::Approve { by: "approver" },
                     request.version,
                     "",
                 )

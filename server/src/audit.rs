@@ -3,7 +3,7 @@
 //!
 //! Rows are appended inside the same transaction as the change they record: both land or neither.
 
-use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
+use crate::store::{Store, StoreError, Write, stamp, stamp_in};
 use deprov_wire::people::{AuditEntry, AuditPage};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -56,7 +56,10 @@ pub async fn append(
         .fetch_optional(&mut *write.tx)
         .await?;
     let (seq, prev_hash) = match last {
-        Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
+        Some(row) => (
+            row.try_get::<i64, _>("seq")? + 1,
+            row.try_get::<String, _>("hash")?,
+        ),
         None => (1, GENESIS.to_owned()),
     };
     let at = stamp(at);
@@ -108,9 +111,9 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
     for row in &rows {
-        let seq: i64 = row.get(0);
-        let stored_prev: String = row.get(6);
-        let stored_hash: String = row.get(7);
+        let seq: i64 = row.try_get("seq")?;
+        let stored_prev: String = row.try_get("prev_hash")?;
+        let stored_hash: String = row.try_get("hash")?;
         if seq != expected_seq {
             problems.push(format!(
                 "rows {expected_seq} to {} are missing (deleted)",
@@ -122,11 +125,11 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
         let hash = chain_hash(
             &stored_prev,
             seq,
-            row.get(1),
-            row.get(2),
-            row.get(3),
-            row.get(4),
-            row.get(5),
+            row.try_get("at")?,
+            row.try_get("actor")?,
+            row.try_get("action")?,
+            row.try_get("subject")?,
+            row.try_get("details")?,
         );
         if hash != stored_hash {
             problems.push(format!(
@@ -195,12 +198,12 @@ pub async fn list(
         .iter()
         .map(|row| {
             Ok(AuditEntry {
-                seq: row.get(0),
-                at: parse_stamp(row.get(1))?,
-                actor: row.get(2),
-                action: row.get(3),
-                subject: row.get(4),
-                details: row.get(5),
+                seq: row.try_get("seq")?,
+                at: stamp_in(row, "at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                details: row.try_get("details")?,
             })
         })
         .collect::<Result<_, StoreError>>()?;

@@ -2,7 +2,9 @@
 //! `synchronous = FULL`: a committed write survives the process being killed at any moment.
 
 use deprov_wire::report::{HistoryPoint, RuleCounts};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +59,22 @@ pub fn stamp(at: OffsetDateTime) -> String {
 pub fn parse_stamp(text: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| StoreError::Unreadable(format!("{text}: {e}")))
+}
+
+/// The timestamp in `column`.
+pub fn stamp_in(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    parse_stamp(&row.try_get::<String, _>(column)?)
+}
+
+/// The code in `column` (a state, a kind...) read back by `parse`: a code that does not parse
+/// is an error, never a default that would misstate what happened.
+pub fn code_in<T>(
+    row: &SqliteRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| StoreError::Unreadable(format!("{column} = {text:?}")))
 }
 
 impl Store {
@@ -122,15 +140,14 @@ impl Store {
         let mut points = rows
             .into_iter()
             .map(|row| {
-                let at: String = row.get(0);
-                let count = |i: usize| row.get::<i64, _>(i).max(0) as usize;
+                let count = |column: &str| row.try_get::<u32, _>(column).map(|n| n as usize);
                 Ok(HistoryPoint {
-                    at: parse_stamp(&at)?,
+                    at: stamp_in(&row, "at")?,
                     counts: RuleCounts {
-                        ad_disabled_lync_enabled: count(1),
-                        certificate_sign_in: count(2),
-                        stage_two_overdue: count(3),
-                        sip_renamed_unexplained: count(4),
+                        ad_disabled_lync_enabled: count("ad_disabled_lync_enabled")?,
+                        certificate_sign_in: count("certificate_sign_in")?,
+                        stage_two_overdue: count("stage_two_overdue")?,
+                        sip_renamed_unexplained: count("sip_renamed_unexplained")?,
                     },
                 })
             })

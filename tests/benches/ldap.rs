@@ -124,9 +124,7 @@ async fn one_search_per_user(dc: &TestDc, ids: &[UserId]) -> Vec<DirectoryUser> 
 
 /// Every figure at one directory size; the portal's RSS on it, when measured.
 async fn size(users: usize) -> Option<u64> {
-    let Some(dc) = TestDc::start_with(users, 1, "the LDAP benchmark") else {
-        return None;
-    };
+    let dc = TestDc::start_with(users, 1, "the LDAP benchmark")?;
     let mut args = dc.ldap_args();
     args.ldap_page_size = 500;
     args.ldap_poll_secs = 15;

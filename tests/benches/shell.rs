@@ -22,12 +22,13 @@ use deprov_server::directory::Directory;
 use deprov_server::execution::Executor;
 use deprov_server::report::ReportConfig;
 use deprov_server::store::Store;
+use deprov_server::workflow::machine::Act;
 use deprov_server::workflow::{Workflow, WorkflowPolicy};
 use deprov_tests::dc::TestDc;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, UserId};
 use deprov_wire::execution::Operation;
-use deprov_wire::workflow::{DecisionKind, NewRequest, ReasonCategory, RequestState, Urgency};
+use deprov_wire::workflow::{NewRequest, ReasonCategory, RequestState, Urgency};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,8 +180,7 @@ async fn stage_one(
         let request = workflow
             .decide(
                 request.id,
-                "approver",
-                DecisionKind::Approve,
+                Act::Approve { by: "approver" },
                 request.version,
                 "",
             )

@@ -209,7 +209,7 @@ async fn the_live_copy_follows_backend_changes_within_a_second() {
     let mut updates = directory.subscribe();
     updates.mark_unchanged();
     sim.ad_disable(target).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(1), updates.changed())
+    tokio::time::timeout(Duration::from_secs(1), updates.changed())
         .await
         .unwrap()
         .unwrap();
@@ -381,7 +381,7 @@ impl DirectorySource for Flaky {
     async fn changed(&self, since: &Watermark) {
         tokio::select! {
             () = self.sim.changed(since) => {}
-            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
     }
 }
@@ -409,10 +409,10 @@ async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
             if let Some(failure) = directory.failure() {
                 return failure;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    let failure = tokio::time::timeout(std::time::Duration::from_secs(2), failed)
+    let failure = tokio::time::timeout(Duration::from_secs(2), failed)
         .await
         .expect("the failure is reported");
     assert!(failure.error.contains("the DC went away"), "{failure:?}");
@@ -433,10 +433,10 @@ async fn a_failing_read_keeps_the_last_good_copy_says_so_and_catches_up() {
                 .ad
                 .account_disabled
         {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), caught_up)
+    tokio::time::timeout(Duration::from_secs(5), caught_up)
         .await
         .expect("catches up once reads work again");
 }

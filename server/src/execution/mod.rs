@@ -13,7 +13,7 @@ use crate::audit::{self, Event};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
-use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
+use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
 use crate::workflow::{Show, Workflow, WorkflowError};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
@@ -244,23 +244,34 @@ impl Executor {
         .await?;
         let latest = sqlx::query(
             "SELECT o.operation, o.state, EXISTS (SELECT 1 FROM steps s WHERE s.operation_id = o.id \
-             AND s.state IN ('unknown', 'running')) FROM operations o WHERE o.request_id = ? ORDER BY o.id DESC LIMIT 1",
+             AND s.state IN ('unknown', 'running')) AS unsettled FROM operations o WHERE o.request_id = ? \
+             ORDER BY o.id DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(self.store.pool())
         .await?;
-        let last = latest.as_ref().and_then(|row| {
-            Some((
-                Operation::parse(row.get(0))?,
-                OperationState::parse(row.get(1))?,
-            ))
-        });
+        let last = latest
+            .as_ref()
+            .map(|row| {
+                Ok::<_, StoreError>((
+                    code_in(row, "operation", Operation::parse)?,
+                    code_in(row, "state", OperationState::parse)?,
+                ))
+            })
+            .transpose()?;
+        let unsettled = match &latest {
+            Some(row) => row.try_get::<bool, _>("unsettled")?,
+            None => false,
+        };
         Ok(History {
-            unsettled: latest.is_some_and(|row| row.get::<bool, _>(2)),
+            unsettled,
             done: done
                 .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect(),
+                .map(|json| {
+                    serde_json::from_str(json)
+                        .map_err(|e| StoreError::Unreadable(format!("a stored cmdlet: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             last,
             original: backups.first().map(|b| b.user.clone()),
             latest: backups.last().map(|b| b.user.clone()),
@@ -278,9 +289,9 @@ impl Executor {
         rows.iter()
             .map(|row| {
                 Ok(Backup {
-                    taken_at: parse_stamp(row.get(0))?,
-                    before: Operation::parse(row.get(1)).unwrap_or(Operation::StageOne),
-                    user: serde_json::from_str(row.get(2))
+                    taken_at: stamp_in(row, "taken_at")?,
+                    before: code_in(row, "operation", Operation::parse)?,
+                    user: serde_json::from_str(row.try_get("user_json")?)
                         .map_err(|e| StoreError::Unreadable(format!("stored backup: {e}")))?,
                 })
             })
@@ -326,16 +337,16 @@ impl Executor {
         .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: i64 = row.get(0);
+            let id: i64 = row.try_get("id")?;
             let steps = self.steps(id).await?;
             views.push(OperationView {
                 id,
-                operation: Operation::parse(row.get(1)).unwrap_or(Operation::StageOne),
-                state: OperationState::parse(row.get(2)).unwrap_or(OperationState::Failed),
-                started_by: row.get(3),
-                started_at: parse_stamp(row.get(4))?,
+                operation: code_in(&row, "operation", Operation::parse)?,
+                state: code_in(&row, "state", OperationState::parse)?,
+                started_by: row.try_get("started_by")?,
+                started_at: stamp_in(&row, "started_at")?,
                 finished_at: row
-                    .get::<Option<String>, _>(5)
+                    .try_get::<Option<String>, _>("finished_at")?
                     .as_deref()
                     .map(parse_stamp)
                     .transpose()?,
@@ -564,11 +575,16 @@ impl Executor {
         .bind(id)
         .fetch_optional(self.store.pool())
         .await?;
+        let failed = match &last {
+            Some(row) if request.state == RequestState::Failed => {
+                code_in(row, "state", OperationState::parse)? == OperationState::Failed
+            }
+            _ => false,
+        };
         let Some(operation_id) = last
-            .filter(|row| {
-                request.state == RequestState::Failed && row.get::<String, _>(1) == "failed"
-            })
-            .map(|row| row.get::<i64, _>(0))
+            .filter(|_| failed)
+            .map(|row| row.try_get::<i64, _>("id"))
+            .transpose()?
         else {
             return Err(ExecutionError::Conflict(
                 "Nothing to retry: the last operation did not fail.".to_owned(),
@@ -923,7 +939,9 @@ impl Executor {
             .bind(operation_id)
             .fetch_one(self.store.pool())
             .await?;
-        let operation = Operation::parse(&operation).unwrap_or(Operation::StageOne);
+        let operation = Operation::parse(&operation).ok_or_else(|| {
+            StoreError::Unreadable(format!("operations.operation = {operation:?}"))
+        })?;
         let next = match (succeeded, operation) {
             (false, _) => RequestState::Failed,
             (true, Operation::StageOne) => RequestState::StageOneDone,

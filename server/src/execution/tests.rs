@@ -5,8 +5,9 @@ use super::*;
 use crate::backend::sim::{Fault, FaultKind, SimClock, Simulator};
 use crate::report::ReportConfig;
 use crate::workflow::WorkflowPolicy;
+use crate::workflow::machine::Act;
 use deprov_wire::directory::Fact;
-use deprov_wire::workflow::{DecisionKind, NewRequest, ReasonCategory, Urgency};
+use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
 use time::macros::datetime;
 
 const START: OffsetDateTime = datetime!(2026-11-23 10:00 UTC);
@@ -84,8 +85,7 @@ impl Rig {
             .workflow
             .decide(
                 request.id,
-                "approver",
-                DecisionKind::Approve,
+                Act::Approve { by: "approver" },
                 request.version,
                 "",
             )
@@ -405,7 +405,14 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
         matches!(&early, Err(ExecutionError::Refused { message, .. }) if message.starts_with("Stage 2 is due on")),
         "{early:?}"
     );
-    assert!(rig.workflow.list(Show::Due, 0, 50).await.unwrap().0.is_empty());
+    assert!(
+        rig.workflow
+            .list(Show::Due, 0, 50)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
     rig.sim.advance_clock(time::Duration::days(30));
     assert_eq!(rig.workflow.list(Show::Due, 0, 50).await.unwrap().1, 1);
 

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
 use deprov_wire::people::{Me, Role, SignIn};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use time::OffsetDateTime;
 
@@ -29,16 +30,76 @@ const MAX_PASSWORD: usize = 1024;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A signed-in person. As an extractor it answers 401 without a live session, and 403 for a
-/// state-changing request without the session's CSRF token.
+/// state-changing request without the session's CSRF token. Endpoints for people with a role
+/// take [`Holding`] instead.
 pub struct Signed(pub Session);
 
-impl Signed {
-    /// The session, if it holds any of `roles`; else a 403 naming them.
-    pub fn require(&self, roles: &[Role]) -> Result<&Session, AppError> {
-        if roles.iter().any(|role| self.0.has(*role)) {
-            return Ok(&self.0);
+/// The roles that may call an endpoint, as a type for [`Holding`].
+pub trait Holders: Send + Sync {
+    const ROLES: &'static [Role];
+}
+
+/// Anyone with a role: the directory, the report, requests and executions are read by all.
+pub struct AnyRole;
+/// Admins: execution, its settings and backups, the simulator's controls.
+pub struct Admins;
+/// Approvers: approving and rejecting.
+pub struct Approvers;
+/// Managers: filing requests.
+pub struct Requesters;
+/// Auditors and admins: the audit log.
+pub struct Readers;
+/// Whoever may cancel a request: its manager, or an approver or admin (the workflow decides
+/// which requests each may cancel).
+pub struct RequestParties;
+
+impl Holders for AnyRole {
+    const ROLES: &'static [Role] = &Role::ALL;
+}
+impl Holders for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+impl Holders for Approvers {
+    const ROLES: &'static [Role] = &[Role::Approver];
+}
+impl Holders for Requesters {
+    const ROLES: &'static [Role] = &[Role::Requester];
+}
+impl Holders for Readers {
+    const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
+}
+impl Holders for RequestParties {
+    const ROLES: &'static [Role] = &[Role::Requester, Role::Approver, Role::Admin];
+}
+
+/// A signed-in person holding one of `H::ROLES`. As an extractor it comes before the body and
+/// query are read: a caller without the role gets 403 and learns nothing of what the endpoint
+/// takes, whatever they sent.
+pub struct Holding<H>(Session, PhantomData<H>);
+
+impl<H> Holding<H> {
+    pub fn into_session(self) -> Session {
+        self.0
+    }
+}
+
+impl<H> std::ops::Deref for Holding<H> {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
+}
+
+impl<H: Holders> FromRequestParts<AppState> for Holding<H> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Signed(session) = Signed::from_request_parts(parts, state).await?;
+        if H::ROLES.iter().any(|role| session.has(*role)) {
+            return Ok(Self(session, PhantomData));
         }
-        let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+        let names: Vec<_> = H::ROLES.iter().map(|r| r.as_str()).collect();
         Err(AppError::Forbidden(format!(
             "This needs the {} role.",
             names.join(" or ")

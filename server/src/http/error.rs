@@ -85,7 +85,7 @@ impl From<crate::store::StoreError> for AppError {
 /// A JSON body as the app reads it: one that cannot be read is the API's error (400, or 413 when
 /// larger than [`super::MAX_BODY`]), never axum's plain-text rejection.
 #[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+#[from_request(via(Json), rejection(AppError))]
 pub struct Body<T>(pub T);
 
 /// Query-string parameters as the app reads them: a malformed query is the API's JSON error.

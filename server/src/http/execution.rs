@@ -3,7 +3,7 @@
 //! download (admins), and the automatic-stage-2 setting.
 
 use super::AppState;
-use super::auth::Signed;
+use super::auth::{Admins, AnyRole, Holding};
 use super::error::{AppError, Body};
 use super::requests::request_id;
 use crate::execution::ExecutionError;
@@ -15,7 +15,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
-use deprov_wire::people::Role;
 use futures_util::stream::{self, Stream};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -52,10 +51,9 @@ fn drive(state: &AppState, operation: i64) {
         (status = 404, body = ApiError)))]
 pub async fn view(
     State(state): State<AppState>,
-    signed: Signed,
+    _: Holding<AnyRole>,
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionView>, AppError> {
-    signed.require(&Role::ALL)?;
     Ok(Json(state.executor.view(request_id(&id)?).await?))
 }
 
@@ -69,11 +67,10 @@ pub async fn view(
         (status = 422, body = ApiError), (status = 503, body = ApiError)))]
 pub async fn execute(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Path(id): Path<String>,
     Body(execute): Body<ExecuteBody>,
 ) -> Result<Response, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
     let operation = state
         .executor
@@ -98,11 +95,10 @@ pub async fn execute(
         (status = 503, body = ApiError)))]
 pub async fn retry(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Path(id): Path<String>,
     Body(retry): Body<RetryBody>,
 ) -> Result<Response, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
     let operation = state.executor.retry(id, &admin.name, retry.version).await?;
     drive(&state, operation);
@@ -129,10 +125,9 @@ async fn accepted(state: &AppState, id: i64) -> Response {
         (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn backup(
     State(state): State<AppState>,
-    signed: Signed,
+    _: Holding<Admins>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    signed.require(&[Role::Admin])?;
     let id = request_id(&id)?;
     let document = state.executor.backup_document(id).await?;
     if document.backups.is_empty() {
@@ -158,16 +153,17 @@ pub async fn backup(
         (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn events(
     State(state): State<AppState>,
-    signed: Signed,
+    reader: Holding<AnyRole>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    signed.require(&Role::ALL)?;
     let id = request_id(&id)?;
     // Subscribed before the first view is read: a change in between is not lost.
     let changes = state.executor.subscribe();
     let first = state.executor.view(id).await?;
-    Ok(Sse::new(follow(state, signed.0, id, first, changes))
-        .keep_alive(KeepAlive::new().interval(SESSION_CHECK)))
+    Ok(
+        Sse::new(follow(state, reader.into_session(), id, first, changes))
+            .keep_alive(KeepAlive::new().interval(SESSION_CHECK)),
+    )
 }
 
 const SESSION_CHECK: Duration = Duration::from_secs(15);
@@ -228,9 +224,8 @@ fn follow(
     responses((status = 200, body = ExecutionSettings), (status = 401, body = ApiError)))]
 pub async fn settings(
     State(state): State<AppState>,
-    signed: Signed,
+    _: Holding<AnyRole>,
 ) -> Result<Json<ExecutionSettings>, AppError> {
-    signed.require(&Role::ALL)?;
     Ok(Json(ExecutionSettings {
         auto_stage_two: state.executor.settings().await?,
     }))
@@ -242,10 +237,9 @@ pub async fn settings(
         (status = 403, body = ApiError)))]
 pub async fn set_settings(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Body(settings): Body<ExecutionSettings>,
 ) -> Result<Json<ExecutionSettings>, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     state
         .executor
         .set_auto_stage_two(&admin.name, settings.auto_stage_two)

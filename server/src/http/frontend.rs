@@ -55,10 +55,14 @@ pub fn content_security_policy(index_html: &str) -> String {
     let mut rest = index_html;
     while let Some(start) = rest.find("<script") {
         let after = &rest[start..];
-        let Some(open_end) = after.find('>') else { break };
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
         let tag = &after[..open_end];
         let body_start = open_end + 1;
-        let Some(close) = after[body_start..].find("</script>") else { break };
+        let Some(close) = after[body_start..].find("</script>") else {
+            break;
+        };
         let body = &after[body_start..body_start + close];
         if !tag.contains("src=") {
             let digest = Sha256::digest(body.as_bytes());
@@ -138,7 +142,11 @@ mod tests {
         let expected = base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(b"\nimport init from '/a.js';\n"));
         assert!(policy.contains(&format!("'sha256-{expected}'")), "{policy}");
-        assert_eq!(policy.matches("'sha256-").count(), 1, "external scripts need no hash");
+        assert_eq!(
+            policy.matches("'sha256-").count(),
+            1,
+            "external scripts need no hash"
+        );
         assert!(!policy.contains("unsafe-inline"));
         assert!(policy.contains("frame-ancestors 'none'"));
     }

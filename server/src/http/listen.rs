@@ -50,6 +50,7 @@ fn open_file_budget() -> usize {
         rlim_max: 0,
     };
     // SAFETY: getrlimit and setrlimit read and write the one struct passed; no other memory.
+    #[allow(unsafe_code)]
     let soft = unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return 900;

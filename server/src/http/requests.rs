@@ -2,17 +2,17 @@
 //! (its requester), and read them (everyone signed in).
 
 use super::AppState;
-use super::auth::Signed;
+use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
 use super::error::{AppError, Body, Params};
 use crate::workflow::Show;
+use crate::workflow::machine::Act;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    DEFAULT_REQUESTS_PAGE, DecisionBody, DecisionKind, MAX_REQUESTS_PAGE, NewRequest, RequestList,
-    RequestView,
+    DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewRequest, RequestList, RequestView,
 };
 use serde::Deserialize;
 
@@ -29,10 +29,9 @@ pub(super) fn request_id(id: &str) -> Result<i64, AppError> {
         (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn create(
     State(state): State<AppState>,
-    signed: Signed,
+    session: Holding<Requesters>,
     Body(new): Body<NewRequest>,
 ) -> Result<(StatusCode, Json<RequestView>), AppError> {
-    let session = signed.require(&[Role::Requester])?;
     let view = state
         .workflow
         .create(
@@ -88,10 +87,9 @@ fn number(
     responses((status = 200, body = RequestList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
-    signed: Signed,
+    _: Holding<AnyRole>,
     Params(filter): Params<ListFilter>,
 ) -> Result<Json<RequestList>, AppError> {
-    signed.require(&Role::ALL)?;
     let show = match filter.show.as_deref().unwrap_or("open") {
         "open" | "" => Show::Open,
         "due" => Show::Due,
@@ -104,7 +102,12 @@ pub async fn list(
         }
     };
     let offset = number("offset", filter.offset, 0, 0..=1_000_000)?;
-    let limit = number("limit", filter.limit, DEFAULT_REQUESTS_PAGE, 1..=MAX_REQUESTS_PAGE)?;
+    let limit = number(
+        "limit",
+        filter.limit,
+        DEFAULT_REQUESTS_PAGE,
+        1..=MAX_REQUESTS_PAGE,
+    )?;
     let (requests, total) = state.workflow.list(show, offset, limit).await?;
     Ok(Json(RequestList {
         requests,
@@ -120,10 +123,9 @@ pub async fn list(
         (status = 404, body = ApiError)))]
 pub async fn get(
     State(state): State<AppState>,
-    signed: Signed,
+    _: Holding<AnyRole>,
     Path(id): Path<String>,
 ) -> Result<Json<RequestView>, AppError> {
-    signed.require(&Role::ALL)?;
     let id = request_id(&id)?;
     state
         .workflow
@@ -133,20 +135,18 @@ pub async fn get(
         .ok_or_else(|| AppError::NotFound(format!("No request #{id}.")))
 }
 
+/// Applies an approver's `act` to request `id`.
 async fn decide(
     state: AppState,
-    signed: Signed,
     id: String,
-    kind: DecisionKind,
-    role: Role,
+    act: Act<'_>,
     decision: DecisionBody,
 ) -> Result<Json<RequestView>, AppError> {
-    let session = signed.require(&[role])?;
     let id = request_id(&id)?;
-        Ok(Json(
+    Ok(Json(
         state
             .workflow
-            .decide(id, &session.name, kind, decision.version, &decision.comment)
+            .decide(id, act, decision.version, &decision.comment)
             .await?,
     ))
 }
@@ -158,19 +158,11 @@ async fn decide(
         (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn approve(
     State(state): State<AppState>,
-    signed: Signed,
+    approver: Holding<Approvers>,
     Path(id): Path<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(
-        state,
-        signed,
-        id,
-        DecisionKind::Approve,
-        Role::Approver,
-        decision,
-    )
-    .await
+    decide(state, id, Act::Approve { by: &approver.name }, decision).await
 }
 
 /// Rejects, with a comment.
@@ -180,19 +172,11 @@ pub async fn approve(
         (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn reject(
     State(state): State<AppState>,
-    signed: Signed,
+    approver: Holding<Approvers>,
     Path(id): Path<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
-    decide(
-        state,
-        signed,
-        id,
-        DecisionKind::Reject,
-        Role::Approver,
-        decision,
-    )
-    .await
+    decide(state, id, Act::Reject { by: &approver.name }, decision).await
 }
 
 /// Cancels one's own request before execution starts; an approver or admin may cancel an
@@ -203,17 +187,24 @@ pub async fn reject(
         (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    signed: Signed,
+    session: Holding<RequestParties>,
     Path(id): Path<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
-    let session = signed.require(&[Role::Requester, Role::Approver, Role::Admin])?;
     let id = request_id(&id)?;
-        let others = session.has(Role::Approver) || session.has(Role::Admin);
+    let others = session.has(Role::Approver) || session.has(Role::Admin);
     Ok(Json(
         state
             .workflow
-            .cancel(id, &session.name, others, decision.version, &decision.comment)
+            .decide(
+                id,
+                Act::Cancel {
+                    by: &session.name,
+                    others,
+                },
+                decision.version,
+                &decision.comment,
+            )
             .await?,
     ))
 }

@@ -2,7 +2,7 @@
 //! and outside tests can make the directory change: disable or enable an AD account, move the clock.
 
 use super::AppState;
-use super::auth::Signed;
+use super::auth::{Admins, Holding};
 use super::error::{AppError, Body, parse_user_id};
 use crate::audit::{self, Event};
 use crate::backend::sim::{Fault, Simulator};
@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::directory::UserId;
-use deprov_wire::people::Role;
 use serde::Deserialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -31,20 +30,19 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
         (status = 404, body = ApiError)))]
 pub async fn ad_disable(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    set_ad_disabled(state, signed, id, true).await
+    set_ad_disabled(state, admin, id, true).await
 }
 
 /// Both AD controls: check the role and the user, record, then change.
 async fn set_ad_disabled(
     state: AppState,
-    signed: Signed,
+    admin: Holding<Admins>,
     id: String,
     disabled: bool,
 ) -> Result<StatusCode, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let (sim, user) = (simulator(&state)?, known_user(&state, &id).await?);
     // Recorded first: a change must never happen without its audit row.
     let action = if disabled {
@@ -96,10 +94,10 @@ async fn record(
         (status = 404, body = ApiError)))]
 pub async fn ad_enable(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    set_ad_disabled(state, signed, id, false).await
+    set_ad_disabled(state, admin, id, false).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -114,10 +112,9 @@ pub struct Advance {
         (status = 404, body = ApiError)))]
 pub async fn advance_clock(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Body(body): Body<Advance>,
 ) -> Result<StatusCode, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
     let advance = body;
     if !(1..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
@@ -145,10 +142,9 @@ pub async fn advance_clock(
         (status = 404, body = ApiError)))]
 pub async fn inject_fault(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
     Body(body): Body<Fault>,
 ) -> Result<StatusCode, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
     let fault = body;
     if fault.cmdlet.trim().is_empty()
@@ -177,9 +173,8 @@ pub async fn inject_fault(
     responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn clear_faults(
     State(state): State<AppState>,
-    signed: Signed,
+    admin: Holding<Admins>,
 ) -> Result<StatusCode, AppError> {
-    let admin = signed.require(&[Role::Admin])?;
     let sim = simulator(&state)?;
     record(
         &state,

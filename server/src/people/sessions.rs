@@ -166,12 +166,14 @@ pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Whether `session` is still live (a long-running stream asks now and then).
+/// Whether `session` is still live (a long-running stream asks now and then): not expired, not
+/// idle past the timeout, its account not disabled.
 pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy) -> bool {
     let Ok(Some(stored)) = stored(store, &session.token_hash).await else {
         return false;
     };
     let now = OffsetDateTime::now_utc();
-    // A page with a live stream is not idle: the stream itself counts as activity.
-    now < stored.expires && !stored.account_disabled && now - stored.last_seen < policy.lifetime
+    // A stream is not activity: a page left open ends with the session's idle timeout, as any
+    // other call would (what the person last did, not what the server last pushed, keeps it).
+    now < stored.expires && !stored.account_disabled && now - stored.last_seen < policy.idle_timeout
 }

@@ -1,7 +1,7 @@
 //! The request state machine, pure: given where a request stands and what someone does, the next
 //! state or why not. Roles are checked by the HTTP layer; this checks who the person is.
 
-use deprov_wire::workflow::RequestState;
+use deprov_wire::workflow::{DecisionKind, RequestState};
 
 /// Where a request stands, as far as deciding goes.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +30,25 @@ pub enum Act<'a> {
     Expire,
 }
 
+impl<'a> Act<'a> {
+    /// Who acts: a person, or deprov itself for an expiry.
+    pub fn by(self) -> &'a str {
+        match self {
+            Act::Approve { by } | Act::Reject { by } | Act::Cancel { by, .. } => by,
+            Act::Expire => "deprov",
+        }
+    }
+
+    pub fn kind(self) -> DecisionKind {
+        match self {
+            Act::Approve { .. } => DecisionKind::Approve,
+            Act::Reject { .. } => DecisionKind::Reject,
+            Act::Cancel { .. } => DecisionKind::Cancel,
+            Act::Expire => DecisionKind::Expire,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("This request is already {0}: there is nothing left to decide.")]
@@ -40,7 +59,9 @@ pub enum Refusal {
     OwnRequest,
     #[error("You have already approved this request; it needs an approval from somebody else.")]
     ApprovedTwice,
-    #[error("Only {0}, who requested it, can cancel this request (an approver or admin can once it is approved).")]
+    #[error(
+        "Only {0}, who requested it, can cancel this request (an approver or admin can once it is approved)."
+    )]
     NotRequester(String),
     #[error("Only a request waiting for approval can expire.")]
     NotPending,
@@ -184,15 +205,33 @@ mod tests {
     #[test]
     fn an_approver_or_admin_cancels_an_approved_request_but_not_a_pending_one() {
         assert_eq!(
-            next(facts(Approved, &[], 1), Act::Cancel { by: "approver", others: true }),
+            next(
+                facts(Approved, &[], 1),
+                Act::Cancel {
+                    by: "approver",
+                    others: true
+                }
+            ),
             Ok(Cancelled)
         );
         assert!(matches!(
-            next(facts(PendingApproval, &[], 1), Act::Cancel { by: "approver", others: true }),
+            next(
+                facts(PendingApproval, &[], 1),
+                Act::Cancel {
+                    by: "approver",
+                    others: true
+                }
+            ),
             Err(Refusal::NotRequester(_))
         ));
         assert!(matches!(
-            next(facts(Executing, &[], 1), Act::Cancel { by: "admin", others: true }),
+            next(
+                facts(Executing, &[], 1),
+                Act::Cancel {
+                    by: "admin",
+                    others: true
+                }
+            ),
             Err(Refusal::Executing(_))
         ));
     }
@@ -202,23 +241,41 @@ mod tests {
         assert_eq!(
             next(
                 facts(PendingApproval, &[], 1),
-                Act::Cancel { by: "manager", others: false }
+                Act::Cancel {
+                    by: "manager",
+                    others: false
+                }
             ),
             Ok(Cancelled)
         );
         assert_eq!(
-            next(facts(Approved, &[], 1), Act::Cancel { by: "manager", others: false }),
+            next(
+                facts(Approved, &[], 1),
+                Act::Cancel {
+                    by: "manager",
+                    others: false
+                }
+            ),
             Ok(Cancelled)
         );
         assert_eq!(
             next(
                 facts(PendingApproval, &[], 1),
-                Act::Cancel { by: "approver", others: false }
+                Act::Cancel {
+                    by: "approver",
+                    others: false
+                }
             ),
             Err(Refusal::NotRequester("manager".into()))
         );
         assert_eq!(
-            next(facts(Cancelled, &[], 1), Act::Cancel { by: "manager", others: false }),
+            next(
+                facts(Cancelled, &[], 1),
+                Act::Cancel {
+                    by: "manager",
+                    others: false
+                }
+            ),
             Err(Refusal::Closed("cancelled"))
         );
     }
@@ -248,7 +305,10 @@ mod tests {
             for act in [
                 Act::Approve { by: "approver" },
                 Act::Reject { by: "approver" },
-                Act::Cancel { by: "manager", others: false },
+                Act::Cancel {
+                    by: "manager",
+                    others: false,
+                },
                 Act::Expire,
             ] {
                 assert_eq!(

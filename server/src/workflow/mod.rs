@@ -7,7 +7,7 @@ pub mod machine;
 use crate::audit::{self, Event};
 use crate::directory::Snapshot;
 use crate::report::ReportConfig;
-use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
+use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
 use deprov_wire::directory::{LyncAccount, UserId};
 use deprov_wire::workflow::{
     DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, ReasonCategory, RequestState,
@@ -88,7 +88,12 @@ async fn open_users(write: &mut Write) -> Result<HashSet<UserId>, WorkflowError>
     ))
     .fetch_all(&mut *write.tx)
     .await?;
-    Ok(rows.iter().filter_map(|id| id.parse().ok()).collect())
+    rows.iter()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| StoreError::Unreadable(format!("requests.user_id = {id:?}")).into())
+        })
+        .collect()
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
@@ -242,7 +247,7 @@ impl Workflow {
             }
         }
         if let Some(at) = new.effective_at
-            && at > OffsetDateTime::now_utc() + time::Duration::days(MAX_DAYS_AHEAD)
+            && at > OffsetDateTime::now_utc() + Duration::days(MAX_DAYS_AHEAD)
         {
             return Err(refused(
                 "effective_at",
@@ -276,11 +281,12 @@ impl Workflow {
         .fetch_optional(&mut *write.tx)
         .await?;
         if let Some(open) = open {
-            let state = RequestState::parse(open.get(1)).map_or("open", RequestState::label);
+            let state = code_in(&open, "state", RequestState::parse)?;
             return Err(WorkflowError::Conflict(format!(
-                "{name} already has an open request: #{} ({state}), by {}.",
-                open.get::<i64, _>(0),
-                open.get::<String, _>(2)
+                "{name} already has an open request: #{} ({}), by {}.",
+                open.try_get::<i64, _>("id")?,
+                state.label(),
+                open.try_get::<String, _>("requested_by")?
             )));
         }
         let effective_at = new.effective_at.unwrap_or(now);
@@ -372,7 +378,7 @@ impl Workflow {
             .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
-            let decisions = self.decisions(row.get(0)).await?;
+            let decisions = self.decisions(row.try_get("id")?).await?;
             views.push(self.view(&row, decisions)?);
         }
         Ok((views, total))
@@ -405,10 +411,10 @@ impl Workflow {
         rows.iter()
             .map(|row| {
                 Ok(DecisionView {
-                    actor: row.get(0),
-                    decision: DecisionKind::parse(row.get(1)).unwrap_or(DecisionKind::Approve),
-                    comment: row.get(2),
-                    at: parse_stamp(row.get(3))?,
+                    actor: row.try_get("actor")?,
+                    decision: code_in(row, "decision", DecisionKind::parse)?,
+                    comment: row.try_get("comment")?,
+                    at: stamp_in(row, "at")?,
                 })
             })
             .collect()
@@ -419,10 +425,10 @@ impl Workflow {
         row: &SqliteRow,
         decisions: Vec<DecisionView>,
     ) -> Result<RequestView, WorkflowError> {
-        let state = RequestState::parse(row.get(15)).unwrap_or(RequestState::PendingApproval);
-        let created_at = parse_stamp(row.get(14))?;
-        let requested_by: String = row.get(13);
-        let approvals_needed = row.get::<i64, _>(12) as u32;
+        let state = code_in(row, "state", RequestState::parse)?;
+        let created_at = stamp_in(row, "created_at")?;
+        let requested_by: String = row.try_get("requested_by")?;
+        let approvals_needed = row.try_get::<u32, _>("approvals_needed")?;
         let approved_by: Vec<String> = decisions
             .iter()
             .filter(|d| d.decision == DecisionKind::Approve)
@@ -432,7 +438,7 @@ impl Workflow {
         let now = OffsetDateTime::now_utc();
         let lync_now = self.lync_now();
         let stage_two_due_at = row
-            .get::<Option<String>, _>(18)
+            .try_get::<Option<String>, _>("stage_two_due_at")?
             .as_deref()
             .map(parse_stamp)
             .transpose()?;
@@ -475,26 +481,23 @@ impl Workflow {
             }
         };
         Ok(RequestView {
-            id: row.get(0),
-            user_id: row
-                .get::<String, _>(1)
-                .parse()
-                .map_err(|_| StoreError::Unreadable("bad user id".into()))?,
-            user_display_name: row.get(2),
-            user_sam_account_name: row.get(3),
-            user_sip_address: row.get(4),
-            user_protected: row.get::<i64, _>(5) != 0,
-            reason: ReasonCategory::parse(row.get(6)).unwrap_or(ReasonCategory::Other),
-            reason_text: row.get(7),
-            urgency: Urgency::parse(row.get(8)).unwrap_or(Urgency::Standard),
-            effective_at: parse_stamp(row.get(9))?,
-            grace_days: row.get::<i64, _>(10) as u32,
-            protected_override: row.get(11),
+            id: row.try_get("id")?,
+            user_id: code_in(row, "user_id", |id| id.parse().ok())?,
+            user_display_name: row.try_get("user_display_name")?,
+            user_sam_account_name: row.try_get("user_sam_account_name")?,
+            user_sip_address: row.try_get("user_sip_address")?,
+            user_protected: row.try_get("user_protected")?,
+            reason: code_in(row, "reason", ReasonCategory::parse)?,
+            reason_text: row.try_get("reason_text")?,
+            urgency: code_in(row, "urgency", Urgency::parse)?,
+            effective_at: stamp_in(row, "effective_at")?,
+            grace_days: row.try_get("grace_days")?,
+            protected_override: row.try_get("protected_override")?,
             requested_by,
             created_at,
             state,
-            state_changed_at: parse_stamp(row.get(16))?,
-            version: row.get(17),
+            state_changed_at: stamp_in(row, "state_changed_at")?,
+            version: row.try_get("version")?,
             approvals_needed,
             approved_by,
             decisions,
@@ -507,38 +510,12 @@ impl Workflow {
         })
     }
 
-    /// Applies a decision by `by`, if `version` is still the request's version.
+    /// Applies `act` (an approval, a rejection, a cancellation) if `version` is still the
+    /// request's version.
     pub async fn decide(
         &self,
         id: i64,
-        by: &str,
-        kind: DecisionKind,
-        version: i64,
-        comment: &str,
-    ) -> Result<RequestView, WorkflowError> {
-        self.decide_as(id, by, kind, false, version, comment).await
-    }
-
-    /// Cancels request `id`: the requester's own before execution, or, with `others` (an approver
-    /// or admin), an approved request that has not run, with a reason.
-    pub async fn cancel(
-        &self,
-        id: i64,
-        by: &str,
-        others: bool,
-        version: i64,
-        comment: &str,
-    ) -> Result<RequestView, WorkflowError> {
-        self.decide_as(id, by, DecisionKind::Cancel, others, version, comment)
-            .await
-    }
-
-    async fn decide_as(
-        &self,
-        id: i64,
-        by: &str,
-        kind: DecisionKind,
-        others: bool,
+        act: Act<'_>,
         version: i64,
         comment: &str,
     ) -> Result<RequestView, WorkflowError> {
@@ -548,29 +525,30 @@ impl Workflow {
                 format!("A comment has at most {MAX_REASON} characters."),
             ));
         }
-        if kind == DecisionKind::Reject && comment.trim().is_empty() {
+        if act.kind() == DecisionKind::Reject && comment.trim().is_empty() {
             return Err(refused(
                 "comment",
                 "Say why you reject it: the requester needs to know.",
             ));
         }
         let mut write = self.store.write().await?;
-        self.decide_in(&mut write, id, by, kind, others, Some(version), comment)
+        self.decide_in(&mut write, id, act, Some(version), comment)
             .await?;
         self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
     }
 
+    /// Applies `act` to request `id` inside `write`, if `version` (when given: deprov's own
+    /// expiry has none) is still the request's version.
     async fn decide_in(
         &self,
         write: &mut Write,
         id: i64,
-        by: &str,
-        kind: DecisionKind,
-        others: bool,
+        act: Act<'_>,
         version: Option<i64>,
         comment: &str,
     ) -> Result<(), WorkflowError> {
+        let (by, kind) = (act.by(), act.kind());
         let row = sqlx::query(
             "SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = ?",
         )
@@ -578,9 +556,9 @@ impl Workflow {
         .fetch_optional(&mut *write.tx)
         .await?
         .ok_or(WorkflowError::NotFound(id))?;
-        let state = RequestState::parse(row.get(0)).unwrap_or(RequestState::PendingApproval);
-        let current: i64 = row.get(1);
-        let requested_by: String = row.get(2);
+        let state = code_in(&row, "state", RequestState::parse)?;
+        let current: i64 = row.try_get("version")?;
+        let requested_by: String = row.try_get("requested_by")?;
         if version.is_some_and(|seen| seen != current) {
             return Err(WorkflowError::Conflict(format!(
                 "Request #{id} changed while you were looking at it (it is now {}). Look at it again before deciding.",
@@ -597,14 +575,15 @@ impl Workflow {
             state,
             requested_by: &requested_by,
             approved_by: &approved_by,
-            approvals_needed: row.get::<i64, _>(3) as u32,
+            approvals_needed: row.try_get("approvals_needed")?,
         };
-        let act = match kind {
-            DecisionKind::Approve => Act::Approve { by },
-            DecisionKind::Reject => Act::Reject { by },
-            DecisionKind::Cancel => Act::Cancel { by, others },
-            DecisionKind::Expire => Act::Expire,
-        };
+        let next = machine::next(facts, act).map_err(|refusal| match refusal {
+            Refusal::OwnRequest | Refusal::NotRequester(_) => {
+                WorkflowError::NotYours(refusal.to_string())
+            }
+            _ => WorkflowError::Conflict(refusal.to_string()),
+        })?;
+        // Only once the act is allowed: who may not cancel at all hears that, not this.
         if kind == DecisionKind::Cancel
             && !requested_by.eq_ignore_ascii_case(by)
             && comment.trim().is_empty()
@@ -614,12 +593,6 @@ impl Workflow {
                 "Say why you cancel somebody else's approved request: the requester and the audit log need to know.",
             ));
         }
-        let next = machine::next(facts, act).map_err(|refusal| match refusal {
-            Refusal::OwnRequest | Refusal::NotRequester(_) => {
-                WorkflowError::NotYours(refusal.to_string())
-            }
-            _ => WorkflowError::Conflict(refusal.to_string()),
-        })?;
         let now = OffsetDateTime::now_utc();
         sqlx::query("UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?")
             .bind(next.as_str())
@@ -675,15 +648,7 @@ impl Workflow {
             }
             let mut write = self.store.write().await?;
             match self
-                .decide_in(
-                    &mut write,
-                    id,
-                    "deprov",
-                    DecisionKind::Expire,
-                    false,
-                    None,
-                    "pending past the limit",
-                )
+                .decide_in(&mut write, id, Act::Expire, None, "pending past the limit")
                 .await
             {
                 Ok(()) => {

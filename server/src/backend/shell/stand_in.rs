@@ -183,7 +183,8 @@ fn not_found(identity: &str) -> ReplyError {
 enum Directory {
     Ldap {
         ldap: Ldap,
-        args: LdapArgs,
+        // Boxed: the settings are large beside the simulated variant.
+        args: Box<LdapArgs>,
     },
     Simulated {
         sim: Arc<Simulator>,
@@ -225,7 +226,7 @@ pub async fn run(args: StandInArgs) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
                 Directory::Ldap {
                     ldap,
-                    args: args.ldap.clone(),
+                    args: Box::new(args.ldap.clone()),
                 }
             }
             None => Directory::Simulated {

@@ -205,6 +205,7 @@ impl Worker {
         if let Some(pid) = self.child.id() {
             // SAFETY: kill(2) with a negative pid signals the process group the worker leads
             // (it was started with process_group(0)); no memory is touched.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(-(pid as i32), libc::SIGKILL);
             }
