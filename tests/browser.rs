@@ -610,3 +610,55 @@ async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_say
     browser.wait_for("#certificates-unknown", PATIENCE).await;
     browser.close().await;
 }
+
+/// The processes whose command line names `needle`, from /proc.
+fn processes_naming(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_browser_test_that_fails_leaves_no_chromium_behind() {
+    let portal = TestPortal::spawn(50, 1).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&portal.base).await.unwrap();
+    let profile = browser.profile().display().to_string();
+    assert!(
+        !processes_naming(&profile).is_empty(),
+        "Chromium runs with its profile {profile}"
+    );
+
+    // A failing test unwinds without reaching `close`: only Drop runs.
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _browser = browser;
+        panic!("a browser test failed");
+    }));
+    assert!(failed.is_err());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        // A killed process lingers as a zombie until its parent (also killed) is reaped by init.
+        let left: Vec<u32> = processes_naming(&profile)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| !stat.contains(") Z "))
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Chromium processes left running: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -10,6 +10,7 @@ use deprov_server::people::accounts;
 use deprov_wire::people::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -313,11 +314,13 @@ impl Drop for TestPortal {
     }
 }
 
-/// Headless Chromium behind its own chromedriver. Both end when dropped.
+/// Headless Chromium behind its own chromedriver. Both end when dropped, even when the test
+/// panicked: chromedriver leads a process group of its own, which Chromium and its helpers join,
+/// and the whole group is killed (killing chromedriver alone leaves Chromium running).
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -329,6 +332,7 @@ impl Browser {
             .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -363,8 +367,23 @@ impl Browser {
         Self {
             client,
             driver,
-            _profile: profile,
+            profile,
         }
+    }
+
+    /// The browser's own profile folder: every Chromium process it starts names it.
+    pub fn profile(&self) -> &std::path::Path {
+        self.profile.path()
+    }
+
+    /// Kills chromedriver's whole process group (it leads it: `process_group(0)`), then reaps it.
+    fn kill_group(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.driver.wait();
     }
 
     /// Waits up to `timeout` for an element to appear.
@@ -441,15 +460,14 @@ impl Browser {
             .await;
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop kills what is left.
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.kill_group();
     }
 }
