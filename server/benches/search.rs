@@ -1,12 +1,15 @@
 //! Search latency at 100,000 users: p50 and p95 per query shape, server side (the index search
-//! plus building the JSON rows the API returns, without the network).
+//! plus building the JSON rows the API returns, without the network). Then what keeping the live
+//! copy current costs per changed user: a state change, a SIP rename (the search record changes),
+//! and either when a reader still holds the copy (so it is copied first).
 //!
 //! `cargo bench -p deprov-server --bench search` (goal: p95 at most 5 ms).
 
+use deprov_server::backend::DirectoryRead;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
-use deprov_server::directory::Directory;
 use deprov_server::directory::search::SearchQuery;
-use deprov_wire::directory::{AdState, LyncState};
+use deprov_server::directory::{Directory, Snapshot};
+use deprov_wire::directory::{AdState, LyncState, SipAddress};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,6 +126,58 @@ async fn main() {
         times.sort();
         println!(
             "{name:<44} {total:>9} {:>10.3?} {:>10.3?}",
+            percentile(&times, 0.50),
+            percentile(&times, 0.95)
+        );
+    }
+
+    follow_changes(&snapshot);
+}
+
+/// Time per `Snapshot::update` with one changed user, as the live copy applies a change feed.
+fn follow_changes(snapshot: &Snapshot) {
+    println!();
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "one change to the live copy", "p50", "p95"
+    );
+    let lync_users: Vec<usize> = (0..snapshot.len())
+        .filter(|&i| snapshot.users()[i].lync.is_some())
+        .take(RUNS)
+        .collect();
+    let shapes: [(&str, bool, bool); 4] = [
+        ("state change", false, false),
+        ("SIP rename (search record rewritten)", true, false),
+        ("state change, a reader holds the copy", false, true),
+        ("SIP rename, a reader holds the copy", true, true),
+    ];
+    for (name, rename, held) in shapes {
+        let mut live = snapshot.clone();
+        let mut times = Vec::with_capacity(RUNS);
+        for (round, &i) in lync_users.iter().enumerate() {
+            let mut user = (*live.users()[i]).clone();
+            user.ad.account_disabled = !user.ad.account_disabled;
+            if rename && let Some(lync) = user.lync.as_mut() {
+                let domain = lync.sip_address.domain().to_owned();
+                lync.sip_address = SipAddress::new(&format!("renamed{round}"), &domain).unwrap();
+            }
+            let read = DirectoryRead::Changes {
+                users: vec![user],
+                deleted: Vec::new(),
+                high_water: live.high_water.clone(),
+            };
+            let mut shared = Arc::new(live);
+            // A reader's clone makes `Arc::make_mut` copy the snapshot, as the live copy does.
+            let reader = held.then(|| Arc::clone(&shared));
+            let began = Instant::now();
+            Arc::make_mut(&mut shared).update(read, snapshot.synced);
+            times.push(began.elapsed());
+            drop(reader);
+            live = Arc::into_inner(shared).expect("no other holder is left");
+        }
+        times.sort();
+        println!(
+            "{name:<44} {:>10.3?} {:>10.3?}",
             percentile(&times, 0.50),
             percentile(&times, 0.95)
         );

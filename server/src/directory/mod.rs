@@ -11,11 +11,9 @@ pub mod search;
 use crate::backend::{
     BackendError, DirectoryRead, DirectorySource, LyncOnly, LyncShell, Watermark,
 };
-use deprov_wire::directory::{
-    AdState, DirectoryUser, Fact, LyncState, SipAddress, UserId, registrar_pools,
-};
+use deprov_wire::directory::{AdState, DirectoryUser, Fact, LyncState, SipAddress, UserId};
 use search::{SearchIndex, SearchQuery};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -32,15 +30,22 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The directory as of one read.
-#[derive(Debug)]
+///
+/// Changes are patched in place ([`update`](Self::update)): the live copy is an `Arc` that
+/// readers hold only briefly, so `Arc::make_mut` rarely has to copy it, and a changed user costs
+/// its own slot, not a rebuild of 100,000.
+#[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Sorted by display name, then sAMAccountName: search ties break in this order.
+    /// Sorted by [`sort_key`]: search ties break in this order.
     users: Vec<Arc<DirectoryUser>>,
-    by_id: HashMap<UserId, usize>,
+    /// Shared between copies: a patch never moves anyone (a move rebuilds).
+    by_id: Arc<HashMap<UserId, usize>>,
     index: Arc<SearchIndex>,
     /// Per user (same order), the facts whole-directory passes read: contiguous, so the report
     /// over 100,000 users touches only the users that break a rule.
     flags: Vec<UserFlags>,
+    /// How many Lync users each registrar pool homes; `pools` is its keys, in order.
+    pool_users: BTreeMap<String, usize>,
     pools: Vec<String>,
     /// The source's high-water mark this snapshot includes.
     pub high_water: Watermark,
@@ -48,29 +53,40 @@ pub struct Snapshot {
     pub synced: OffsetDateTime,
 }
 
+/// Where a user sorts: by display name (case-insensitively), then sAMAccountName, then the id,
+/// so the order never depends on the order users were read in.
+fn sort_key(user: &DirectoryUser) -> (String, &str, UserId) {
+    (
+        user.ad.display_name.to_lowercase(),
+        &user.ad.sam_account_name,
+        user.id,
+    )
+}
+
+fn pool_of(user: &DirectoryUser) -> Option<&str> {
+    user.lync.as_ref()?.registrar_pool.as_deref()
+}
+
 impl Snapshot {
     /// A snapshot of `users` (tests and benchmarks build their own).
-    /// This snapshot with what only Lync knows of user `id` merged in.
-    fn with_lync_only(&self, id: UserId, facts: &LyncOnly) -> Option<Self> {
-        let mut user = (**self.user(id)?).clone();
-        merge(&mut user, facts);
-        Some(self.apply(vec![user], &[], self.high_water.clone(), self.synced))
-    }
-
     pub fn build(
         mut users: Vec<Arc<DirectoryUser>>,
         high_water: Watermark,
         synced: OffsetDateTime,
     ) -> Self {
-        users.sort_by(|a, b| {
-            a.ad.display_name
-                .to_lowercase()
-                .cmp(&b.ad.display_name.to_lowercase())
-                .then_with(|| a.ad.sam_account_name.cmp(&b.ad.sam_account_name))
+        // Cached keys: one lower-casing per user, not two per comparison.
+        users.sort_by_cached_key(|user| {
+            let (name, sam, id) = sort_key(user);
+            (name, sam.to_owned(), id)
         });
+        let mut pool_users = BTreeMap::new();
+        for pool in users.iter().filter_map(|user| pool_of(user)) {
+            *pool_users.entry(pool.to_owned()).or_insert(0) += 1;
+        }
         Self {
-            pools: registrar_pools(users.iter().map(|u| u.as_ref())),
-            by_id: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
+            pools: pool_users.keys().cloned().collect(),
+            pool_users,
+            by_id: Arc::new(users.iter().enumerate().map(|(i, u)| (u.id, i)).collect()),
             index: Arc::new(SearchIndex::build(&users)),
             flags: users.iter().map(|u| UserFlags::of(u)).collect(),
             users,
@@ -79,32 +95,41 @@ impl Snapshot {
         }
     }
 
-    /// A new snapshot after a read: a full read replaces everything (whoever is missing is gone);
-    /// changes are applied, reusing the search index unless a name changed or someone left.
-    fn after(&self, read: DirectoryRead, synced: OffsetDateTime) -> Self {
+    /// Brings this snapshot up to date with a read: a full read replaces everything (whoever is
+    /// missing is gone); changes are patched in place.
+    pub fn update(&mut self, read: DirectoryRead, synced: OffsetDateTime) {
         match read {
-            DirectoryRead::Full { users, high_water } => Self::build(
-                users.into_iter().map(Arc::new).collect(),
-                high_water,
-                synced,
-            ),
+            DirectoryRead::Full { users, high_water } => {
+                *self = Self::build(
+                    users.into_iter().map(Arc::new).collect(),
+                    high_water,
+                    synced,
+                );
+            }
             DirectoryRead::Changes {
                 users,
                 deleted,
                 high_water,
-            } => self.apply(users, &deleted, high_water, synced),
+            } => self.patch(users, &deleted, high_water, synced),
         }
     }
 
-    fn apply(
-        &self,
+    fn patch(
+        &mut self,
         changed: Vec<DirectoryUser>,
         deleted: &[UserId],
         high_water: Watermark,
         synced: OffsetDateTime,
-    ) -> Self {
-        if deleted.iter().any(|id| self.by_id.contains_key(id)) {
-            // Someone left: positions shift, so everything is rebuilt (rare: a deletion in AD).
+    ) {
+        let moves = deleted.iter().any(|id| self.by_id.contains_key(id))
+            || changed.iter().any(|user| {
+                self.by_id
+                    .get(&user.id)
+                    .is_none_or(|&i| sort_key(&self.users[i]) != sort_key(user))
+            });
+        if moves {
+            // Someone arrived, left or now sorts elsewhere (rare): positions shift, so the order
+            // and the index are built again.
             let mut changed: HashMap<UserId, DirectoryUser> =
                 changed.into_iter().map(|user| (user.id, user)).collect();
             let mut users: Vec<Arc<DirectoryUser>> = self
@@ -123,37 +148,57 @@ impl Snapshot {
                     .filter(|user| !deleted.contains(&user.id))
                     .map(Arc::new),
             );
-            return Self::build(users, high_water, synced);
+            *self = Self::build(users, high_water, synced);
+            return;
         }
-        let mut users = self.users.clone();
-        let mut flags = self.flags.clone();
-        let mut reindex = false;
         for user in changed {
-            match self.by_id.get(&user.id) {
-                Some(&i) => {
-                    reindex |= searchable_names(&users[i]) != searchable_names(&user);
-                    flags[i] = UserFlags::of(&user);
-                    users[i] = Arc::new(user);
-                }
-                None => {
-                    reindex = true;
-                    users.push(Arc::new(user));
+            let i = self.by_id[&user.id];
+            self.replace(i, user);
+        }
+        self.high_water = high_water;
+        self.synced = synced;
+    }
+
+    /// Puts `user` in slot `i`, which it keeps (same sort key): its flags, its search record if
+    /// its names changed, and the pool counts follow.
+    fn replace(&mut self, i: usize, user: DirectoryUser) {
+        let old = Arc::clone(&self.users[i]);
+        if searchable_names(&old) != searchable_names(&user) {
+            Arc::make_mut(&mut self.index).replace(i, &user);
+        }
+        if pool_of(&old) != pool_of(&user) {
+            let mut pools_changed = false;
+            if let Some(pool) = pool_of(&old)
+                && let Some(count) = self.pool_users.get_mut(pool)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.pool_users.remove(pool);
+                    pools_changed = true;
                 }
             }
+            if let Some(pool) = pool_of(&user) {
+                let count = self.pool_users.entry(pool.to_owned()).or_insert(0);
+                pools_changed |= *count == 0;
+                *count += 1;
+            }
+            if pools_changed {
+                self.pools = self.pool_users.keys().cloned().collect();
+            }
         }
-        if reindex {
-            return Self::build(users, high_water, synced);
-        }
-        let pools = registrar_pools(users.iter().map(|u| u.as_ref()));
-        Self {
-            users,
-            by_id: self.by_id.clone(),
-            index: Arc::clone(&self.index),
-            flags,
-            pools,
-            high_water,
-            synced,
-        }
+        self.flags[i] = UserFlags::of(&user);
+        self.users[i] = Arc::new(user);
+    }
+
+    /// Merges in what only Lync knows of user `id`; false if the user is not in this copy.
+    fn merge_lync_only(&mut self, id: UserId, facts: &LyncOnly) -> bool {
+        let Some(&i) = self.by_id.get(&id) else {
+            return false;
+        };
+        let mut user = (*self.users[i]).clone();
+        merge(&mut user, facts);
+        self.replace(i, user);
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -304,8 +349,9 @@ impl Directory {
         shell: Option<Arc<dyn LyncShell>>,
     ) -> Result<Self, BackendError> {
         let read = source.read_directory(None).await?;
-        let empty = Snapshot::build(Vec::new(), read.high_water().clone(), source.now());
-        let snapshot = Arc::new(empty.after(read, source.now()));
+        let mut snapshot = Snapshot::build(Vec::new(), read.high_water().clone(), source.now());
+        snapshot.update(read, source.now());
+        let snapshot = Arc::new(snapshot);
         let (sender, snapshots) = watch::channel(snapshot);
         let directory = Self {
             snapshots,
@@ -395,12 +441,8 @@ impl WeakDirectory {
         let Some(publish) = self.publish.upgrade() else {
             return;
         };
-        publish.send_if_modified(|snapshot| match snapshot.with_lync_only(id, &facts) {
-            Some(patched) => {
-                *snapshot = Arc::new(patched);
-                true
-            }
-            None => false,
+        publish.send_if_modified(|snapshot| {
+            snapshot.user(id).is_some() && Arc::make_mut(snapshot).merge_lync_only(id, &facts)
         });
         self.lync_only
             .lock()
@@ -451,7 +493,7 @@ async fn sync(directory: WeakDirectory) {
                 let Some(publish) = directory.publish.upgrade() else {
                     return;
                 };
-                publish.send_modify(|snapshot| *snapshot = Arc::new(snapshot.after(read, synced)));
+                publish.send_modify(|snapshot| Arc::make_mut(snapshot).update(read, synced));
             }
             Err(error) => {
                 tracing::warn!(%error, "directory read failed; the portal keeps its last good copy");

@@ -27,7 +27,8 @@ pub struct SearchQuery {
 }
 
 /// The searchable names of every user, in the snapshot's order (by display name).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 pub struct SearchIndex {
     haystack: Vec<u8>,
     /// Where user `i`'s record starts (at its RECORD byte).
@@ -39,6 +40,7 @@ pub struct SearchIndex {
 
 /// Bit sets over [`letter_bit`] characters for one user's names.
 #[derive(Debug, Default, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq))]
 struct Letters {
     anywhere: u64,
     field_start: u64,
@@ -122,22 +124,7 @@ impl SearchIndex {
         let mut starts = Vec::with_capacity(users.len());
         for user in users {
             starts.push(u32::try_from(haystack.len()).expect("the haystack stays under 4 GiB"));
-            haystack.push(RECORD);
-            let fields = [
-                user.ad.display_name.as_str(),
-                &user.ad.sam_account_name,
-                &user.ad.user_principal_name,
-            ];
-            for (i, field) in fields.iter().enumerate() {
-                if i > 0 {
-                    haystack.push(FIELD);
-                }
-                push_lowercase(&mut haystack, field);
-            }
-            if let Some(lync) = &user.lync {
-                haystack.push(FIELD);
-                push_lowercase(&mut haystack, &lync.sip_address.without_scheme());
-            }
+            push_record(&mut haystack, user);
         }
         let mut index = Self {
             haystack,
@@ -148,6 +135,28 @@ impl SearchIndex {
             .map(|user| Letters::of(index.record(user)))
             .collect();
         index
+    }
+
+    /// User `position`'s names changed (not their place in the order): its record is replaced in
+    /// place and the records after it shift, one pass over the offsets instead of a rebuild.
+    pub fn replace(&mut self, position: usize, user: &DirectoryUser) {
+        let start = self.starts[position] as usize;
+        let end = self
+            .starts
+            .get(position + 1)
+            .map_or(self.haystack.len(), |&s| s as usize);
+        let mut record = Vec::with_capacity(end - start + 16);
+        push_record(&mut record, user);
+        let grown = record.len() as i64 - (end - start) as i64;
+        self.letters[position] = Letters::of(&record);
+        self.haystack.splice(start..end, record);
+        assert!(
+            u32::try_from(self.haystack.len()).is_ok(),
+            "the haystack stays under 4 GiB"
+        );
+        for later in &mut self.starts[position + 1..] {
+            *later = (i64::from(*later) + grown) as u32;
+        }
     }
 
     fn record(&self, user: usize) -> &[u8] {
@@ -309,6 +318,26 @@ impl SearchIndex {
             .map(|k| (k & u64::from(u32::MAX)) as usize)
             .collect();
         (page, total)
+    }
+}
+
+/// One user's record: RECORD, then their names lower-cased and separated by FIELD.
+fn push_record(haystack: &mut Vec<u8>, user: &DirectoryUser) {
+    haystack.push(RECORD);
+    let fields = [
+        user.ad.display_name.as_str(),
+        &user.ad.sam_account_name,
+        &user.ad.user_principal_name,
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            haystack.push(FIELD);
+        }
+        push_lowercase(haystack, field);
+    }
+    if let Some(lync) = &user.lync {
+        haystack.push(FIELD);
+        push_lowercase(haystack, &lync.sip_address.without_scheme());
     }
 }
 

@@ -19,6 +19,13 @@ fn snapshot(users: usize, seed: u64) -> Snapshot {
     Snapshot::build(users, mark(0), START)
 }
 
+/// A copy of `base` brought up to date with `read`.
+fn after(base: &Snapshot, read: DirectoryRead) -> Snapshot {
+    let mut next = base.clone();
+    next.update(read, START);
+    next
+}
+
 fn query(text: &str) -> SearchQuery {
     SearchQuery {
         text: text.to_owned(),
@@ -238,7 +245,14 @@ fn renaming_a_user_reindexes_the_search() {
     renamed.lync.as_mut().unwrap().sip_address =
         SipAddress::new("qqq.renamed123456", &domain).unwrap();
     let id = renamed.id;
-    let next = base.apply(vec![renamed], &[], mark(1), START);
+    let next = after(
+        &base,
+        DirectoryRead::Changes {
+            users: vec![renamed],
+            deleted: vec![],
+            high_water: mark(1),
+        },
+    );
     let (found, _) = next.search(&query("qqq.renamed"));
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), vec![id]);
     assert!(next.sip_in_use(&SipAddress::new("qqq.renamed123456", &domain).unwrap()));
@@ -307,12 +321,12 @@ fn a_full_read_replaces_the_copy_and_deletions_remove_users() {
     let base = snapshot(300, 9);
     let mut users: Vec<DirectoryUser> = base.users().iter().map(|u| (**u).clone()).collect();
     let gone = users.pop().unwrap();
-    let full = base.after(
+    let full = after(
+        &base,
         DirectoryRead::Full {
             users: users.clone(),
             high_water: mark(5),
         },
-        START,
     );
     assert_eq!(full.len(), 299);
     assert!(
@@ -323,27 +337,101 @@ fn a_full_read_replaces_the_copy_and_deletions_remove_users() {
     let deleted = users[3].id;
     let mut changed = users[4].clone();
     changed.ad.department = "Changed".into();
-    let after = full.after(
+    let next = after(
+        &full,
         DirectoryRead::Changes {
             users: vec![changed.clone()],
             deleted: vec![deleted],
             high_water: mark(6),
         },
-        START,
     );
-    assert_eq!(after.len(), 298);
-    assert!(after.user(deleted).is_none());
-    assert_eq!(after.user(changed.id).unwrap().ad.department, "Changed");
-    assert_eq!(after.high_water, mark(6));
+    assert_eq!(next.len(), 298);
+    assert!(next.user(deleted).is_none());
+    assert_eq!(next.user(changed.id).unwrap().ad.department, "Changed");
+    assert_eq!(next.high_water, mark(6));
     let name = &changed.ad.display_name;
     assert!(
-        after
-            .search(&query(name))
+        next.search(&query(name))
             .0
             .iter()
             .any(|u| u.id == changed.id),
         "the index was rebuilt after the deletion"
     );
+}
+
+#[test]
+fn a_patched_copy_is_the_copy_built_from_scratch() {
+    let mut rng = fastrand::Rng::with_seed(21);
+    let mut users: Vec<DirectoryUser> = crate::backend::sim::generate::directory(400, 21, START);
+    let mut extra = crate::backend::sim::generate::directory(460, 22, START).split_off(400);
+    let mut live = Snapshot::build(
+        users.iter().cloned().map(Arc::new).collect(),
+        mark(0),
+        START,
+    );
+    for round in 1..=300u64 {
+        let i = rng.usize(..users.len());
+        let mut deleted = Vec::new();
+        match round % 7 {
+            // What execution does most: states, SIP addresses, pools; each keeps the user's place.
+            0 | 1 => users[i].ad.account_disabled = !users[i].ad.account_disabled,
+            2 => {
+                if let Some(lync) = users[i].lync.as_mut() {
+                    let domain = lync.sip_address.domain().to_owned();
+                    lync.sip_address =
+                        SipAddress::new(&format!("renamed{round}"), &domain).unwrap();
+                    lync.enabled = !lync.enabled;
+                }
+            }
+            3 => {
+                if let Some(lync) = users[i].lync.as_mut() {
+                    lync.registrar_pool = Some(format!("pool{}.contoso.com", round % 3));
+                }
+            }
+            4 => users[i].ad.user_principal_name = format!("upn{round}@contoso.com"),
+            // Rarer: a new display name (the user moves), someone leaves, someone arrives.
+            5 => users[i].ad.display_name = format!("Zed {round}"),
+            _ if round % 2 == 0 => deleted.push(users.swap_remove(i).id),
+            _ => users.push(extra.pop().expect("enough newcomers")),
+        }
+        let changed = if deleted.is_empty() {
+            vec![
+                users[i.min(users.len() - 1)].clone(),
+                users[users.len() - 1].clone(),
+            ]
+        } else {
+            Vec::new()
+        };
+        live.update(
+            DirectoryRead::Changes {
+                users: changed,
+                deleted,
+                high_water: mark(round),
+            },
+            START,
+        );
+        let fresh = Snapshot::build(
+            users.iter().cloned().map(Arc::new).collect(),
+            mark(round),
+            START,
+        );
+        let ids = |s: &Snapshot| s.users().iter().map(|u| u.id).collect::<Vec<_>>();
+        let (live_ids, fresh_ids) = (ids(&live), ids(&fresh));
+        let first_difference = live_ids.iter().zip(&fresh_ids).position(|(a, b)| a != b);
+        assert!(
+            live_ids.len() == fresh_ids.len() && first_difference.is_none(),
+            "order after round {round}: {} vs {} users, first difference at {first_difference:?}",
+            live_ids.len(),
+            fresh_ids.len()
+        );
+        assert_eq!(live.flags(), fresh.flags(), "flags after round {round}");
+        assert_eq!(live.pools(), fresh.pools(), "pools after round {round}");
+        assert!(
+            *live.index == *fresh.index,
+            "search index after round {round}"
+        );
+        assert_eq!(live.high_water, mark(round));
+    }
 }
 
 /// A source whose reads fail while `failing` is set, over a simulator.

@@ -1,6 +1,7 @@
 //! Serves the built front end (Trunk's `dist/`): hashed assets cached for a year, `index.html`
 //! always revalidated, and every unknown path answered with `index.html` so client-side routes
-//! (`/users/<id>`) survive a reload or a bookmark. Every page carries a Content-Security-Policy
+//! (`/users/<id>`) survive a reload or a bookmark; each file is sent precompressed (brotli or
+//! gzip, made at build time) when the browser accepts it. Every page carries a Content-Security-Policy
 //! that allows Trunk's inline bootstrap by its hash (no `unsafe-inline`) and a Permissions-Policy
 //! that turns off what the portal never uses.
 
@@ -27,7 +28,16 @@ pub fn router(static_dir: &Path) -> Router {
             content_security_policy("")
         }
     };
-    let files = ServeDir::new(static_dir).fallback(ServeFile::new(index));
+    // Trunk's post-build hook (scripts/precompress.mjs) writes `.br` and `.gz` beside each asset:
+    // sent as they are to a browser that takes them, so nothing is compressed per request.
+    let files = ServeDir::new(static_dir)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(
+            ServeFile::new(index)
+                .precompressed_br()
+                .precompressed_gzip(),
+        );
     Router::new()
         .fallback_service(files)
         .layer(middleware::from_fn(cache_control))
