@@ -211,6 +211,17 @@ async fn an_injected_failure_fails_the_request_and_a_retry_finishes_it() {
         .map(|s| s.attempts)
         .collect();
     assert_eq!(attempts, [1, 2], "only the failed step ran again");
+    // The audit log vouches for the request, its approval and its operation, through the
+    // failure and the retry.
+    let found = deprov_server::audit::verify::verify(&portal.store, None)
+        .await
+        .unwrap();
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+    let checked = &found.cross_checked;
+    assert_eq!(
+        (checked.requests, checked.decisions, checked.operations),
+        (1, 1, 1)
+    );
 
     // Stage 2 waits for the 1-day grace period, then appears in the due queue.
     let (_, due) = portal.get_json("/api/requests?show=due").await;

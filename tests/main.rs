@@ -1,6 +1,7 @@
 //! All integration tests in one binary (one link of the server, not one per file).
 
 mod api;
+mod audit;
 mod browser;
 mod crash;
 mod execution;

@@ -338,7 +338,9 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
 
     // What `deprov audit verify` runs, on the portal's own database.
     let store = portal.store.clone();
-    let intact = deprov_server::audit::verify(&store).await.unwrap();
+    let intact = deprov_server::audit::verify::verify(&store, None)
+        .await
+        .unwrap();
     assert!(intact.problems.is_empty(), "{:?}", intact.problems);
     assert!(intact.rows >= 8);
 
@@ -347,15 +349,22 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
         .execute(store.pool())
         .await
         .unwrap();
-    let edited = deprov_server::audit::verify(&store).await.unwrap();
-    assert_eq!(edited.problems.len(), 1, "{:?}", edited.problems);
-    assert!(edited.problems[0].contains("was edited"));
+    let edited = deprov_server::audit::verify::verify(&store, None)
+        .await
+        .unwrap();
+    assert!(
+        edited.problems.iter().any(|p| p.contains("was edited")),
+        "{:?}",
+        edited.problems
+    );
     // ...or deletes a row.
     sqlx::query("DELETE FROM audit_log WHERE action = 'request.create'")
         .execute(store.pool())
         .await
         .unwrap();
-    let deleted = deprov_server::audit::verify(&store).await.unwrap();
+    let deleted = deprov_server::audit::verify::verify(&store, None)
+        .await
+        .unwrap();
     assert!(
         deleted
             .problems

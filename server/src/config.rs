@@ -123,6 +123,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// The audit log's key (32 bytes, mode 600); default `audit.key` in the data folder, created
+    /// on the first start. Keep a backup of it apart from the database's.
+    #[arg(long, env = "DEPROV_AUDIT_KEY_FILE", value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
+
     /// The built front end (Trunk's output).
     #[arg(long, env = "DEPROV_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
@@ -204,6 +209,7 @@ impl ServeConfig {
             shell: ShellArgs::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            audit_key_file: None,
             static_dir,
             sim_users,
             sim_seed,
@@ -218,6 +224,13 @@ impl ServeConfig {
             expire_days: 14,
             step_timeout_secs: 2,
         }
+    }
+
+    /// Where the audit key is: `--audit-key-file`, or `audit.key` in the data folder.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::audit::key::KEY_FILE))
     }
 
     pub fn workflow(&self) -> crate::workflow::WorkflowPolicy {

@@ -129,7 +129,7 @@ impl Portal {
             source,
         })?;
         let source = Arc::clone(&deployment.directory);
-        let store = store::Store::open(&config.data_dir).await?;
+        let store = store::Store::open_with_key(&config.data_dir, &config.audit_key_file()).await?;
         if config.demo_accounts == "on" {
             demo::seed_accounts(&store, &config.data_dir)
                 .await

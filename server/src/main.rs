@@ -1,9 +1,11 @@
 //! The `deprov` command: `deprov serve` runs the portal; `deprov check-connection` tries the AD
 //! connection an operator configured; `deprov user` manages local accounts; `deprov audit
-//! verify` checks the audit log's hash chain; `deprov lab-ldif` writes a lab directory.
+//! verify` checks the audit log's keyed hash chain and the request tables against it; `deprov
+//! lab-ldif` writes a lab directory.
 
 use clap::{Args, Parser, Subcommand};
 use deprov_server::Portal;
+use deprov_server::audit::verify::ExpectedHead;
 use deprov_server::backend::ldap::settings::{LdapArgs, SignInArgs};
 use deprov_server::config::{Backend, ServeConfig};
 use deprov_server::people::accounts::{self, random_password};
@@ -69,6 +71,9 @@ struct DataDir {
     /// The portal's data folder (as given to `deprov serve`).
     #[arg(long, env = "DEPROV_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The audit log's key, when not `audit.key` in the data folder (as given to `deprov serve`).
+    #[arg(long, env = "DEPROV_AUDIT_KEY_FILE", value_name = "FILE")]
+    audit_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -110,8 +115,14 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit 1 if any row was edited or deleted.
+    /// Recompute the keyed hash chain, print its head, and check every request, decision and
+    /// operation against the log; exit 1 and name the rows and requests at fault if anything
+    /// was edited, added or deleted.
     Verify {
+        /// The head an earlier verify printed (SEQ:HASH): the log must still reach that row with
+        /// that hash. This is what catches rows deleted from the end.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<ExpectedHead>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -145,7 +156,9 @@ async fn main() -> ExitCode {
             pools_file,
         } => lab_ldif(users, seed, &base_dn, pools_file),
         Command::User(command) => user(command).await,
-        Command::Audit(AuditCommand::Verify { data }) => verify(data).await,
+        Command::Audit(AuditCommand::Verify { expect_head, data }) => {
+            verify(data, expect_head).await
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -264,7 +277,11 @@ fn password() -> Result<(String, bool), Box<dyn std::error::Error>> {
 
 async fn open(data: &DataDir) -> Result<Store, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&data.data_dir)?;
-    Ok(Store::open(&data.data_dir).await?)
+    let key_file = data
+        .audit_key_file
+        .clone()
+        .unwrap_or_else(|| data.data_dir.join(deprov_server::audit::key::KEY_FILE));
+    Ok(Store::open_with_key(&data.data_dir, &key_file).await?)
 }
 
 async fn user(command: UserCommand) -> Outcome {
@@ -316,18 +333,50 @@ async fn user(command: UserCommand) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(data: DataDir) -> Outcome {
+async fn verify(data: DataDir, expected: Option<ExpectedHead>) -> Outcome {
     let store = open(&data).await?;
-    let verification = deprov_server::audit::verify(&store).await?;
-    if verification.problems.is_empty() {
+    let found = deprov_server::audit::verify::verify(&store, expected.as_ref()).await?;
+    let checked = &found.cross_checked;
+    match &found.head {
+        Some(head) => println!(
+            "Head: row {} at {}, hash {}\n  (write it down; `deprov audit verify --expect-head {}:{}` later shows whether rows were cut from the end)",
+            head.seq, head.at, head.hash, head.seq, head.hash
+        ),
+        None => println!("Head: none (the audit log is empty)"),
+    }
+    if found.unkeyed_rows > 0 {
         println!(
-            "Audit log intact: {} rows, hash chain verified.",
-            verification.rows
+            "{} rows predate the audit key: they are chained by unkeyed SHA-256 only.",
+            found.unkeyed_rows
+        );
+    }
+    println!(
+        "Cross-checked against the log: {} requests, {} decisions, {} operations{}.",
+        checked.requests,
+        checked.decisions,
+        checked.operations,
+        if checked.predating > 0 {
+            format!(
+                " ({} more last changed before the key: found in the old rows, their state not checked)",
+                checked.predating
+            )
+        } else {
+            String::new()
+        }
+    );
+    if found.problems.is_empty() {
+        println!(
+            "Audit log intact: {} rows, hash chain verified, the request tables agree with it.",
+            found.rows
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Audit log TAMPERED ({} rows read):", verification.rows);
-    for problem in &verification.problems {
+    println!(
+        "Audit log TAMPERED ({} rows read, {} problems):",
+        found.rows,
+        found.problems.len()
+    );
+    for problem in &found.problems {
         println!("  - {problem}");
     }
     Ok(ExitCode::FAILURE)

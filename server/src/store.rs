@@ -1,6 +1,7 @@
 //! The portal's own state in SQLite, behind migrations (`server/migrations/`). WAL with
 //! `synchronous = FULL`: a committed write survives the process being killed at any moment.
 
+use crate::audit::{self, key::AuditKey, key::Origin};
 use deprov_wire::report::{HistoryPoint, RuleCounts};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -18,11 +19,14 @@ pub struct Store {
     /// One writer at a time: every change appends to the audit chain, which must not fork.
     /// (Several instances behind a load balancer will need PostgreSQL and a row lock instead.)
     writer: Arc<Mutex<()>>,
+    /// What chains the audit rows every write appends.
+    audit_key: Arc<AuditKey>,
 }
 
 /// A write transaction, holding the writer gate until it is committed or dropped.
 pub struct Write {
     pub tx: Transaction<'static, Sqlite>,
+    pub(crate) audit_key: Arc<AuditKey>,
     _gate: OwnedMutexGuard<()>,
 }
 
@@ -49,6 +53,9 @@ pub enum StoreError {
     /// A stored timestamp, id or JSON value that does not read back.
     #[error("a stored value is unreadable: {0}")]
     Unreadable(String),
+    /// The audit key file is missing where rows need it, unsafe, or not a key.
+    #[error("audit key {0}")]
+    AuditKey(String),
 }
 
 /// RFC 3339, as every timestamp is stored.
@@ -78,8 +85,15 @@ pub fn code_in<T>(
 }
 
 impl Store {
-    /// Opens (creating if needed) `deprov.sqlite3` in `data_dir` and brings its schema up to date.
+    /// Opens (creating if needed) `deprov.sqlite3` in `data_dir` and brings its schema up to
+    /// date, with the audit key in the data folder.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_key(data_dir, &data_dir.join(audit::key::KEY_FILE)).await
+    }
+
+    /// As [`Store::open`], with the audit key in `key_file` (created if there is none and no
+    /// audit row needs it).
+    pub async fn open_with_key(data_dir: &Path, key_file: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join("deprov.sqlite3"))
             .create_if_missing(true)
@@ -91,10 +105,22 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self {
+        let schemes = audit::schemes(&pool).await?;
+        let (audit_key, origin) = AuditKey::load_or_create(key_file, schemes)?;
+        let store = Self {
             pool,
             writer: Arc::new(Mutex::new(())),
-        })
+            audit_key: Arc::new(audit_key),
+        };
+        if origin == Origin::Created && schemes.unkeyed > 0 {
+            audit::record_key_created(&store, schemes.unkeyed).await?;
+        }
+        Ok(store)
+    }
+
+    /// The key the audit chain is verified with.
+    pub(crate) fn audit_key(&self) -> &AuditKey {
+        &self.audit_key
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -108,6 +134,7 @@ impl Store {
         let gate = Arc::clone(&self.writer).lock_owned().await;
         Ok(Write {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            audit_key: Arc::clone(&self.audit_key),
             _gate: gate,
         })
     }

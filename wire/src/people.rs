@@ -64,7 +64,7 @@ impl Me {
     }
 }
 
-/// One line of the append-only, hash-chained audit log.
+/// One line of the append-only audit log, chained by a keyed hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {

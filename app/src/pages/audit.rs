@@ -26,7 +26,7 @@ pub fn AuditPage() -> impl IntoView {
     view! {
         <section class="audit">
             <h1>"Audit log"</h1>
-            <p class="sub">"Append-only and hash-chained: " <code>"deprov audit verify"</code> " detects any edited or deleted row."</p>
+            <p class="sub">"Append-only, chained by a keyed hash: " <code>"deprov audit verify"</code> " detects edited rows and requests changed behind deprov's back; rows cut from the end show against a head written down earlier."</p>
             <div class="searchbar">
                 {FILTERS.map(|(key, label)| {
                     let set = set.clone();

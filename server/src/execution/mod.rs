@@ -9,7 +9,7 @@
 pub mod plan;
 pub mod verify;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Change, Event, OperationRecord};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
@@ -553,6 +553,16 @@ impl Executor {
                     request.user_sam_account_name,
                     commands.join("; ")
                 ),
+                change: Some(Change {
+                    request: id,
+                    state: Some(RequestState::Executing),
+                    decision: None,
+                    operation: Some(OperationRecord {
+                        id: operation_id,
+                        kind: operation,
+                        state: OperationState::Running,
+                    }),
+                }),
             },
         )
         .await?;
@@ -570,7 +580,7 @@ impl Executor {
             return Err(changed_meanwhile(&request));
         }
         let last = sqlx::query(
-            "SELECT id, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, operation, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(self.store.pool())
@@ -581,9 +591,14 @@ impl Executor {
             }
             _ => false,
         };
-        let Some(operation_id) = last
+        let Some((operation_id, operation)) = last
             .filter(|_| failed)
-            .map(|row| row.try_get::<i64, _>("id"))
+            .map(|row| {
+                Ok::<_, StoreError>((
+                    row.try_get::<i64, _>("id")?,
+                    code_in(&row, "operation", Operation::parse)?,
+                ))
+            })
             .transpose()?
         else {
             return Err(ExecutionError::Conflict(
@@ -629,6 +644,16 @@ impl Executor {
                 action: "execution.retry",
                 subject: &format!("request #{id}"),
                 details: format!("operation {operation_id} continues from its first step not done"),
+                change: Some(Change {
+                    request: id,
+                    state: Some(RequestState::Executing),
+                    decision: None,
+                    operation: Some(OperationRecord {
+                        id: operation_id,
+                        kind: operation,
+                        state: OperationState::Running,
+                    }),
+                }),
             },
         )
         .await?;
@@ -918,6 +943,7 @@ impl Executor {
                 action: "execution.step",
                 subject: &format!("request #{request_id}"),
                 details,
+                change: None,
             },
         )
         .await?;
@@ -953,15 +979,20 @@ impl Executor {
             .then(|| self.source.now() + time::Duration::days(request.grace_days.into()));
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let ended = sqlx::query(
+        let ended = if succeeded {
+            OperationState::Done
+        } else {
+            OperationState::Failed
+        };
+        let moved = sqlx::query(
             "UPDATE operations SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
         )
-        .bind(if succeeded { "done" } else { "failed" })
+        .bind(ended.as_str())
         .bind(stamp(wall))
         .bind(operation_id)
         .execute(&mut *write.tx)
         .await?;
-        if ended.rows_affected() == 0 {
+        if moved.rows_affected() == 0 {
             return Ok(()); // ended meanwhile (a driver and the settling both got there)
         }
         sqlx::query(
@@ -989,6 +1020,16 @@ impl Executor {
                     due.map(|d| format!("; stage 2 due {}", predict::when(d)))
                         .unwrap_or_default()
                 ),
+                change: Some(Change {
+                    request: request_id,
+                    state: Some(next),
+                    decision: None,
+                    operation: Some(OperationRecord {
+                        id: operation_id,
+                        kind: operation,
+                        state: ended,
+                    }),
+                }),
             },
         )
         .await?;
@@ -1104,6 +1145,7 @@ impl Executor {
                         action: "execution.verify",
                         subject: &format!("request #{request_id}"),
                         details: format!("{command}: {}", verdict.text),
+                        change: None,
                     },
                 )
                 .await?;
@@ -1143,6 +1185,7 @@ impl Executor {
                 action: "settings.auto_stage_two",
                 subject: "settings",
                 details: format!("automatic stage 2 {}", if on { "on" } else { "off" }),
+                change: None,
             },
         )
         .await?;

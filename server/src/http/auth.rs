@@ -201,6 +201,7 @@ pub async fn sign_in(
                 action: "session.sign_in_throttled",
                 subject: recorded,
                 details: report.clone(),
+                change: None,
             };
             audit::record(&state.store, now, event).await?;
         }
@@ -224,6 +225,7 @@ pub async fn sign_in(
                 action: "session.sign_in_failed",
                 subject: recorded,
                 details: error.to_string(),
+                change: None,
             };
             audit::record(&state.store, now, event).await?;
             return Err(match error {
@@ -258,6 +260,7 @@ pub async fn sign_in(
             }
             PrincipalSource::Local { .. } => "local account".to_owned(),
         },
+        change: None,
     };
     audit::append(&mut write, now, event).await?;
     write.commit().await?;
@@ -310,6 +313,7 @@ pub async fn sign_out(State(state): State<AppState>, signed: Signed) -> Result<R
         action: "session.sign_out",
         subject: &signed.0.name,
         details: String::new(),
+        change: None,
     };
     audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;

@@ -81,6 +81,7 @@ async fn record(
             action,
             subject,
             details,
+            change: None,
         },
     )
     .await?;

@@ -152,6 +152,7 @@ pub async fn add(
             action: "account.add",
             subject: name,
             details,
+            change: None,
         },
     )
     .await?;
@@ -212,6 +213,7 @@ pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(
         action,
         subject: name,
         details: String::new(),
+        change: None,
     };
     crate::audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;
@@ -240,6 +242,7 @@ pub async fn reset_password(store: &Store, name: &str, password: &str) -> Result
         action: "account.reset_password",
         subject: name,
         details: String::new(),
+        change: None,
     };
     crate::audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
     write.commit().await?;

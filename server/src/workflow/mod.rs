@@ -4,7 +4,7 @@
 
 pub mod machine;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Change, DecisionRecord, Event};
 use crate::directory::Snapshot;
 use crate::report::ReportConfig;
 use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
@@ -330,6 +330,12 @@ impl Workflow {
                 action: "request.create",
                 subject: &format!("request #{id}"),
                 details,
+                change: Some(Change {
+                    request: id,
+                    state: Some(RequestState::PendingApproval),
+                    decision: None,
+                    operation: None,
+                }),
             },
         )
         .await?;
@@ -601,14 +607,16 @@ impl Workflow {
             .bind(current)
             .execute(&mut *write.tx)
             .await?;
-        sqlx::query("INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(by)
-            .bind(kind.as_str())
-            .bind(comment.trim())
-            .bind(stamp(now))
-            .execute(&mut *write.tx)
-            .await?;
+        let decision: i64 = sqlx::query_scalar(
+            "INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(kind.as_str())
+        .bind(comment.trim())
+        .bind(stamp(now))
+        .fetch_one(&mut *write.tx)
+        .await?;
         let details = format!(
             "{} → {}{}",
             state.as_str(),
@@ -628,6 +636,16 @@ impl Workflow {
                 action: &action,
                 subject: &format!("request #{id}"),
                 details,
+                change: Some(Change {
+                    request: id,
+                    state: Some(next),
+                    decision: Some(DecisionRecord {
+                        id: decision,
+                        kind,
+                        comment: comment.trim().to_owned(),
+                    }),
+                    operation: None,
+                }),
             },
         )
         .await?;

@@ -1,0 +1,291 @@
+//! The append-only audit log: every sign-in, request, decision and change, each row chained to
+//! the one before by HMAC-SHA256 under a key kept outside the database ([`key`]), so that
+//! `deprov audit verify` ([`verify`]) finds an edited row even when the rows after it were
+//! re-hashed. Rows that change a request, a decision or an operation also say so as JSON
+//! ([`Change`]), and verify checks those tables against the log.
+//!
+//! Rows are appended inside the same transaction as the change they record: both land or neither.
+
+pub mod key;
+pub mod verify;
+
+use crate::store::{Store, StoreError, Write, stamp, stamp_in};
+use deprov_wire::execution::{Operation, OperationState};
+use deprov_wire::people::{AuditEntry, AuditPage};
+use deprov_wire::workflow::{DecisionKind, RequestState};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+/// The chain's anchor: the `prev_hash` of the first row.
+const GENESIS: &str = "deprov-audit-genesis";
+
+/// How a row is chained to the one before it (the `scheme` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// SHA-256 without a key: rows written before the audit key existed.
+    Unkeyed,
+    /// HMAC-SHA256 under the audit key: every row written since.
+    Keyed,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unkeyed => "sha256",
+            Self::Keyed => "hmac-sha256",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Unkeyed, Self::Keyed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// What one audit row says, before it is chained.
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    /// For people reading the log.
+    pub details: String,
+    /// For `deprov audit verify`: what the row changed in the request tables, if anything.
+    pub change: Option<Change>,
+}
+
+/// What a row changed in the requests, decisions and operations tables, stored as JSON beside
+/// the readable details and covered by the row's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub request: i64,
+    /// The state the request moved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RequestState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationRecord>,
+}
+
+/// The decisions row a row wrote (its actor and time are the audit row's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub id: i64,
+    pub kind: DecisionKind,
+    pub comment: String,
+}
+
+/// The operations row a row started, resumed or ended, and the state it left it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub id: i64,
+    pub kind: Operation,
+    pub state: OperationState,
+}
+
+/// One row's fields as they are hashed, in order.
+struct Hashed<'a> {
+    prev_hash: &'a str,
+    seq: i64,
+    at: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    details: &'a str,
+    /// The change's JSON; keyed rows only.
+    change: Option<&'a str>,
+}
+
+impl Hashed<'_> {
+    /// The row's hash by `scheme`. Length-prefixed fields: no two different rows hash the same
+    /// way by shifting text between fields.
+    fn hash(&self, scheme: Scheme, key: &key::AuditKey) -> String {
+        let seq = self.seq.to_string();
+        let mut fields = vec![
+            self.prev_hash,
+            &seq,
+            self.at,
+            self.actor,
+            self.action,
+            self.subject,
+            self.details,
+        ];
+        match scheme {
+            Scheme::Unkeyed => {
+                let mut hasher = Sha256::new();
+                for field in fields {
+                    hasher.update((field.len() as u64).to_be_bytes());
+                    hasher.update(field.as_bytes());
+                }
+                format!("{:x}", hasher.finalize())
+            }
+            Scheme::Keyed => {
+                // A change and its absence hash differently: the marker cannot be a field's text.
+                fields.push(if self.change.is_some() {
+                    "change"
+                } else {
+                    "no change"
+                });
+                fields.extend(self.change);
+                key.hash(&fields)
+            }
+        }
+    }
+}
+
+/// Appends one row within `write`'s transaction, chained with the audit key.
+pub async fn append(
+    write: &mut Write,
+    at: OffsetDateTime,
+    event: Event<'_>,
+) -> Result<(), StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *write.tx)
+        .await?;
+    let (seq, prev_hash) = match last {
+        Some(row) => (
+            row.try_get::<i64, _>("seq")? + 1,
+            row.try_get::<String, _>("hash")?,
+        ),
+        None => (1, GENESIS.to_owned()),
+    };
+    let at = stamp(at);
+    let change = event
+        .change
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Unreadable(format!("an audit change does not serialize: {e}")))?;
+    let hash = Hashed {
+        prev_hash: &prev_hash,
+        seq,
+        at: &at,
+        actor: event.actor,
+        action: event.action,
+        subject: event.subject,
+        details: &event.details,
+        change: change.as_deref(),
+    }
+    .hash(Scheme::Keyed, &write.audit_key);
+    sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, details, change, scheme, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(seq)
+        .bind(at)
+        .bind(event.actor)
+        .bind(event.action)
+        .bind(event.subject)
+        .bind(event.details)
+        .bind(change)
+        .bind(Scheme::Keyed.as_str())
+        .bind(prev_hash)
+        .bind(hash)
+        .execute(&mut *write.tx)
+        .await?;
+    Ok(())
+}
+
+/// Appends one row in a transaction of its own (sign-ins, demo controls).
+pub async fn record(store: &Store, at: OffsetDateTime, event: Event<'_>) -> Result<(), StoreError> {
+    let mut write = store.write().await?;
+    append(&mut write, at, event).await?;
+    write.commit().await
+}
+
+/// How many rows each scheme chained.
+pub(crate) async fn schemes(pool: &sqlx::SqlitePool) -> Result<key::Schemes, StoreError> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(scheme = 'sha256'), 0) AS unkeyed, COALESCE(SUM(scheme = 'hmac-sha256'), 0) AS keyed FROM audit_log",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(key::Schemes {
+        unkeyed: row.try_get("unkeyed")?,
+        keyed: row.try_get("keyed")?,
+    })
+}
+
+/// Marks where the keyed chain begins in a log that had unkeyed rows, the moment the key is made.
+pub(crate) async fn record_key_created(store: &Store, unkeyed: i64) -> Result<(), StoreError> {
+    let event = Event {
+        actor: "deprov",
+        action: "audit.key_created",
+        subject: "audit log",
+        details: format!(
+            "the {unkeyed} rows before this one were chained before the audit key existed (unkeyed \
+             SHA-256); from this row on, every row is chained with the key (HMAC-SHA256)"
+        ),
+        change: None,
+    };
+    record(store, OffsetDateTime::now_utc(), event).await
+}
+
+/// Filters for the auditor's page: each matches part of the field, case-insensitively.
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub text: Option<String>,
+}
+
+/// Newest first.
+pub async fn list(
+    store: &Store,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<AuditPage, StoreError> {
+    let like = |v: &Option<String>| {
+        v.as_ref().map(|v| {
+            format!(
+                "%{}%",
+                v.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        })
+    };
+    let (actor, action, text) = (
+        like(&filter.actor),
+        like(&filter.action),
+        like(&filter.text),
+    );
+    let condition = "(?1 IS NULL OR actor LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
+                     AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\')";
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
+            .bind(&actor)
+            .bind(&action)
+            .bind(&text)
+            .fetch_one(store.pool())
+            .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+    ))
+    .bind(&actor)
+    .bind(&action)
+    .bind(&text)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(store.pool())
+    .await?;
+    let entries = rows
+        .iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                seq: row.try_get("seq")?,
+                at: stamp_in(row, "at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                details: row.try_get("details")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(AuditPage {
+        total: total as usize,
+        entries,
+    })
+}
