@@ -8,6 +8,7 @@
 #   ensure_test_dc       a provisioned Samba AD DC template for the LDAP tests (scripts/samba-dc.sh)
 #   ensure_test_servers  Debian's openssh-server (the tests start their own sshd)
 #   check_powershell     the Lync shell worker script, parsed with the PowerShell grammar from npm
+#   ensure_schemathesis  the API fuzzer (schemathesis from PyPI) in a virtualenv; sets SCHEMATHESIS
 
 DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
@@ -17,6 +18,8 @@ BINARYEN_VERSION=132
 # The PowerShell grammar: web-tree-sitter's wasm build (the native module needs a newer libstdc++).
 WEB_TREE_SITTER_VERSION=0.25.10
 TREE_SITTER_POWERSHELL_VERSION=0.26.4
+# The API fuzzer scripts/fuzz.sh runs (its command line changed in 4.0).
+SCHEMATHESIS_VERSION=4.32.5
 export PATH="$HOME/.cargo/bin:$DEPROV_TOOLS/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -109,4 +112,22 @@ check_powershell() {
   fi
   say "Checking the Lync shell worker's PowerShell syntax"
   node "$DEPROV_ROOT/shell/check-syntax.mjs" "$modules" "$DEPROV_ROOT/shell/lync-shell.ps1"
+}
+
+# In a virtualenv of its own under $DEPROV_TOOLS, named by version, so a pin change installs afresh.
+ensure_schemathesis() {
+  local venv="$DEPROV_TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
+  SCHEMATHESIS="$venv/bin/st"
+  if [ "$("$SCHEMATHESIS" --version 2>/dev/null)" = "st, version $SCHEMATHESIS_VERSION" ]; then
+    return
+  fi
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "Installing Debian's python3-venv (for the API fuzzer's virtualenv)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  say "Installing schemathesis $SCHEMATHESIS_VERSION from PyPI (about a minute, once)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }

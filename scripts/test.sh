@@ -3,7 +3,8 @@
 # headless Chromium over WebDriver, the LDAP tests against a real Samba AD domain controller
 # (provisioned here, started and stopped by PID by the tests themselves), the Lync shell tests
 # through the stand-in worker (over a pipe and over an sshd the tests start), and the PowerShell
-# worker's syntax check, after `cargo fmt --check` and clippy. Installs missing tools first.
+# worker's syntax check, after `cargo fmt --check` and clippy; then fuzzes the API with
+# schemathesis from its OpenAPI document (scripts/fuzz.sh). Installs missing tools first.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$DEPROV_ROOT"
@@ -22,3 +23,4 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p deprov-app --target wasm32-unknown-unknown -- -D warnings
 say "Running the tests"
 cargo test --workspace --exclude deprov-app "$@"
+bash scripts/fuzz.sh

@@ -119,6 +119,11 @@ async fn unknown_users_and_malformed_ids_are_told_apart() {
     let (status, body) = portal.get_json("/api/users/not-a-guid").await;
     assert_eq!(status, 400);
     assert_eq!(body["field"], "id");
+    for path in ["/api/users/%FF", "/api/requests/%FF/execution"] {
+        let (status, body) = portal.get_json(path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -151,6 +156,71 @@ async fn the_openapi_document_lists_every_route() {
         );
     }
     assert!(body["components"]["schemas"]["ApiError"].is_object());
+}
+
+/// Whatever a route's own annotation lists, the document gives every operation the statuses its
+/// extractors and layers can answer, and each guarded one the credentials it needs.
+#[tokio::test]
+async fn every_operation_documents_its_credentials_and_the_errors_its_extractors_answer() {
+    let portal = TestPortal::spawn(10, 1).await;
+    let (_, document) = portal.get_json("/api/openapi.json").await;
+    let schemes = &document["components"]["securitySchemes"];
+    for (scheme, place, name) in [
+        ("session", "cookie", "deprov_session"),
+        ("csrf", "header", "x-csrf-token"),
+    ] {
+        assert_eq!(schemes[scheme]["type"], "apiKey", "{scheme}");
+        assert_eq!(schemes[scheme]["in"], place, "{scheme}");
+        assert_eq!(schemes[scheme]["name"], name, "{scheme}");
+    }
+    let public = [("get", "/api/health"), ("post", "/api/session")];
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let mut statuses = vec!["500"];
+            if operation["parameters"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+            {
+                statuses.push("400");
+            }
+            if operation["requestBody"].is_object() {
+                statuses.extend(["400", "413"]);
+            }
+            if public.contains(&(method.as_str(), path.as_str())) {
+                assert!(operation["security"].is_null(), "{method} {path} is public");
+            } else {
+                statuses.extend(["401", "403"]);
+                let mut requirement = serde_json::json!({ "session": [] });
+                if method != "get" {
+                    requirement["csrf"] = serde_json::json!([]);
+                }
+                assert_eq!(
+                    operation["security"],
+                    serde_json::json!([requirement]),
+                    "{method} {path}"
+                );
+            }
+            let responses = operation["responses"].as_object().unwrap();
+            for status in statuses {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with(['4', '5']) {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ApiError",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 29, "only {operations} operations");
 }
 
 #[tokio::test]

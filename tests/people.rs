@@ -202,6 +202,11 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
     for (method, path) in ordered {
         let allowed = rule(&method, &path)
             .unwrap_or_else(|| panic!("{method} {path} has no authorization rule in this test"));
+        assert_eq!(
+            openapi["paths"][&path][&method]["security"].is_null(),
+            allowed.contains(&"anonymous"),
+            "the document's security for {method} {path} says who may call it"
+        );
         let concrete = path
             .replace(
                 "/api/users/{id}",

@@ -164,7 +164,8 @@ fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
 /// Signs in with a name and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/session", tag = "session", request_body = SignIn,
     responses((status = 200, body = Me), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 429, body = ApiError)))]
+        (status = 403, body = ApiError), (status = 422, body = ApiError), (status = 429, body = ApiError),
+        (status = 503, body = ApiError)))]
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,

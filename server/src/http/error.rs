@@ -93,6 +93,12 @@ pub struct Body<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct Params<T>(pub T);
 
+/// A path parameter as the app reads it: a segment that is not UTF-8 (`%FF`) is the API's JSON
+/// error, never axum's plain-text one.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Segment<T>(pub T);
+
 impl From<axum::extract::rejection::JsonRejection> for AppError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -115,6 +121,19 @@ impl From<axum::extract::rejection::QueryRejection> for AppError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
         Self::BadRequest {
             message: format!("The query string cannot be read: {}", rejection.body_text()),
+            field: None,
+        }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        // A route whose handler takes a parameter its path lacks: a bug, not the caller's fault.
+        if rejection.status().is_server_error() {
+            return Self::Internal(rejection.body_text());
+        }
+        Self::BadRequest {
+            message: format!("The path cannot be read: {}", rejection.body_text()),
             field: None,
         }
     }

@@ -4,12 +4,12 @@
 
 use super::AppState;
 use super::auth::{Admins, AnyRole, Holding};
-use super::error::{AppError, Body};
+use super::error::{AppError, Body, Segment};
 use super::requests::request_id;
 use crate::execution::ExecutionError;
 use crate::people::sessions::{self, Session};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -46,13 +46,13 @@ fn drive(state: &AppState, operation: i64) {
 
 /// What ran, what runs, and what could run next with each step's exact command and predicted effect.
 #[utoipa::path(get, path = "/api/requests/{id}/execution", tag = "execution",
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 404, body = ApiError)))]
 pub async fn view(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Json<ExecutionView>, AppError> {
     Ok(Json(state.executor.view(request_id(&id)?).await?))
 }
@@ -61,14 +61,14 @@ pub async fn view(
 /// (a double click, another admin); 422 if it cannot run, or a destructive operation is not
 /// confirmed with the account name. Answers at once; progress comes on the event stream.
 #[utoipa::path(post, path = "/api/requests/{id}/execute", tag = "execution", request_body = ExecuteBody,
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 202, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
         (status = 422, body = ApiError), (status = 503, body = ApiError)))]
 pub async fn execute(
     State(state): State<AppState>,
     admin: Holding<Admins>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
     Body(execute): Body<ExecuteBody>,
 ) -> Result<Response, AppError> {
     let id = request_id(&id)?;
@@ -89,14 +89,14 @@ pub async fn execute(
 /// Continues the failed last operation from its first step not done (an unknown outcome is first
 /// settled by reading the user back).
 #[utoipa::path(post, path = "/api/requests/{id}/retry", tag = "execution", request_body = RetryBody,
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 202, body = ExecutionView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
-        (status = 503, body = ApiError)))]
+        (status = 422, body = ApiError), (status = 503, body = ApiError)))]
 pub async fn retry(
     State(state): State<AppState>,
     admin: Holding<Admins>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
     Body(retry): Body<RetryBody>,
 ) -> Result<Response, AppError> {
     let id = request_id(&id)?;
@@ -120,13 +120,13 @@ async fn accepted(state: &AppState, id: i64) -> Response {
 /// The backup kept with the request (the user before each destructive operation, and the
 /// Export-CsUserData file names), as a JSON file.
 #[utoipa::path(get, path = "/api/requests/{id}/backup", tag = "execution",
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = deprov_wire::execution::BackupDocument), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn backup(
     State(state): State<AppState>,
     _: Holding<Admins>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Response, AppError> {
     let id = request_id(&id)?;
     let document = state.executor.backup_document(id).await?;
@@ -148,13 +148,13 @@ pub async fn backup(
 /// Server-sent events: an `execution` event with the whole [`ExecutionView`] at once, then again
 /// after every change (a step starting or ending, an operation finishing).
 #[utoipa::path(get, path = "/api/requests/{id}/execution/events", tag = "execution",
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, content_type = "text/event-stream", description = "`execution` events"),
         (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn events(
     State(state): State<AppState>,
     reader: Holding<AnyRole>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let id = request_id(&id)?;
     // Subscribed before the first view is read: a change in between is not lost.

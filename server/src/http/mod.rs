@@ -8,6 +8,7 @@ mod execution;
 mod frontend;
 mod health;
 pub mod listen;
+mod openapi;
 mod report;
 mod requests;
 mod sim;
@@ -35,7 +36,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -76,11 +77,15 @@ pub struct People {
 ))]
 struct ApiDoc;
 
-/// The JSON API and its OpenAPI description, built from the same route list.
+/// The JSON API and its OpenAPI description, built from the same route lists.
 fn api(state: AppState) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    // Anyone may call these. Every other route takes `Holding` (or `Signed`), and its
+    // description says so: the session cookie, the CSRF header on changes, 401 and 403.
+    let public = OpenApiRouter::new()
         .routes(routes!(health::health))
-        .routes(routes!(auth::sign_in, auth::me, auth::sign_out))
+        .routes(routes!(auth::sign_in));
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(auth::me, auth::sign_out))
         .routes(routes!(requests::create, requests::list))
         .routes(routes!(requests::get))
         .routes(routes!(requests::approve))
@@ -103,7 +108,10 @@ fn api(state: AppState) -> Router {
         .routes(routes!(sim::ad_disable))
         .routes(routes!(sim::ad_enable))
         .routes(routes!(sim::advance_clock))
-        .routes(routes!(sim::inject_fault, sim::clear_faults))
+        .routes(routes!(sim::inject_fault, sim::clear_faults));
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(described(public, &openapi::Public))
+        .merge(described(guarded, &openapi::Guarded))
         .with_state(state)
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -131,6 +139,15 @@ fn api(state: AppState) -> Router {
                 }),
             )
         })
+}
+
+/// `routes` with what `modifier` says of all of them added to their description.
+fn described(
+    mut routes: OpenApiRouter<AppState>,
+    modifier: &dyn Modify,
+) -> OpenApiRouter<AppState> {
+    modifier.modify(routes.get_openapi_mut());
+    routes
 }
 
 /// The whole application: API, front end and the layers every response passes through.

@@ -3,11 +3,11 @@
 
 use super::AppState;
 use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
-use super::error::{AppError, Body, Params};
+use super::error::{AppError, Body, Params, Segment};
 use crate::workflow::Show;
 use crate::workflow::machine::Act;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
@@ -118,13 +118,13 @@ pub async fn list(
 }
 
 /// One request, with who must act, who has acted, and when.
-#[utoipa::path(get, path = "/api/requests/{id}", tag = "requests", params(("id" = i64, Path, description = "Request number")),
+#[utoipa::path(get, path = "/api/requests/{id}", tag = "requests", params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = RequestView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 404, body = ApiError)))]
 pub async fn get(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Json<RequestView>, AppError> {
     let id = request_id(&id)?;
     state
@@ -153,13 +153,13 @@ async fn decide(
 
 /// Approves (never one's own request). 409 if the request changed since `version`.
 #[utoipa::path(post, path = "/api/requests/{id}/approve", tag = "requests", request_body = DecisionBody,
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = RequestView), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn approve(
     State(state): State<AppState>,
     approver: Holding<Approvers>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     decide(state, id, Act::Approve { by: &approver.name }, decision).await
@@ -167,13 +167,13 @@ pub async fn approve(
 
 /// Rejects, with a comment.
 #[utoipa::path(post, path = "/api/requests/{id}/reject", tag = "requests", request_body = DecisionBody,
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = RequestView), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn reject(
     State(state): State<AppState>,
     approver: Holding<Approvers>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     decide(state, id, Act::Reject { by: &approver.name }, decision).await
@@ -182,13 +182,13 @@ pub async fn reject(
 /// Cancels one's own request before execution starts; an approver or admin may cancel an
 /// approved request that has not run, saying why (a request filed far ahead, say).
 #[utoipa::path(post, path = "/api/requests/{id}/cancel", tag = "requests", request_body = DecisionBody,
-    params(("id" = i64, Path, description = "Request number")),
+    params(("id" = i64, Path, description = "Request number", example = 1)),
     responses((status = 200, body = RequestView), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn cancel(
     State(state): State<AppState>,
     session: Holding<RequestParties>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
     Body(decision): Body<DecisionBody>,
 ) -> Result<Json<RequestView>, AppError> {
     let id = request_id(&id)?;

@@ -3,10 +3,10 @@
 
 use super::AppState;
 use super::auth::{Admins, Holding};
-use super::error::{AppError, Body, parse_user_id};
+use super::error::{AppError, Body, Segment, parse_user_id};
 use crate::audit::{self, Event};
 use crate::backend::sim::{Fault, Simulator};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::directory::UserId;
@@ -31,7 +31,7 @@ fn simulator(state: &AppState) -> Result<&Arc<Simulator>, AppError> {
 pub async fn ad_disable(
     State(state): State<AppState>,
     admin: Holding<Admins>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<StatusCode, AppError> {
     set_ad_disabled(state, admin, id, true).await
 }
@@ -96,7 +96,7 @@ async fn record(
 pub async fn ad_enable(
     State(state): State<AppState>,
     admin: Holding<Admins>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<StatusCode, AppError> {
     set_ad_disabled(state, admin, id, false).await
 }

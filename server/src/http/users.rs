@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::auth::{AnyRole, Holding};
-use super::error::{AppError, Params, parse_user_id};
+use super::error::{AppError, Params, Segment, parse_user_id};
 use crate::directory::search::SearchQuery;
 use crate::predict;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use deprov_wire::api::{
     ApiError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pools, SearchResults, UserDetail, UserSummary,
 };
@@ -149,7 +149,7 @@ fn summary(user: &DirectoryUser, now: OffsetDateTime) -> UserSummary {
 pub async fn detail(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Json<UserDetail>, AppError> {
     let id = parse_user_id(&id)?;
     let user = state.directory.fresh_user(id).await?;
