@@ -662,3 +662,74 @@ async fn a_browser_test_that_fails_leaves_no_chromium_behind() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn the_report_opens_on_its_first_page_shows_more_on_request_and_filters_on_the_server() {
+    let portal = TestPortal::spawn(4_000, 4).await;
+    let (_, whole) = portal.get_json("/api/report/mismatches?limit=1").await;
+    let total = whole["total"].as_u64().unwrap();
+    assert!(total > 200, "enough findings for a second page: {total}");
+
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "auditor").await;
+    browser
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#findings-status", PATIENCE, |t| {
+            t == format!("200 findings shown, {total} in all")
+        })
+        .await;
+    browser
+        .on(
+            "#findings-more",
+            |button| async move { button.click().await },
+        )
+        .await;
+    let shown = (total as usize).min(400);
+    browser
+        .wait_for_text("#findings-status", PATIENCE, |t| {
+            t == format!("{shown} findings shown, {total} in all")
+        })
+        .await;
+
+    // A filter opens its own stream: the first page and the total are the filter's.
+    let (_, certificates) = portal
+        .get_json("/api/report/mismatches?rule=certificate_sign_in&limit=1")
+        .await;
+    let filtered = certificates["total"].as_u64().unwrap();
+    browser
+        .on("#filter-rule", |select| async move {
+            select.select_by_value("certificate_sign_in").await
+        })
+        .await;
+    browser
+        .wait_for_text("#findings-status", PATIENCE, |t| {
+            t == format!("{} findings shown, {filtered} in all", filtered.min(200))
+        })
+        .await;
+    let url = browser.client.current_url().await.unwrap();
+    assert!(url.as_str().contains("rule=certificate_sign_in"), "{url}");
+    let rules: Vec<String> = {
+        let mut rules = Vec::new();
+        for row in browser
+            .client
+            .find_all(Locator::Css("#findings tbody tr td:nth-child(2)"))
+            .await
+            .unwrap()
+        {
+            rules.push(row.text().await.unwrap());
+        }
+        rules
+    };
+    assert!(!rules.is_empty());
+    assert!(
+        rules
+            .iter()
+            .all(|r| r == "AD disabled, certificate still signs in"),
+        "{rules:?}"
+    );
+    browser.close().await;
+}

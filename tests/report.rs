@@ -2,7 +2,7 @@
 
 use deprov_tests::TestPortal;
 use deprov_wire::api::SearchResults;
-use deprov_wire::report::{MismatchReport, ReportChange, Rule};
+use deprov_wire::report::{FilteredTotal, MismatchReport, ReportChange, Rule};
 use std::time::Duration;
 
 async fn report(portal: &TestPortal, query: &str) -> MismatchReport {
@@ -31,8 +31,14 @@ async fn ordinary_user(portal: &TestPortal) -> deprov_wire::api::UserSummary {
 #[tokio::test]
 async fn the_report_counts_its_findings_and_filters_them() {
     let portal = TestPortal::spawn(3_000, 4).await;
-    let full = report(&portal, "").await;
-    assert_eq!(full.counts.total(), full.findings.len());
+    let full = report(&portal, "?limit=1000").await;
+    assert_eq!(full.counts.total(), full.total);
+    assert_eq!(
+        full.findings.len(),
+        full.total,
+        "{} fit one page of 1,000",
+        full.total
+    );
     for rule in Rule::ALL {
         assert!(
             full.counts.get(rule) > 0,
@@ -52,7 +58,7 @@ async fn the_report_counts_its_findings_and_filters_them() {
             .iter()
             .all(|f| f.rule == Rule::CertificateSignIn)
     );
-    assert_eq!(only.findings.len(), full.counts.certificate_sign_in);
+    assert_eq!(only.total, full.counts.certificate_sign_in);
     let pool = full
         .findings
         .iter()
@@ -114,6 +120,80 @@ async fn the_csv_export_holds_the_filtered_findings() {
     let rows: Vec<_> = lines.collect();
     assert_eq!(rows.len(), expected);
     assert!(rows.iter().all(|r| r.starts_with("stage_two_overdue,low,")));
+}
+
+#[tokio::test]
+async fn the_report_opens_with_its_counts_and_first_page_and_pages_the_rest() {
+    let portal = TestPortal::spawn(4_000, 4).await;
+    let mut stream = portal.events("/api/report/mismatches/stream").await;
+    let (event, data) = stream
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the first event");
+    assert_eq!(event, "report");
+    let opening: MismatchReport = serde_json::from_str(&data).unwrap();
+    assert!(
+        opening.total > 200,
+        "enough findings to need paging: {}",
+        opening.total
+    );
+    assert_eq!(opening.total, opening.counts.total());
+    assert_eq!(opening.findings.len(), 200, "only the first page is sent");
+    assert!(!opening.pools.is_empty() && !opening.departments.is_empty());
+
+    // The rest, a page at a time, in the same order, none twice; together they are the CSV.
+    let mut all = opening.findings.clone();
+    while all.len() < opening.total {
+        let page = report(&portal, &format!("?offset={}&limit=150", all.len())).await;
+        assert_eq!(page.offset, all.len());
+        assert!(!page.findings.is_empty(), "a page short of the total");
+        all.extend(page.findings);
+    }
+    let keys: std::collections::HashSet<_> = all.iter().map(|f| f.key()).collect();
+    assert_eq!(keys.len(), opening.total);
+    let whole = report(&portal, "?limit=1000").await;
+    assert_eq!(all, whole.findings);
+    let (status, body) = portal.get_json("/api/report/mismatches?limit=1001").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "limit");
+
+    // A filtered stream opens with its own first page and total, and follows each change with
+    // its new total.
+    let mut filtered = portal
+        .events("/api/report/mismatches/stream?rule=ad_disabled_lync_enabled")
+        .await;
+    let (_, data) = filtered
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the first event");
+    let first: MismatchReport = serde_json::from_str(&data).unwrap();
+    assert_eq!(first.total, first.counts.ad_disabled_lync_enabled);
+    assert!(
+        first
+            .findings
+            .iter()
+            .all(|f| f.rule == Rule::AdDisabledLyncEnabled)
+    );
+    let user = ordinary_user(&portal).await;
+    portal
+        .post(&format!("/api/sim/users/{}/ad-disable", user.id), None)
+        .await;
+    let (event, _) = filtered
+        .next(Duration::from_secs(2))
+        .await
+        .expect("a change");
+    assert_eq!(event, "change");
+    let (event, data) = filtered
+        .next(Duration::from_secs(2))
+        .await
+        .expect("its total");
+    assert_eq!(event, "total");
+    let total: FilteredTotal = serde_json::from_str(&data).unwrap();
+    assert_eq!(total.total, first.total + 1);
+    let (status, body) = portal
+        .get_json("/api/report/mismatches/stream?rule=nonsense")
+        .await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test]

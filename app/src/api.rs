@@ -5,6 +5,7 @@
 use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
+use deprov_wire::report::MismatchReport;
 use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -193,6 +194,11 @@ pub async fn decide(
     body: DecisionBody,
 ) -> Result<RequestView, Failure> {
     post(&format!("/api/requests/{id}/{decision}"), &body).await
+}
+
+/// One page of the report's findings: `query_string` holds the filters, offset and limit.
+pub async fn report_page(query_string: String) -> Result<MismatchReport, Failure> {
+    get(&format!("/api/report/mismatches?{query_string}")).await
 }
 
 pub async fn audit(query_string: String) -> Result<AuditPage, Failure> {

@@ -1,21 +1,26 @@
-//! The mismatch report's two figures:
+//! The mismatch report's three figures:
 //! 1. full report computation at 100,000 users (goal: at most 50 ms);
-//! 2. change-to-client latency with 200 open streams: an AD account is disabled in the simulator,
+//! 2. opening the report at 100,000 users: the time from opening the stream to holding its first
+//!    event (the counts and the first page), and its size, against the whole report it replaced
+//!    (goal: under 1 s, at most 500 KB);
+//! 3. change-to-client latency with 200 open streams: an AD account is disabled in the simulator,
 //!    and the time until each of 200 server-sent-event clients holds the change is measured
 //!    (over loopback HTTP, as a browser's EventSource receives it).
 //!
-//! `cargo bench -p deprov-server --bench report`; `DEPROV_BENCH_STREAM_USERS` sets the size of the
-//! directory behind the streams (default 20,000: each stream first receives the whole report).
+//! `cargo bench -p deprov-server --bench report`; `DEPROV_BENCH_OPEN_USERS` and
+//! `DEPROV_BENCH_STREAM_USERS` set the directories behind 2 and 3 (100,000 and 20,000).
 
 use deprov_server::Portal;
 use deprov_server::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_server::backend::{DirectorySource, Watermark};
 use deprov_server::config::ServeConfig;
 use deprov_server::directory::Snapshot;
+use deprov_server::http::AppState;
 use deprov_server::people::accounts;
 use deprov_server::report::{ReportConfig, compute};
 use deprov_wire::people::Role;
 use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -37,7 +42,104 @@ fn env(name: &str, default: usize) -> usize {
 #[tokio::main]
 async fn main() {
     computation().await;
+    opening().await;
     streams().await;
+}
+
+/// A portal on `users` simulated users, served on loopback: its state, its address, the cookie of
+/// a signed-in auditor, and its data folder.
+async fn serve(users: usize) -> (AppState, String, String, PathBuf) {
+    let data = std::env::temp_dir().join(format!("deprov-bench-{}-{users}", std::process::id()));
+    let config = ServeConfig {
+        // Every stream comes from loopback, as every browser behind a proxy would.
+        connections_per_address: STREAMS + 16,
+        ..ServeConfig::for_tests(data.clone(), data.join("no-dist"), users, 2)
+    };
+    let portal = Portal::start(config).await.unwrap();
+    let password = "benchmark password 1";
+    accounts::add(&portal.state.store, "bench", &[Role::Auditor], password)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = portal.state.clone();
+    tokio::spawn(portal.serve(listener, std::future::pending()));
+    // One signed-in session, as a browser would hold; its cookie goes with every stream.
+    let sign_in = reqwest::Client::new()
+        .post(format!("{base}/api/session"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"name":"bench","password":"{password}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sign_in.status().is_success(),
+        "the benchmark account signs in"
+    );
+    let cookie = sign_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (state, base, cookie, data)
+}
+
+/// Opens the stream and reads until its first event is whole: its size, and how long it took.
+async fn first_event(client: &reqwest::Client, url: &str, cookie: &str) -> (usize, Duration) {
+    let began = Instant::now();
+    let response = client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("stream opens");
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut body = response.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.extend_from_slice(&chunk);
+        if let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            return (end + 2, began.elapsed());
+        }
+    }
+    panic!("the stream ended before its first event");
+}
+
+async fn opening() {
+    let users = env("DEPROV_BENCH_OPEN_USERS", 100_000);
+    let (state, base, cookie, data) = serve(users).await;
+    let whole = serde_json::to_string(state.report.current().report.as_ref())
+        .unwrap()
+        .len();
+    let client = reqwest::Client::new();
+    for (name, query) in [
+        ("unfiltered", ""),
+        ("filtered by rule", "?rule=certificate_sign_in"),
+    ] {
+        let url = format!("{base}/api/report/mismatches/stream{query}");
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..20 {
+            let (size, took) = first_event(&client, &url, &cookie).await;
+            times.push(took);
+            bytes = size;
+        }
+        times.sort();
+        println!(
+            "opening the report, {users} users, {name}: first event {:.1} KB in p50 {:.2?}, p95 {:.2?} (20 openings)",
+            bytes as f64 / 1024.0,
+            percentile(&times, 0.5),
+            percentile(&times, 0.95)
+        );
+    }
+    println!(
+        "  (the whole report, {} findings, is {:.1} KB: what opening sent before)",
+        state.report.current().report.total,
+        whole as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 async fn computation() {
@@ -73,18 +175,10 @@ async fn computation() {
 
 async fn streams() {
     let users = env("DEPROV_BENCH_STREAM_USERS", 20_000);
-    let data = std::env::temp_dir().join(format!("deprov-bench-{}", std::process::id()));
-    let portal = Portal::start(ServeConfig::for_tests(
-        data.clone(),
-        data.join("no-dist"),
-        users,
-        2,
-    ))
-    .await
-    .unwrap();
-    let sim = portal.state.deployment.simulator.clone().unwrap();
-    let candidates: Vec<_> = portal
-        .state
+    let (state, base, cookie, data) = serve(users).await;
+    let url = format!("{base}/api/report/mismatches/stream");
+    let sim = state.deployment.simulator.clone().unwrap();
+    let candidates: Vec<_> = state
         .directory
         .snapshot()
         .users()
@@ -97,34 +191,6 @@ async fn streams() {
         .map(|u| u.id)
         .take(ROUNDS)
         .collect();
-    let password = "benchmark password 1";
-    accounts::add(&portal.state.store, "bench", &[Role::Auditor], password)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let url = format!("{base}/api/report/mismatches/stream");
-    tokio::spawn(portal.serve(listener, std::future::pending()));
-
-    // One signed-in session, as a browser would hold; its cookie goes with every stream.
-    let sign_in = reqwest::Client::new()
-        .post(format!("{base}/api/session"))
-        .header("content-type", "application/json")
-        .body(format!(r#"{{"name":"bench","password":"{password}"}}"#))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        sign_in.status().is_success(),
-        "the benchmark account signs in"
-    );
-    let cookie = sign_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
 
     // The user each round disables, and when.
     let target: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));

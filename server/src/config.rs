@@ -161,6 +161,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_DEMO_ACCOUNTS", default_value = "on", value_parser = ["on", "off"], value_name = "on|off")]
     pub demo_accounts: String,
 
+    /// Open connections one client address may hold (an open report page holds one). Behind a
+    /// reverse proxy every browser shares the proxy's address: raise it to the pages you expect.
+    #[arg(long, env = "DEPROV_CONNECTIONS_PER_ADDRESS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
+    pub connections_per_address: usize,
+
     /// Mark the session cookie Secure (when served over HTTPS, e.g. behind a reverse proxy).
     #[arg(long, env = "DEPROV_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -218,6 +224,7 @@ impl ServeConfig {
             exclude_ous: vec!["OU=Resources".to_owned(), "OU=Service Accounts".to_owned()],
             exclude_accounts: Vec::new(),
             demo_accounts: "off".to_owned(),
+            connections_per_address: 128,
             secure_cookies: false,
             approvals: 1,
             overdue_hours: 48,

@@ -222,13 +222,17 @@ impl Portal {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
+        let limits = http::listen::Limits {
+            per_address: self.config.connections_per_address,
+            ..http::listen::Limits::default()
+        };
         let stopping = self.stopping;
         let signal = async move {
             shutdown.await;
             // Ends the event streams first, or graceful shutdown would wait on every open report page.
             stopping.send_replace(true);
         };
-        http::listen::serve(listener, router, http::listen::Limits::default(), signal).await
+        http::listen::serve(listener, router, limits, signal).await
     }
 }
 

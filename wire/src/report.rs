@@ -171,7 +171,15 @@ pub struct MismatchReport {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub computed_at: OffsetDateTime,
     pub counts: RuleCounts,
+    /// One page of the findings the filter keeps, risk first: it starts at `offset` of `total`.
+    /// The stream opens with the first page; the CSV export holds them all.
     pub findings: Vec<Finding>,
+    pub offset: usize,
+    /// How many findings the filter keeps in all.
+    pub total: usize,
+    /// Every registrar pool and every department among all the findings, for the filter menus.
+    pub pools: Vec<String>,
+    pub departments: Vec<String>,
     /// Accounts on the exclusion list that would otherwise be findings: shown apart, never counted.
     pub excluded: Vec<Finding>,
     /// The exclusion list itself (OUs and account names), so it is visible.
@@ -181,6 +189,15 @@ pub struct MismatchReport {
     /// Rules not decided for some users, and why (empty when everything was known).
     #[serde(default)]
     pub not_evaluated: Vec<NotEvaluated>,
+}
+
+/// The stream's `total` event, after each change on a filtered stream: how many findings the
+/// stream's filter keeps as of `version` (unfiltered, it is the counts' total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FilteredTotal {
+    pub version: u64,
+    pub total: usize,
 }
 
 /// What the stream sends after the first report: what changed from one version to the next.

@@ -59,6 +59,33 @@ pub fn parse_user_id(id: &str) -> Result<UserId, AppError> {
     })
 }
 
+/// A whole number from a query string within `range` (`default` when absent or empty), or a
+/// 400 naming the field.
+pub fn query_number(
+    field: &'static str,
+    value: Option<String>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, AppError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            AppError::bad_request(
+                field,
+                format!(
+                    "'{value}' is not a valid {field}: give a whole number from {} to {}.",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
 impl From<BackendError> for AppError {
     fn from(error: BackendError) -> Self {
         match error {

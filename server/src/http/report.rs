@@ -1,18 +1,21 @@
-//! `/api/report/mismatches`: the mismatch report as JSON, as CSV for auditors, and as a stream of
-//! server-sent events (the whole report first, then each change as it happens).
+//! `/api/report/mismatches`: the mismatch report as JSON (a page at a time), as CSV for auditors
+//! (every finding), and as a stream of server-sent events: the counts and the first page the
+//! filter keeps, then each change as it happens. Opening the report costs the same few hundred
+//! kilobytes at 1,000 users or 100,000.
 
 use super::AppState;
 use super::auth::{AnyRole, Holding};
-use super::error::{AppError, Params};
+use super::error::{AppError, Params, query_number};
 use crate::people::sessions::{self, Session};
 use crate::report::engine::{PublishedChange, ReportHub};
+use crate::report::{OPENING_PAGE, page};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
-use deprov_wire::report::{Finding, MismatchReport, Rule, RuleCounts};
+use deprov_wire::report::{FilteredTotal, Finding, MismatchReport, Rule};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -22,7 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-/// Filters shared by the JSON and CSV forms.
+/// Filters shared by the JSON, CSV and stream forms.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportFilter {
@@ -34,6 +37,25 @@ pub struct ReportFilter {
     department: Option<String>,
 }
 
+/// The JSON form: the filters, and which page.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportPageQuery {
+    /// `ad_disabled_lync_enabled`, `certificate_sign_in`, `stage_two_overdue` or `sip_renamed_unexplained`.
+    rule: Option<String>,
+    /// Registrar pool FQDN.
+    pool: Option<String>,
+    /// Department, exactly as in AD.
+    department: Option<String>,
+    /// Findings to skip (default 0).
+    offset: Option<String>,
+    /// Page size, 1 to 1,000 (default 200). The CSV export holds every finding.
+    limit: Option<String>,
+}
+
+/// The largest page of findings the JSON form sends.
+const MAX_REPORT_PAGE: usize = 1_000;
+
 /// A filter, checked.
 struct Filter {
     rule: Option<Rule>,
@@ -42,7 +64,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn parse(Params(filter): Params<ReportFilter>) -> Result<Self, AppError> {
+    fn parse(filter: ReportFilter) -> Result<Self, AppError> {
         let rule = match filter.rule.as_deref().filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => Some(Rule::parse(r).ok_or_else(|| {
@@ -74,49 +96,29 @@ impl Filter {
                 .is_none_or(|d| finding.department.eq_ignore_ascii_case(d))
     }
 
-    /// The report narrowed to the filter; counts are of what remains.
-    fn apply(&self, report: &MismatchReport) -> MismatchReport {
-        let findings: Vec<Finding> = report
-            .findings
-            .iter()
-            .filter(|f| self.keeps(f))
-            .cloned()
-            .collect();
-        let mut counts = RuleCounts::default();
-        findings.iter().for_each(|f| counts.add(f.rule));
-        MismatchReport {
-            findings,
-            counts,
-            excluded: report
-                .excluded
-                .iter()
-                .filter(|f| self.keeps(f))
-                .cloned()
-                .collect(),
-            ..report.clone()
-        }
+    fn is_empty(&self) -> bool {
+        self.rule.is_none() && self.pool.is_none() && self.department.is_none()
     }
 }
 
-/// The current report, optionally filtered.
-#[utoipa::path(get, path = "/api/report/mismatches", tag = "report", params(ReportFilter),
+/// One page of the current report's findings (filters applied), with the counts, the total the
+/// filter keeps, and the chart's history.
+#[utoipa::path(get, path = "/api/report/mismatches", tag = "report", params(ReportPageQuery),
     responses((status = 200, body = MismatchReport), (status = 400, body = ApiError)))]
 pub async fn mismatches(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    filter: Params<ReportFilter>,
-) -> Result<Response, AppError> {
-    let filter = Filter::parse(filter)?;
-    let published = state.report.current();
-    if filter.rule.is_none() && filter.pool.is_none() && filter.department.is_none() {
-        // Unfiltered: the bytes serialised once by the engine.
-        return Ok((
-            [(header::CONTENT_TYPE, "application/json")],
-            published.json.to_string(),
-        )
-            .into_response());
-    }
-    Ok(Json(filter.apply(&published.report)).into_response())
+    Params(query): Params<ReportPageQuery>,
+) -> Result<Json<MismatchReport>, AppError> {
+    let filter = Filter::parse(ReportFilter {
+        rule: query.rule,
+        pool: query.pool,
+        department: query.department,
+    })?;
+    let offset = query_number("offset", query.offset, 0, 0..=usize::MAX)?;
+    let limit = query_number("limit", query.limit, OPENING_PAGE, 1..=MAX_REPORT_PAGE)?;
+    let report = state.report.current().report.clone();
+    Ok(Json(page(&report, &|f| filter.keeps(f), offset, limit)))
 }
 
 /// The current findings as CSV (filters applied), for auditors.
@@ -125,10 +127,11 @@ pub async fn mismatches(
 pub async fn mismatches_csv(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    filter: Params<ReportFilter>,
+    Params(filter): Params<ReportFilter>,
 ) -> Result<Response, AppError> {
     let filter = Filter::parse(filter)?;
-    let report = filter.apply(&state.report.current().report);
+    let current = state.report.current();
+    let report = page(&current.report, &|f| filter.keeps(f), 0, usize::MAX);
     let mut csv = csv::Writer::from_writer(Vec::new());
     let time = |t: Option<time::OffsetDateTime>| {
         t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
@@ -195,16 +198,20 @@ pub async fn mismatches_csv(
         .into_response())
 }
 
-/// A stream of server-sent events: `report` (the whole report) first, then `change` events
-/// that chain by version. A stream that falls behind is sent the whole report again.
-#[utoipa::path(get, path = "/api/report/mismatches/stream", tag = "report",
-    responses((status = 200, content_type = "text/event-stream", description = "`report` then `change` events"),
-        (status = 401, body = ApiError)))]
+/// A stream of server-sent events: `report` first (the counts, the chart and the first page of
+/// the findings the filter keeps), then `change` events that chain by version, each followed on a
+/// filtered stream by a `total` event (how many findings the filter keeps now). A stream that
+/// falls behind is sent its first page again.
+#[utoipa::path(get, path = "/api/report/mismatches/stream", tag = "report", params(ReportFilter),
+    responses((status = 200, content_type = "text/event-stream", description = "`report`, then `change` (and `total` when filtered) events"),
+        (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn stream(
     State(state): State<AppState>,
     reader: Holding<AnyRole>,
+    Params(filter): Params<ReportFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    Ok(Sse::new(events(state, reader.into_session()))
+    let filter = Filter::parse(filter)?;
+    Ok(Sse::new(events(state, reader.into_session(), filter))
         .keep_alive(KeepAlive::new().interval(SESSION_CHECK)))
 }
 
@@ -218,9 +225,16 @@ struct Follower {
     changes: broadcast::Receiver<Arc<PublishedChange>>,
     /// `None` until the first event; then the version the client holds.
     sent: Option<u64>,
+    filter: Filter,
+    /// The `total` event that follows a change on a filtered stream.
+    pending: Option<Event>,
 }
 
-fn events(state: AppState, session: Session) -> impl Stream<Item = Result<Event, Infallible>> {
+fn events(
+    state: AppState,
+    session: Session,
+    filter: Filter,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let changes = state.report.subscribe();
     stream::unfold(
         Follower {
@@ -228,10 +242,15 @@ fn events(state: AppState, session: Session) -> impl Stream<Item = Result<Event,
             session,
             changes,
             sent: None,
+            filter,
+            pending: None,
         },
         |mut f| async move {
+            if let Some(event) = f.pending.take() {
+                return Some((Ok(event), f));
+            }
             let Some(version) = f.sent else {
-                let event = whole_report(&f.state.report, &mut f.sent);
+                let event = opening(&f.state.report, &f.filter, &mut f.sent);
                 return Some((Ok(event), f));
             };
             let mut check = tokio::time::interval_at(
@@ -257,12 +276,15 @@ fn events(state: AppState, session: Session) -> impl Stream<Item = Result<Event,
                         Ok(change) if change.change.version <= version => continue,
                         Ok(change) if change.change.from_version == version => {
                             f.sent = Some(change.change.version);
+                            if !f.filter.is_empty() {
+                                f.pending = Some(filtered_total(&f.state.report, &f.filter));
+                            }
                             let event = Event::default().event("change").data(change.json.as_ref());
                             return Some((Ok(event), f));
                         }
-                        // A gap (fell behind, or subscribed mid-change): start again from the whole report.
+                        // A gap (fell behind, or subscribed mid-change): start again from the first page.
                         Ok(_) | Err(RecvError::Lagged(_)) => {
-                            let event = whole_report(&f.state.report, &mut f.sent);
+                            let event = opening(&f.state.report, &f.filter, &mut f.sent);
                             return Some((Ok(event), f));
                         }
                         Err(RecvError::Closed) => return None,
@@ -273,8 +295,33 @@ fn events(state: AppState, session: Session) -> impl Stream<Item = Result<Event,
     )
 }
 
-fn whole_report(hub: &ReportHub, sent: &mut Option<u64>) -> Event {
+/// The `report` event: the counts and the first page the filter keeps (unfiltered, the JSON the
+/// engine serialised once for everyone).
+fn opening(hub: &ReportHub, filter: &Filter, sent: &mut Option<u64>) -> Event {
     let current = hub.current();
     *sent = Some(current.report.version);
-    Event::default().event("report").data(current.json.as_ref())
+    let event = Event::default().event("report");
+    if filter.is_empty() {
+        return event.data(current.opening.as_ref());
+    }
+    let first = page(&current.report, &|f| filter.keeps(f), 0, OPENING_PAGE);
+    event.data(serde_json::to_string(&first).expect("reports serialise"))
+}
+
+/// The `total` event after a change, counted over the current report.
+fn filtered_total(hub: &ReportHub, filter: &Filter) -> Event {
+    let current = hub.current();
+    let total = FilteredTotal {
+        // The report may have moved on since the change: say which version this total is of.
+        version: current.report.version,
+        total: current
+            .report
+            .findings
+            .iter()
+            .filter(|f| filter.keeps(f))
+            .count(),
+    };
+    Event::default()
+        .event("total")
+        .data(serde_json::to_string(&total).expect("totals serialise"))
 }

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
-use super::error::{AppError, Body, Params, Segment};
+use super::error::{AppError, Body, Params, Segment, query_number};
 use crate::workflow::Show;
 use crate::workflow::machine::Act;
 use axum::Json;
@@ -56,32 +56,6 @@ pub struct ListFilter {
     limit: Option<String>,
 }
 
-/// A whole number from a query string within `range`, or a 400 naming the field.
-fn number(
-    field: &'static str,
-    value: Option<String>,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize, AppError> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            AppError::bad_request(
-                field,
-                format!(
-                    "'{value}' is not a valid {field}: give a whole number from {} to {}.",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
-}
-
 /// Requests, newest first (the stage 2 queue: longest due first), a page at a time.
 #[utoipa::path(get, path = "/api/requests", tag = "requests", params(ListFilter),
     responses((status = 200, body = RequestList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
@@ -101,8 +75,8 @@ pub async fn list(
             ));
         }
     };
-    let offset = number("offset", filter.offset, 0, 0..=1_000_000)?;
-    let limit = number(
+    let offset = query_number("offset", filter.offset, 0, 0..=1_000_000)?;
+    let limit = query_number(
         "limit",
         filter.limit,
         DEFAULT_REQUESTS_PAGE,

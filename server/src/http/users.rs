@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::{AnyRole, Holding};
-use super::error::{AppError, Params, Segment, parse_user_id};
+use super::error::{AppError, Params, Segment, parse_user_id, query_number};
 use crate::directory::search::SearchQuery;
 use crate::predict;
 use axum::Json;
@@ -64,35 +64,13 @@ impl SearchParams {
                 )
             })?),
         };
-        let number = |field: &'static str,
-                      value: Option<String>,
-                      default: usize,
-                      range: std::ops::RangeInclusive<usize>| {
-            let Some(value) = value.filter(|v| !v.is_empty()) else {
-                return Ok(default);
-            };
-            value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        field,
-                        format!(
-                            "'{value}' is not a valid {field}: give a whole number from {} to {}.",
-                            range.start(),
-                            range.end()
-                        ),
-                    )
-                })
-        };
         Ok(SearchQuery {
             text,
             ad,
             lync,
             pool: self.pool.filter(|p| !p.is_empty()),
-            offset: number("offset", self.offset, 0, 0..=MAX_OFFSET)?,
-            limit: number("limit", self.limit, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?,
+            offset: query_number("offset", self.offset, 0, 0..=MAX_OFFSET)?,
+            limit: query_number("limit", self.limit, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?,
         })
     }
 }

@@ -20,10 +20,11 @@ const CHANGE_BUFFER: usize = 64;
 /// Recompute at least this often, so a clock that jumped is noticed even without a signal.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
-/// The current report, and its JSON, serialised once.
+/// The current report (every finding), and the JSON of its unfiltered first page, serialised
+/// once for every stream that opens without a filter.
 pub struct Published {
     pub report: Arc<MismatchReport>,
-    pub json: Arc<str>,
+    pub opening: Arc<str>,
 }
 
 /// One change, and its JSON, serialised once.
@@ -171,10 +172,15 @@ impl Engine {
         }
         let from_version = self.version;
         self.version += 1;
+        let (pools, departments) = super::facets(&computed.findings);
         let report = Arc::new(MismatchReport {
             version: self.version,
             computed_at: now,
             counts: computed.counts,
+            offset: 0,
+            total: computed.findings.len(),
+            pools,
+            departments,
             findings: computed.findings.clone(),
             excluded: computed.excluded.clone(),
             exclusions: self.config.exclusions(),
@@ -182,7 +188,8 @@ impl Engine {
             history: self.history.iter().cloned().collect(),
             not_evaluated: computed.not_evaluated.clone(),
         });
-        let json: Arc<str> = serde_json::to_string(report.as_ref())
+        let opening = super::page(&report, &|_| true, 0, super::OPENING_PAGE);
+        let opening: Arc<str> = serde_json::to_string(&opening)
             .expect("reports serialise")
             .into();
         let change = (!first).then(|| {
@@ -204,7 +211,7 @@ impl Engine {
             Arc::new(PublishedChange { change, json })
         });
         self.last = computed;
-        Some((Arc::new(Published { report, json }), change))
+        Some((Arc::new(Published { report, opening }), change))
     }
 }
 

@@ -10,8 +10,67 @@ use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, UserId};
-use deprov_wire::report::{Finding, NotEvaluated, Risk, Rule, RuleCounts};
+use deprov_wire::report::{Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts};
 use time::{Duration, OffsetDateTime};
+
+/// Findings in the stream's first event: enough for a screen and the next, a few hundred
+/// kilobytes at most however large the directory (the rest is paged, or in the CSV).
+pub const OPENING_PAGE: usize = 200;
+
+/// One page of `report` (the whole report, as the engine keeps it): the findings and excluded
+/// accounts `keep` keeps, `limit` findings from `offset`, with how many it keeps in all.
+pub fn page(
+    report: &MismatchReport,
+    keep: &dyn Fn(&Finding) -> bool,
+    offset: usize,
+    limit: usize,
+) -> MismatchReport {
+    let mut total = 0;
+    let mut findings = Vec::with_capacity(limit.min(report.findings.len()));
+    for finding in report.findings.iter().filter(|f| keep(f)) {
+        if total >= offset && findings.len() < limit {
+            findings.push(finding.clone());
+        }
+        total += 1;
+    }
+    MismatchReport {
+        version: report.version,
+        computed_at: report.computed_at,
+        counts: report.counts,
+        findings,
+        offset,
+        total,
+        pools: report.pools.clone(),
+        departments: report.departments.clone(),
+        excluded: report
+            .excluded
+            .iter()
+            .filter(|f| keep(f))
+            .cloned()
+            .collect(),
+        exclusions: report.exclusions.clone(),
+        grace_period_days: report.grace_period_days,
+        history: report.history.clone(),
+        not_evaluated: report.not_evaluated.clone(),
+    }
+}
+
+/// The distinct pools and departments among `findings`, sorted, for the filter menus.
+pub fn facets(findings: &[Finding]) -> (Vec<String>, Vec<String>) {
+    let pools: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .filter_map(|f| f.registrar_pool.as_deref())
+        .collect();
+    let departments: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f.department.as_str())
+        .filter(|d| !d.is_empty())
+        .collect();
+    (
+        pools.into_iter().map(str::to_owned).collect(),
+        departments.into_iter().map(str::to_owned).collect(),
+    )
+}
 
 /// What the report treats as normal.
 #[derive(Debug, Clone)]
