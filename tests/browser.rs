@@ -360,6 +360,24 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .wait_for_text("#history", PATIENCE, |t| t.contains("approver approved"))
         .await;
     assert!(history.contains("Confirmed with HR"), "{history}");
+
+    // The user's page lists the request where people look.
+    manager
+        .client
+        .goto(&format!("{}/users/{id}", portal.base))
+        .await
+        .unwrap();
+    let listed = manager
+        .wait_for_text(
+            &format!("#user-requests li[data-request=\"{request_id}\"]"),
+            PATIENCE,
+            |t| t.contains("Approved"),
+        )
+        .await;
+    assert!(
+        listed.starts_with(&format!("#{request_id} Approved")),
+        "{listed}"
+    );
     manager.close().await;
     approver.close().await;
 }

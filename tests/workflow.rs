@@ -410,3 +410,75 @@ async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
         .unwrap();
     assert_eq!(decisions, 0);
 }
+
+#[tokio::test]
+async fn a_requester_reads_only_their_own_requests_and_everyone_else_reads_all() {
+    let portal = TestPortal::spawn(500, 3).await;
+    deprov_server::people::accounts::add(
+        &portal.store,
+        "manager2",
+        &[deprov_wire::people::Role::Requester],
+        deprov_tests::PASSWORD,
+    )
+    .await
+    .unwrap();
+    let (manager, other) = (
+        portal.person("manager").await,
+        portal.person("manager2").await,
+    );
+    let user = ordinary_user(&portal, 0).await;
+    let (status, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mine = view(body);
+
+    // The other manager: not in the list, and the request, its execution and its events answer
+    // as if there were no such request.
+    let (status, list) = other.get_json("/api/requests?show=all").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 0, "{list}");
+    assert_eq!(list["requests"].as_array().unwrap().len(), 0);
+    for path in [
+        format!("/api/requests/{}", mine.id),
+        format!("/api/requests/{}/execution", mine.id),
+        format!("/api/requests/{}/execution/events", mine.id),
+    ] {
+        let (status, body) = other.get_json(&path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            !body.to_string().contains("Contract ended badly"),
+            "{path} leaks the reason: {body}"
+        );
+    }
+
+    // Its author, and every approver, admin and auditor, read it; by user too.
+    let (_, list) = manager.get_json("/api/requests?show=all").await;
+    assert_eq!(list["total"], 1, "{list}");
+    let (_, list) = manager
+        .get_json(&format!("/api/requests?show=all&user={user}"))
+        .await;
+    assert_eq!(list["requests"][0]["id"], mine.id, "{list}");
+    let someone_else = ordinary_user(&portal, 1).await;
+    let (_, list) = manager
+        .get_json(&format!("/api/requests?show=all&user={someone_else}"))
+        .await;
+    assert_eq!(list["total"], 0, "{list}");
+    let (status, body) = manager.get_json("/api/requests?user=nonsense").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (400, "user".into()),
+        "{body}"
+    );
+    for name in ["approver", "admin", "auditor", "everyone"] {
+        let person = portal.person(name).await;
+        let (status, list) = person.get_json("/api/requests?show=all").await;
+        assert_eq!(
+            (status, list["total"].clone()),
+            (200, 1.into()),
+            "{name}: {list}"
+        );
+        let (status, body) = person.get_json(&format!("/api/requests/{}", mine.id)).await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+}

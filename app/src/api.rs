@@ -179,6 +179,15 @@ pub async fn requests(show: &str, offset: usize) -> Result<RequestList, Failure>
     .await
 }
 
+/// Every request for one user (that this person may read), newest first.
+pub async fn requests_for_user(user: String) -> Result<RequestList, Failure> {
+    get(&format!(
+        "/api/requests?show=all&limit=200&user={}",
+        encode(&user)
+    ))
+    .await
+}
+
 pub async fn request(id: String) -> Result<RequestView, Failure> {
     get(&format!("/api/requests/{}", encode(&id))).await
 }

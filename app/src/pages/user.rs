@@ -33,6 +33,37 @@ pub fn UserPage() -> impl IntoView {
     }
 }
 
+/// This user's requests, open and closed, each with who must act and a link.
+#[component]
+fn UserRequests(user: String) -> impl IntoView {
+    let requests = LocalResource::new(move || api::requests_for_user(user.clone()));
+    view! {
+        <section class="card" id="user-requests">
+            <h2>"Requests"</h2>
+            <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match requests.await {
+                        Ok(list) if list.requests.is_empty() => view! {
+                            <p id="user-requests-none">"No de-provisioning request for this user."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <ul>{list.requests.into_iter().map(|r| view! {
+                                <li data-request=r.id>
+                                    <a href=format!("/requests/{}", r.id)>{format!("#{}", r.id)}</a>
+                                    " " {r.state.label()} " · filed by " {r.requested_by.clone()}
+                                    " " {when(r.created_at)}
+                                    {(!r.waiting_for.is_empty()).then(|| format!(" · {}", r.waiting_for))}
+                                </li>
+                            }).collect_view()}</ul>
+                        }.into_any(),
+                        Err(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
 #[component]
 fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> impl IntoView {
     let UserDetail {
@@ -82,6 +113,8 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 <ul>{anomalies.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul>
             </div>
         })}
+
+        <UserRequests user=id.to_string() />
 
         <h2>"What each method would do now"</h2>
         <Predictions predictions />

@@ -70,6 +70,28 @@ pub struct Change {
     pub operation: Option<OperationRecord>,
 }
 
+impl Change {
+    /// An operation started, resumed or ended: the request's new state and the operation's.
+    pub fn operation(
+        request: i64,
+        state: RequestState,
+        id: i64,
+        kind: Operation,
+        operation_state: OperationState,
+    ) -> Self {
+        Self {
+            request,
+            state: Some(state),
+            decision: None,
+            operation: Some(OperationRecord {
+                id,
+                kind,
+                state: operation_state,
+            }),
+        }
+    }
+}
+
 /// The decisions row a row wrote (its actor and time are the audit row's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRecord {

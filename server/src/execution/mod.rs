@@ -9,12 +9,12 @@
 pub mod plan;
 pub mod verify;
 
-use crate::audit::{self, Change, Event, OperationRecord};
+use crate::audit::{self, Change, Event};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
 use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
-use crate::workflow::{Show, Workflow, WorkflowError};
+use crate::workflow::{Readable, Show, Workflow, WorkflowError};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
@@ -553,16 +553,13 @@ impl Executor {
                     request.user_sam_account_name,
                     commands.join("; ")
                 ),
-                change: Some(Change {
-                    request: id,
-                    state: Some(RequestState::Executing),
-                    decision: None,
-                    operation: Some(OperationRecord {
-                        id: operation_id,
-                        kind: operation,
-                        state: OperationState::Running,
-                    }),
-                }),
+                change: Some(Change::operation(
+                    id,
+                    RequestState::Executing,
+                    operation_id,
+                    operation,
+                    OperationState::Running,
+                )),
             },
         )
         .await?;
@@ -644,16 +641,13 @@ impl Executor {
                 action: "execution.retry",
                 subject: &format!("request #{id}"),
                 details: format!("operation {operation_id} continues from its first step not done"),
-                change: Some(Change {
-                    request: id,
-                    state: Some(RequestState::Executing),
-                    decision: None,
-                    operation: Some(OperationRecord {
-                        id: operation_id,
-                        kind: operation,
-                        state: OperationState::Running,
-                    }),
-                }),
+                change: Some(Change::operation(
+                    id,
+                    RequestState::Executing,
+                    operation_id,
+                    operation,
+                    OperationState::Running,
+                )),
             },
         )
         .await?;
@@ -1020,16 +1014,13 @@ impl Executor {
                     due.map(|d| format!("; stage 2 due {}", predict::when(d)))
                         .unwrap_or_default()
                 ),
-                change: Some(Change {
-                    request: request_id,
-                    state: Some(next),
-                    decision: None,
-                    operation: Some(OperationRecord {
-                        id: operation_id,
-                        kind: operation,
-                        state: ended,
-                    }),
-                }),
+                change: Some(Change::operation(
+                    request_id,
+                    next,
+                    operation_id,
+                    operation,
+                    ended,
+                )),
             },
         )
         .await?;
@@ -1201,7 +1192,10 @@ impl Executor {
         }
         let mut ran = 0;
         // A thousand at a time: the rest at the next round, 15 s later.
-        let (due, _) = self.workflow.list(Show::Due, 0, 1_000).await?;
+        let (due, _) = self
+            .workflow
+            .list(Show::Due, Readable::Every, None, 0, 1_000)
+            .await?;
         for request in due {
             let started = self
                 .begin(

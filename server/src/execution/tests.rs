@@ -407,14 +407,21 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     );
     assert!(
         rig.workflow
-            .list(Show::Due, 0, 50)
+            .list(Show::Due, Readable::Every, None, 0, 50)
             .await
             .unwrap()
             .0
             .is_empty()
     );
     rig.sim.advance_clock(time::Duration::days(30));
-    assert_eq!(rig.workflow.list(Show::Due, 0, 50).await.unwrap().1, 1);
+    assert_eq!(
+        rig.workflow
+            .list(Show::Due, Readable::Every, None, 0, 50)
+            .await
+            .unwrap()
+            .1,
+        1
+    );
 
     let view = rig.run(id, Operation::StageTwo).await;
     assert_eq!(view.request.state, RequestState::Removed);

@@ -51,10 +51,12 @@ fn drive(state: &AppState, operation: i64) {
         (status = 404, body = ApiError)))]
 pub async fn view(
     State(state): State<AppState>,
-    _: Holding<AnyRole>,
+    reader: Holding<AnyRole>,
     Segment(id): Segment<String>,
 ) -> Result<Json<ExecutionView>, AppError> {
-    Ok(Json(state.executor.view(request_id(&id)?).await?))
+    let id = request_id(&id)?;
+    super::requests::readable_request(&state, &reader, id).await?;
+    Ok(Json(state.executor.view(id).await?))
 }
 
 /// Starts stage 1, stage 2, a rollback or a restore. 409 if the request changed since `version`
@@ -157,6 +159,7 @@ pub async fn events(
     Segment(id): Segment<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let id = request_id(&id)?;
+    super::requests::readable_request(&state, &reader, id).await?;
     // Subscribed before the first view is read: a change in between is not lost.
     let changes = state.executor.subscribe();
     let first = state.executor.view(id).await?;

@@ -3,9 +3,10 @@
 
 use super::AppState;
 use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
-use super::error::{AppError, Body, Params, Segment, query_number};
-use crate::workflow::Show;
+use super::error::{AppError, Body, Params, Segment, parse_user_id, query_number};
+use crate::people::sessions::Session;
 use crate::workflow::machine::Act;
+use crate::workflow::{Readable, Show};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,18 +51,21 @@ pub struct ListFilter {
     /// `open` (the default): pending, approved, executing, stage 1 done or failed. `due`: stage 1
     /// done and the grace period over (the queue for stage 2). `all`: every request.
     show: Option<String>,
+    /// Only the requests for this user (objectGUID).
+    user: Option<String>,
     /// Requests to skip (default 0).
     offset: Option<String>,
     /// Page size, 1 to 200 (default 50).
     limit: Option<String>,
 }
 
-/// Requests, newest first (the stage 2 queue: longest due first), a page at a time.
+/// Requests, newest first (the stage 2 queue: longest due first), a page at a time. A requester
+/// (and nothing more) sees only their own.
 #[utoipa::path(get, path = "/api/requests", tag = "requests", params(ListFilter),
     responses((status = 200, body = RequestList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Holding<AnyRole>,
+    reader: Holding<AnyRole>,
     Params(filter): Params<ListFilter>,
 ) -> Result<Json<RequestList>, AppError> {
     let show = match filter.show.as_deref().unwrap_or("open") {
@@ -82,7 +86,17 @@ pub async fn list(
         DEFAULT_REQUESTS_PAGE,
         1..=MAX_REQUESTS_PAGE,
     )?;
-    let (requests, total) = state.workflow.list(show, offset, limit).await?;
+    let user = match filter.user.as_deref().filter(|u| !u.is_empty()) {
+        Some(id) => Some(parse_user_id(id).map_err(|_| {
+            AppError::bad_request("user", format!("'{id}' is not a user id (an objectGUID)."))
+        })?),
+        None => None,
+    };
+    let readable = Readable::for_person(&reader.name, &reader.roles);
+    let (requests, total) = state
+        .workflow
+        .list(show, readable, user, offset, limit)
+        .await?;
     Ok(Json(RequestList {
         requests,
         total,
@@ -97,15 +111,26 @@ pub async fn list(
         (status = 404, body = ApiError)))]
 pub async fn get(
     State(state): State<AppState>,
-    _: Holding<AnyRole>,
+    reader: Holding<AnyRole>,
     Segment(id): Segment<String>,
 ) -> Result<Json<RequestView>, AppError> {
-    let id = request_id(&id)?;
+    Ok(Json(
+        readable_request(&state, &reader, request_id(&id)?).await?,
+    ))
+}
+
+/// Request `id` if `reader` may read it. Someone else's request answers as a missing one does:
+/// a requester learns nothing of their colleagues' requests, not even that one exists.
+pub(super) async fn readable_request(
+    state: &AppState,
+    reader: &Session,
+    id: i64,
+) -> Result<RequestView, AppError> {
     state
         .workflow
         .get(id)
         .await?
-        .map(Json)
+        .filter(|view| Readable::for_person(&reader.name, &reader.roles).allows(&view.requested_by))
         .ok_or_else(|| AppError::NotFound(format!("No request #{id}.")))
 }
 

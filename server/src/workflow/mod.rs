@@ -9,6 +9,7 @@ use crate::directory::Snapshot;
 use crate::report::ReportConfig;
 use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
 use deprov_wire::directory::{LyncAccount, UserId};
+use deprov_wire::people::Role;
 use deprov_wire::workflow::{
     DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, ReasonCategory, RequestState,
     RequestView, Urgency,
@@ -71,6 +72,36 @@ impl From<sqlx::Error> for WorkflowError {
 }
 
 /// `state IN (...)` for the open states, from [`RequestState::is_open`] (one definition).
+/// Whose requests a person may read. A request carries the termination reason, which is not a
+/// manager's colleagues' to read: a requester (and nothing more) reads only their own requests;
+/// approvers, admins and auditors read every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readable<'a> {
+    Every,
+    RequestedBy(&'a str),
+}
+
+impl<'a> Readable<'a> {
+    pub fn for_person(name: &'a str, roles: &[Role]) -> Self {
+        if roles
+            .iter()
+            .any(|role| matches!(role, Role::Approver | Role::Admin | Role::Auditor))
+        {
+            Self::Every
+        } else {
+            Self::RequestedBy(name)
+        }
+    }
+
+    /// Whether a request filed by `requested_by` is readable (names compare as sign-in does).
+    pub fn allows(self, requested_by: &str) -> bool {
+        match self {
+            Self::Every => true,
+            Self::RequestedBy(name) => name.eq_ignore_ascii_case(requested_by),
+        }
+    }
+}
+
 fn open_states() -> String {
     let states: Vec<String> = RequestState::ALL
         .into_iter()
@@ -246,8 +277,9 @@ impl Workflow {
                 ));
             }
         }
+        // By the deployment's clock, as stage 1 waits for the date by it.
         if let Some(at) = new.effective_at
-            && at > OffsetDateTime::now_utc() + Duration::days(MAX_DAYS_AHEAD)
+            && at > self.lync_now() + Duration::days(MAX_DAYS_AHEAD)
         {
             return Err(refused(
                 "effective_at",
@@ -348,17 +380,36 @@ impl Workflow {
     pub async fn list(
         &self,
         show: Show,
+        readable: Readable<'_>,
+        user: Option<UserId>,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<RequestView>, usize), WorkflowError> {
-        let filter = match show {
-            Show::All => String::new(),
-            Show::Open => format!(" WHERE {}", open_states()),
+        let mut conditions = Vec::new();
+        match show {
+            Show::All => {}
+            Show::Open => conditions.push(open_states()),
             // Longest due first, by the deployment's clock; julianday() compares instants, not text.
-            Show::Due => {
-                " WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?)"
-                    .to_owned()
+            Show::Due => conditions.push(
+                "state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?)"
+                    .to_owned(),
+            ),
+        }
+        let requester = match readable {
+            Readable::Every => None,
+            Readable::RequestedBy(name) => {
+                conditions.push("requested_by = ? COLLATE NOCASE".to_owned());
+                Some(name)
             }
+        };
+        let user = user.map(|id| {
+            conditions.push("user_id = ?".to_owned());
+            id.to_string()
+        });
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
         };
         let order = if show == Show::Due {
             "julianday(stage_two_due_at)"
@@ -367,15 +418,28 @@ impl Workflow {
         };
         let now = stamp(self.lync_now());
         let count = format!("SELECT COUNT(*) FROM requests{filter}");
+        // Bound in the order the conditions were written.
         let mut total = sqlx::query_scalar::<_, i64>(&count);
         if show == Show::Due {
             total = total.bind(&now);
+        }
+        if let Some(name) = requester {
+            total = total.bind(name);
+        }
+        if let Some(id) = &user {
+            total = total.bind(id);
         }
         let total = total.fetch_one(self.store.pool()).await? as usize;
         let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ? OFFSET ?");
         let mut query = sqlx::query(&sql);
         if show == Show::Due {
             query = query.bind(&now);
+        }
+        if let Some(name) = requester {
+            query = query.bind(name);
+        }
+        if let Some(id) = &user {
+            query = query.bind(id);
         }
         let rows = query
             .bind(limit as i64)
