@@ -279,10 +279,28 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .click()
         .await
         .unwrap();
+    // Nothing is chosen for the manager: submitting without a reason says so.
     manager
         .wait_for("#reason-text", PATIENCE)
         .await
         .send_keys("Walked out today; HR ticket 4711")
+        .await
+        .unwrap();
+    manager
+        .wait_for("#submit-request", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    manager
+        .wait_for_text("#request-error", PATIENCE, |t| {
+            t.contains("Choose a reason")
+        })
+        .await;
+    manager
+        .wait_for("#reason", PATIENCE)
+        .await
+        .select_by_value("termination")
         .await
         .unwrap();
     manager

@@ -508,7 +508,7 @@ fn FindingRow(row: Row) -> impl IntoView {
             <td>{f.why.clone()}</td>
             <td class="next">{f.next_action.clone()}</td>
             <td>{requester.then(|| view! {
-                <a class="button" href=format!("/requests/new?user={}&reason=termination&why={}", f.user_id, crate::api::encode(&f.why))>
+                <a class="button" href=format!("/requests/new?user={}", f.user_id)>
                     "Request de-provisioning"</a>
             })}</td>
         </tr>

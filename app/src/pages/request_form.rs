@@ -1,5 +1,6 @@
 //! The request form: who leaves, why, how urgently, and what will run. Opened from a user's page
-//! or a mismatch-report row (`/requests/new?user=<id>&reason=...`), pre-filled from there.
+//! or a mismatch-report row (`/requests/new?user=<id>`). The reason is the requester's to choose
+//! and to say: nothing is preselected or written for them.
 
 use crate::api;
 use crate::components::when;
@@ -53,10 +54,9 @@ fn Form(detail: UserDetail) -> impl IntoView {
         query
             .get_untracked()
             .get("reason")
-            .and_then(|r| ReasonCategory::parse(&r))
-            .unwrap_or(ReasonCategory::Termination),
+            .and_then(|r| ReasonCategory::parse(&r)),
     );
-    let reason_text = RwSignal::new(query.get_untracked().get("why").unwrap_or_default());
+    let reason_text = RwSignal::new(String::new());
     let urgency = RwSignal::new(Urgency::Standard);
     let effective = RwSignal::new(String::new());
     let grace = RwSignal::new("30".to_owned());
@@ -80,6 +80,10 @@ fn Form(detail: UserDetail) -> impl IntoView {
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let Some(chosen_reason) = reason.get_untracked() else {
+            error.set(Some("Choose a reason.".into()));
+            return;
+        };
         let grace_days = match grace.get_untracked().trim().parse::<u32>() {
             Ok(days) => days,
             Err(_) => {
@@ -89,7 +93,7 @@ fn Form(detail: UserDetail) -> impl IntoView {
         };
         let new = NewRequest {
             user_id,
-            reason: reason.get_untracked(),
+            reason: chosen_reason,
             reason_text: reason_text.get_untracked(),
             urgency: urgency.get_untracked(),
             effective_at: parse_local(&effective.get_untracked()),
@@ -120,8 +124,9 @@ fn Form(detail: UserDetail) -> impl IntoView {
         })}
         <form class="card form" on:submit=submit>
             <label for="reason">"Reason"</label>
-            <select id="reason" on:change=move |ev| { if let Some(r) = ReasonCategory::parse(&event_target_value(&ev)) { reason.set(r) } }
-                prop:value=move || reason.get().as_str()>
+            <select id="reason" on:change=move |ev| reason.set(ReasonCategory::parse(&event_target_value(&ev)))
+                prop:value=move || reason.get().map_or("", |r| r.as_str())>
+                <option value="">"Choose a reason"</option>
                 {ReasonCategory::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
             </select>
             <label for="reason-text">"What happened (for the approver and the audit log)"</label>
