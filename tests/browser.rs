@@ -338,11 +338,16 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
     // The approver finds it in their queue and approves it.
     let approver = Browser::start().await;
     approver.sign_in(&portal.base, "approver").await;
-    approver
-        .client
-        .goto(&format!("{}/requests", portal.base))
-        .await
-        .unwrap();
+    // With a request waiting on them, signing in lands them on the queue.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while approver.client.current_url().await.unwrap().path() != "/requests" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an approver with a waiting request lands on the queue, not {}",
+            approver.client.current_url().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let request_id = request_url.path().rsplit('/').next().unwrap().to_owned();
     approver
         .wait_for(

@@ -1,6 +1,9 @@
-//! Sign-in: a name and a password, then back to where the person was going.
+//! Sign-in: a name and a password, then back to where the person was going (an approver with
+//! requests waiting on them, going nowhere in particular, to the queue).
 
 use crate::api;
+use deprov_wire::people::{Me, Role};
+use deprov_wire::workflow::RequestState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_query_map;
@@ -15,6 +18,23 @@ fn same_site(next: Option<&str>) -> String {
         .filter(|url| url.origin() == origin)
         .map(|url| format!("{}{}", url.pathname(), url.search()))
         .unwrap_or_else(|| "/".to_owned())
+}
+
+/// Whether any open request waits for `me`'s approval (not their own, not approved by them yet).
+async fn waits_on(me: &Me) -> bool {
+    if !me.roles.contains(&Role::Approver) {
+        return false;
+    }
+    api::requests("open", 0).await.is_ok_and(|list| {
+        list.requests.iter().any(|r| {
+            r.state == RequestState::PendingApproval
+                && !r.requested_by.eq_ignore_ascii_case(&me.name)
+                && !r
+                    .approved_by
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&me.name))
+        })
+    })
 }
 
 #[component]
@@ -34,10 +54,18 @@ pub fn LoginPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let next = same_site(query.get_untracked().get("next").as_deref());
+        let asked_for = query.get_untracked().get("next");
+        let next = same_site(asked_for.as_deref());
         spawn_local(async move {
             match api::sign_in(name.get_untracked(), password.get_untracked()).await {
-                Ok(_) => {
+                Ok(me) => {
+                    // Going nowhere in particular, an approver with requests waiting on them
+                    // starts at the queue.
+                    let next = if asked_for.is_none() && waits_on(&me).await {
+                        "/requests".to_owned()
+                    } else {
+                        next
+                    };
                     if let Some(window) = web_sys::window() {
                         let _ = window.location().assign(&next);
                     }
