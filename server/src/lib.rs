@@ -124,7 +124,7 @@ impl Portal {
                 Some(people::ad::AdSignIn::new(settings, groups))
             }
         };
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        store::create_data_dir(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;

@@ -276,7 +276,7 @@ fn password() -> Result<(String, bool), Box<dyn std::error::Error>> {
 }
 
 async fn open(data: &DataDir) -> Result<Store, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&data.data_dir)?;
+    deprov_server::store::create_data_dir(&data.data_dir)?;
     let key_file = data
         .audit_key_file
         .clone()

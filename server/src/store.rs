@@ -84,6 +84,17 @@ pub fn code_in<T>(
     parse(&text).ok_or_else(|| StoreError::Unreadable(format!("{column} = {text:?}")))
 }
 
+/// Creates the data folder (and any parent missing) readable by its owner only: it holds the
+/// database (password hashes, session hashes, termination reasons) and the audit key. A folder
+/// that already exists keeps the permissions its operator gave it.
+pub fn create_data_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
 impl Store {
     /// Opens (creating if needed) `deprov.sqlite3` in `data_dir` and brings its schema up to
     /// date, with the audit key in the data folder.
@@ -181,5 +192,21 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         points.reverse();
         Ok(points)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_new_data_folder_is_its_owners_alone() {
+        let parent = tempfile::tempdir().unwrap();
+        let data = parent.path().join("deprov").join("data");
+        super::create_data_dir(&data).unwrap();
+        for dir in [data.as_path(), data.parent().unwrap()] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
     }
 }
