@@ -401,6 +401,38 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         listed.starts_with(&format!("#{request_id} Approved")),
         "{listed}"
     );
+
+    // A second request for the same user is refused, and the refusal links to the open one.
+    manager
+        .client
+        .goto(&format!("{}/requests/new?user={id}", portal.base))
+        .await
+        .unwrap();
+    manager
+        .wait_for("#reason", PATIENCE)
+        .await
+        .select_by_value("resignation")
+        .await
+        .unwrap();
+    manager
+        .wait_for("#reason-text", PATIENCE)
+        .await
+        .send_keys("Filed twice by mistake")
+        .await
+        .unwrap();
+    manager
+        .wait_for("#submit-request", PATIENCE)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let link = manager
+        .wait_for(
+            &format!("#request-error a[href=\"/requests/{request_id}\"]"),
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(link.text().await.unwrap(), format!("#{request_id}"));
     manager.close().await;
     approver.close().await;
 }

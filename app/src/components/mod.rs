@@ -20,6 +20,43 @@ pub fn when(at: OffsetDateTime) -> String {
     )
 }
 
+/// The pieces of a sentence from the server, with each "#12" it names split out as a request
+/// number: `(text, None)` or `("#12", Some(12))`.
+pub fn request_mentions(message: &str) -> Vec<(String, Option<i64>)> {
+    let mut pieces = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find('#') {
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let Ok(id) = rest[at + 1..at + 1 + digits].parse::<i64>() else {
+            pieces.push((rest[..=at].to_owned(), None));
+            rest = &rest[at + 1..];
+            continue;
+        };
+        pieces.push((rest[..at].to_owned(), None));
+        pieces.push((format!("#{id}"), Some(id)));
+        rest = &rest[at + 1 + digits..];
+    }
+    pieces.push((rest.to_owned(), None));
+    pieces.retain(|(text, _)| !text.is_empty());
+    pieces
+}
+
+/// An error from the server, each request it names ("already has an open request: #12") a link.
+#[component]
+pub fn ErrorMessage(message: String, #[prop(optional)] id: &'static str) -> impl IntoView {
+    view! {
+        <p class="error" role="alert" id=id>
+            {request_mentions(&message).into_iter().map(|(text, request)| match request {
+                Some(n) => view! { <a href=format!("/requests/{n}")>{text}</a> }.into_any(),
+                None => text.into_any(),
+            }).collect_view()}
+        </p>
+    }
+}
+
 #[component]
 pub fn AdBadge(state: AdState) -> impl IntoView {
     let class = match state {

@@ -3,7 +3,7 @@
 //! and to say: nothing is preselected or written for them.
 
 use crate::api;
-use crate::components::when;
+use crate::components::{ErrorMessage, when};
 use deprov_wire::api::UserDetail;
 use deprov_wire::method::Method;
 use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
@@ -150,7 +150,7 @@ fn Form(detail: UserDetail) -> impl IntoView {
                 <label for="override">"Protected account: why acting on it is justified (recorded; needs two approvals)"</label>
                 <textarea id="override" rows="2" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev))></textarea>
             })}
-            {move || error.get().map(|e| view! { <p class="error" role="alert" id="request-error">{e}</p> })}
+            {move || error.get().map(|message| view! { <ErrorMessage message id="request-error" /> })}
             <button id="submit-request" class="primary" type="submit" disabled=move || busy.get()>"Send for approval"</button>
         </form>
     }
