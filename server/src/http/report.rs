@@ -37,16 +37,10 @@ pub struct ReportFilter {
     department: Option<String>,
 }
 
-/// The JSON form: the filters, and which page.
+/// Which page of the findings the JSON form sends (beside the filters, from the same query).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ReportPageQuery {
-    /// `ad_disabled_lync_enabled`, `certificate_sign_in`, `stage_two_overdue` or `sip_renamed_unexplained`.
-    rule: Option<String>,
-    /// Registrar pool FQDN.
-    pool: Option<String>,
-    /// Department, exactly as in AD.
-    department: Option<String>,
+pub struct ReportPage {
     /// Findings to skip (default 0).
     offset: Option<String>,
     /// Page size, 1 to 1,000 (default 200). The CSV export holds every finding.
@@ -104,18 +98,15 @@ impl Filter {
 
 /// One page of the current report's findings (filters applied), with the counts, the total the
 /// filter keeps, and the chart's history.
-#[utoipa::path(get, path = "/api/report/mismatches", tag = "report", params(ReportPageQuery),
+#[utoipa::path(get, path = "/api/report/mismatches", tag = "report", params(ReportFilter, ReportPage),
     responses((status = 200, body = MismatchReport), (status = 400, body = ApiError)))]
 pub async fn mismatches(
     State(state): State<AppState>,
     _: Holding<AnyRole>,
-    Params(query): Params<ReportPageQuery>,
+    Params(filter): Params<ReportFilter>,
+    Params(query): Params<ReportPage>,
 ) -> Result<Json<MismatchReport>, AppError> {
-    let filter = Filter::parse(ReportFilter {
-        rule: query.rule,
-        pool: query.pool,
-        department: query.department,
-    })?;
+    let filter = Filter::parse(filter)?;
     // Past this, someone is paging by script: the CSV holds every finding.
     let offset = query_number("offset", query.offset, 0, 0..=MAX_REPORT_OFFSET)?;
     let limit = query_number("limit", query.limit, OPENING_PAGE, 1..=MAX_REPORT_PAGE)?;
