@@ -482,3 +482,109 @@ async fn a_requester_reads_only_their_own_requests_and_everyone_else_reads_all()
         assert_eq!(status, 200, "{name}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_bulk_request_files_one_per_user_and_answers_for_each() {
+    let portal = TestPortal::spawn(3_000, 5).await;
+    let manager = portal.person("manager").await;
+    let directory = portal
+        .simulator()
+        .read_directory(None)
+        .await
+        .unwrap()
+        .users()
+        .to_vec();
+    let online = directory
+        .iter()
+        .find(|u| u.lync.as_ref().is_some_and(|l| l.homed_online()))
+        .expect("an online user")
+        .id
+        .to_string();
+    let first = ordinary_user(&portal, 0).await;
+    let second = ordinary_user(&portal, 1).await;
+    let (status, body) = manager
+        .post("/api/requests", Some(new_request(&second)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let open = view(body).id;
+    let bulk = |users: Vec<&str>| {
+        serde_json::json!({ "user_ids": users, "reason": "resignation", "reason_text": "Left in the spring reorganisation", "urgency": "standard" })
+    };
+
+    let (status, body) = manager
+        .post(
+            "/api/requests/bulk",
+            Some(bulk(vec![&first, &second, &online, &first])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let outcome: deprov_wire::workflow::BulkOutcome = serde_json::from_value(body).unwrap();
+    assert_eq!((outcome.filed, outcome.refused), (1, 3));
+    let results = &outcome.results;
+    assert_eq!(results[0].user_id.to_string(), first);
+    let filed = results[0].request.expect("the first user is filed");
+    assert!(results[0].display_name.is_some());
+    let said = |i: usize| results[i].refused.clone().unwrap_or_default();
+    assert!(said(1).contains(&format!("#{open}")), "{}", said(1));
+    assert!(said(2).contains("homed online"), "{}", said(2));
+    assert!(
+        said(3).contains(&format!("#{filed}")),
+        "the same user twice: the second is refused by the first: {}",
+        said(3)
+    );
+    let (_, body) = manager.get_json(&format!("/api/requests/{filed}")).await;
+    let filed = view(body);
+    assert_eq!(filed.reason_text, "Left in the spring reorganisation");
+    assert_eq!(filed.requested_by, "manager");
+
+    // The user page now says why no second request can be filed, and names the open one.
+    let (_, detail) = manager.get_json(&format!("/api/users/{first}")).await;
+    assert_eq!(detail["open_request"]["id"], filed.id);
+    assert!(
+        detail["cannot_request"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{}", filed.id)),
+        "{detail}"
+    );
+    let (_, detail) = manager.get_json(&format!("/api/users/{online}")).await;
+    assert!(detail["cannot_request"].as_str().unwrap().contains("homed online"));
+    let fresh = ordinary_user(&portal, 2).await;
+    let (_, detail) = manager.get_json(&format!("/api/users/{fresh}")).await;
+    assert!(detail["cannot_request"].is_null(), "{detail}");
+
+    // Bad batches: none, too many, a bad reason, and a role that may not file.
+    let (status, body) = manager.post("/api/requests/bulk", Some(bulk(vec![]))).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("user_ids")), "{body}");
+    let many: Vec<String> = (0..201).map(|_| fresh.clone()).collect();
+    let (status, _) = manager
+        .post(
+            "/api/requests/bulk",
+            Some(bulk(many.iter().map(String::as_str).collect())),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let mut no_reason = bulk(vec![&fresh]);
+    no_reason["reason_text"] = serde_json::json!("  ");
+    let (status, body) = manager.post("/api/requests/bulk", Some(no_reason)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["results"][0]["refused"].as_str().unwrap().contains("Say why"));
+    let (status, _) = portal
+        .person("auditor")
+        .await
+        .post("/api/requests/bulk", Some(bulk(vec![&fresh])))
+        .await;
+    assert_eq!(status, 403, "an auditor files nothing");
+}
+
+#[tokio::test]
+async fn an_effective_date_that_has_passed_is_refused() {
+    let portal = TestPortal::spawn(500, 6).await;
+    let user = ordinary_user(&portal, 0).await;
+    let manager = portal.person("manager").await;
+    let mut past = new_request(&user);
+    past["effective_at"] = serde_json::json!("2020-01-01T00:00:00Z");
+    let (status, body) = manager.post("/api/requests", Some(past)).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("effective_at")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("passed"), "{body}");
+}

@@ -73,6 +73,14 @@ pub fn stamp_in(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreEr
     parse_stamp(&row.try_get::<String, _>(column)?)
 }
 
+/// The timestamp in `column`, which may be NULL.
+pub fn optional_stamp_in(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_stamp)
+        .transpose()
+}
+
 /// The code in `column` (a state, a kind...) read back by `parse`: a code that does not parse
 /// is an error, never a default that would misstate what happened.
 pub fn code_in<T>(

@@ -2,6 +2,7 @@
 
 use crate::directory::{AdState, DirectoryUser, Fact, LyncState, UserId};
 use crate::method::MethodPrediction;
+use crate::workflow::OpenRequest;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -77,6 +78,11 @@ pub struct UserDetail {
     /// Warnings the person acting must see first (protected account, homed online...).
     pub warnings: Vec<String>,
     pub predictions: Vec<MethodPrediction>,
+    /// The user's open request, if any.
+    pub open_request: Option<OpenRequest>,
+    /// Why no request can be filed for this user now (excluded, never enabled, homed online,
+    /// one already open); absent when one can.
+    pub cannot_request: Option<String>,
 }
 
 /// `GET /api/pools`: the registrar pools, for the search filter.

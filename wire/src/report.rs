@@ -2,6 +2,7 @@
 //! "The mismatch report"), and the events that keep an open page current.
 
 use crate::directory::UserId;
+use crate::workflow::OpenRequest;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -86,6 +87,10 @@ pub struct Finding {
     pub next_action: String,
     pub protected: bool,
     pub homed_online: bool,
+    /// The user's open request: the finding is being dealt with ("#12 waiting for approval",
+    /// "stage 2 due ..."), and no second request can be filed.
+    #[serde(default)]
+    pub open_request: Option<OpenRequest>,
 }
 
 impl Finding {

@@ -169,6 +169,18 @@ impl RequestState {
     }
 }
 
+/// A user's open request, as the report and the user page show it next to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenRequest {
+    pub id: i64,
+    pub state: RequestState,
+    /// Once stage 1 ran: when stage 2 falls due (the Lync deployment's clock).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub stage_two_due_at: Option<OffsetDateTime>,
+}
+
 /// `POST /api/requests`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -188,6 +200,48 @@ pub struct NewRequest {
     /// Required for protected accounts: why acting on one is justified. Needs two approvals.
     #[serde(default)]
     pub protected_override: Option<String>,
+}
+
+/// `POST /api/requests/bulk`: one request for each user, all with the same reason. Each is
+/// checked as a request of its own; a protected user needs a request of its own, with the override.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewBulkRequest {
+    /// At most [`MAX_BULK`] users.
+    pub user_ids: Vec<UserId>,
+    pub reason: ReasonCategory,
+    pub reason_text: String,
+    pub urgency: Urgency,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub effective_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub grace_days: Option<u32>,
+}
+
+/// The most users one bulk request names.
+pub const MAX_BULK: usize = 200;
+
+/// What became of one user of a bulk request: a request filed, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkResult {
+    pub user_id: UserId,
+    /// The user's name, when the directory knows the user.
+    pub display_name: Option<String>,
+    /// The request filed.
+    pub request: Option<i64>,
+    /// Why none was filed (it may name the request already open: "#12").
+    pub refused: Option<String>,
+}
+
+/// The answer to a bulk request: one result per user, in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkOutcome {
+    pub results: Vec<BulkResult>,
+    pub filed: usize,
+    pub refused: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use crate::api;
 use deprov_wire::api::Health;
 use deprov_wire::directory::{AdState, LyncState};
-use deprov_wire::workflow::RequestState;
+use deprov_wire::workflow::{OpenRequest, RequestState};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use time::OffsetDateTime;
@@ -95,6 +95,19 @@ pub fn RequestStateBadge(state: RequestState) -> impl IntoView {
         RequestState::Failed => "badge cert",
     };
     view! { <span class=class>{state.label()}</span> }
+}
+
+/// A user's open request, linked: "#12 waiting for approval", or once stage 1 ran, "#12 in
+/// progress (stage 2 due ...)", so a finding being dealt with does not read as a fresh one.
+#[component]
+pub fn OpenRequestLink(open: OpenRequest) -> impl IntoView {
+    let text = match (open.state, open.stage_two_due_at) {
+        (RequestState::StageOneDone, Some(due)) => {
+            format!("#{} in progress (stage 2 due {})", open.id, when(due))
+        }
+        (state, _) => format!("#{} {}", open.id, state.label().to_lowercase()),
+    };
+    view! { <a class="open-request" href=format!("/requests/{}", open.id)>{text}</a> }
 }
 
 /// How often the banner asks the server how the directory and the shell are.

@@ -5,7 +5,7 @@
 //! the URL; changing it opens a new stream), so the page opens as fast at 100,000 users as at
 //! 1,000; more rows come a page at a time on request.
 
-use crate::components::when;
+use crate::components::{OpenRequestLink, when};
 use crate::url;
 use deprov_wire::report::{
     FilteredTotal, Finding, FindingKey, HistoryPoint, MismatchReport, NotEvaluated, ReportChange,
@@ -507,10 +507,15 @@ fn FindingRow(row: Row) -> impl IntoView {
             <td class="when">{since}{until}</td>
             <td>{f.why.clone()}</td>
             <td class="next">{f.next_action.clone()}</td>
-            <td>{requester.then(|| view! {
-                <a class="button" href=format!("/requests/new?user={}", f.user_id)>
-                    "Request de-provisioning"</a>
-            })}</td>
+            <td class="act">{match f.open_request {
+                Some(open) => view! { <OpenRequestLink open /> }.into_any(),
+                // Only where one can be filed: an online user is handled in Lync Online.
+                None if requester && !f.homed_online => view! {
+                    <a class="button" href=format!("/requests/new?user={}", f.user_id)>
+                        "Request de-provisioning"</a>
+                }.into_any(),
+                None => ().into_any(),
+            }}</td>
         </tr>
     }
 }

@@ -1,11 +1,11 @@
 //! The user page: AD and Lync state, certificates, sessions, policies, and what each
 //! de-provisioning method would do to this user right now.
 
-use crate::components::{AdBadge, Flag, LyncBadge, when};
+use crate::components::{AdBadge, ErrorMessage, Flag, LyncBadge, OpenRequestLink, when};
 use crate::{api, session};
 use deprov_wire::api::UserDetail;
 use deprov_wire::directory::{
-    ClientCertificate, Endpoint, Fact, LyncState, NOT_KNOWN_WITHOUT_SHELL, SignInMethod,
+    ClientCertificate, Endpoint, Fact, NOT_KNOWN_WITHOUT_SHELL, SignInMethod,
 };
 use deprov_wire::method::{MethodPrediction, Outcome, Tone};
 use deprov_wire::people::Role;
@@ -74,6 +74,8 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
         as_of,
         warnings,
         predictions,
+        open_request,
+        cannot_request,
     } = detail;
     let id = user.id;
     let ad = user.ad;
@@ -100,9 +102,14 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 {online.then(|| view! { <Flag text="homed online" title="A hybrid user homed in Lync Online" /> })}
             </p>
             <p class="asof">"As of " {when(as_of)} " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
-            <Show when=move || session().has(Role::Requester) && lync_state != LyncState::NeverEnabled>
-                <a class="button primary" id="request-deprovisioning" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
-            </Show>
+            {open_request.map(|open| view! { <p id="open-request">"Open request: " <OpenRequestLink open /></p> })}
+            {session().has(Role::Requester).then(|| match cannot_request {
+                None => view! {
+                    <a class="button primary" id="request-deprovisioning" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
+                }.into_any(),
+                // Say why before anyone fills in a form that would be refused.
+                Some(why) => view! { <ErrorMessage message=why id="cannot-request" /> }.into_any(),
+            })}
         </header>
         {(!warnings.is_empty()).then(|| view! {
             <ul class="warnings" role="alert">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>

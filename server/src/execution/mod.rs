@@ -13,7 +13,7 @@ use crate::audit::{self, Change, Event};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
-use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
+use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, stamp, stamp_in};
 use crate::workflow::{Readable, Show, Workflow, WorkflowError};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
@@ -111,19 +111,14 @@ fn stored_cmdlet(json: Option<String>) -> Result<Option<Cmdlet>, StoreError> {
 }
 
 fn step_row(row: &sqlx::sqlite::SqliteRow) -> Result<StepRow, StoreError> {
-    let time = |column: &str| -> Result<Option<OffsetDateTime>, StoreError> {
-        row.try_get::<Option<String>, _>(column)?
-            .as_deref()
-            .map(parse_stamp)
-            .transpose()
-    };
+    let time = |column: &str| optional_stamp_in(row, column);
     let state: String = row.try_get("state")?;
     let verification = match row.try_get::<Option<String>, _>("verification_state")? {
         None => None,
         Some(text) => Some(Verification {
             state: VerificationState::parse(&text)
                 .ok_or_else(|| StoreError::Unreadable(format!("verification state '{text}'")))?,
-            due_at: parse_stamp(&row.try_get::<String, _>("verification_due")?)?,
+            due_at: stamp_in(row, "verification_due")?,
             text: row.try_get("verification_outcome")?,
         }),
     };
@@ -345,11 +340,7 @@ impl Executor {
                 state: code_in(&row, "state", OperationState::parse)?,
                 started_by: row.try_get("started_by")?,
                 started_at: stamp_in(&row, "started_at")?,
-                finished_at: row
-                    .try_get::<Option<String>, _>("finished_at")?
-                    .as_deref()
-                    .map(parse_stamp)
-                    .transpose()?,
+                finished_at: optional_stamp_in(&row, "finished_at")?,
                 steps: steps
                     .into_iter()
                     .map(|s| StepView {
@@ -1096,7 +1087,7 @@ impl Executor {
         let now = self.source.now();
         let mut checked = 0;
         for row in pending {
-            let due = parse_stamp(&row.try_get::<String, _>("due_at")?)?;
+            let due = stamp_in(&row, "due_at")?;
             if due > now {
                 continue;
             }

@@ -87,6 +87,7 @@ fn api(state: AppState) -> Router {
     let guarded = OpenApiRouter::new()
         .routes(routes!(auth::me, auth::sign_out))
         .routes(routes!(requests::create, requests::list))
+        .routes(routes!(requests::create_bulk))
         .routes(routes!(requests::get))
         .routes(routes!(requests::approve))
         .routes(routes!(requests::reject))

@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewRequest, RequestList, RequestView,
+    BulkOutcome, DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewBulkRequest, NewRequest,
+    RequestList, RequestView,
 };
 use serde::Deserialize;
 
@@ -43,6 +44,28 @@ pub async fn create(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Files one request per user, all with the same reason, and answers what became of each (200,
+/// even when some or all were refused: each refusal is in its own result).
+#[utoipa::path(post, path = "/api/requests/bulk", tag = "requests", request_body = NewBulkRequest,
+    responses((status = 200, body = BulkOutcome), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn create_bulk(
+    State(state): State<AppState>,
+    session: Holding<Requesters>,
+    Body(bulk): Body<NewBulkRequest>,
+) -> Result<Json<BulkOutcome>, AppError> {
+    let outcome = state
+        .workflow
+        .create_many(
+            &session.name,
+            bulk,
+            &state.directory.snapshot(),
+            state.report.config(),
+        )
+        .await?;
+    Ok(Json(outcome))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -5,6 +5,7 @@ use super::auth::{AnyRole, Holding};
 use super::error::{AppError, Params, Segment, parse_user_id, query_number};
 use crate::directory::search::SearchQuery;
 use crate::predict;
+use crate::workflow;
 use axum::Json;
 use axum::extract::State;
 use deprov_wire::api::{
@@ -143,7 +144,13 @@ pub async fn detail(
         .manager
         .and_then(|m| snapshot.user(m))
         .map(|m| m.ad.display_name.clone());
+    let open_request = state.workflow.open_requests().borrow().get(&id).copied();
+    let cannot_request = workflow::cannot_file(&user, state.report.config()).or_else(|| {
+        open_request.map(|open| workflow::already_open(&user.ad.display_name, &open))
+    });
     Ok(Json(UserDetail {
+        open_request,
+        cannot_request,
         ad_state: user.ad_state(),
         lync_state: user.lync_state(),
         manager_name,

@@ -6,9 +6,9 @@ use super::{Computed, ReportConfig, compute};
 use crate::backend::DirectorySource;
 use crate::directory::Directory;
 use crate::store::{Store, StoreError};
-use deprov_wire::directory::UserId;
+use crate::workflow::OpenRequests;
 use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -47,7 +47,7 @@ impl ReportHub {
         source: Arc<dyn DirectorySource>,
         config: ReportConfig,
         store: Store,
-        open_requests: watch::Receiver<Arc<HashSet<UserId>>>,
+        open_requests: watch::Receiver<OpenRequests>,
     ) -> Result<Self, StoreError> {
         let history: VecDeque<HistoryPoint> = store.recent_history(HISTORY_POINTS).await?.into();
         let mut engine = Engine {
@@ -96,7 +96,7 @@ struct Engine {
     config: Arc<ReportConfig>,
     store: Store,
     /// Users with an open request: it explains a renamed SIP address.
-    open_requests: watch::Receiver<Arc<HashSet<UserId>>>,
+    open_requests: watch::Receiver<OpenRequests>,
     history: VecDeque<HistoryPoint>,
     version: u64,
     last: Computed,
@@ -140,7 +140,7 @@ impl Engine {
         let snapshot = self.directory.snapshot();
         let now = self.source.now();
         let open = Arc::clone(&self.open_requests.borrow_and_update());
-        let computed = compute(&snapshot, now, &self.config, &|user| open.contains(&user));
+        let computed = compute(&snapshot, now, &self.config, &|user| open.get(&user).copied());
         let (added, removed) = diff(&self.last.findings, &computed.findings);
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;

@@ -10,6 +10,7 @@ use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, UserId};
+use deprov_wire::workflow::OpenRequest;
 use deprov_wire::report::{Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts};
 use time::{Duration, OffsetDateTime};
 
@@ -130,13 +131,13 @@ pub struct Computed {
     pub not_evaluated: Vec<NotEvaluated>,
 }
 
-/// Computes the report over a snapshot at `now`. `explained` says whether an open request explains
-/// a renamed SIP address.
+/// Computes the report over a snapshot at `now`. `open` gives a user's open request: it explains
+/// a renamed SIP address, and every finding carries it, so the page shows the case is in hand.
 pub fn compute(
     snapshot: &Snapshot,
     now: OffsetDateTime,
     config: &ReportConfig,
-    explained: &dyn Fn(UserId) -> bool,
+    open: &dyn Fn(UserId) -> Option<OpenRequest>,
 ) -> Computed {
     let mut computed = Computed::default();
     let soonest = |at: OffsetDateTime, computed: &mut Computed| {
@@ -156,12 +157,18 @@ pub fn compute(
         let overdue_from = flags
             .disabled_in_lync_since
             .map(|since| since + config.grace_period);
-        let rule_four = flags.sip_disjoint && !explained(user.id);
-        if !(rule_one || rule_two_candidate || overdue_from.is_some() || rule_four) {
+        let candidate = rule_one || rule_two_candidate || overdue_from.is_some();
+        if !(candidate || flags.sip_disjoint) {
             continue; // Most users: decided from the flags alone, without reading the user.
         }
+        let open_request = open(user.id);
+        let rule_four = flags.sip_disjoint && open_request.is_none();
+        if !(candidate || rule_four) {
+            continue;
+        }
         let excluded = std::cell::OnceCell::new();
-        let found = |finding: Finding, computed: &mut Computed| {
+        let found = |mut finding: Finding, computed: &mut Computed| {
+            finding.open_request = open_request;
             if *excluded.get_or_init(|| config.excludes(user)) {
                 computed.excluded.push(finding);
             } else {
@@ -256,6 +263,7 @@ fn finding(
         next_action,
         protected: user.protected(),
         homed_online: lync.is_some_and(LyncAccount::homed_online),
+        open_request: None,
     }
 }
 

@@ -4,6 +4,7 @@ use super::*;
 use crate::backend::DirectorySource;
 use crate::backend::sim::{SimClock, SimConfig, Simulator};
 use deprov_wire::directory::{ClientCertificate, SipAddress};
+use deprov_wire::workflow::RequestState;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::macros::datetime;
@@ -38,7 +39,7 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
         let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
         let expected = article_script(&sim).await;
         let snapshot = snapshot(sim.read_directory(None).await.unwrap().users().to_vec());
-        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| false);
+        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| None);
         // The article has no exclusion list: its rows are our findings plus the excluded ones.
         let ours: BTreeSet<UserId> = report
             .findings
@@ -98,7 +99,7 @@ fn snapshot(users: Vec<DirectoryUser>) -> Snapshot {
 
 fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
     let users = snapshot(users);
-    let mut found: Vec<_> = compute(&users, now, &ReportConfig::default(), &|_| false)
+    let mut found: Vec<_> = compute(&users, now, &ReportConfig::default(), &|_| None)
         .findings
         .iter()
         .map(|f| (f.user_id.0.as_u128(), f.rule))
@@ -137,7 +138,7 @@ fn a_certificate_counts_whatever_enabled_says_until_it_expires() {
         &snapshot(users.clone()),
         NOW,
         &ReportConfig::default(),
-        &|_| false,
+        &|_| None,
     );
     let risks: Vec<_> = report
         .findings
@@ -183,7 +184,7 @@ fn stage_two_is_overdue_after_the_grace_period() {
             &snapshot(vec![temporarily_disabled]),
             NOW,
             &ReportConfig::default(),
-            &|_| false
+            &|_| None
         )
         .next_change,
         Some(deadline)
@@ -197,13 +198,17 @@ fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
         SipAddress::new("user1.123456", "contoso.com").unwrap();
     let id = renamed.id;
     let users = snapshot(vec![renamed]);
-    let found = compute(&users, NOW, &ReportConfig::default(), &|_| false);
+    let found = compute(&users, NOW, &ReportConfig::default(), &|_| None);
     assert_eq!(
         found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
         vec![Rule::SipRenamedUnexplained]
     );
     let explained = compute(&users, NOW, &ReportConfig::default(), &|candidate| {
-        candidate == id
+        (candidate == id).then_some(OpenRequest {
+            id: 1,
+            state: RequestState::PendingApproval,
+            stage_two_due_at: None,
+        })
     });
     assert!(explained.findings.is_empty());
 }
@@ -222,7 +227,7 @@ fn excluded_accounts_are_shown_apart_and_never_counted() {
         &snapshot(vec![room, named, user(3, true, Some(true))]),
         NOW,
         &config,
-        &|_| false,
+        &|_| None,
     );
     assert_eq!(report.counts.total(), 1);
     assert_eq!(report.findings.len(), 1);
@@ -237,7 +242,7 @@ fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high
         crate::fixtures::without_shell(user(2, true, Some(false))),
         crate::fixtures::without_shell(user(3, false, Some(true))),
     ];
-    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| false);
+    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| None);
     let rule_one: Vec<&Finding> = report
         .findings
         .iter()
@@ -261,4 +266,28 @@ fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high
         report.not_evaluated[0].users, 2,
         "the two AD-disabled Lync users"
     );
+}
+
+#[test]
+fn a_finding_carries_the_open_request_that_deals_with_it() {
+    let leaver = user(1, true, Some(true));
+    let other = user(2, true, Some(true));
+    let id = leaver.id;
+    let users = snapshot(vec![leaver, other]);
+    let due = NOW + Duration::days(30);
+    let report = compute(&users, NOW, &ReportConfig::default(), &|candidate| {
+        (candidate == id).then_some(OpenRequest {
+            id: 12,
+            state: RequestState::StageOneDone,
+            stage_two_due_at: Some(due),
+        })
+    });
+    let carried: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.user_id == id, f.open_request.map(|o| (o.id, o.stage_two_due_at))))
+        .collect();
+    assert!(carried.contains(&(true, Some((12, Some(due))))), "{carried:?}");
+    assert!(carried.contains(&(false, None)), "{carried:?}");
+    assert_eq!(report.counts.total(), 2, "a finding in hand still counts until it is gone");
 }

@@ -7,17 +7,17 @@ pub mod machine;
 use crate::audit::{self, Change, DecisionRecord, Event};
 use crate::directory::Snapshot;
 use crate::report::ReportConfig;
-use crate::store::{Store, StoreError, Write, code_in, parse_stamp, stamp, stamp_in};
-use deprov_wire::directory::{LyncAccount, UserId};
+use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, parse_stamp, stamp, stamp_in};
+use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, ReasonCategory, RequestState,
+    BulkOutcome, BulkResult, DecisionKind, DecisionView, MAX_BULK, MAX_DAYS_AHEAD, NewBulkRequest, NewRequest, OpenRequest, ReasonCategory, RequestState,
     RequestView, Urgency,
 };
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
@@ -111,20 +111,63 @@ fn open_states() -> String {
     format!("state IN ({})", states.join(", "))
 }
 
+/// Every user with an open request, and that request: at most one each.
+pub type OpenRequests = Arc<HashMap<UserId, OpenRequest>>;
+
 /// Users with an open request, as `write` sees them.
-async fn open_users(write: &mut Write) -> Result<HashSet<UserId>, WorkflowError> {
-    let rows: Vec<String> = sqlx::query_scalar(&format!(
-        "SELECT user_id FROM requests WHERE {}",
+async fn open_users(write: &mut Write) -> Result<HashMap<UserId, OpenRequest>, WorkflowError> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, user_id, state, stage_two_due_at FROM requests WHERE {}",
         open_states()
     ))
     .fetch_all(&mut *write.tx)
     .await?;
     rows.iter()
-        .map(|id| {
-            id.parse()
-                .map_err(|_| StoreError::Unreadable(format!("requests.user_id = {id:?}")).into())
+        .map(|row| {
+            let user = code_in(row, "user_id", |id| id.parse::<UserId>().ok())?;
+            let open = OpenRequest {
+                id: row.try_get("id")?,
+                state: code_in(row, "state", RequestState::parse)?,
+                stage_two_due_at: optional_stamp_in(row, "stage_two_due_at")?,
+            };
+            Ok((user, open))
         })
         .collect()
+}
+
+/// How far behind the deployment's clock an effective date may be and still read as "now".
+const PAST_EFFECTIVE_SLACK: Duration = Duration::minutes(15);
+
+/// Why no request can be filed for `user` at all, whatever it says; `None` when one can. An open
+/// request also stops one: that is checked inside the write, and [`Workflow::open_requests`]
+/// has it for pages.
+pub fn cannot_file(user: &DirectoryUser, exclusions: &ReportConfig) -> Option<String> {
+    let name = &user.ad.display_name;
+    if exclusions.excludes(user) {
+        return Some(format!(
+            "{name} is on the exclusion list (a resource, monitoring or service account): such accounts are Lync-enabled on purpose."
+        ));
+    }
+    let Some(lync) = user.lync.as_ref() else {
+        return Some(format!(
+            "{name} is not enabled for Lync (Enabled = Null): there is nothing to de-provision."
+        ));
+    };
+    if lync.homed_online() {
+        return Some(format!(
+            "{name} is homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online, not here."
+        ));
+    }
+    None
+}
+
+/// What the user page says when `open` stops a second request.
+pub fn already_open(name: &str, open: &OpenRequest) -> String {
+    format!(
+        "{name} already has an open request: #{} ({}).",
+        open.id,
+        open.state.label()
+    )
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
@@ -153,7 +196,7 @@ pub struct Workflow {
     pub policy: WorkflowPolicy,
     lync_clock: LyncClock,
     /// Users with an open request, republished after every change (the report reads it).
-    open: Arc<watch::Sender<Arc<HashSet<UserId>>>>,
+    open: Arc<watch::Sender<OpenRequests>>,
 }
 
 const MAX_REASON: usize = 2_000;
@@ -168,7 +211,7 @@ impl Workflow {
         policy: WorkflowPolicy,
         lync_clock: LyncClock,
     ) -> Result<Self, WorkflowError> {
-        let (open, _) = watch::channel(Arc::new(HashSet::new()));
+        let (open, _) = watch::channel(Arc::new(HashMap::new()));
         let workflow = Self {
             store,
             policy,
@@ -183,13 +226,13 @@ impl Workflow {
     }
 
     /// Users with an open request, and every change to that set.
-    pub fn open_requests(&self) -> watch::Receiver<Arc<HashSet<UserId>>> {
+    pub fn open_requests(&self) -> watch::Receiver<OpenRequests> {
         self.open.subscribe()
     }
 
     /// Publishes the open set read inside a write; callers hold the writer gate, so sets are
     /// published in the order the writes happened.
-    fn publish(&self, users: HashSet<UserId>) {
+    fn publish(&self, users: HashMap<UserId, OpenRequest>) {
         self.open.send_if_modified(|current| {
             let changed = **current != users;
             if changed {
@@ -220,29 +263,8 @@ impl Workflow {
             .user(new.user_id)
             .ok_or_else(|| refused("user_id", "No user with that id in the directory."))?;
         let name = &user.ad.display_name;
-        if exclusions.excludes(user) {
-            return Err(refused(
-                "user_id",
-                format!(
-                    "{name} is on the exclusion list (a resource, monitoring or service account): such accounts are Lync-enabled on purpose."
-                ),
-            ));
-        }
-        let Some(lync) = user.lync.as_ref() else {
-            return Err(refused(
-                "user_id",
-                format!(
-                    "{name} is not enabled for Lync (Enabled = Null): there is nothing to de-provision."
-                ),
-            ));
-        };
-        if lync.homed_online() {
-            return Err(refused(
-                "user_id",
-                format!(
-                    "{name} is homed online (sipfed.online.lync.com): a hybrid user is de-provisioned in Lync Online, not here."
-                ),
-            ));
+        if let Some(why) = cannot_file(user, exclusions) {
+            return Err(refused("user_id", why));
         }
         let reason_text = new.reason_text.trim();
         if reason_text.is_empty() || reason_text.chars().count() > MAX_REASON {
@@ -278,15 +300,23 @@ impl Workflow {
             }
         }
         // By the deployment's clock, as stage 1 waits for the date by it.
-        if let Some(at) = new.effective_at
-            && at > self.lync_now() + Duration::days(MAX_DAYS_AHEAD)
-        {
-            return Err(refused(
-                "effective_at",
-                format!(
-                    "A request takes effect at most {MAX_DAYS_AHEAD} days ahead: file it nearer the time."
-                ),
-            ));
+        if let Some(at) = new.effective_at {
+            if at > self.lync_now() + Duration::days(MAX_DAYS_AHEAD) {
+                return Err(refused(
+                    "effective_at",
+                    format!(
+                        "A request takes effect at most {MAX_DAYS_AHEAD} days ahead: file it nearer the time."
+                    ),
+                ));
+            }
+            // A date a little behind is the minute the form was filled in; an older one is a
+            // mistake the requester should see, not a silent "now".
+            if at < self.lync_now() - PAST_EFFECTIVE_SLACK {
+                return Err(refused(
+                    "effective_at",
+                    "That date has passed: leave the date empty to act as soon as the request is approved.",
+                ));
+            }
         }
         if user.protected() && override_reason.is_none() {
             return Err(refused(
@@ -373,6 +403,57 @@ impl Workflow {
         .await?;
         self.commit(write).await?;
         self.get(id).await?.ok_or(WorkflowError::NotFound(id))
+    }
+
+    /// Files one request per user of `bulk`, each checked as if filed alone, and says what became
+    /// of each. A refusal stops only its own user; a store failure stops the batch (the users
+    /// already filed then show as "already has an open request" when it is sent again).
+    /// The blast-radius limit (a batch held for a second admin) belongs here.
+    pub async fn create_many(
+        &self,
+        by: &str,
+        bulk: NewBulkRequest,
+        directory: &Snapshot,
+        exclusions: &ReportConfig,
+    ) -> Result<BulkOutcome, WorkflowError> {
+        if bulk.user_ids.is_empty() || bulk.user_ids.len() > MAX_BULK {
+            return Err(refused(
+                "user_ids",
+                format!("Name from 1 to {MAX_BULK} users."),
+            ));
+        }
+        let mut results = Vec::with_capacity(bulk.user_ids.len());
+        for &user_id in &bulk.user_ids {
+            let new = NewRequest {
+                user_id,
+                reason: bulk.reason,
+                reason_text: bulk.reason_text.clone(),
+                urgency: bulk.urgency,
+                effective_at: bulk.effective_at,
+                grace_days: bulk.grace_days,
+                protected_override: None,
+            };
+            let display_name = directory.user(user_id).map(|u| u.ad.display_name.clone());
+            let (request, refused) = match self.create(by, new, directory, exclusions).await {
+                Ok(view) => (Some(view.id), None),
+                Err(WorkflowError::Refused { message, .. } | WorkflowError::Conflict(message)) => {
+                    (None, Some(message))
+                }
+                Err(other) => return Err(other),
+            };
+            results.push(BulkResult {
+                user_id,
+                display_name,
+                request,
+                refused,
+            });
+        }
+        let filed = results.iter().filter(|r| r.request.is_some()).count();
+        Ok(BulkOutcome {
+            refused: results.len() - filed,
+            filed,
+            results,
+        })
     }
 
     /// Requests, newest first (the due queue: longest due first).
@@ -507,11 +588,7 @@ impl Workflow {
         let pending = state == RequestState::PendingApproval;
         let now = OffsetDateTime::now_utc();
         let lync_now = self.lync_now();
-        let stage_two_due_at = row
-            .try_get::<Option<String>, _>("stage_two_due_at")?
-            .as_deref()
-            .map(parse_stamp)
-            .transpose()?;
+        let stage_two_due_at = optional_stamp_in(&row, "stage_two_due_at")?;
         let last = decisions.last();
         let waiting_for = match state {
             RequestState::PendingApproval => {
