@@ -437,3 +437,67 @@ async fn each_step_is_verified_when_its_effect_should_show_and_unpatched_clients
     let (_, audit) = portal.get_json("/api/audit?action=execution.verify").await;
     assert_eq!(audit["total"], 2, "{audit}");
 }
+
+#[tokio::test]
+async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_second_admin() {
+    let portal = TestPortal::spawn(500, 9).await;
+    let (id, version, sam) = approved(&portal, 0, "immediate_disconnect").await;
+    let path = format!("/api/requests/{id}/execute");
+    let (status, body) = portal
+        .post(&path, Some(json!({ "operation": "stage_one", "version": version, "confirm": sam })))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = until(&portal, id, |v| v.request.state == RequestState::StageOneDone).await;
+    let rollback = done
+        .next
+        .iter()
+        .find(|p| p.operation == deprov_wire::execution::Operation::Rollback)
+        .expect("a rollback is offered");
+    assert!(
+        rollback.second_admin.as_deref().unwrap_or_default().contains("immediate disconnect"),
+        "{rollback:?}"
+    );
+    assert!(
+        rollback.warnings.iter().any(|w| w.contains("regains Lync as sip:")),
+        "who regains access is said before: {:?}",
+        rollback.warnings
+    );
+    let version = done.request.version;
+    let ask = |reason: &str| json!({ "operation": "rollback", "version": version, "confirm": sam, "reason": reason });
+
+    let (status, body) = portal.post(&path, Some(ask("  "))).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("reason")), "{body}");
+
+    // The first admin asks: nothing runs, the ask is shown to everyone.
+    let (status, body) = portal.post(&path, Some(ask("HR reversed the decision"))).await;
+    assert_eq!(status, 202, "{body}");
+    let asked = execution(body);
+    assert_eq!(asked.request.state, RequestState::StageOneDone, "nothing ran");
+    let pending = asked.reenable_ask.expect("the ask is shown");
+    assert_eq!((pending.asked_by.as_str(), pending.reason.as_str()), ("everyone", "HR reversed the decision"));
+
+    // The same admin cannot confirm their own ask; another admin can.
+    let (status, body) = portal.post(&path, Some(ask("again"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = portal
+        .person("admin")
+        .await
+        .post(&path, Some(ask("Checked with HR: confirmed")))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let rolled_back = until(&portal, id, |v| v.request.state == RequestState::RolledBack).await;
+    assert!(rolled_back.reenable_ask.is_none());
+
+    let (_, audit) = portal.get_json("/api/audit?limit=50").await;
+    let rows = audit["entries"].as_array().expect("audit entries");
+    assert!(
+        rows.iter().any(|r| r["action"] == "execution.ask"
+            && r["details"].as_str().unwrap().contains("HR reversed the decision")),
+        "{audit}"
+    );
+    assert!(
+        rows.iter().any(|r| r["action"] == "execution.start"
+            && r["details"].as_str().unwrap().contains("asked by everyone (HR reversed the decision), confirmed by admin")),
+        "{audit}"
+    );
+}

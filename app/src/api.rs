@@ -6,7 +6,9 @@ use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::report::MismatchReport;
-use deprov_wire::workflow::{DecisionBody, NewRequest, RequestList, RequestView};
+use deprov_wire::workflow::{
+    BulkOutcome, DecisionBody, NewBulkRequest, NewRequest, RequestList, RequestView,
+};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -194,6 +196,10 @@ pub async fn request(id: String) -> Result<RequestView, Failure> {
 
 pub async fn create_request(new: NewRequest) -> Result<RequestView, Failure> {
     post("/api/requests", &new).await
+}
+
+pub async fn create_bulk(bulk: NewBulkRequest) -> Result<BulkOutcome, Failure> {
+    post("/api/requests/bulk", &bulk).await
 }
 
 /// `decision` is `approve`, `reject` or `cancel`.

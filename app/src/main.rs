@@ -67,6 +67,8 @@ fn App() -> impl IntoView {
     };
     view! {
         <Router>
+            // Keyboard users jump past the navigation to the page itself.
+            <a class="skip-link" href="#content">"Skip to content"</a>
             <header class="topbar">
                 <A href="/" attr:class="brand">"deprov"</A>
                 <Show when=move || me.0.with(Option::is_some)>
@@ -90,7 +92,7 @@ fn App() -> impl IntoView {
             <Show when=move || me.0.with(Option::is_some)>
                 <components::StatusBanner />
             </Show>
-            <main>
+            <main id="content" tabindex="-1">
                 <Routes fallback=|| view! { <p class="error">"This page does not exist. " <A href="/">"Search users"</A></p> }>
                     <Route path=path!("/login") view=pages::login::LoginPage />
                     <Route path=path!("/") view=pages::search::SearchPage />

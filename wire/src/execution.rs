@@ -43,6 +43,11 @@ impl Operation {
         Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 
+    /// Gives the user Lync back: needs a reason, and sometimes a second admin.
+    pub fn re_enables(self) -> bool {
+        matches!(self, Self::Rollback | Self::Restore)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::StageOne => "Stage 1",
@@ -148,6 +153,10 @@ pub struct OperationPlan {
     pub confirm_with: Option<String>,
     /// Warnings to read before running it.
     pub warnings: Vec<String>,
+    /// Why a second admin must confirm it (the AD account is disabled, or the user was cut off
+    /// by an immediate disconnect); absent when one admin may run it.
+    #[serde(default)]
+    pub second_admin: Option<String>,
 }
 
 /// A step as it ran.
@@ -264,6 +273,9 @@ pub struct ExecutionView {
     /// before anyone presses a button; `null` when cmdlets can run.
     #[serde(default)]
     pub read_only: Option<String>,
+    /// A roll back or restore asked for by one admin, waiting for another.
+    #[serde(default)]
+    pub reenable_ask: Option<ReenableAsk>,
 }
 
 /// Why nothing runs against a deployment read over LDAP alone.
@@ -280,6 +292,21 @@ pub struct ExecuteBody {
     /// For a destructive operation: the user's sAMAccountName, typed.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, for an operation that gives Lync back (roll back, restore): required, and audited.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A roll back or restore one admin asked for, waiting for a second admin to confirm it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReenableAsk {
+    pub operation: Operation,
+    pub asked_by: String,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub asked_at: OffsetDateTime,
 }
 
 /// `POST /api/requests/{id}/retry`.

@@ -6,6 +6,7 @@
 use crate::components::when;
 use crate::{api, session};
 use deprov_wire::execution::{
+    ReenableAsk,
     ExecuteBody, ExecutionView, Operation, OperationPlan, OperationView, RetryBody, StepState,
     Verification, VerificationState,
 };
@@ -51,6 +52,7 @@ pub fn Execution(id: i64, on_state_change: impl Fn() + Send + Sync + 'static) ->
     let confirm = Confirm {
         open: RwSignal::new(None),
         typed: RwSignal::new(String::new()),
+        reason: RwSignal::new(String::new()),
         busy: RwSignal::new(false),
     };
     follow(id, live, lost);
@@ -135,7 +137,10 @@ fn ExecutionBody(
                 }>"Move the simulated clock to the due date"</button>
                 " (the simulator's clock only; the stage 2 plan then becomes runnable)"</p>
         })}
-        {view.next.iter().cloned().map(|plan| view! { <PlanCard plan admin version id notice confirm /> }).collect_view()}
+        {view.next.iter().cloned().map(|plan| {
+            let ask = view.reenable_ask.clone().filter(|a| a.operation == plan.operation);
+            view! { <PlanCard plan ask admin version id notice confirm /> }
+        }).collect_view()}
     }
 }
 
@@ -199,12 +204,16 @@ struct Confirm {
     /// The operation being confirmed.
     open: RwSignal<Option<Operation>>,
     typed: RwSignal<String>,
+    /// Why Lync is given back (roll back, restore).
+    reason: RwSignal<String>,
     busy: RwSignal<bool>,
 }
 
 #[component]
 fn PlanCard(
     plan: OperationPlan,
+    /// Another admin's ask to run this, waiting for a second admin.
+    ask: Option<ReenableAsk>,
     admin: bool,
     version: i64,
     id: i64,
@@ -214,8 +223,20 @@ fn PlanCard(
     let Confirm {
         open: confirming,
         typed,
+        reason,
         busy,
     } = confirm;
+    let re_enables = plan.operation.re_enables();
+    let second_admin = plan.second_admin.clone();
+    let asked_by_me = ask
+        .as_ref()
+        .is_some_and(|a| session().0.with(|m| m.as_ref().is_some_and(|m| m.name.eq_ignore_ascii_case(&a.asked_by))));
+    // The button says what pressing it does: ask, confirm another's ask, or run.
+    let run_label = match (&second_admin, &ask) {
+        (Some(_), None) => "Ask a second admin",
+        (Some(_), Some(_)) => "Confirm and run",
+        (None, _) => "Confirm and run",
+    };
     let operation = plan.operation;
     let confirm_with = plan.confirm_with.clone();
     let needs_name = confirm_with.clone();
@@ -223,6 +244,7 @@ fn PlanCard(
         busy.set(true);
         notice.set(None);
         let confirm = Some(typed.get_untracked()).filter(|t| !t.is_empty());
+        let why = re_enables.then(|| reason.get_untracked());
         spawn_local(async move {
             match api::execute(
                 id,
@@ -230,6 +252,7 @@ fn PlanCard(
                     operation,
                     version,
                     confirm,
+                    reason: why,
                 },
             )
             .await
@@ -238,6 +261,7 @@ fn PlanCard(
                 Ok(_) => {
                     confirming.set(None);
                     typed.set(String::new());
+                    reason.set(String::new());
                 }
                 Err(message) => notice.set(Some(message)),
             }
@@ -245,12 +269,29 @@ fn PlanCard(
         });
     };
     let can_run = admin && plan.refused.is_none();
+    // Focus moves into the confirmation when it opens, to its first field or button.
+    let dialog = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move || {
+        if let Some(dialog) = dialog.get()
+            && let Ok(Some(first)) = dialog.query_selector("textarea, input, button")
+            && let Ok(first) = first.dyn_into::<web_sys::HtmlElement>()
+        {
+            let _ = first.focus();
+        }
+    });
     let count = plan.steps.len();
     view! {
         <div class="card operation-plan" data-plan=operation.as_str()>
             <h2>{format!("Plan: {}", operation.label())}</h2>
             {plan.refused.clone().map(|r| view! { <p class="hint refused">{r}</p> })}
             {plan.warnings.iter().map(|w| view! { <p class="warning">{w.clone()}</p> }).collect_view()}
+            {second_admin.clone().map(|why| view! { <p class="warning second-admin">{why}</p> })}
+            {ask.clone().map(|a| view! {
+                <p class="warning" id=format!("ask-{}", operation.as_str())>
+                    {format!("{} asked for this {} at {}: \u{201c}{}\u{201d}. ", a.asked_by, operation.label().to_lowercase(), when(a.asked_at), a.reason)}
+                    {if asked_by_me { "Another admin must confirm it." } else { "Waiting for a second admin: you can confirm it." }}
+                </p>
+            })}
             <ol class="steps">
                 {plan.steps.into_iter().map(|step| view! {
                     <li class="planned" class:destructive=step.destructive>
@@ -269,8 +310,20 @@ fn PlanCard(
                     let needs_name = needs_name.clone();
                     let expected = needs_name.clone().unwrap_or_default();
                     view! {
-                        <div class="confirm" id=format!("confirm-{}", operation.as_str())>
-                            <p><strong>{format!("This runs {count} step(s) against Lync now, in this order.")}</strong></p>
+                        <div class="confirm" id=format!("confirm-{}", operation.as_str()) role="dialog" aria-modal="false" node_ref=dialog
+                            aria-label=format!("Confirm {}", operation.label().to_lowercase())
+                            // Esc closes it, as a dialog does.
+                            on:keydown=move |ev| if ev.key() == "Escape" { confirming.set(None) }>
+                            <p><strong>{if second_admin.is_some() && ask.is_none() {
+                                format!("This asks a second admin to confirm; it runs {count} step(s) once confirmed.")
+                            } else {
+                                format!("This runs {count} step(s) against Lync now, in this order.")
+                            }}</strong></p>
+                            {re_enables.then(|| view! {
+                                <label for="reenable-reason">"Why give Lync back (recorded in the audit log):"</label>
+                                <textarea id="reenable-reason" rows="2" prop:value=move || reason.get()
+                                    on:input=move |ev| reason.set(event_target_value(&ev))></textarea>
+                            })}
                             {needs_name.clone().map(|name| view! {
                                 <label for="confirm-name">{format!("Some steps destroy or hide data, or cannot be undone. Type {name} to confirm:")}</label>
                                 <input id="confirm-name" autocomplete="off" prop:value=move || typed.get()
@@ -279,7 +332,8 @@ fn PlanCard(
                             <div class="pager">
                                 <button id="confirm-run" class="primary"
                                     disabled=move || busy.get() || (!expected.is_empty() && !typed.get().trim().eq_ignore_ascii_case(&expected))
-                                    on:click=move |_| run()>"Confirm and run"</button>
+                                        || (re_enables && reason.get().trim().is_empty())
+                                    on:click=move |_| run()>{run_label}</button>
                                 <button on:click=move |_| confirming.set(None)>"Not now"</button>
                             </div>
                         </div>

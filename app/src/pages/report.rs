@@ -5,12 +5,14 @@
 //! the URL; changing it opens a new stream), so the page opens as fast at 100,000 users as at
 //! 1,000; more rows come a page at a time on request.
 
-use crate::components::{OpenRequestLink, when};
+use crate::components::{ErrorMessage, OpenRequestLink, when};
 use crate::url;
 use deprov_wire::report::{
     FilteredTotal, Finding, FindingKey, HistoryPoint, MismatchReport, NotEvaluated, ReportChange,
     Risk, Rule, RuleCounts,
 };
+use deprov_wire::directory::UserId;
+use deprov_wire::workflow::{BulkOutcome, NewBulkRequest, ReasonCategory, Urgency};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use send_wrapper::SendWrapper;
@@ -69,6 +71,68 @@ struct Live {
     /// The pools and departments among the findings, for the filter menus.
     pools: RwSignal<Vec<String>>,
     departments: RwSignal<Vec<String>>,
+}
+
+/// One user in the table: the findings the page holds for them (one per rule), risk first.
+#[derive(Debug, Clone)]
+struct UserRow {
+    findings: Vec<Row>,
+}
+
+impl UserRow {
+    fn first(&self) -> &Finding {
+        &self.findings[0].finding
+    }
+
+    /// Appeared when any finding is new; leaving only when all are going.
+    fn phase(&self) -> Phase {
+        if self.findings.iter().any(|r| r.phase == Phase::Appeared) {
+            Phase::Appeared
+        } else if self.findings.iter().all(|r| r.phase == Phase::Leaving) {
+            Phase::Leaving
+        } else {
+            Phase::Steady
+        }
+    }
+
+    /// A request can be filed from the report: not homed online, none open.
+    fn fileable(&self) -> bool {
+        let first = self.first();
+        !first.homed_online && first.open_request.is_none()
+    }
+}
+
+/// How the table is sorted (the stream's order, risk first, unless the person picks another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortBy {
+    Risk,
+    Name,
+    Since,
+}
+
+/// The held findings as one row per user, in `sort` order (risk first keeps the stream's order).
+fn by_user(rows: &[Row], sort: SortBy) -> Vec<UserRow> {
+    let mut users: Vec<UserRow> = Vec::new();
+    let mut at: std::collections::HashMap<UserId, usize> = std::collections::HashMap::new();
+    for row in rows {
+        match at.get(&row.finding.user_id) {
+            Some(&i) => users[i].findings.push(row.clone()),
+            None => {
+                at.insert(row.finding.user_id, users.len());
+                users.push(UserRow {
+                    findings: vec![row.clone()],
+                });
+            }
+        }
+    }
+    let since = |u: &UserRow| u.findings.iter().filter_map(|r| r.finding.since).min();
+    match sort {
+        SortBy::Risk => {}
+        SortBy::Name => users.sort_by(|a, b| a.first().display_name.cmp(&b.first().display_name)),
+        // Longest-standing first; findings with no start last.
+        SortBy::Since => users.sort_by_key(|u| (since(u).is_none(), since(u))),
+    }
+    users
 }
 
 fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
@@ -372,8 +436,12 @@ pub fn ReportPage() -> impl IntoView {
         let search = url::with_param(&query.read_untracked(), &FILTERS, key, &value, &[]);
         navigate(&format!("/report?{search}"), url::replacing());
     };
-    // The stream holds only what the filter keeps: every row is shown.
-    let visible = move || live.rows.get();
+    // The stream holds only what the filter keeps: every row is shown, one per user.
+    let sort = RwSignal::new(SortBy::Risk);
+    let grouped = move || by_user(&live.rows.read(), sort.get());
+    let requester = crate::session().has(deprov_wire::people::Role::Requester);
+    // Users picked for one bulk request; kept across re-sorts and new pages.
+    let selected = RwSignal::new(Vec::<UserId>::new());
     let csv = move || {
         format!(
             "/api/report/mismatches.csv?{}",
@@ -448,14 +516,40 @@ pub fn ReportPage() -> impl IntoView {
                 let shown = Live::held(&live.rows.read());
                 format!("{shown} findings shown, {} in all", live.total.get())
             }}</p>
+            {requester.then(|| view! { <BulkRequest selected /> })}
+            <div class="table-scroll">
             <table class="findings" id="findings">
-                <thead><tr><th>"User"</th><th>"Rule"</th><th>"Risk"</th><th>"Since"</th><th>"Why"</th><th>"Next action"</th><th></th></tr></thead>
+                <thead><tr>
+                    {requester.then(|| view! {
+                        <th><input type="checkbox" id="select-all" aria-label="Select every user a request can be filed for"
+                            prop:checked=move || {
+                                let fileable: Vec<UserId> = grouped().iter().filter(|u| u.fileable()).map(|u| u.first().user_id).collect();
+                                !fileable.is_empty() && fileable.iter().all(|id| selected.read().contains(id))
+                            }
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                let fileable: Vec<UserId> = grouped().iter().filter(|u| u.fileable()).map(|u| u.first().user_id).collect();
+                                selected.update(|s| {
+                                    s.retain(|id| !fileable.contains(id));
+                                    if on { s.extend(fileable); }
+                                });
+                            } /></th>
+                    })}
+                    <SortHeader sort by=SortBy::Name label="User" />
+                    <th>"Rules"</th>
+                    <SortHeader sort by=SortBy::Risk label="Risk" />
+                    <SortHeader sort by=SortBy::Since label="Since" />
+                    <th>"Why"</th><th>"Next action"</th><th>"Request"</th>
+                </tr></thead>
                 <tbody>
-                    <For each=visible key=|row| (row.finding.key(), row.revision) let(row)>
-                        <FindingRow row />
+                    <For each=grouped
+                        key=|user| (user.first().user_id, user.findings.iter().map(|r| r.revision).collect::<Vec<_>>())
+                        let(user)>
+                        <UserFindings user selected requester />
                     </For>
                 </tbody>
             </table>
+            </div>
             {move || (Live::held(&live.rows.read()) < live.total.get()).then(|| view! {
                 <p class="pager">
                     <button id="findings-more" on:click=show_more disabled=move || loading_more.get()>
@@ -476,47 +570,164 @@ pub fn ReportPage() -> impl IntoView {
     }
 }
 
+/// A column header that sorts the table by itself.
 #[component]
-fn FindingRow(row: Row) -> impl IntoView {
-    let Row {
-        finding: f, phase, ..
-    } = row;
-    let requester = crate::session().has(deprov_wire::people::Role::Requester);
-    let risk = match f.risk {
+fn SortHeader(sort: RwSignal<SortBy>, by: SortBy, label: &'static str) -> impl IntoView {
+    view! {
+        <th aria-sort=move || if sort.get() == by { "descending" } else { "none" }>
+            <button class="link sort" class:active=move || sort.get() == by on:click=move |_| sort.set(by)>{label}</button>
+        </th>
+    }
+}
+
+fn risk_badge(risk: Risk) -> impl IntoView {
+    match risk {
         Risk::High => view! { <span class="badge cert">"high"</span> },
         Risk::Medium => view! { <span class="badge warn">"medium"</span> },
         Risk::Low => view! { <span class="badge muted">"low"</span> },
-    };
-    let since = f.since.map(when).unwrap_or_else(|| "—".to_owned());
-    let until = f
-        .until
-        .map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
+    }
+}
+
+/// One user's row: the rules that apply as badges, what to do about each, and the request that
+/// is open or can be filed.
+#[component]
+fn UserFindings(user: UserRow, selected: RwSignal<Vec<UserId>>, requester: bool) -> impl IntoView {
+    let phase = user.phase();
+    let fileable = user.fileable();
+    let f = user.first().clone();
+    let id = f.user_id;
+    let rules: Vec<&'static str> = user.findings.iter().map(|r| r.finding.rule.as_str()).collect();
+    let since = user.findings.iter().filter_map(|r| r.finding.since).min();
+    let until = user.findings.iter().filter_map(|r| r.finding.until).max();
+    let since = since.map(when).unwrap_or_else(|| "—".to_owned());
+    let until = until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
     view! {
-        <tr data-key=format!("{}:{}", f.user_id, f.rule.as_str())
+        <tr data-user=id.to_string() data-rules=rules.join(" ")
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
+            {requester.then(|| view! {
+                <td>{fileable.then(|| view! {
+                    <input type="checkbox" class="pick" aria-label=format!("Select {}", f.display_name)
+                        prop:checked=move || selected.read().contains(&id)
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            selected.update(|s| {
+                                s.retain(|other| *other != id);
+                                if on { s.push(id); }
+                            });
+                        } />
+                })}</td>
+            })}
             <td>
-                <a href=format!("/users/{}", f.user_id)>{f.display_name.clone()}</a>
+                <a href=format!("/users/{id}")>{f.display_name.clone()}</a>
                 <div class="sub">{f.sam_account_name.clone()} " · " {f.department.clone()}</div>
                 <div class="badges">
                     {f.protected.then(|| view! { <span class="badge flag">"protected"</span> })}
                     {f.homed_online.then(|| view! { <span class="badge flag">"online"</span> })}
                 </div>
             </td>
-            <td>{f.rule.label()}</td>
-            <td>{risk}</td>
+            <td><div class="badges">{user.findings.iter().map(|r| view! {
+                <span class="badge rule" data-rule=r.finding.rule.as_str()>{r.finding.rule.label()}</span>
+            }).collect_view()}</div></td>
+            <td>{risk_badge(f.risk)}</td>
             <td class="when">{since}{until}</td>
-            <td>{f.why.clone()}</td>
-            <td class="next">{f.next_action.clone()}</td>
+            <td><ul class="plain">{user.findings.iter().map(|r| view! { <li>{r.finding.why.clone()}</li> }).collect_view()}</ul></td>
+            <td class="next"><ul class="plain">{user.findings.iter().map(|r| view! { <li>{r.finding.next_action.clone()}</li> }).collect_view()}</ul></td>
             <td class="act">{match f.open_request {
                 Some(open) => view! { <OpenRequestLink open /> }.into_any(),
                 // Only where one can be filed: an online user is handled in Lync Online.
-                None if requester && !f.homed_online => view! {
-                    <a class="button" href=format!("/requests/new?user={}", f.user_id)>
-                        "Request de-provisioning"</a>
+                None if requester && fileable => view! {
+                    <a class="button" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
                 }.into_any(),
                 None => ().into_any(),
             }}</td>
         </tr>
+    }
+}
+
+/// One request each for the users picked in the table, with one reason, and what became of each.
+#[component]
+fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
+    let reason = RwSignal::new(None::<ReasonCategory>);
+    let reason_text = RwSignal::new(String::new());
+    let urgency = RwSignal::new(Urgency::Standard);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let outcome = RwSignal::new(None::<BulkOutcome>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(reason) = reason.get_untracked() else {
+            error.set(Some("Choose a reason.".into()));
+            return;
+        };
+        let bulk = NewBulkRequest {
+            user_ids: selected.get_untracked(),
+            reason,
+            reason_text: reason_text.get_untracked(),
+            urgency: urgency.get_untracked(),
+            effective_at: None,
+            grace_days: None,
+        };
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match crate::api::create_bulk(bulk).await {
+                Ok(answer) => {
+                    // Filed users leave the selection; refused ones stay, to be looked at.
+                    selected.update(|s| {
+                        s.retain(|id| answer.results.iter().any(|r| r.user_id == *id && r.request.is_none()))
+                    });
+                    outcome.set(Some(answer));
+                }
+                Err(message) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <Show when=move || !selected.read().is_empty()>
+            <form class="card form bulk" id="bulk-request" on:submit=submit>
+                <h2>{move || format!("Request de-provisioning for {} selected user(s)", selected.read().len())}</h2>
+                <p class="sub">"One request each, each checked on its own and approved on its own. \
+                    A protected account needs a request of its own, with the override."</p>
+                <label for="bulk-reason">"Reason"</label>
+                <select id="bulk-reason" on:change=move |ev| reason.set(ReasonCategory::parse(&event_target_value(&ev)))
+                    prop:value=move || reason.get().map_or("", |r| r.as_str())>
+                    <option value="">"Choose a reason"</option>
+                    {ReasonCategory::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
+                </select>
+                <label for="bulk-reason-text">"What happened (for the approver and the audit log)"</label>
+                <textarea id="bulk-reason-text" rows="2" prop:value=move || reason_text.get()
+                    on:input=move |ev| reason_text.set(event_target_value(&ev))></textarea>
+                <label for="bulk-urgency">"Urgency"</label>
+                <select id="bulk-urgency" on:change=move |ev| urgency.set(Urgency::parse(&event_target_value(&ev)).unwrap_or(Urgency::Standard))
+                    prop:value=move || urgency.get().as_str()>
+                    {[Urgency::Standard, Urgency::ImmediateDisconnect].map(|u| view! { <option value=u.as_str()>{u.label()}</option> })}
+                </select>
+                {move || error.get().map(|message| view! { <ErrorMessage message id="bulk-error" /> })}
+                <div class="actions">
+                    <button id="bulk-submit" class="primary" type="submit" disabled=move || busy.get()>"Send for approval"</button>
+                    <button type="button" on:click=move |_| selected.set(Vec::new())>"Clear the selection"</button>
+                </div>
+            </form>
+        </Show>
+        {move || outcome.get().map(|answer| view! {
+            <section class="card" id="bulk-outcome" role="status">
+                <h2>{format!("{} filed, {} refused", answer.filed, answer.refused)}</h2>
+                <ul>{answer.results.into_iter().map(|r| {
+                    let name = r.display_name.clone().unwrap_or_else(|| r.user_id.to_string());
+                    view! {
+                        <li data-user=r.user_id.to_string()>
+                            <a href=format!("/users/{}", r.user_id)>{name}</a> ": "
+                            {match (r.request, r.refused) {
+                                (Some(id), _) => view! { "filed as " <a href=format!("/requests/{id}")>{format!("#{id}")}</a> }.into_any(),
+                                (None, why) => view! { <ErrorMessage message=why.unwrap_or_default() /> }.into_any(),
+                            }}
+                        </li>
+                    }
+                }).collect_view()}</ul>
+                <button type="button" class="link" on:click=move |_| outcome.set(None)>"Dismiss"</button>
+            </section>
+        })}
     }
 }
 

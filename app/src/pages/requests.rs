@@ -129,7 +129,10 @@ fn RequestTable(
 fn AutoStageTwo() -> impl IntoView {
     let settings = LocalResource::new(api::execution_settings);
     let error = RwSignal::new(None::<String>);
+    // Turning it on lets deprov destroy data (Disable-CsUser) unattended: asked first.
+    let confirming = RwSignal::new(false);
     let toggle = move |on: bool| {
+        confirming.set(false);
         leptos::task::spawn_local(async move {
             match api::set_execution_settings(ExecutionSettings { auto_stage_two: on }).await {
                 Ok(_) => settings.refetch(),
@@ -142,8 +145,17 @@ fn AutoStageTwo() -> impl IntoView {
             {move || match settings.get().map(|s| s.map(|s| s.auto_stage_two)) {
                 Some(Ok(true)) => view! { "Automatic stage 2 is on: deprov runs stage 2 when a grace period ends. "
                     <button on:click=move |_| toggle(false)>"Turn off"</button> }.into_any(),
+                Some(Ok(false)) if confirming.get() => view! {
+                    <span class="confirm" role="dialog" aria-label="Turn automatic stage 2 on"
+                        on:keydown=move |ev| if ev.key() == "Escape" { confirming.set(false) }>
+                        "Turn on automatic stage 2? From now on, when a grace period ends, deprov backs the user up and \
+                         runs Disable-CsUser by itself, with nobody pressing a button: contacts, conferences and \
+                         policies are removed (a restore from the backup brings most of them back). "
+                        <button id="auto-stage-two-confirm" class="primary" on:click=move |_| toggle(true)>"Turn on"</button> " "
+                        <button on:click=move |_| confirming.set(false)>"Not now"</button>
+                    </span> }.into_any(),
                 Some(Ok(false)) => view! { "Automatic stage 2 is off: nothing runs by itself. "
-                    <button on:click=move |_| toggle(true)>"Turn on"</button> }.into_any(),
+                    <button id="auto-stage-two-on" on:click=move |_| confirming.set(true)>"Turn on…"</button> }.into_any(),
                 _ => view! { "" }.into_any(),
             }}
             {move || error.get().map(|e| view! { <span class="error">{e}</span> })}

@@ -19,7 +19,7 @@ use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
     Backup, BackupDocument, ExecutionView, Operation, OperationPlan, OperationState, OperationView,
-    READ_ONLY, StepState, StepView, Verification, VerificationState,
+    READ_ONLY, ReenableAsk, StepState, StepView, Verification, VerificationState,
 };
 use deprov_wire::workflow::{RequestState, RequestView};
 use plan::{History, Situation};
@@ -46,6 +46,9 @@ pub enum ExecutionError {
     /// The request changed meanwhile, or something is already running (409).
     #[error("{0}")]
     Conflict(String),
+    /// This admin may not do it: they asked for it, and another must confirm (403).
+    #[error("{0}")]
+    NotYours(String),
     #[error("No request #{0}.")]
     NotFound(i64),
     /// The backend could not be read before starting: nothing ran (503).
@@ -70,6 +73,41 @@ impl From<WorkflowError> for ExecutionError {
             WorkflowError::Refused { message, field } => Self::Refused { message, field },
         }
     }
+}
+
+/// What [`Executor::begin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// The operation is recorded and ready to drive.
+    Started(i64),
+    /// The ask is recorded: a second admin must confirm it.
+    Asked,
+}
+
+/// The longest reason for giving Lync back.
+const MAX_REASON: usize = 2_000;
+
+/// The ask waiting on request `id`, with the request version it was made on.
+async fn read_ask<'c>(
+    executor: impl sqlx::SqliteExecutor<'c>,
+    id: i64,
+) -> Result<Option<(ReenableAsk, i64)>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT operation, version, reason, asked_by, asked_at FROM reenable_asks WHERE request_id = ?",
+    )
+    .bind(id)
+    .fetch_optional(executor)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let ask = ReenableAsk {
+        operation: code_in(&row, "operation", Operation::parse)?,
+        reason: row.try_get("reason")?,
+        asked_by: row.try_get("asked_by")?,
+        asked_at: stamp_in(&row, "asked_at")?,
+    };
+    Ok(Some((ask, row.try_get("version")?)))
 }
 
 fn refused(message: impl Into<String>) -> ExecutionError {
@@ -413,6 +451,7 @@ impl Executor {
                         .or_else(|| plan::refusal(operation, &situation))
                         .or(build_refusal),
                     warnings: plan::warnings(operation, &situation),
+                    second_admin: plan::second_admin(operation, &situation),
                     steps,
                 });
             }
@@ -424,11 +463,16 @@ impl Executor {
                     .last
                     .is_some_and(|(_, s)| s == OperationState::Failed),
             operations: self.operations(id).await?,
-            request,
             next,
             backup_taken_at,
             as_of: now,
             read_only: self.shell.is_none().then(|| READ_ONLY.to_owned()),
+            // An ask made on an older version is stale: the request moved on.
+            reenable_ask: read_ask(self.store.pool(), id)
+                .await?
+                .filter(|(_, asked_on)| *asked_on == request.version)
+                .map(|(ask, _)| ask),
+            request,
         })
     }
 
@@ -439,8 +483,9 @@ impl Executor {
     }
 
     /// Starts `operation` on request `id` for `by`, if `version` is still the request's version:
-    /// plans it from a fresh read of the user and records the steps as pending. Returns the
-    /// operation's id; [`Executor::drive`] runs it.
+    /// plans it from a fresh read of the user and records the steps as pending; [`Executor::drive`]
+    /// runs it. Giving Lync back needs `reason`, and sometimes a second admin: then the first
+    /// admin's call records the ask, and another admin's call starts it.
     pub async fn begin(
         &self,
         id: i64,
@@ -448,7 +493,8 @@ impl Executor {
         by: &str,
         version: i64,
         confirm: Option<&str>,
-    ) -> Result<i64, ExecutionError> {
+        reason: Option<&str>,
+    ) -> Result<Begun, ExecutionError> {
         self.shell()?;
         let request = self.request(id).await?;
         if request.version != version {
@@ -499,8 +545,84 @@ impl Executor {
             });
         }
 
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let reason = match reason {
+            _ if !operation.re_enables() => None,
+            Some(reason) if reason.chars().count() <= MAX_REASON => Some(reason),
+            _ => {
+                return Err(ExecutionError::Refused {
+                    message: format!(
+                        "{} gives {} Lync back: say why (at most {MAX_REASON} characters).",
+                        operation.label(),
+                        request.user_display_name
+                    ),
+                    field: Some("reason"),
+                });
+            }
+        };
+        let second_admin = plan::second_admin(operation, &situation);
+
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
+        let mut asked = String::new();
+        if let (Some(why), Some(reason)) = (&second_admin, reason) {
+            match read_ask(&mut *write.tx, id).await? {
+                Some((ask, asked_on)) if ask.operation == operation && asked_on == version => {
+                    if ask.asked_by.eq_ignore_ascii_case(by) {
+                        return Err(ExecutionError::NotYours(format!(
+                            "You asked for this {}: another admin must confirm it.",
+                            operation.label().to_lowercase()
+                        )));
+                    }
+                    sqlx::query("DELETE FROM reenable_asks WHERE request_id = ?")
+                        .bind(id)
+                        .execute(&mut *write.tx)
+                        .await?;
+                    asked = format!(
+                        "; asked by {} ({}), confirmed by {by} ({reason})",
+                        ask.asked_by, ask.reason
+                    );
+                }
+                // None yet, or one for another operation or an older version: this is the ask.
+                _ => {
+                    sqlx::query(
+                        "INSERT INTO reenable_asks (request_id, operation, version, reason, asked_by, asked_at) \
+                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET operation = excluded.operation, \
+                         version = excluded.version, reason = excluded.reason, asked_by = excluded.asked_by, \
+                         asked_at = excluded.asked_at",
+                    )
+                    .bind(id)
+                    .bind(operation.as_str())
+                    .bind(version)
+                    .bind(reason)
+                    .bind(by)
+                    .bind(stamp(wall))
+                    .execute(&mut *write.tx)
+                    .await?;
+                    audit::append(
+                        &mut write,
+                        wall,
+                        Event {
+                            actor: by,
+                            action: "execution.ask",
+                            subject: &format!("request #{id}"),
+                            details: format!(
+                                "{} for {} asked, waiting for a second admin: {reason}. {why}",
+                                operation.label(),
+                                request.user_sam_account_name
+                            ),
+                            change: None,
+                        },
+                    )
+                    .await?;
+                    write.commit().await?;
+                    self.notify(id);
+                    return Ok(Begun::Asked);
+                }
+            }
+        } else if let Some(reason) = reason {
+            asked = format!("; reason: {reason}");
+        }
         if !claim(&mut write, id, version, wall).await? {
             return Err(changed_meanwhile(&request));
         }
@@ -539,7 +661,7 @@ impl Executor {
                 action: "execution.start",
                 subject: &format!("request #{id}"),
                 details: format!(
-                    "{} for {}: {}",
+                    "{} for {}: {}{asked}",
                     operation.label(),
                     request.user_sam_account_name,
                     commands.join("; ")
@@ -556,7 +678,7 @@ impl Executor {
         .await?;
         self.commit_claimed(write, operation_id).await?;
         self.notify(id);
-        Ok(operation_id)
+        Ok(Begun::Started(operation_id))
     }
 
     /// Continues the failed last operation of request `id` from its first step not done. A step
@@ -1195,10 +1317,12 @@ impl Executor {
                     AUTOMATIC,
                     request.version,
                     Some(&request.user_sam_account_name),
+                    None,
                 )
                 .await;
             match started {
-                Ok(operation) => {
+                Ok(Begun::Asked) => {} // Stage 2 never needs a second admin.
+                Ok(Begun::Started(operation)) => {
                     if let Err(error) = self.drive(operation).await {
                         tracing::warn!(request = request.id, %error, "automatic stage 2 stopped");
                     }

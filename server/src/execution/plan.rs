@@ -405,8 +405,42 @@ fn backup_step(user: &DirectoryUser) -> PlannedStep {
 }
 
 /// Warnings to read before `operation` runs.
+/// Why giving Lync back to this user needs a second admin, if it does: an AD-disabled account
+/// regains Lync that AD no longer vouches for, and an immediate disconnect was a hostile
+/// termination that one admin alone should not undo.
+pub fn second_admin(operation: Operation, situation: &Situation<'_>) -> Option<String> {
+    if !operation.re_enables() {
+        return None;
+    }
+    let name = &situation.request.user_display_name;
+    if situation.user.ad.account_disabled {
+        Some(format!(
+            "{name}'s AD account is disabled: Lync will be enabled for a disabled AD account, and it shows in the \
+             mismatch report. A second admin must confirm."
+        ))
+    } else if situation.request.urgency == Urgency::ImmediateDisconnect {
+        Some(format!(
+            "{name} was cut off by an immediate disconnect (hostile termination): a second admin must confirm \
+             giving Lync back."
+        ))
+    } else {
+        None
+    }
+}
+
 pub fn warnings(operation: Operation, situation: &Situation<'_>) -> Vec<String> {
     let mut warnings = predict::warnings(situation.user);
+    if operation.re_enables() {
+        let address = situation
+            .request
+            .user_sip_address
+            .clone()
+            .unwrap_or_else(|| "their old SIP address".to_owned());
+        warnings.push(format!(
+            "{} regains Lync as {address}: IM, presence, meetings and calls, on every device that signs in.",
+            situation.request.user_display_name
+        ));
+    }
     let history = situation.history;
     if history.did(|c| matches!(c, Cmdlet::SetCsUserSipAddress { .. })) {
         // The address differs from the UPN because this request renamed it: not a finding here.

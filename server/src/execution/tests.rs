@@ -94,14 +94,23 @@ impl Rig {
         (approved.id, approved.version)
     }
 
+    /// Runs `operation` to its end; giving Lync back is asked by one admin and, where a second
+    /// must confirm, confirmed by another.
     async fn run(&self, id: i64, operation: Operation) -> ExecutionView {
         let version = self.workflow.get(id).await.unwrap().unwrap().version;
-        let op = self
-            .executor
-            .begin(id, operation, "admin", version, Some("janedoe"))
-            .await
-            .unwrap();
-        self.executor.drive(op).await.unwrap();
+        let reason = Some("Rehired on the same contract");
+        let mut begun = Begun::Asked;
+        for admin in ["admin", "admin2"] {
+            begun = self
+                .executor
+                .begin(id, operation, admin, version, Some("janedoe"), reason)
+                .await
+                .unwrap();
+            if begun != Begun::Asked {
+                break;
+            }
+        }
+        self.executor.drive(started(begun)).await.unwrap();
         self.executor.view(id).await.unwrap()
     }
 
@@ -189,17 +198,18 @@ async fn a_double_start_is_refused_and_two_drivers_run_each_step_once() {
     let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
     let op = rig
         .executor
-        .begin(id, Operation::StageOne, "admin", version, Some("janedoe"))
+        .begin(id, Operation::StageOne, "admin", version, Some("janedoe"), None)
         .await
         .unwrap();
     let second = rig
         .executor
-        .begin(id, Operation::StageOne, "admin2", version, Some("janedoe"))
+        .begin(id, Operation::StageOne, "admin2", version, Some("janedoe"), None)
         .await;
     assert!(
         matches!(second, Err(ExecutionError::Conflict(_))),
         "{second:?}"
     );
+    let op = started(op);
     let (a, b) = tokio::join!(rig.executor.drive(op), rig.executor.drive(op));
     a.unwrap();
     b.unwrap();
@@ -214,7 +224,7 @@ async fn a_destructive_operation_needs_the_account_name() {
     let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
     let refused = rig
         .executor
-        .begin(id, Operation::StageOne, "admin", version, Some("someone"))
+        .begin(id, Operation::StageOne, "admin", version, Some("someone"), None)
         .await;
     assert!(
         matches!(
@@ -350,11 +360,11 @@ async fn a_restart_settles_a_step_cut_off_mid_call_by_reading_the_user() {
         rig.fault("Set-CsUser", kind);
         let op = rig
             .executor
-            .begin(id, Operation::StageOne, "admin", version, None)
+            .begin(id, Operation::StageOne, "admin", version, None, None)
             .await
             .unwrap();
         // Killed during the call: the driver is dropped before its timeout fires.
-        let driver = rig.executor.drive(op);
+        let driver = rig.executor.drive(started(op));
         let _ = tokio::time::timeout(Duration::from_millis(100), driver).await;
         let running: String = sqlx::query_scalar("SELECT state FROM steps WHERE position = 1")
             .fetch_one(rig.store.pool())
@@ -399,7 +409,7 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     let version = rig.workflow.get(id).await.unwrap().unwrap().version;
     let early = rig
         .executor
-        .begin(id, Operation::StageTwo, "admin", version, Some("janedoe"))
+        .begin(id, Operation::StageTwo, "admin", version, Some("janedoe"), None)
         .await;
     assert!(
         matches!(&early, Err(ExecutionError::Refused { message, .. }) if message.starts_with("Stage 2 is due on")),
@@ -468,12 +478,12 @@ async fn the_periodic_settling_leaves_a_started_operation_alone_and_settles_an_a
     let (id, version) = rig.approved(Urgency::Standard).await;
     let op = rig
         .executor
-        .begin(id, Operation::StageOne, "admin", version, None)
+        .begin(id, Operation::StageOne, "admin", version, None, None)
         .await
         .unwrap();
     // Started, its driver not yet running: the sweep must not touch it.
     assert_eq!(rig.executor.recover().await.unwrap(), 0);
-    rig.executor.drive(op).await.unwrap();
+    rig.executor.drive(started(op)).await.unwrap();
     assert_eq!(
         rig.workflow.get(id).await.unwrap().unwrap().state,
         RequestState::StageOneDone
@@ -483,7 +493,7 @@ async fn the_periodic_settling_leaves_a_started_operation_alone_and_settles_an_a
     let rig = self::rig().await;
     let (id, version) = rig.approved(Urgency::Standard).await;
     rig.executor
-        .begin(id, Operation::StageOne, "admin", version, None)
+        .begin(id, Operation::StageOne, "admin", version, None, None)
         .await
         .unwrap();
     rig.executor.claimed.lock().unwrap().clear();
@@ -501,4 +511,12 @@ async fn the_periodic_settling_leaves_a_started_operation_alone_and_settles_an_a
         rig.workflow.get(id).await.unwrap().unwrap().state,
         RequestState::StageOneDone
     );
+}
+
+/// The operation `begun` started (these tests never need a second admin).
+fn started(begun: Begun) -> i64 {
+    match begun {
+        Begun::Started(operation) => operation,
+        Begun::Asked => panic!("the operation waits for a second admin"),
+    }
 }

@@ -6,7 +6,7 @@ use super::AppState;
 use super::auth::{Admins, AnyRole, Holding};
 use super::error::{AppError, Body, Segment};
 use super::requests::request_id;
-use crate::execution::ExecutionError;
+use crate::execution::{Begun, ExecutionError};
 use crate::people::sessions::{self, Session};
 use axum::Json;
 use axum::extract::State;
@@ -25,6 +25,7 @@ impl From<ExecutionError> for AppError {
         match error {
             ExecutionError::Refused { message, field } => Self::Unprocessable { message, field },
             ExecutionError::Conflict(message) => Self::Conflict(message),
+            ExecutionError::NotYours(message) => Self::Forbidden(message),
             ExecutionError::NotFound(id) => Self::NotFound(format!("No request #{id}.")),
             ExecutionError::Backend(error) => Self::BackendUnavailable(format!(
                 "{error}. Nothing was run; try again in a moment."
@@ -74,7 +75,7 @@ pub async fn execute(
     Body(execute): Body<ExecuteBody>,
 ) -> Result<Response, AppError> {
     let id = request_id(&id)?;
-    let operation = state
+    let begun = state
         .executor
         .begin(
             id,
@@ -82,9 +83,13 @@ pub async fn execute(
             &admin.name,
             execute.version,
             execute.confirm.as_deref(),
+            execute.reason.as_deref(),
         )
         .await?;
-    drive(&state, operation);
+    // Asked: the view shows the ask, waiting for a second admin.
+    if let Begun::Started(operation) = begun {
+        drive(&state, operation);
+    }
     Ok(accepted(&state, id).await)
 }
 
