@@ -1,6 +1,6 @@
 //! The UI in a real headless Chromium over WebDriver, as a person would use it.
 
-use deprov_tests::{Browser, TestPortal};
+use deprov_tests::{Browser, TestPortal, ordinary_user};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use std::time::Duration;
@@ -193,7 +193,7 @@ async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
             t != "0"
         })
         .await;
-    let row = format!("tr[data-key=\"{id}:ad_disabled_lync_enabled\"]");
+    let row = format!("tr[data-user=\"{id}\"][data-rules~=\"ad_disabled_lync_enabled\"]");
     assert!(
         browser.client.find(Locator::Css(&row)).await.is_err(),
         "not a finding yet"
@@ -401,6 +401,47 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         listed.starts_with(&format!("#{request_id} Approved")),
         "{listed}"
     );
+    // It says why no second request can be filed, instead of offering one that would fail.
+    manager
+        .wait_for(
+            &format!("#open-request a[href=\"/requests/{request_id}\"]"),
+            PATIENCE,
+        )
+        .await;
+    let why = manager
+        .wait_for_text("#cannot-request", PATIENCE, |t| {
+            t.contains("already has an open request")
+        })
+        .await;
+    assert!(why.contains(&format!("#{request_id}")), "{why}");
+    assert!(
+        manager
+            .client
+            .find(Locator::Css("#request-deprovisioning"))
+            .await
+            .is_err(),
+        "no request button while one is open"
+    );
+
+    // The report row shows the open request instead of offering another.
+    manager
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    let row = format!("#findings tr[data-user=\"{id}\"]");
+    let cell = manager
+        .wait_for_text(&format!("{row} td.act"), PATIENCE, |t| !t.is_empty())
+        .await;
+    assert_eq!(cell, format!("#{request_id} approved"));
+    assert!(
+        manager
+            .client
+            .find(Locator::Css(&format!("{row} input.pick")))
+            .await
+            .is_err(),
+        "a user with an open request cannot be picked for a bulk request"
+    );
 
     // A second request for the same user is refused, and the refusal links to the open one.
     manager
@@ -445,7 +486,7 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
     use deprov_server::backend::DirectorySource;
     use deprov_wire::directory::SignInMethod;
     let portal = TestPortal::spawn(500, 3).await;
-    let user = deprov_tests::ordinary_user(&portal, 0).await;
+    let user = ordinary_user(&portal, 0).await;
     let id: deprov_wire::directory::UserId = user.parse().unwrap();
     let jane = portal.simulator().read_user(id).await.unwrap();
     let sip = jane.lync.as_ref().unwrap().sip_address.clone();
@@ -537,7 +578,91 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
     browser
         .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
         .await;
-    browser.wait_for("[data-plan=restore]", PATIENCE).await;
+
+    // Restoring gives Lync back after an immediate disconnect: a reason, and a second admin.
+    let plan = browser
+        .wait_for_text("[data-plan=restore]", PATIENCE, |t| {
+            t.contains("a second admin must confirm")
+        })
+        .await;
+    assert!(plan.contains("regains Lync as sip:"), "{plan}");
+    browser
+        .on("#run-restore", |e| async move { e.click().await })
+        .await;
+    browser.wait_for("#confirm-restore", PATIENCE).await;
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("reenable-reason"),
+        "focus moves into the confirmation"
+    );
+    assert!(
+        !browser
+            .on("#confirm-run", |e| async move { e.is_enabled().await })
+            .await,
+        "no reason, no restore"
+    );
+    focused
+        .send_keys(&Key::Escape.to_string())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while browser
+        .client
+        .find(Locator::Css("#confirm-restore"))
+        .await
+        .is_ok()
+    {
+        assert!(std::time::Instant::now() < deadline, "Esc closes the confirmation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser
+        .on("#run-restore", |e| async move { e.click().await })
+        .await;
+    browser
+        .on("#reenable-reason", |e| async move {
+            e.send_keys("Dismissal overturned by the tribunal").await
+        })
+        .await;
+    if browser.client.find(Locator::Css("#confirm-name")).await.is_ok() {
+        browser
+            .on("#confirm-name", |e| async move { e.send_keys(sam).await })
+            .await;
+    }
+    let label = browser
+        .on("#confirm-run", |e| async move { e.text().await })
+        .await;
+    assert_eq!(label, "Ask a second admin");
+    browser
+        .on("#confirm-run", |e| async move { e.click().await })
+        .await;
+    let asked = browser
+        .wait_for_text("#ask-restore", PATIENCE, |t| t.contains("admin asked"))
+        .await;
+    assert!(
+        asked.contains("Dismissal overturned by the tribunal")
+            && asked.contains("Another admin must confirm it"),
+        "{asked}"
+    );
+    browser
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Removed from Lync")
+        .await;
+
+    // A second admin confirms (here over the API); the open page follows.
+    let (_, view) = portal
+        .get_json(&format!("/api/requests/{request_id}/execution"))
+        .await;
+    let (status, body) = portal
+        .post(
+            &format!("/api/requests/{request_id}/execute"),
+            Some(serde_json::json!({ "operation": "restore", "version": view["request"]["version"],
+                "confirm": sam, "reason": "Confirmed with legal" })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    browser
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Restored")
+        .await;
     browser.close().await;
 }
 
@@ -644,7 +769,10 @@ async fn against_a_real_ad_an_open_report_shows_an_ldapmodify_and_the_portal_say
             t.contains("not known without the Lync shell")
         })
         .await;
-    let row = format!("tr[data-key=\"{}:ad_disabled_lync_enabled\"]", leaver.id);
+    let row = format!(
+        "tr[data-user=\"{}\"][data-rules~=\"ad_disabled_lync_enabled\"]",
+        leaver.id
+    );
     assert!(
         browser.client.find(Locator::Css(&row)).await.is_err(),
         "not a finding yet"
@@ -789,11 +917,11 @@ async fn the_report_opens_on_its_first_page_shows_more_on_request_and_filters_on
         let mut rules = Vec::new();
         for row in browser
             .client
-            .find_all(Locator::Css("#findings tbody tr td:nth-child(2)"))
+            .find_all(Locator::Css("#findings tbody tr"))
             .await
             .unwrap()
         {
-            rules.push(row.text().await.unwrap());
+            rules.push(row.attr("data-rules").await.unwrap().unwrap_or_default());
         }
         rules
     };
@@ -801,8 +929,211 @@ async fn the_report_opens_on_its_first_page_shows_more_on_request_and_filters_on
     assert!(
         rules
             .iter()
-            .all(|r| r == "AD disabled, certificate still signs in"),
+            .all(|r| r == "certificate_sign_in"),
         "{rules:?}"
     );
+    browser.close().await;
+}
+
+/// The report as a work queue: a manager picks two users, files one request each in one step,
+/// reads what became of each, and the rows then show the open requests.
+#[tokio::test]
+async fn a_manager_files_requests_for_a_selection_from_the_report() {
+    let portal = TestPortal::spawn(1_000, 12).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "manager").await;
+    browser
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting"))
+        .await;
+    browser.wait_for("#findings tbody tr input.pick", PATIENCE).await;
+
+    // One row per user: no user appears twice, and a user under two rules shows two badges.
+    let users: Vec<String> = {
+        let mut users = Vec::new();
+        for row in browser
+            .client
+            .find_all(Locator::Css("#findings tbody tr"))
+            .await
+            .unwrap()
+        {
+            users.push(row.attr("data-user").await.unwrap().unwrap_or_default());
+        }
+        users
+    };
+    let distinct: std::collections::HashSet<&String> = users.iter().collect();
+    assert_eq!(distinct.len(), users.len(), "one row per user");
+
+    // Pick the first two users a request can be filed for.
+    let mut picked = Vec::new();
+    for row in browser
+        .client
+        .find_all(Locator::Css("#findings tbody tr"))
+        .await
+        .unwrap()
+    {
+        if picked.len() == 2 {
+            break;
+        }
+        if let Ok(pick) = row.find(Locator::Css("input.pick")).await {
+            let user = row.attr("data-user").await.unwrap().unwrap();
+            pick.click().await.unwrap();
+            picked.push(user);
+        }
+    }
+    assert_eq!(picked.len(), 2);
+    browser
+        .wait_for_text("#bulk-request h2", PATIENCE, |t| t.contains("for 2 selected"))
+        .await;
+    browser
+        .on("#bulk-reason-text", |e| async move {
+            e.send_keys("Leavers from the Q3 reorganisation (HR list 2026-11)").await
+        })
+        .await;
+    browser
+        .on("#bulk-submit", |e| async move { e.click().await })
+        .await;
+    browser
+        .wait_for_text("#bulk-error", PATIENCE, |t| t.contains("Choose a reason"))
+        .await;
+    browser
+        .on("#bulk-reason", |e| async move { e.select_by_value("resignation").await })
+        .await;
+    browser
+        .on("#bulk-submit", |e| async move { e.click().await })
+        .await;
+    browser
+        .wait_for_text("#bulk-outcome h2", PATIENCE, |t| t == "2 filed, 0 refused")
+        .await;
+    for user in &picked {
+        let filed = browser
+            .wait_for_text(&format!("#bulk-outcome li[data-user=\"{user}\"]"), PATIENCE, |t| {
+                t.contains("filed as #")
+            })
+            .await;
+        // The row now shows the request waiting for approval, and cannot be picked again.
+        let cell = browser
+            .wait_for_text(
+                &format!("#findings tr[data-user=\"{user}\"] td.act"),
+                PATIENCE,
+                |t| t.contains("waiting for approval"),
+            )
+            .await;
+        assert!(filed.ends_with(cell.split(' ').next().unwrap()), "{filed} / {cell}");
+    }
+    let (_, list) = portal.get_json("/api/requests?show=open").await;
+    assert_eq!(list["total"], 2, "{list}");
+    browser.close().await;
+}
+
+/// At 400 px no page scrolls sideways: the navigation wraps and wide tables scroll inside.
+#[tokio::test]
+async fn at_400_px_no_page_scrolls_sideways() {
+    let portal = TestPortal::spawn(500, 13).await;
+    let user = ordinary_user(&portal, 0).await;
+    let (status, body) = portal
+        .post(
+            "/api/requests",
+            Some(serde_json::json!({ "user_id": user, "reason": "termination", "reason_text": "Narrow screens too", "urgency": "standard" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let request = body["id"].as_i64().unwrap();
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "everyone").await;
+    browser.client.set_window_size(400, 900).await.unwrap();
+    let inner: u64 = browser
+        .client
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert!(inner <= 400, "the viewport is narrow: {inner}");
+    for (path, ready) in [
+        ("/".to_owned(), "#search"),
+        (format!("/users/{user}"), "#methods"),
+        ("/report".to_owned(), "#findings tbody tr"),
+        ("/requests".to_owned(), "#auto-stage-two"),
+        (format!("/requests/{request}"), "#request-state"),
+        ("/requests/new?user=".to_owned() + &user, "#reason"),
+        ("/audit".to_owned(), "#audit-table tbody tr"),
+    ] {
+        browser
+            .client
+            .goto(&format!("{}{path}", portal.base))
+            .await
+            .unwrap();
+        browser.wait_for(ready, PATIENCE).await;
+        let widths = browser
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(
+            scroll <= client,
+            "{path} scrolls sideways at 400 px: {scroll} px wide in {client} px"
+        );
+    }
+    browser.close().await;
+}
+
+/// Presses Tab until the element with `id` has the focus (at most 40 times).
+async fn tab_to(browser: &Browser, id: &str) -> fantoccini::elements::Element {
+    for _ in 0..40 {
+        let active = browser.client.active_element().await.unwrap();
+        if active.attr("id").await.unwrap().as_deref() == Some(id) {
+            return active;
+        }
+        active
+            .send_keys(&Key::Tab.to_string())
+            .await
+            .unwrap();
+    }
+    panic!("Tab never reached #{id}");
+}
+
+/// A request filed with the keyboard alone: the skip link, Tab between the fields, keys to
+/// choose, Enter to send.
+#[tokio::test]
+async fn a_request_can_be_filed_with_the_keyboard_alone() {
+    let portal = TestPortal::spawn(500, 14).await;
+    let user = ordinary_user(&portal, 0).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "manager").await;
+    browser
+        .client
+        .goto(&format!("{}/requests/new?user={user}", portal.base))
+        .await
+        .unwrap();
+    browser.wait_for("#reason", PATIENCE).await;
+    // The first Tab reaches the skip link; Enter on it moves past the navigation.
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let skip = browser.client.active_element().await.unwrap();
+    assert_eq!(skip.attr("class").await.unwrap().as_deref(), Some("skip-link"));
+    skip.send_keys(&Key::Enter.to_string()).await.unwrap();
+
+    let reason = tab_to(&browser, "reason").await;
+    // In a focused select, the arrow keys choose.
+    reason.send_keys(&Key::Down.to_string()).await.unwrap();
+    let text = tab_to(&browser, "reason-text").await;
+    text.send_keys("Resigned; last day was Friday").await.unwrap();
+    let submit = tab_to(&browser, "submit-request").await;
+    submit.send_keys(&Key::Enter.to_string()).await.unwrap();
+    browser
+        .wait_for_text("#request-state", PATIENCE, |t| t == "Waiting for approval")
+        .await;
+    let (_, list) = portal.get_json("/api/requests?show=open").await;
+    assert_eq!(list["requests"][0]["reason"], "termination", "{list}");
+    assert_eq!(list["requests"][0]["reason_text"], "Resigned; last day was Friday");
     browser.close().await;
 }

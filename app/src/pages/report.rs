@@ -439,7 +439,9 @@ pub fn ReportPage() -> impl IntoView {
     // The stream holds only what the filter keeps: every row is shown, one per user.
     let sort = RwSignal::new(SortBy::Risk);
     let grouped = move || by_user(&live.rows.read(), sort.get());
-    let requester = crate::session().has(deprov_wire::people::Role::Requester);
+    // Read as the session arrives: a page opened by its address draws before it is known.
+    let session = crate::session();
+    let requester = Signal::derive(move || session.has(deprov_wire::people::Role::Requester));
     // Users picked for one bulk request; kept across re-sorts and new pages.
     let selected = RwSignal::new(Vec::<UserId>::new());
     let csv = move || {
@@ -516,11 +518,11 @@ pub fn ReportPage() -> impl IntoView {
                 let shown = Live::held(&live.rows.read());
                 format!("{shown} findings shown, {} in all", live.total.get())
             }}</p>
-            {requester.then(|| view! { <BulkRequest selected /> })}
+            {move || requester.get().then(|| view! { <BulkRequest selected /> })}
             <div class="table-scroll">
             <table class="findings" id="findings">
                 <thead><tr>
-                    {requester.then(|| view! {
+                    {move || requester.get().then(|| view! {
                         <th><input type="checkbox" id="select-all" aria-label="Select every user a request can be filed for"
                             prop:checked=move || {
                                 let fileable: Vec<UserId> = grouped().iter().filter(|u| u.fileable()).map(|u| u.first().user_id).collect();
@@ -591,22 +593,28 @@ fn risk_badge(risk: Risk) -> impl IntoView {
 /// One user's row: the rules that apply as badges, what to do about each, and the request that
 /// is open or can be filed.
 #[component]
-fn UserFindings(user: UserRow, selected: RwSignal<Vec<UserId>>, requester: bool) -> impl IntoView {
+fn UserFindings(
+    user: UserRow,
+    selected: RwSignal<Vec<UserId>>,
+    requester: Signal<bool>,
+) -> impl IntoView {
     let phase = user.phase();
     let fileable = user.fileable();
     let f = user.first().clone();
     let id = f.user_id;
+    let pick_label = format!("Select {}", f.display_name);
     let rules: Vec<&'static str> = user.findings.iter().map(|r| r.finding.rule.as_str()).collect();
     let since = user.findings.iter().filter_map(|r| r.finding.since).min();
     let until = user.findings.iter().filter_map(|r| r.finding.until).max();
     let since = since.map(when).unwrap_or_else(|| "—".to_owned());
     let until = until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
+    let open_request = f.open_request;
     view! {
         <tr data-user=id.to_string() data-rules=rules.join(" ")
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
-            {requester.then(|| view! {
+            {move || requester.get().then(|| view! {
                 <td>{fileable.then(|| view! {
-                    <input type="checkbox" class="pick" aria-label=format!("Select {}", f.display_name)
+                    <input type="checkbox" class="pick" aria-label=pick_label.clone()
                         prop:checked=move || selected.read().contains(&id)
                         on:change=move |ev| {
                             let on = event_target_checked(&ev);
@@ -632,10 +640,10 @@ fn UserFindings(user: UserRow, selected: RwSignal<Vec<UserId>>, requester: bool)
             <td class="when">{since}{until}</td>
             <td><ul class="plain">{user.findings.iter().map(|r| view! { <li>{r.finding.why.clone()}</li> }).collect_view()}</ul></td>
             <td class="next"><ul class="plain">{user.findings.iter().map(|r| view! { <li>{r.finding.next_action.clone()}</li> }).collect_view()}</ul></td>
-            <td class="act">{match f.open_request {
+            <td class="act">{move || match open_request {
                 Some(open) => view! { <OpenRequestLink open /> }.into_any(),
                 // Only where one can be filed: an online user is handled in Lync Online.
-                None if requester && fileable => view! {
+                None if requester.get() && fileable => view! {
                     <a class="button" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
                 }.into_any(),
                 None => ().into_any(),

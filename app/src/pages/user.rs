@@ -103,7 +103,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
             </p>
             <p class="asof">"As of " {when(as_of)} " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
             {open_request.map(|open| view! { <p id="open-request">"Open request: " <OpenRequestLink open /></p> })}
-            {session().has(Role::Requester).then(|| match cannot_request {
+            {move || session().has(Role::Requester).then(|| match cannot_request.clone() {
                 None => view! {
                     <a class="button primary" id="request-deprovisioning" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
                 }.into_any(),
