@@ -462,6 +462,24 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
         "who regains access is said before: {:?}",
         rollback.warnings
     );
+    // The user page says deprov renamed the address, and the undo hints use the original.
+    let (_, user) = portal
+        .get_json(&format!("/api/users/{}", done.request.user_id))
+        .await;
+    let original = done.request.user_sip_address.clone().unwrap();
+    assert_eq!(user["sip_renamed"]["request"], id, "{user}");
+    assert_eq!(user["sip_renamed"]["original"], original.as_str());
+    assert_ne!(user["user"]["lync"]["sip_address"], original.as_str());
+    let undo = user["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["method"] == "rename_sip_address")
+        .unwrap()["reversible"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(undo.contains(&original), "{undo}");
     let version = done.request.version;
     let ask = |reason: &str| json!({ "operation": "rollback", "version": version, "confirm": sam, "reason": reason });
 
@@ -487,6 +505,10 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
     assert_eq!(status, 202, "{body}");
     let rolled_back = until(&portal, id, |v| v.request.state == RequestState::RolledBack).await;
     assert!(rolled_back.reenable_ask.is_none());
+    let (_, user) = portal
+        .get_json(&format!("/api/users/{}", done.request.user_id))
+        .await;
+    assert!(user["sip_renamed"].is_null(), "the old address is back: {user}");
 
     let (_, audit) = portal.get_json("/api/audit?limit=50").await;
     let rows = audit["entries"].as_array().expect("audit entries");

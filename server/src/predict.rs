@@ -72,8 +72,12 @@ pub fn predict(
     user: &DirectoryUser,
     now: OffsetDateTime,
     renamed_sip: Option<&SipAddress>,
+    original_sip: Option<&SipAddress>,
 ) -> Vec<MethodPrediction> {
-    let situation = Situation::of(user, now);
+    let situation = Situation {
+        original_sip,
+        ..Situation::of(user, now)
+    };
     Method::ALL
         .into_iter()
         .map(|method| situation.predict(method, renamed_sip))
@@ -90,6 +94,8 @@ struct Situation<'a> {
     /// Sessions whose IM and presence still work.
     working_sessions: Fact<usize>,
     certificate_until: Fact<Option<OffsetDateTime>>,
+    /// The address before deprov renamed it (an immediate disconnect): what every undo sets back.
+    original_sip: Option<&'a SipAddress>,
 }
 
 impl<'a> Situation<'a> {
@@ -101,7 +107,15 @@ impl<'a> Situation<'a> {
             sessions: user.sessions(now).map(|s| s.len()),
             working_sessions: user.working_sessions(now),
             certificate_until: user.certificate_sign_in_until(now),
+            original_sip: None,
         }
+    }
+
+    /// The address an undo sets back: the original one if deprov renamed it, else the current.
+    fn undo_address(&self) -> Option<SipAddress> {
+        self.original_sip
+            .cloned()
+            .or_else(|| self.lync.map(|l| l.sip_address.clone()))
     }
 
     /// "2 signed-in sessions", or "Any signed-in sessions (not known without the Lync shell)".
@@ -123,6 +137,16 @@ impl<'a> Situation<'a> {
                 self.user.ad.protected_groups.join(", ")
             )
         })
+    }
+
+    /// The one way every method says there is no session to worry about: none at all, or
+    /// signed in with nothing that still works.
+    fn no_working_session(&self) -> Outcome {
+        if self.sessions == Fact::Known(0) {
+            Outcome::good(NOT_SIGNED_IN)
+        } else {
+            Outcome::good("Signed in, but no session still works: IM and meetings already fail.")
+        }
     }
 
     fn data_summary(&self) -> String {
@@ -166,7 +190,7 @@ impl<'a> Situation<'a> {
         let (command, refused, signed_in_sessions, new_sign_in, data, reversible) = match method {
             Method::DisableAdOnly => {
                 let sessions = match self.working_sessions {
-                    Fact::Known(0) => Outcome::good("No working session to keep."),
+                    Fact::Known(0) => self.no_working_session(),
                     working => Outcome::bad(format!(
                         "Nothing changes: {} full IM, presence and conferencing.",
                         working_sessions_keep(working)
@@ -242,7 +266,7 @@ impl<'a> Situation<'a> {
                         when(blocked)
                     ))
                 } else {
-                    Outcome::good("No working session: nothing to wait for.")
+                    self.no_working_session()
                 };
                 let reverse = Cmdlet::SetCsUserEnabled {
                     identity,
@@ -253,7 +277,10 @@ impl<'a> Situation<'a> {
                     refused,
                     sessions,
                     Outcome::good("Blocked at once, with or without a certificate."),
-                    Outcome::good(format!("All kept: {}.", self.data_summary())),
+                    Outcome::good(match self.data_summary() {
+                        summary if summary.is_empty() => "All kept.".to_owned(),
+                        summary => format!("All kept: {summary}."),
+                    }),
                     Outcome::good(format!("Yes: {}", reverse.render())),
                 )
             }
@@ -282,11 +309,11 @@ impl<'a> Situation<'a> {
                         when(gone)
                     ))
                 } else {
-                    Outcome::good("No session signed in.")
+                    Outcome::good(NOT_SIGNED_IN)
                 };
                 let enable_again = match self
-                    .lync
-                    .and_then(|l| Some((l.sip_address.clone(), l.registrar_pool.clone()?)))
+                    .undo_address()
+                    .zip(self.lync.and_then(|l| l.registrar_pool.clone()))
                 {
                     Some((sip_address, registrar_pool)) => Cmdlet::EnableCsUser {
                         identity,
@@ -320,7 +347,7 @@ impl<'a> Situation<'a> {
                         .then(|| "No valid client certificate to revoke.".to_owned())
                 });
                 let sessions = match self.working_sessions {
-                    Fact::Known(0) => Outcome::good("No working session to keep."),
+                    Fact::Known(0) => self.no_working_session(),
                     working => Outcome::bad(format!(
                         "No effect: {} IM, conferencing, everything.",
                         working_sessions_keep(working)
@@ -383,7 +410,7 @@ impl<'a> Situation<'a> {
                         self.sessions_text()
                     ))
                 } else {
-                    Outcome::good("No session signed in.")
+                    Outcome::good(NOT_SIGNED_IN)
                 };
                 let new_sign_in = match (self.lync, renamed_sip) {
                     (Some(lync), Some(sip)) if lync.enabled => Outcome::caution(format!(
@@ -392,10 +419,10 @@ impl<'a> Situation<'a> {
                     )),
                     _ => Outcome::good("Blocked for the old address."),
                 };
-                let reverse = self.lync.map(|lync| {
+                let reverse = self.undo_address().map(|sip_address| {
                     Cmdlet::SetCsUserSipAddress {
                         identity,
-                        sip_address: lync.sip_address.clone(),
+                        sip_address,
                     }
                     .render()
                 });
@@ -427,6 +454,9 @@ impl<'a> Situation<'a> {
         }
     }
 }
+
+/// What every page says of a user with no session, as the user page does.
+const NOT_SIGNED_IN: &str = "Not signed in anywhere.";
 
 /// "2 signed-in sessions", or "Any signed-in sessions (not known without the Lync shell)".
 fn sessions_text(sessions: Fact<usize>) -> String {

@@ -1,6 +1,6 @@
 //! Bodies of the JSON API (`/api/...`) and its one error shape.
 
-use crate::directory::{AdState, DirectoryUser, Fact, LyncState, UserId};
+use crate::directory::{AdState, DirectoryUser, Fact, LyncState, SipAddress, UserId};
 use crate::method::MethodPrediction;
 use crate::workflow::OpenRequest;
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,7 @@ pub struct UserSummary {
     pub sam_account_name: String,
     pub user_principal_name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub sip_address: Option<crate::directory::SipAddress>,
+    pub sip_address: Option<SipAddress>,
     pub department: String,
     pub title: String,
     pub ad_state: AdState,
@@ -80,9 +80,21 @@ pub struct UserDetail {
     pub predictions: Vec<MethodPrediction>,
     /// The user's open request, if any.
     pub open_request: Option<OpenRequest>,
+    /// deprov renamed this user's SIP address (an immediate disconnect): which request, and the
+    /// address every undo sets back.
+    pub sip_renamed: Option<SipRenamed>,
     /// Why no request can be filed for this user now (excluded, never enabled, homed online,
     /// one already open); absent when one can.
     pub cannot_request: Option<String>,
+}
+
+/// A SIP address deprov renamed to cut a user off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SipRenamed {
+    pub request: i64,
+    /// The address before the rename.
+    pub original: SipAddress,
 }
 
 /// `GET /api/pools`: the registrar pools, for the search filter.

@@ -28,3 +28,24 @@ macro_rules! schema {
         $item
     };
 }
+
+/// `text` ended as a sentence: a period added unless it already ends with one (or with ! or ?),
+/// so a message that carries its own period is not printed with two.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sentence_ends_with_one_period() {
+        assert_eq!(super::sentence("nothing was changed."), "nothing was changed.");
+        assert_eq!(super::sentence("nothing was changed"), "nothing was changed.");
+        assert_eq!(super::sentence("really? "), "really?");
+    }
+}

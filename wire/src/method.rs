@@ -39,6 +39,27 @@ impl Method {
             Self::RenameSipAddress => "Rename the SIP address",
         }
     }
+
+    /// The method in one line, whatever the user: what it is good for, and its catch.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Self::DisableAdOnly => {
+                "Not enough on its own: signed-in sessions and saved-password certificates keep Lync working."
+            }
+            Self::TemporarilyDisable => {
+                "The usual first step: blocks new sign-ins, sessions fail within 5 minutes, data kept, undone in one command."
+            }
+            Self::RemoveFromLync => {
+                "The last step, after a backup: contacts, conferences and policies are deleted; only a blank account comes back."
+            }
+            Self::RevokeCertificate => {
+                "Closes the certificate sign-in for good (about 3 minutes); signed-in sessions are untouched; cannot be undone."
+            }
+            Self::RenameSipAddress => {
+                "Cuts signed-in sessions at once, for a hostile exit; undone by setting the old address back."
+            }
+        }
+    }
 }
 
 /// How bad an outcome is for the person acting, so the page can colour it.

@@ -134,7 +134,7 @@ pub fn StatusBanner() -> impl IntoView {
             let stale = h.directory_error.clone().map(|error| {
                 view! {
                     <p class="banner bad" id="directory-stale" role="status">
-                        {format!("The directory cannot be read right now: {error}.")}
+                        {format!("The directory cannot be read right now: {}", deprov_wire::sentence(&error))}
                     </p>
                 }
             });
@@ -150,7 +150,7 @@ pub fn StatusBanner() -> impl IntoView {
             let shell_down = (h.shell.is_some() && !h.shell_available).then(|| {
                 view! {
                     <p class="banner bad" id="shell-unavailable" role="status">
-                        {format!("The Lync shell is unavailable: {}. Nothing can run against Lync until it answers again.", h.shell_state)}
+                        {format!("The Lync shell is unavailable: {} Nothing can run against Lync until it answers again.", deprov_wire::sentence(&h.shell_state))}
                     </p>
                 }
             });

@@ -76,6 +76,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
         predictions,
         open_request,
         cannot_request,
+        sip_renamed,
     } = detail;
     let id = user.id;
     let ad = user.ad;
@@ -111,6 +112,13 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 Some(why) => view! { <ErrorMessage message=why id="cannot-request" /> }.into_any(),
             })}
         </header>
+        {sip_renamed.map(|renamed| view! {
+            <p class="warning" id="sip-renamed">
+                "deprov renamed this SIP address to cut the user off, in request "
+                <a href=format!("/requests/{}", renamed.request)>{format!("#{}", renamed.request)}</a>
+                {format!(". It was {}; every undo below sets that address back.", renamed.original)}
+            </p>
+        })}
         {(!warnings.is_empty()).then(|| view! {
             <ul class="warnings" role="alert">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
         })}
@@ -125,6 +133,12 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
 
         <h2>"What each method would do now"</h2>
         <Predictions predictions />
+        <p class="hint" id="request-types">
+            <strong>"A standard request"</strong> " temporarily disables (stage 1), waits out the grace period, then backs up \
+            and removes (stage 2): reversible until stage 2. "
+            <strong>"An immediate disconnect"</strong> " also renames the SIP address and revokes the certificates in stage 1: \
+            signed-in sessions end at once, and the revocation cannot be undone."
+        </p>
 
         <div class="columns">
             <section class="card">
@@ -200,6 +214,7 @@ fn Predictions(predictions: Vec<MethodPrediction>) -> impl IntoView {
                     <tr class:refused=p.refused.is_some() data-method=format!("{:?}", p.method)>
                         <th scope="row">
                             {p.method.label()}
+                            <div class="verdict">{p.method.verdict()}</div>
                             {p.command.map(|c| view! { <code class="cmdlet">{c}</code> })}
                             {p.refused.clone().map(|r| view! { <div class="refused">{r}</div> })}
                             {(!p.timeline.is_empty()).then(|| view! {

@@ -15,6 +15,7 @@ use crate::directory::Directory;
 use crate::predict;
 use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, stamp, stamp_in};
 use crate::workflow::{Readable, Show, Workflow, WorkflowError};
+use deprov_wire::api::SipRenamed;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
@@ -474,6 +475,47 @@ impl Executor {
                 .map(|(ask, _)| ask),
             request,
         })
+    }
+
+    /// The rename deprov made of `user`'s SIP address that still stands: the latest address
+    /// change a request of theirs made, if the user still has that address and it is not the one
+    /// the request was filed with.
+    pub async fn sip_renamed(
+        &self,
+        user: &DirectoryUser,
+    ) -> Result<Option<SipRenamed>, ExecutionError> {
+        let Some(current) = user.lync.as_ref().map(|l| &l.sip_address) else {
+            return Ok(None);
+        };
+        let Some(row) = sqlx::query(
+            "SELECT r.id, r.user_sip_address, s.cmdlet FROM requests r \
+             JOIN operations o ON o.request_id = r.id JOIN steps s ON s.operation_id = o.id \
+             WHERE r.user_id = ? AND s.state = 'done' AND s.cmdlet LIKE '%\"cmdlet\":\"set_cs_user_sip_address\"%' \
+             ORDER BY s.id DESC LIMIT 1",
+        )
+        .bind(user.id.to_string())
+        .fetch_optional(self.store.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let Some(Cmdlet::SetCsUserSipAddress { sip_address, .. }) =
+            stored_cmdlet(row.try_get("cmdlet")?)?
+        else {
+            return Err(StoreError::Unreadable("a SIP rename step's cmdlet".to_owned()).into());
+        };
+        let original: Option<String> = row.try_get("user_sip_address")?;
+        let original = original
+            .map(|text| {
+                SipAddress::try_from(text.clone()).map_err(|_| {
+                    StoreError::Unreadable(format!("requests.user_sip_address = {text:?}"))
+                })
+            })
+            .transpose()?;
+        let request: i64 = row.try_get("id")?;
+        Ok(original
+            .filter(|original| sip_address == *current && original != current)
+            .map(|original| SipRenamed { request, original }))
     }
 
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {

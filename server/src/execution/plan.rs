@@ -127,7 +127,7 @@ pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String
 pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<PlannedStep>, String> {
     let user = situation.user;
     let id = identity(user);
-    let predictions = predict::predict(user, situation.now, situation.renamed_sip);
+    let predictions = predict::predict(user, situation.now, situation.renamed_sip, None);
     let prediction = |method: Method| -> &MethodPrediction {
         predictions
             .iter()

@@ -96,7 +96,10 @@ impl From<BackendError> for AppError {
             | BackendError::Timeout(_)
             | BackendError::Lost(_)
             | BackendError::Partial { .. } => {
-                Self::BackendUnavailable(format!("{error}. Try again in a moment."))
+                Self::BackendUnavailable(format!(
+                    "{} Try again in a moment.",
+                    deprov_wire::sentence(&error.to_string())
+                ))
             }
             BackendError::CommandFailed { .. } => Self::Internal(error.to_string()),
         }

@@ -28,7 +28,8 @@ impl From<ExecutionError> for AppError {
             ExecutionError::NotYours(message) => Self::Forbidden(message),
             ExecutionError::NotFound(id) => Self::NotFound(format!("No request #{id}.")),
             ExecutionError::Backend(error) => Self::BackendUnavailable(format!(
-                "{error}. Nothing was run; try again in a moment."
+                "{} Nothing was run; try again in a moment.",
+                deprov_wire::sentence(&error.to_string())
             )),
             ExecutionError::Store(error) => Self::Internal(error.to_string()),
         }

@@ -145,6 +145,13 @@ pub async fn detail(
         .and_then(|m| snapshot.user(m))
         .map(|m| m.ad.display_name.clone());
     let open_request = state.workflow.open_requests().borrow().get(&id).copied();
+    let sip_renamed = state.executor.sip_renamed(&user).await?;
+    let mut warnings = predict::warnings(&user);
+    if sip_renamed.is_some() {
+        // Not a mystery: the page says who renamed it instead.
+        let unexplained = predict::renamed_sip_warning();
+        warnings.retain(|w| *w != unexplained);
+    }
     let cannot_request = workflow::cannot_file(&user, state.report.config()).or_else(|| {
         open_request.map(|open| workflow::already_open(&user.ad.display_name, &open))
     });
@@ -155,8 +162,14 @@ pub async fn detail(
         lync_state: user.lync_state(),
         manager_name,
         as_of: now,
-        warnings: predict::warnings(&user),
-        predictions: predict::predict(&user, now, renamed_sip.as_ref()),
+        warnings,
+        predictions: predict::predict(
+            &user,
+            now,
+            renamed_sip.as_ref(),
+            sip_renamed.as_ref().map(|r| &r.original),
+        ),
+        sip_renamed,
         user,
     }))
 }

@@ -191,7 +191,7 @@ fn rename_disconnects_at_once_and_says_the_new_address_can_be_guessed() {
 fn users_without_lync_get_a_refusal_for_every_cmdlet() {
     let mut gone = user();
     gone.lync = None;
-    for p in predict(&gone, NOW, None) {
+    for p in predict(&gone, NOW, None, None) {
         if p.method != Method::DisableAdOnly {
             assert!(
                 p.refused
