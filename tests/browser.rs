@@ -358,6 +358,13 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .click()
         .await
         .unwrap();
+    // The approver sees the user as they are now, and what changed since filing.
+    approver
+        .wait_for_text("#changes-since", PATIENCE, |t| {
+            t.contains("Nothing changed in the directory")
+        })
+        .await;
+    approver.wait_for("#user-now-access", PATIENCE).await;
     approver
         .wait_for("#decision-comment", PATIENCE)
         .await

@@ -588,3 +588,29 @@ async fn an_effective_date_that_has_passed_is_refused() {
     assert_eq!((status, body["field"].as_str()), (422, Some("effective_at")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("passed"), "{body}");
 }
+
+#[tokio::test]
+async fn hostile_requests_waiting_for_approval_come_first_in_the_queue() {
+    let portal = TestPortal::spawn(500, 7).await;
+    let manager = portal.person("manager").await;
+    let hostile = ordinary_user(&portal, 0).await;
+    let ordinary = ordinary_user(&portal, 1).await;
+    let (_, first) = manager
+        .post("/api/requests", Some(new_request(&hostile)))
+        .await;
+    let mut standard = new_request(&ordinary);
+    standard["urgency"] = serde_json::json!("standard");
+    let (_, second) = manager.post("/api/requests", Some(standard)).await;
+    let (_, list) = portal.person("approver").await.get_json("/api/requests").await;
+    let order: Vec<i64> = list["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec![first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap()],
+        "the older immediate disconnect comes before the newer standard request"
+    );
+}

@@ -3,8 +3,10 @@
 //! execution against Lync ([`super::execution`]).
 
 use super::execution::Execution;
-use crate::components::{RequestStateBadge, when};
+use crate::components::{AdBadge, LyncBadge, RequestStateBadge, when};
 use crate::{api, session};
+use deprov_wire::api::UserDetail;
+use deprov_wire::directory::NOT_KNOWN_WITHOUT_SHELL;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{DecisionBody, DecisionKind, RequestState, RequestView};
 use leptos::prelude::*;
@@ -128,6 +130,7 @@ fn Detail(
                 </ol>
             </section>
         </div>
+        <UserNow request=request.clone() />
         {why_not().map(|w| view! { <p class="hint">{w}</p> })}
         <Show when=move || can_decide() || can_cancel()>
             <section class="card decide">
@@ -147,5 +150,103 @@ fn Detail(
                 </div>
             </section>
         </Show>
+    }
+}
+
+/// What an approver signs against: the user as the directory has them now (AD and Lync state,
+/// sessions, certificates), and what changed since the request was filed. The plan that would run
+/// is below, with the execution.
+#[component]
+fn UserNow(request: RequestView) -> impl IntoView {
+    let user_id = request.user_id.to_string();
+    let detail = LocalResource::new(move || api::user(user_id.clone()));
+    view! {
+        <section class="card" id="user-now">
+            <h2>"The user now"</h2>
+            <Transition fallback=|| view! { <p class="status">"Reading the directory…"</p> }>
+                {move || {
+                    let request = request.clone();
+                    Suspend::new(async move {
+                        match detail.await {
+                            Ok(detail) => now_and_changes(&request, detail).into_any(),
+                            Err(message) => view! { <p class="error">{message}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+fn now_and_changes(request: &RequestView, detail: UserDetail) -> impl IntoView + use<> {
+    let user = &detail.user;
+    let as_of = detail.as_of;
+    let sessions = user
+        .endpoints
+        .known()
+        .map(|e| e.iter().filter(|e| e.connected(as_of)).count());
+    let certificates = user.lync.as_ref().map(|l| {
+        l.certificates
+            .known()
+            .map(|c| c.iter().filter(|c| c.allows_sign_in(as_of)).count())
+    });
+    let sessions = match sessions {
+        Some(0) => "Not signed in anywhere.".to_owned(),
+        Some(1) => "1 signed-in session.".to_owned(),
+        Some(n) => format!("{n} signed-in sessions."),
+        None => format!("Sessions: {NOT_KNOWN_WITHOUT_SHELL}."),
+    };
+    let certificates = match certificates {
+        None | Some(Some(0)) => "No certificate that signs in.".to_owned(),
+        Some(Some(1)) => "1 certificate signs in without AD.".to_owned(),
+        Some(Some(n)) => format!("{n} certificates sign in without AD."),
+        Some(None) => format!("Certificates: {NOT_KNOWN_WITHOUT_SHELL}."),
+    };
+    let mut changes = Vec::new();
+    let filed = request.created_at;
+    if user.ad.display_name != request.user_display_name {
+        changes.push(format!(
+            "Renamed in AD: {} (was {}).",
+            user.ad.display_name, request.user_display_name
+        ));
+    }
+    let sip_now = user.lync.as_ref().map(|l| l.sip_address.to_string());
+    if sip_now != request.user_sip_address {
+        let renamed_here = detail.sip_renamed.as_ref().is_some_and(|r| r.request == request.id);
+        changes.push(format!(
+            "SIP address {} (was {}){}.",
+            sip_now.as_deref().unwrap_or("removed"),
+            request.user_sip_address.as_deref().unwrap_or("none"),
+            if renamed_here { ", renamed by this request" } else { "" }
+        ));
+    }
+    if let Some(since) = user.ad.disabled_since.filter(|at| *at > filed) {
+        changes.push(format!("AD account disabled at {}.", when(since)));
+    }
+    if let Some(lync) = user.lync.as_ref().filter(|l| l.enabled_changed > filed) {
+        changes.push(format!(
+            "Lync Enabled set to {} at {}.",
+            if lync.enabled { "True" } else { "False" },
+            when(lync.enabled_changed)
+        ));
+    }
+    if user.protected() != request.user_protected {
+        changes.push(if user.protected() {
+            "Now a member of a protected group.".to_owned()
+        } else {
+            "No longer in a protected group.".to_owned()
+        });
+    }
+    view! {
+        <p class="badges"><AdBadge state=detail.ad_state /> <LyncBadge state=detail.lync_state /></p>
+        <p id="user-now-access">{sessions} " " {certificates}</p>
+        {detail.warnings.into_iter().map(|w| view! { <p class="warning">{w}</p> }).collect_view()}
+        <h3>"Since it was filed"</h3>
+        {if changes.is_empty() {
+            view! { <p id="changes-since">"Nothing changed in the directory since it was filed."</p> }.into_any()
+        } else {
+            view! { <ul id="changes-since">{changes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}</ul> }.into_any()
+        }}
+        <p class="sub">{format!("As of {}.", when(as_of))}</p>
     }
 }

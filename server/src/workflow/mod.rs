@@ -456,8 +456,9 @@ impl Workflow {
         })
     }
 
-    /// Requests, newest first (the due queue: longest due first).
-    /// One page of the requests `show` selects, and how many there are in all.
+    /// One page of the requests `show` selects, and how many there are in all: newest first, with
+    /// hostile (immediate-disconnect) requests waiting for approval ahead of the rest; the due
+    /// queue longest due first.
     pub async fn list(
         &self,
         show: Show,
@@ -495,7 +496,7 @@ impl Workflow {
         let order = if show == Show::Due {
             "julianday(stage_two_due_at)"
         } else {
-            "id DESC"
+            "(state = 'pending_approval' AND urgency = 'immediate_disconnect') DESC, id DESC"
         };
         let now = stamp(self.lync_now());
         let count = format!("SELECT COUNT(*) FROM requests{filter}");
