@@ -250,6 +250,10 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub text: Option<String>,
+    /// Rows at or after this moment.
+    pub from: Option<OffsetDateTime>,
+    /// Rows before this moment.
+    pub until: Option<OffsetDateTime>,
 }
 
 /// Newest first.
@@ -274,21 +278,28 @@ pub async fn list(
         like(&filter.action),
         like(&filter.text),
     );
+    // julianday() compares instants, whatever offset a stamp was written with.
     let condition = "(?1 IS NULL OR actor LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
-                     AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\')";
+                     AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\') \
+                     AND (?4 IS NULL OR julianday(at) >= julianday(?4)) AND (?5 IS NULL OR julianday(at) < julianday(?5))";
+    let (from, until) = (filter.from.map(stamp), filter.until.map(stamp));
     let total: i64 =
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
             .bind(&actor)
             .bind(&action)
             .bind(&text)
+            .bind(&from)
+            .bind(&until)
             .fetch_one(store.pool())
             .await?;
     let rows = sqlx::query(&format!(
-        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
     ))
     .bind(&actor)
     .bind(&action)
     .bind(&text)
+    .bind(&from)
+    .bind(&until)
     .bind(limit)
     .bind(offset)
     .fetch_all(store.pool())

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
 use deprov_wire::people::AuditPage;
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -22,19 +23,48 @@ pub struct AuditQuery {
     action: Option<String>,
     /// Part of the subject or details.
     q: Option<String>,
+    /// The first day (UTC, `2026-11-01`) of the rows wanted.
+    from: Option<String>,
+    /// The last day (UTC, `2026-11-30`), included.
+    until: Option<String>,
     offset: Option<i64>,
     /// 1 to 500 (default 100).
     limit: Option<i64>,
 }
 
+/// A day as `YYYY-MM-DD`, read as its first moment in UTC.
+fn day(field: &'static str, text: &str) -> Result<OffsetDateTime, AppError> {
+    let bad = || AppError::bad_request(field, format!("'{text}' is not a date: write it as 2026-11-30."));
+    let mut parts = text.trim().splitn(3, '-').map(|p| p.parse::<i32>().ok());
+    let (Some(Some(year)), Some(Some(month)), Some(Some(day))) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let month = time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| bad())?)
+        .map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc())
+}
+
 impl AuditQuery {
-    fn filter(&self) -> AuditFilter {
+    fn filter(&self) -> Result<AuditFilter, AppError> {
         let some = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        AuditFilter {
+        let from = some(&self.from).map(|d| day("from", &d)).transpose()?;
+        // The last day is included: rows before the next midnight.
+        let until = some(&self.until)
+            .map(|d| day("until", &d).map(|at| at + time::Duration::days(1)))
+            .transpose()?;
+        if let (Some(from), Some(until)) = (from, until)
+            && from >= until
+        {
+            return Err(AppError::bad_request("until", "The last day comes before the first."));
+        }
+        Ok(AuditFilter {
             actor: some(&self.actor),
             action: some(&self.action),
             text: some(&self.q),
-        }
+            from,
+            until,
+        })
     }
 }
 
@@ -56,7 +86,7 @@ pub async fn list(
     }
     let offset = query.offset.unwrap_or(0).max(0);
     Ok(Json(
-        audit::list(&state.store, &query.filter(), offset, limit).await?,
+        audit::list(&state.store, &query.filter()?, offset, limit).await?,
     ))
 }
 
@@ -68,7 +98,7 @@ pub async fn csv(
     _: Holding<Readers>,
     Params(query): Params<AuditQuery>,
 ) -> Result<Response, AppError> {
-    let page = audit::list(&state.store, &query.filter(), 0, i64::MAX).await?;
+    let page = audit::list(&state.store, &query.filter()?, 0, i64::MAX).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| AppError::Internal(format!("CSV: {e}"));
     csv.write_record(["seq", "at", "actor", "action", "subject", "details"])
