@@ -1144,3 +1144,78 @@ async fn a_request_can_be_filed_with_the_keyboard_alone() {
     assert_eq!(list["requests"][0]["reason_text"], "Resigned; last day was Friday");
     browser.close().await;
 }
+
+/// The audit log beyond its first page: "Older" pages on, subjects link to their request, and a
+/// date range in the address filters on the server.
+#[tokio::test]
+async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
+    let portal = TestPortal::spawn(3_000, 15).await;
+    let mut users: Vec<String> = Vec::new();
+    for offset in [0, 100] {
+        let (_, found) = portal
+            .get_json(&format!("/api/users?ad=enabled&lync=enabled&limit=100&offset={offset}"))
+            .await;
+        users.extend(
+            found["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    let (status, outcome) = portal
+        .person("manager")
+        .await
+        .post(
+            "/api/requests/bulk",
+            Some(serde_json::json!({ "user_ids": users, "reason": "end_of_contract",
+                "reason_text": "Contractors of the closed project", "urgency": "standard" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{outcome}");
+    assert!(outcome["filed"].as_u64().unwrap() > 150, "{outcome}");
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "auditor").await;
+    // Read after the auditor's sign-in, which is a row too.
+    let (_, all) = portal.get_json("/api/audit?limit=1").await;
+    let total = all["total"].as_u64().unwrap();
+    assert!(total > 200, "{total}");
+    browser
+        .client
+        .goto(&format!("{}/audit", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#audit-status", PATIENCE, |t| {
+            t == format!("Entries 1 to 200 of {total}, newest first")
+        })
+        .await;
+    let link = browser
+        .wait_for("#audit-table td.subject a[href^=\"/requests/\"]", PATIENCE)
+        .await;
+    assert!(link.text().await.unwrap().starts_with('#'));
+    browser
+        .on("#audit-older", |e| async move { e.click().await })
+        .await;
+    browser
+        .wait_for_text("#audit-status", PATIENCE, |t| {
+            t == format!("Entries 201 to {total} of {total}, newest first")
+        })
+        .await;
+    browser.wait_for("#audit-newer", PATIENCE).await;
+
+    let tomorrow = time::OffsetDateTime::now_utc().date().next_day().unwrap();
+    browser
+        .client
+        .goto(&format!("{}/audit?from={tomorrow}", portal.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#audit-status", PATIENCE, |t| t == "No entries of 0")
+        .await;
+    let shown = browser
+        .on("#audit-from", |e| async move { e.prop("value").await })
+        .await;
+    assert_eq!(shown.as_deref(), Some(tomorrow.to_string().as_str()));
+    browser.close().await;
+}
