@@ -1219,3 +1219,72 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
     assert_eq!(shown.as_deref(), Some(tomorrow.to_string().as_str()));
     browser.close().await;
 }
+
+/// An auditor accepts a finding as an exception: the user leaves the count and is listed apart
+/// with who, why and until when; ending it brings the finding back.
+#[tokio::test]
+async fn an_auditor_accepts_a_finding_as_an_exception_and_ends_it() {
+    let portal = TestPortal::spawn(1_000, 16).await;
+    let (_, opening) = portal.get_json("/api/report/mismatches?limit=1").await;
+    let before = opening["total"].as_u64().unwrap();
+    let user = opening["findings"][0]["user_id"].as_str().unwrap().to_owned();
+    let computed: time::OffsetDateTime = time::OffsetDateTime::parse(
+        opening["computed_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let last_day = (computed + time::Duration::days(10)).date();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&portal.base, "auditor").await;
+    browser
+        .client
+        .goto(&format!("{}/report", portal.base))
+        .await
+        .unwrap();
+    let row = format!("#findings tr[data-user=\"{user}\"]");
+    browser
+        .on(&format!("{row} button.except"), |e| async move { e.click().await })
+        .await;
+    browser
+        .on("#exception-reason", |e| async move {
+            e.send_keys("Board member: kept reachable through the handover (CEO, ticket 77)").await
+        })
+        .await;
+    // A date picker's typing order follows the browser's locale: the value is set as a picker would.
+    browser
+        .client
+        .execute(
+            "const e = document.getElementById('exception-until'); e.value = arguments[0]; \
+             e.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![serde_json::json!(last_day.to_string())],
+        )
+        .await
+        .unwrap();
+    browser
+        .on("#exception-submit", |e| async move { e.click().await })
+        .await;
+    browser
+        .on("#set-apart summary", |e| async move { e.click().await })
+        .await;
+    let listed = browser
+        .wait_for_text("#exceptions li", PATIENCE, |t| t.contains("accepted by auditor"))
+        .await;
+    assert!(listed.contains("Board member"), "{listed}");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while browser.client.find(Locator::Css(&row)).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the row leaves the table");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, during) = portal.get_json("/api/report/mismatches?limit=1").await;
+    assert!(during["total"].as_u64().unwrap() < before, "{during}");
+
+    // Ending it brings the finding back into the count and the table.
+    browser
+        .on("#exceptions li button", |e| async move { e.click().await })
+        .await;
+    browser.wait_for(&row, PATIENCE).await;
+    let (_, after) = portal.get_json("/api/report/mismatches?limit=1").await;
+    assert_eq!(after["total"].as_u64(), Some(before));
+    browser.close().await;
+}

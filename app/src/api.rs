@@ -5,7 +5,7 @@
 use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
 use deprov_wire::people::{AuditPage, Me, SignIn};
-use deprov_wire::report::MismatchReport;
+use deprov_wire::report::{AcceptedException, MismatchReport, NewException};
 use deprov_wire::workflow::{
     BulkOutcome, DecisionBody, NewBulkRequest, NewRequest, RequestList, RequestView,
 };
@@ -196,6 +196,19 @@ pub async fn request(id: String) -> Result<RequestView, Failure> {
 
 pub async fn create_request(new: NewRequest) -> Result<RequestView, Failure> {
     post("/api/requests", &new).await
+}
+
+pub async fn accept_exception(new: NewException) -> Result<AcceptedException, Failure> {
+    post("/api/exceptions", &new).await
+}
+
+pub async fn end_exception(id: i64) -> Result<(), Failure> {
+    let request = with_csrf(Request::delete(&format!("/api/exceptions/{id}")));
+    let response = request.send().await;
+    match response {
+        Ok(response) if response.ok() => Ok(()),
+        other => decode::<serde_json::Value>(other).await.map(|_| ()),
+    }
 }
 
 pub async fn create_bulk(bulk: NewBulkRequest) -> Result<BulkOutcome, Failure> {

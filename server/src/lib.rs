@@ -153,7 +153,8 @@ impl Portal {
             let source = Arc::clone(&source);
             Arc::new(move || source.now())
         };
-        let workflow = workflow::Workflow::start(store.clone(), config.workflow(), lync_clock)
+        let workflow =
+            workflow::Workflow::start(store.clone(), config.workflow(), Arc::clone(&lync_clock))
             .await
             .map_err(|e| StartError::Workflow(e.to_string()))?;
         let executor = execution::Executor::new(
@@ -168,12 +169,15 @@ impl Portal {
             .recover()
             .await
             .map_err(|e| StartError::Recovery(e.to_string()))?;
+        let exceptions =
+            report::exceptions::Exceptions::start(store.clone(), Arc::clone(&lync_clock)).await?;
         let report = report::engine::ReportHub::start(
             directory.clone(),
             Arc::clone(&source),
             config.report(),
             store.clone(),
             workflow.open_requests(),
+            exceptions.subscribe(),
         )
         .await?;
         tokio::spawn(expire_requests(workflow.clone()));
@@ -197,6 +201,7 @@ impl Portal {
             deployment,
             directory,
             report,
+            exceptions,
             store,
             workflow,
             executor,

@@ -91,6 +91,10 @@ pub struct Finding {
     /// "stage 2 due ..."), and no second request can be filed.
     #[serde(default)]
     pub open_request: Option<OpenRequest>,
+    /// An accepted exception takes the finding out of the count until it ends: it is then listed
+    /// apart, with the excluded accounts.
+    #[serde(default)]
+    pub exception: Option<AcceptedException>,
 }
 
 impl Finding {
@@ -108,6 +112,47 @@ impl Finding {
 pub struct FindingKey {
     pub user_id: UserId,
     pub rule: Rule,
+}
+
+/// A finding an admin or auditor decided to live with, for a reason, until a date (by the
+/// deployment's clock); audited when recorded and when ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptedException {
+    pub id: i64,
+    pub user_id: UserId,
+    pub display_name: String,
+    pub reason: String,
+    pub accepted_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub accepted_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub until: OffsetDateTime,
+}
+
+/// `POST /api/exceptions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewException {
+    pub user_id: UserId,
+    /// Why the finding is accepted (who decided, on what grounds).
+    pub reason: String,
+    /// Until when: in the future, at most [`MAX_EXCEPTION_DAYS`] days ahead.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub until: OffsetDateTime,
+}
+
+/// The longest an exception lasts before someone must look again.
+pub const MAX_EXCEPTION_DAYS: i64 = 365;
+
+/// `GET /api/exceptions`: the exceptions in force, soonest to end first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExceptionList {
+    pub exceptions: Vec<AcceptedException>,
 }
 
 /// Findings per rule, in `Rule::ALL` order.

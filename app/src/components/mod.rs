@@ -20,6 +20,17 @@ pub fn when(at: OffsetDateTime) -> String {
     )
 }
 
+/// A `datetime-local` value, read in the browser's time zone.
+pub fn parse_local(value: &str) -> Option<OffsetDateTime> {
+    if value.is_empty() {
+        return None;
+    }
+    let millis = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
+    (!millis.is_nan())
+        .then(|| OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok())
+        .flatten()
+}
+
 /// The pieces of a sentence from the server, with each "#12" it names split out as a request
 /// number: `(text, None)` or `("#12", Some(12))`.
 pub fn request_mentions(message: &str) -> Vec<(String, Option<i64>)> {

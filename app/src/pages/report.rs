@@ -12,6 +12,7 @@ use deprov_wire::report::{
     Risk, Rule, RuleCounts,
 };
 use deprov_wire::directory::UserId;
+use deprov_wire::report::NewException;
 use deprov_wire::workflow::{BulkOutcome, NewBulkRequest, ReasonCategory, Urgency};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -444,6 +445,19 @@ pub fn ReportPage() -> impl IntoView {
     let requester = Signal::derive(move || session.has(deprov_wire::people::Role::Requester));
     // Users picked for one bulk request; kept across re-sorts and new pages.
     let selected = RwSignal::new(Vec::<UserId>::new());
+    // Admins and auditors accept findings as exceptions, and end them.
+    let reader = Signal::derive(move || {
+        session.has(deprov_wire::people::Role::Admin) || session.has(deprov_wire::people::Role::Auditor)
+    });
+    let excepting = RwSignal::new(None::<(UserId, String)>);
+    let exception_error = RwSignal::new(None::<String>);
+    let end_exception = move |id: i64| {
+        leptos::task::spawn_local(async move {
+            if let Err(message) = crate::api::end_exception(id).await {
+                exception_error.set(Some(message));
+            }
+        });
+    };
     let csv = move || {
         format!(
             "/api/report/mismatches.csv?{}",
@@ -519,6 +533,8 @@ pub fn ReportPage() -> impl IntoView {
                 format!("{shown} findings shown, {} in all", live.total.get())
             }}</p>
             {move || requester.get().then(|| view! { <BulkRequest selected /> })}
+            {move || exception_error.get().map(|message| view! { <ErrorMessage message id="exception-error" /> })}
+            {move || excepting.get().map(|(user, name)| view! { <ExceptionForm user name excepting /> })}
             <div class="table-scroll">
             <table class="findings" id="findings">
                 <thead><tr>
@@ -547,7 +563,7 @@ pub fn ReportPage() -> impl IntoView {
                     <For each=grouped
                         key=|user| (user.first().user_id, user.findings.iter().map(|r| r.revision).collect::<Vec<_>>())
                         let(user)>
-                        <UserFindings user selected requester />
+                        <UserFindings user selected requester reader excepting />
                     </For>
                 </tbody>
             </table>
@@ -560,11 +576,38 @@ pub fn ReportPage() -> impl IntoView {
                     {move || more_error.get().map(|e| view! { <span class="error">{e}</span> })}
                 </p>
             })}
-            <details class="excluded">
-                <summary>{move || format!("Excluded accounts ({}), never counted", live.excluded.get().len())}</summary>
+            <details class="excluded" id="set-apart">
+                <summary>{move || {
+                    let apart = live.excluded.get();
+                    let excepted = apart.iter().filter(|f| f.exception.is_some()).count();
+                    format!("Set apart, never counted: {} excluded, {excepted} accepted as exceptions", apart.len() - excepted)
+                }}</summary>
+                <h3>"Accepted exceptions"</h3>
+                <ul id="exceptions">{move || {
+                    let mut seen = Vec::new();
+                    live.excluded.get().into_iter().filter_map(|f| {
+                        let e = f.exception.clone()?;
+                        if seen.contains(&e.id) { return None; }
+                        seen.push(e.id);
+                        let id = e.id;
+                        Some(view! {
+                            <li data-exception=id>
+                                <a href=format!("/users/{}", f.user_id)>{f.display_name.clone()}</a>
+                                {format!(" — accepted by {} until {}: \u{201c}{}\u{201d} ", e.accepted_by, when(e.until), e.reason)}
+                                {move || reader.get().then(|| view! {
+                                    <button class="link" on:click=move |_| end_exception(id)>"End now"</button>
+                                })}
+                            </li>
+                        })
+                    }).collect_view()
+                }}</ul>
+                <h3>"Excluded accounts"</h3>
                 <p>"Exclusion list: " {move || live.report.get().map(|r| r.exclusions.join("; "))}
-                   ". Stage 2 is overdue after " {move || live.report.get().map(|r| r.grace_period_days)} " days."</p>
-                <ul>{move || live.excluded.get().into_iter().map(|f| view! {
+                   ". It comes from " <code>"--exclude-ou"</code> " and " <code>"--exclude-account"</code>
+                   " (DEPROV_EXCLUDE_OUS, DEPROV_EXCLUDE_ACCOUNTS) when deprov starts: rooms, watcher nodes and service \
+                   accounts are Lync-enabled on purpose. Stage 2 is overdue after "
+                   {move || live.report.get().map(|r| r.grace_period_days)} " days."</p>
+                <ul>{move || live.excluded.get().into_iter().filter(|f| f.exception.is_none()).map(|f| view! {
                     <li><a href=format!("/users/{}", f.user_id)>{f.display_name}</a> " — " {f.rule.label()}</li>
                 }).collect_view()}</ul>
             </details>
@@ -597,6 +640,8 @@ fn UserFindings(
     user: UserRow,
     selected: RwSignal<Vec<UserId>>,
     requester: Signal<bool>,
+    reader: Signal<bool>,
+    excepting: RwSignal<Option<(UserId, String)>>,
 ) -> impl IntoView {
     let phase = user.phase();
     let fileable = user.fileable();
@@ -609,6 +654,7 @@ fn UserFindings(
     let since = since.map(when).unwrap_or_else(|| "—".to_owned());
     let until = until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
     let open_request = f.open_request;
+    let name = f.display_name.clone();
     view! {
         <tr data-user=id.to_string() data-rules=rules.join(" ")
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
@@ -647,8 +693,66 @@ fn UserFindings(
                     <a class="button" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
                 }.into_any(),
                 None => ().into_any(),
-            }}</td>
+            }}
+            {move || reader.get().then(|| {
+                let name = name.clone();
+                view! {
+                    <button class="link except" on:click=move |_| excepting.set(Some((id, name.clone())))>"Accept as exception…"</button>
+                }
+            })}</td>
         </tr>
+    }
+}
+
+/// Accepting one user's findings as an exception: why, and until when (a day, by the
+/// deployment's clock, at the end of which it runs out).
+#[component]
+fn ExceptionForm(
+    user: UserId,
+    name: String,
+    excepting: RwSignal<Option<(UserId, String)>>,
+) -> impl IntoView {
+    let reason = RwSignal::new(String::new());
+    let until = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(until) = crate::components::parse_local(&format!("{}T23:59", until.get_untracked())) else {
+            error.set(Some("Choose the last day the exception holds.".into()));
+            return;
+        };
+        let new = NewException {
+            user_id: user,
+            reason: reason.get_untracked(),
+            until,
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match crate::api::accept_exception(new).await {
+                Ok(_) => excepting.set(None),
+                Err(message) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <form class="card form" id="exception-form" on:submit=submit
+            on:keydown=move |ev| if ev.key() == "Escape" { excepting.set(None) }>
+            <h2>{format!("Accept {name}'s findings as an exception")}</h2>
+            <p class="sub">"The user leaves the count until the day you choose, then counts again. Recorded in the audit log."</p>
+            <label for="exception-reason">"Why, and who decided"</label>
+            <textarea id="exception-reason" rows="2" prop:value=move || reason.get()
+                on:input=move |ev| reason.set(event_target_value(&ev))></textarea>
+            <label for="exception-until">"Until (the last day, your time)"</label>
+            <input id="exception-until" type="date" prop:value=move || until.get()
+                on:input=move |ev| until.set(event_target_value(&ev)) />
+            {move || error.get().map(|message| view! { <ErrorMessage message id="exception-form-error" /> })}
+            <div class="actions">
+                <button id="exception-submit" class="primary" type="submit" disabled=move || busy.get()>"Accept"</button>
+                <button type="button" on:click=move |_| excepting.set(None)>"Not now"</button>
+            </div>
+        </form>
     }
 }
 

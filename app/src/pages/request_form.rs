@@ -3,7 +3,7 @@
 //! and to say: nothing is preselected or written for them.
 
 use crate::api;
-use crate::components::{ErrorMessage, when};
+use crate::components::{ErrorMessage, parse_local, when};
 use deprov_wire::api::UserDetail;
 use deprov_wire::method::Method;
 use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
@@ -11,7 +11,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use time::OffsetDateTime;
 
 #[component]
 pub fn NewRequestPage() -> impl IntoView {
@@ -34,17 +33,6 @@ pub fn NewRequestPage() -> impl IntoView {
             </Transition>
         </section>
     }
-}
-
-/// A `datetime-local` value, read in the browser's time zone.
-fn parse_local(value: &str) -> Option<OffsetDateTime> {
-    if value.is_empty() {
-        return None;
-    }
-    let millis = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
-    (!millis.is_nan())
-        .then(|| OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok())
-        .flatten()
 }
 
 #[component]

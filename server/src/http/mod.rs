@@ -23,6 +23,7 @@ use crate::people::Authenticator;
 use crate::people::sessions::SessionPolicy;
 use crate::people::throttle::Throttle;
 use crate::report::engine::ReportHub;
+use crate::report::exceptions::Exceptions;
 use crate::store::Store;
 use crate::workflow::Workflow;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub deployment: Deployment,
     pub directory: Directory,
     pub report: ReportHub,
+    /// Accepted exceptions: findings set apart, for a reason, until a date.
+    pub exceptions: Exceptions,
     pub store: Store,
     pub workflow: Workflow,
     pub executor: Executor,
@@ -88,6 +91,8 @@ fn api(state: AppState) -> Router {
         .routes(routes!(auth::me, auth::sign_out))
         .routes(routes!(requests::create, requests::list))
         .routes(routes!(requests::create_bulk))
+        .routes(routes!(report::exceptions, report::accept_exception))
+        .routes(routes!(report::end_exception))
         .routes(routes!(requests::get))
         .routes(routes!(requests::approve))
         .routes(routes!(requests::reject))

@@ -4,18 +4,21 @@
 //! kilobytes at 1,000 users or 100,000.
 
 use super::AppState;
-use super::auth::{AnyRole, Holding};
-use super::error::{AppError, Params, query_number};
+use super::auth::{AnyRole, Holding, Readers};
+use super::error::{AppError, Body, Params, Segment, query_number};
 use crate::people::sessions::{self, Session};
 use crate::report::engine::{PublishedChange, ReportHub};
+use crate::report::exceptions::ExceptionError;
 use crate::report::{OPENING_PAGE, page};
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use deprov_wire::api::ApiError;
-use deprov_wire::report::{FilteredTotal, Finding, MismatchReport, Rule};
+use deprov_wire::report::{
+    AcceptedException, ExceptionList, FilteredTotal, Finding, MismatchReport, NewException, Rule,
+};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -317,4 +320,64 @@ fn filtered_total(hub: &ReportHub, filter: &Filter) -> Event {
     Event::default()
         .event("total")
         .data(serde_json::to_string(&total).expect("totals serialise"))
+}
+
+impl From<ExceptionError> for AppError {
+    fn from(error: ExceptionError) -> Self {
+        match error {
+            ExceptionError::Refused { message, field } => Self::Unprocessable {
+                message,
+                field: Some(field),
+            },
+            ExceptionError::Conflict(message) => Self::Conflict(message),
+            ExceptionError::NotFound(_) => Self::NotFound(error.to_string()),
+            ExceptionError::Store(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The accepted exceptions in force, soonest to end first.
+#[utoipa::path(get, path = "/api/exceptions", tag = "report",
+    responses((status = 200, body = ExceptionList), (status = 401, body = ApiError)))]
+pub async fn exceptions(
+    State(state): State<AppState>,
+    _: Holding<AnyRole>,
+) -> Json<ExceptionList> {
+    Json(ExceptionList {
+        exceptions: state.exceptions.list(),
+    })
+}
+
+/// Accepts a finding as an exception, for a reason, until a date (admins and auditors): the user
+/// leaves the report's count until then. Audited.
+#[utoipa::path(post, path = "/api/exceptions", tag = "report", request_body = NewException,
+    responses((status = 201, body = AcceptedException), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn accept_exception(
+    State(state): State<AppState>,
+    reader: Holding<Readers>,
+    Body(new): Body<NewException>,
+) -> Result<(StatusCode, Json<AcceptedException>), AppError> {
+    let accepted = state
+        .exceptions
+        .accept(&reader.name, new, &state.directory.snapshot())
+        .await?;
+    Ok((StatusCode::CREATED, Json(accepted)))
+}
+
+/// Ends an exception now: the finding counts again. Audited.
+#[utoipa::path(delete, path = "/api/exceptions/{id}", tag = "report",
+    params(("id" = i64, Path, description = "Exception number", example = 1)),
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn end_exception(
+    State(state): State<AppState>,
+    reader: Holding<Readers>,
+    Segment(id): Segment<String>,
+) -> Result<StatusCode, AppError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::bad_request("id", format!("'{id}' is not an exception number.")))?;
+    state.exceptions.end(&reader.name, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

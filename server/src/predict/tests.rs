@@ -38,7 +38,7 @@ fn user() -> DirectoryUser {
 
 fn prediction(user: &DirectoryUser, method: Method) -> MethodPrediction {
     let target = SipAddress::new("jane.doe.123456", "contoso.com").unwrap();
-    predict(user, NOW, Some(&target))
+    predict(user, NOW, Some(&target), None)
         .into_iter()
         .find(|p| p.method == method)
         .unwrap()

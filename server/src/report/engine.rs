@@ -2,6 +2,7 @@
 //! reaches the next expiry or grace deadline), works out what changed, serialises that once, and
 //! hands the same bytes to every open stream. Hundreds of open pages cost one computation.
 
+use super::exceptions::InForce;
 use super::{Computed, ReportConfig, compute};
 use crate::backend::DirectorySource;
 use crate::directory::Directory;
@@ -48,6 +49,7 @@ impl ReportHub {
         config: ReportConfig,
         store: Store,
         open_requests: watch::Receiver<OpenRequests>,
+        exceptions: watch::Receiver<InForce>,
     ) -> Result<Self, StoreError> {
         let history: VecDeque<HistoryPoint> = store.recent_history(HISTORY_POINTS).await?.into();
         let mut engine = Engine {
@@ -56,6 +58,7 @@ impl ReportHub {
             config: Arc::new(config),
             store,
             open_requests,
+            exceptions,
             history,
             version: 0,
             last: Computed::default(),
@@ -97,6 +100,8 @@ struct Engine {
     store: Store,
     /// Users with an open request: it explains a renamed SIP address.
     open_requests: watch::Receiver<OpenRequests>,
+    /// Accepted exceptions: they set findings apart until they end.
+    exceptions: watch::Receiver<InForce>,
     history: VecDeque<HistoryPoint>,
     version: u64,
     last: Computed,
@@ -123,6 +128,7 @@ impl Engine {
                 () = current.closed() => return,
                 changed = snapshots.changed() => if changed.is_err() { return },
                 changed = self.open_requests.changed() => if changed.is_err() { return },
+                changed = self.exceptions.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep(wait) => {}
             }
             if let Some((published, change)) = self.recompute().await {
@@ -140,7 +146,14 @@ impl Engine {
         let snapshot = self.directory.snapshot();
         let now = self.source.now();
         let open = Arc::clone(&self.open_requests.borrow_and_update());
-        let computed = compute(&snapshot, now, &self.config, &|user| open.get(&user).copied());
+        let excepted = Arc::clone(&self.exceptions.borrow_and_update());
+        let computed = compute(
+            &snapshot,
+            now,
+            &self.config,
+            &|user| open.get(&user).copied(),
+            &|user| excepted.get(&user).cloned(),
+        );
         let (added, removed) = diff(&self.last.findings, &computed.findings);
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;

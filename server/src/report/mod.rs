@@ -5,13 +5,14 @@
 //! once per change and fans the result out to every open stream.
 
 pub mod engine;
+pub mod exceptions;
 
 use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, UserId};
 use deprov_wire::workflow::OpenRequest;
-use deprov_wire::report::{Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts};
+use deprov_wire::report::{AcceptedException, Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts};
 use time::{Duration, OffsetDateTime};
 
 /// Findings in the stream's first event: enough for a screen and the next, a few hundred
@@ -133,11 +134,14 @@ pub struct Computed {
 
 /// Computes the report over a snapshot at `now`. `open` gives a user's open request: it explains
 /// a renamed SIP address, and every finding carries it, so the page shows the case is in hand.
+/// `excepted` gives a user's accepted exception: while in force, their findings are set apart
+/// with the excluded accounts, uncounted.
 pub fn compute(
     snapshot: &Snapshot,
     now: OffsetDateTime,
     config: &ReportConfig,
     open: &dyn Fn(UserId) -> Option<OpenRequest>,
+    excepted: &dyn Fn(UserId) -> Option<AcceptedException>,
 ) -> Computed {
     let mut computed = Computed::default();
     let soonest = |at: OffsetDateTime, computed: &mut Computed| {
@@ -166,10 +170,16 @@ pub fn compute(
         if !(candidate || rule_four) {
             continue;
         }
+        let exception = excepted(user.id).filter(|e| e.until > now);
+        if let Some(exception) = &exception {
+            // It runs out by the clock: the report changes then by itself.
+            soonest(exception.until, &mut computed);
+        }
         let excluded = std::cell::OnceCell::new();
         let found = |mut finding: Finding, computed: &mut Computed| {
             finding.open_request = open_request;
-            if *excluded.get_or_init(|| config.excludes(user)) {
+            finding.exception = exception.clone();
+            if finding.exception.is_some() || *excluded.get_or_init(|| config.excludes(user)) {
                 computed.excluded.push(finding);
             } else {
                 computed.counts.add(finding.rule);
@@ -264,6 +274,7 @@ fn finding(
         protected: user.protected(),
         homed_online: lync.is_some_and(LyncAccount::homed_online),
         open_request: None,
+        exception: None,
     }
 }
 

@@ -39,7 +39,7 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
         let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
         let expected = article_script(&sim).await;
         let snapshot = snapshot(sim.read_directory(None).await.unwrap().users().to_vec());
-        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| None);
+        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| None, &|_| None);
         // The article has no exclusion list: its rows are our findings plus the excluded ones.
         let ours: BTreeSet<UserId> = report
             .findings
@@ -99,7 +99,7 @@ fn snapshot(users: Vec<DirectoryUser>) -> Snapshot {
 
 fn rules(users: Vec<DirectoryUser>, now: OffsetDateTime) -> Vec<(u128, Rule)> {
     let users = snapshot(users);
-    let mut found: Vec<_> = compute(&users, now, &ReportConfig::default(), &|_| None)
+    let mut found: Vec<_> = compute(&users, now, &ReportConfig::default(), &|_| None, &|_| None)
         .findings
         .iter()
         .map(|f| (f.user_id.0.as_u128(), f.rule))
@@ -138,6 +138,7 @@ fn a_certificate_counts_whatever_enabled_says_until_it_expires() {
         &snapshot(users.clone()),
         NOW,
         &ReportConfig::default(),
+        &|_| None,
         &|_| None,
     );
     let risks: Vec<_> = report
@@ -184,6 +185,7 @@ fn stage_two_is_overdue_after_the_grace_period() {
             &snapshot(vec![temporarily_disabled]),
             NOW,
             &ReportConfig::default(),
+            &|_| None,
             &|_| None
         )
         .next_change,
@@ -198,7 +200,7 @@ fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
         SipAddress::new("user1.123456", "contoso.com").unwrap();
     let id = renamed.id;
     let users = snapshot(vec![renamed]);
-    let found = compute(&users, NOW, &ReportConfig::default(), &|_| None);
+    let found = compute(&users, NOW, &ReportConfig::default(), &|_| None, &|_| None);
     assert_eq!(
         found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
         vec![Rule::SipRenamedUnexplained]
@@ -209,7 +211,7 @@ fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
             state: RequestState::PendingApproval,
             stage_two_due_at: None,
         })
-    });
+    }, &|_| None);
     assert!(explained.findings.is_empty());
 }
 
@@ -228,6 +230,7 @@ fn excluded_accounts_are_shown_apart_and_never_counted() {
         NOW,
         &config,
         &|_| None,
+        &|_| None,
     );
     assert_eq!(report.counts.total(), 1);
     assert_eq!(report.findings.len(), 1);
@@ -242,7 +245,7 @@ fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high
         crate::fixtures::without_shell(user(2, true, Some(false))),
         crate::fixtures::without_shell(user(3, false, Some(true))),
     ];
-    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| None);
+    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| None, &|_| None);
     let rule_one: Vec<&Finding> = report
         .findings
         .iter()
@@ -281,7 +284,7 @@ fn a_finding_carries_the_open_request_that_deals_with_it() {
             state: RequestState::StageOneDone,
             stage_two_due_at: Some(due),
         })
-    });
+    }, &|_| None);
     let carried: Vec<_> = report
         .findings
         .iter()
@@ -290,4 +293,29 @@ fn a_finding_carries_the_open_request_that_deals_with_it() {
     assert!(carried.contains(&(true, Some((12, Some(due))))), "{carried:?}");
     assert!(carried.contains(&(false, None)), "{carried:?}");
     assert_eq!(report.counts.total(), 2, "a finding in hand still counts until it is gone");
+}
+
+#[test]
+fn an_accepted_exception_sets_the_finding_apart_until_it_ends() {
+    let kept = user(1, true, Some(true));
+    let id = kept.id;
+    let users = snapshot(vec![kept, user(2, true, Some(true))]);
+    let until = NOW + Duration::days(7);
+    let exception = AcceptedException {
+        id: 1,
+        user_id: id,
+        display_name: "User 1".into(),
+        reason: "Legal hold on the mailbox until the audit closes".into(),
+        accepted_by: "auditor".into(),
+        accepted_at: NOW,
+        until,
+    };
+    let excepted = |candidate: UserId| (candidate == id).then(|| exception.clone());
+    let during = compute(&users, NOW, &ReportConfig::default(), &|_| None, &excepted);
+    assert_eq!(during.counts.total(), 1, "the excepted user is not counted");
+    assert!(during.excluded.iter().all(|f| f.user_id == id && f.exception.is_some()));
+    assert!(!during.excluded.is_empty());
+    assert_eq!(during.next_change, Some(until), "the report changes when it runs out");
+    let after = compute(&users, until, &ReportConfig::default(), &|_| None, &excepted);
+    assert_eq!(after.counts.total(), 2, "once it has run out, the finding counts again");
 }

@@ -1,0 +1,230 @@
+//! Accepted exceptions: a finding an admin or auditor decided to live with (a director's phone
+//! kept for a handover, a legal hold), for a reason, until a date by the deployment's clock. An
+//! exception in force takes the user out of the report's count; it is listed apart, and ends by
+//! itself or when someone ends it. Both are audited.
+
+use crate::audit::{self, Event};
+use crate::directory::Snapshot;
+use crate::store::{Store, StoreError, stamp, stamp_in};
+use crate::workflow::LyncClock;
+use deprov_wire::directory::UserId;
+use deprov_wire::report::{AcceptedException, MAX_EXCEPTION_DAYS, NewException};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
+
+/// The exceptions not ended by hand, one per user at most (some may have run out by the clock).
+pub type InForce = Arc<HashMap<UserId, AcceptedException>>;
+
+const MAX_REASON: usize = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExceptionError {
+    /// Refused for a reason the person can act on (422).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        field: &'static str,
+    },
+    /// The user already has one (409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("No exception #{0} in force.")]
+    NotFound(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ExceptionError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+#[derive(Clone)]
+pub struct Exceptions {
+    store: Store,
+    lync_clock: LyncClock,
+    in_force: Arc<watch::Sender<InForce>>,
+}
+
+fn exception(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptedException, StoreError> {
+    let user: String = row.try_get("user_id")?;
+    Ok(AcceptedException {
+        id: row.try_get("id")?,
+        user_id: user
+            .parse()
+            .map_err(|_| StoreError::Unreadable(format!("accepted_exceptions.user_id = {user:?}")))?,
+        display_name: row.try_get("display_name")?,
+        reason: row.try_get("reason")?,
+        accepted_by: row.try_get("accepted_by")?,
+        accepted_at: stamp_in(row, "accepted_at")?,
+        until: stamp_in(row, "until")?,
+    })
+}
+
+impl Exceptions {
+    /// The exceptions in `store`, read once, then kept current by every change made here.
+    pub async fn start(store: Store, lync_clock: LyncClock) -> Result<Self, StoreError> {
+        let exceptions = Self {
+            store,
+            lync_clock,
+            in_force: Arc::new(watch::channel(Arc::new(HashMap::new())).0),
+        };
+        exceptions.publish().await?;
+        Ok(exceptions)
+    }
+
+    /// The exceptions not ended by hand, and every change to them (the report reads it).
+    pub fn subscribe(&self) -> watch::Receiver<InForce> {
+        self.in_force.subscribe()
+    }
+
+    async fn publish(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, display_name, reason, accepted_by, accepted_at, until FROM accepted_exceptions \
+             WHERE ended_at IS NULL",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut in_force = HashMap::new();
+        for row in &rows {
+            let exception = exception(row)?;
+            in_force.insert(exception.user_id, exception);
+        }
+        self.in_force.send_replace(Arc::new(in_force));
+        Ok(())
+    }
+
+    /// The exceptions in force by the deployment's clock, soonest to end first.
+    pub fn list(&self) -> Vec<AcceptedException> {
+        let now = (self.lync_clock)();
+        let mut list: Vec<AcceptedException> = self
+            .in_force
+            .borrow()
+            .values()
+            .filter(|e| e.until > now)
+            .cloned()
+            .collect();
+        list.sort_by_key(|e| (e.until, e.id));
+        list
+    }
+
+    /// Records an exception for `new.user_id` by `by`, or says why not.
+    pub async fn accept(
+        &self,
+        by: &str,
+        new: NewException,
+        directory: &Snapshot,
+    ) -> Result<AcceptedException, ExceptionError> {
+        let refused = |field, message: String| ExceptionError::Refused { message, field };
+        let user = directory
+            .user(new.user_id)
+            .ok_or_else(|| refused("user_id", "No user with that id in the directory.".to_owned()))?;
+        let reason = new.reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON {
+            return Err(refused(
+                "reason",
+                format!("Say why the finding is accepted, and who decided (at most {MAX_REASON} characters)."),
+            ));
+        }
+        let now = (self.lync_clock)();
+        if new.until <= now || new.until > now + Duration::days(MAX_EXCEPTION_DAYS) {
+            return Err(refused(
+                "until",
+                format!("An exception ends in the future, at most {MAX_EXCEPTION_DAYS} days ahead: then someone looks again."),
+            ));
+        }
+        if let Some(current) = self.list().into_iter().find(|e| e.user_id == user.id) {
+            return Err(ExceptionError::Conflict(format!(
+                "{} already has an exception until {}, accepted by {}: end it first.",
+                user.ad.display_name,
+                crate::predict::when(current.until),
+                current.accepted_by
+            )));
+        }
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        // One in force per user: one that ran out by the clock is closed now.
+        sqlx::query("UPDATE accepted_exceptions SET ended_at = ?, ended_by = ? WHERE user_id = ? AND ended_at IS NULL")
+            .bind(stamp(wall))
+            .bind("deprov (ran out)")
+            .bind(user.id.to_string())
+            .execute(&mut *write.tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accepted_exceptions (user_id, display_name, reason, accepted_by, accepted_at, until) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.ad.display_name)
+        .bind(reason)
+        .bind(by)
+        .bind(stamp(wall))
+        .bind(stamp(new.until))
+        .fetch_one(&mut *write.tx)
+        .await?;
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: by,
+                action: "exception.accept",
+                subject: &user.id.to_string(),
+                details: format!(
+                    "exception #{id} for {} until {}: {reason}",
+                    user.ad.sam_account_name,
+                    stamp(new.until)
+                ),
+                change: None,
+            },
+        )
+        .await?;
+        write.commit().await?;
+        self.publish().await?;
+        Ok(AcceptedException {
+            id,
+            user_id: user.id,
+            display_name: user.ad.display_name.clone(),
+            reason: reason.to_owned(),
+            accepted_by: by.to_owned(),
+            accepted_at: wall,
+            until: new.until,
+        })
+    }
+
+    /// Ends exception `id` now: the finding counts again.
+    pub async fn end(&self, by: &str, id: i64) -> Result<(), ExceptionError> {
+        let wall = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let row = sqlx::query(
+            "UPDATE accepted_exceptions SET ended_at = ?, ended_by = ? WHERE id = ? AND ended_at IS NULL \
+             RETURNING user_id, display_name",
+        )
+        .bind(stamp(wall))
+        .bind(by)
+        .bind(id)
+        .fetch_optional(&mut *write.tx)
+        .await?
+        .ok_or(ExceptionError::NotFound(id))?;
+        let user: String = row.try_get("user_id")?;
+        let name: String = row.try_get("display_name")?;
+        audit::append(
+            &mut write,
+            wall,
+            Event {
+                actor: by,
+                action: "exception.end",
+                subject: &user,
+                details: format!("exception #{id} for {name} ended: the finding counts again"),
+                change: None,
+            },
+        )
+        .await?;
+        write.commit().await?;
+        self.publish().await?;
+        Ok(())
+    }
+}
