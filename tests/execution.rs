@@ -523,3 +523,59 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn a_removal_left_unfinished_outside_deprov_is_finished_with_stage_two_alone() {
+    let portal = TestPortal::spawn(2_000, 11).await;
+    let (_, found) = portal
+        .get_json("/api/users?lync=temporarily_disabled&limit=100")
+        .await;
+    let user = found["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["protected"] == false && u["homed_online"] == false)
+        .expect("a user disabled in Lync outside deprov")
+        .clone();
+    let manager = portal.person("manager").await;
+    let body = |user: &str, urgency: &str| {
+        json!({ "user_id": user, "reason": "resignation", "reason_text": "Left in 2025; never removed", "urgency": urgency })
+    };
+    // Not for a user whose Lync still works.
+    let enabled = ordinary_user(&portal, 0).await;
+    let (status, refused) = manager
+        .post("/api/requests", Some(body(&enabled, "finish_removal")))
+        .await;
+    assert_eq!((status, refused["field"].as_str()), (422, Some("urgency")), "{refused}");
+
+    let (status, filed) = manager
+        .post("/api/requests", Some(body(user["id"].as_str().unwrap(), "finish_removal")))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["id"].as_i64().unwrap();
+    let (status, approved) = portal
+        .person("approver")
+        .await
+        .post(&format!("/api/requests/{id}/approve"), Some(json!({ "version": filed["version"] })))
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let (_, view) = portal.get_json(&format!("/api/requests/{id}/execution")).await;
+    let view = execution(view);
+    assert_eq!(view.next.len(), 1, "{:?}", view.next);
+    let plan = &view.next[0];
+    assert_eq!(plan.operation, deprov_wire::execution::Operation::StageTwo);
+    assert_eq!(plan.refused, None, "runs as soon as it is approved");
+    let commands: Vec<&str> = plan.steps.iter().map(|s| s.command.as_str()).collect();
+    assert!(commands.iter().any(|c| c.starts_with("Export-CsUserData")), "{commands:?}");
+    assert!(commands.last().unwrap().starts_with("Disable-CsUser"), "backup first: {commands:?}");
+    let sam = view.request.user_sam_account_name.clone();
+    let (status, started) = portal
+        .post(
+            &format!("/api/requests/{id}/execute"),
+            Some(json!({ "operation": "stage_two", "version": view.request.version, "confirm": sam })),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let done = until(&portal, id, |v| v.request.state == RequestState::Removed).await;
+    assert!(done.backup_taken_at.is_some(), "a backup before anything destructive");
+}

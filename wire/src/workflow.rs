@@ -57,26 +57,35 @@ pub enum Urgency {
     Standard,
     /// A hostile termination: stage 1 also renames the SIP address and revokes certificates.
     ImmediateDisconnect,
+    /// A legacy case: Lync was disabled outside deprov and stage 2 never ran. Stage 2 only
+    /// (backup, then Disable-CsUser), as soon as it is approved.
+    FinishRemoval,
 }
 
 impl Urgency {
+    pub const ALL: [Urgency; 3] = [
+        Self::Standard,
+        Self::ImmediateDisconnect,
+        Self::FinishRemoval,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Standard => "standard",
             Self::ImmediateDisconnect => "immediate_disconnect",
+            Self::FinishRemoval => "finish_removal",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Standard, Self::ImmediateDisconnect]
-            .into_iter()
-            .find(|u| u.as_str() == s)
+        Self::ALL.into_iter().find(|u| u.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Standard => "Standard, two stages",
             Self::ImmediateDisconnect => "Immediate disconnect (hostile termination)",
+            Self::FinishRemoval => "Finish removal (disabled outside deprov): stage 2 only",
         }
     }
 }

@@ -655,6 +655,7 @@ fn UserFindings(
     let until = until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
     let open_request = f.open_request;
     let name = f.display_name.clone();
+    let unfinished = user.findings.iter().any(|r| r.finding.rule == Rule::StageTwoOverdue);
     view! {
         <tr data-user=id.to_string() data-rules=rules.join(" ")
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
@@ -689,6 +690,10 @@ fn UserFindings(
             <td class="act">{move || match open_request {
                 Some(open) => view! { <OpenRequestLink open /> }.into_any(),
                 // Only where one can be filed: an online user is handled in Lync Online.
+                // Lync disabled outside deprov and never removed: finish the removal (stage 2 only).
+                None if requester.get() && fileable && unfinished => view! {
+                    <a class="button" href=format!("/requests/new?user={id}&urgency=finish_removal")>"Request finish removal"</a>
+                }.into_any(),
                 None if requester.get() && fileable => view! {
                     <a class="button" href=format!("/requests/new?user={id}")>"Request de-provisioning"</a>
                 }.into_any(),
@@ -813,7 +818,7 @@ fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
                 <label for="bulk-urgency">"Urgency"</label>
                 <select id="bulk-urgency" on:change=move |ev| urgency.set(Urgency::parse(&event_target_value(&ev)).unwrap_or(Urgency::Standard))
                     prop:value=move || urgency.get().as_str()>
-                    {[Urgency::Standard, Urgency::ImmediateDisconnect].map(|u| view! { <option value=u.as_str()>{u.label()}</option> })}
+                    {Urgency::ALL.map(|u| view! { <option value=u.as_str()>{u.label()}</option> })}
                 </select>
                 {move || error.get().map(|message| view! { <ErrorMessage message id="bulk-error" /> })}
                 <div class="actions">

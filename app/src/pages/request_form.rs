@@ -5,6 +5,7 @@
 use crate::api;
 use crate::components::{ErrorMessage, parse_local, when};
 use deprov_wire::api::UserDetail;
+use deprov_wire::directory::LyncState;
 use deprov_wire::method::Method;
 use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
 use leptos::prelude::*;
@@ -45,7 +46,16 @@ fn Form(detail: UserDetail) -> impl IntoView {
             .and_then(|r| ReasonCategory::parse(&r)),
     );
     let reason_text = RwSignal::new(String::new());
-    let urgency = RwSignal::new(Urgency::Standard);
+    // A report row for a removal left unfinished outside deprov opens the form on "finish removal".
+    let finishable = detail.lync_state == LyncState::TemporarilyDisabled;
+    let urgency = RwSignal::new(
+        query
+            .get_untracked()
+            .get("urgency")
+            .and_then(|u| Urgency::parse(&u))
+            .filter(|u| *u != Urgency::FinishRemoval || finishable)
+            .unwrap_or(Urgency::Standard),
+    );
     let effective = RwSignal::new(String::new());
     let grace = RwSignal::new("30".to_owned());
     let override_reason = RwSignal::new(String::new());
@@ -129,6 +139,12 @@ fn Form(detail: UserDetail) -> impl IntoView {
                     on:change=move |_| urgency.set(Urgency::ImmediateDisconnect) /> " " {Urgency::ImmediateDisconnect.label()}</label>
                 <div class="sub plan">"Stage 1 also renames the SIP address (disconnects at once: " <code>{rename.clone()}</code>
                     ") and revokes the certificates (" <code>{revoke.clone()}</code> ", cannot be undone)."</div>
+                {finishable.then(|| view! {
+                    <label><input type="radio" name="urgency" id="urgency-finish" prop:checked=move || urgency.get() == Urgency::FinishRemoval
+                        on:change=move |_| urgency.set(Urgency::FinishRemoval) /> " " {Urgency::FinishRemoval.label()}</label>
+                    <div class="sub plan">"Lync was disabled outside deprov: once approved, stage 2 runs at once — backup (Export-CsUserData), then "
+                        <code>{remove.clone()}</code> "."</div>
+                })}
             </fieldset>
             <label for="effective">"Takes effect (empty: now)"</label>
             <input id="effective" type="datetime-local" prop:value=move || effective.get() on:input=move |ev| effective.set(event_target_value(&ev)) />

@@ -137,7 +137,9 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
             <strong>"A standard request"</strong> " temporarily disables (stage 1), waits out the grace period, then backs up \
             and removes (stage 2): reversible until stage 2. "
             <strong>"An immediate disconnect"</strong> " also renames the SIP address and revokes the certificates in stage 1: \
-            signed-in sessions end at once, and the revocation cannot be undone."
+            signed-in sessions end at once, and the revocation cannot be undone. "
+            <strong>"Finish removal"</strong> " is for a user someone disabled in Lync outside deprov: stage 2 alone, \
+            backup first."
         </p>
 
         <div class="columns">

@@ -434,7 +434,7 @@ impl Executor {
                 history: &history,
                 renamed_sip: renamed_sip.as_ref(),
             };
-            for operation in plan::next_operations(request.state, &history) {
+            for operation in plan::next_operations(&request, &history) {
                 let (steps, build_refusal) = match plan::build(operation, &situation) {
                     Ok(steps) => (steps, None),
                     Err(why) => (Vec::new(), Some(why)),

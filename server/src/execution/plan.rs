@@ -51,12 +51,16 @@ pub struct Situation<'a> {
 }
 
 /// The operations worth showing next for a request in `state`, in the order they are offered.
-pub fn next_operations(state: RequestState, history: &History) -> Vec<Operation> {
-    match state {
+pub fn next_operations(request: &RequestView, history: &History) -> Vec<Operation> {
+    // A finish-removal request has no stage 1 of deprov's own to undo: only stage 2 runs.
+    let finish = request.urgency == Urgency::FinishRemoval;
+    match request.state {
+        RequestState::Approved if finish => vec![Operation::StageTwo],
         RequestState::Approved => vec![Operation::StageOne],
         RequestState::StageOneDone => vec![Operation::StageTwo, Operation::Rollback],
         RequestState::Failed
-            if !history.removed()
+            if !finish
+                && !history.removed()
                 && matches!(
                     history.last,
                     Some((Operation::StageOne | Operation::StageTwo, _))
@@ -73,7 +77,7 @@ pub fn next_operations(state: RequestState, history: &History) -> Vec<Operation>
 pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String> {
     let request = situation.request;
     let state = request.state;
-    if !next_operations(state, situation.history).contains(&operation) {
+    if !next_operations(request, situation.history).contains(&operation) {
         return Some(match (operation, state) {
             (_, RequestState::Executing) => {
                 "Another operation is running on this request: wait for it to finish.".to_owned()
@@ -97,10 +101,14 @@ pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String
                 .to_owned(),
         );
     }
-    if operation == Operation::StageOne && request.effective_at > situation.wall_now {
+    if matches!(operation, Operation::StageOne | Operation::StageTwo)
+        && request.state == RequestState::Approved
+        && request.effective_at > situation.wall_now
+    {
         return Some(format!(
-            "The request takes effect on {}: stage 1 waits until then.",
-            when(request.effective_at)
+            "The request takes effect on {}: {} waits until then.",
+            when(request.effective_at),
+            operation.label().to_lowercase()
         ));
     }
     if situation.user.protected() && !request.user_protected {

@@ -266,6 +266,18 @@ impl Workflow {
         if let Some(why) = cannot_file(user, exclusions) {
             return Err(refused("user_id", why));
         }
+        // Finishing a removal is for users whose Lync someone disabled outside deprov.
+        if new.urgency == Urgency::FinishRemoval
+            && user.lync.as_ref().is_some_and(|lync| lync.enabled)
+        {
+            return Err(refused(
+                "urgency",
+                format!(
+                    "{name}'s Lync account is still enabled: finishing a removal is for users disabled outside \
+                     deprov. File a standard or immediate request instead."
+                ),
+            ));
+        }
         let reason_text = new.reason_text.trim();
         if reason_text.is_empty() || reason_text.chars().count() > MAX_REASON {
             return Err(refused(

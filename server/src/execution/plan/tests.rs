@@ -292,7 +292,7 @@ fn after_removal_only_a_restore_is_offered_and_it_rebuilds_from_the_backup() {
     removed.lync = None;
 
     assert_eq!(
-        next_operations(RequestState::Removed, &history),
+        next_operations(&request, &history),
         [Operation::Restore]
     );
     assert!(
@@ -333,30 +333,41 @@ fn after_removal_only_a_restore_is_offered_and_it_rebuilds_from_the_backup() {
 #[test]
 fn operations_come_in_order() {
     let none = History::default();
-    assert_eq!(next_operations(RequestState::PendingApproval, &none), []);
+    let next = |urgency: Urgency, state: RequestState, history: &History| {
+        next_operations(&request(urgency, state), history)
+    };
+    let standard = |state: RequestState, history: &History| next(Urgency::Standard, state, history);
+    assert_eq!(standard(RequestState::PendingApproval, &none), []);
+    assert_eq!(standard(RequestState::Approved, &none), [Operation::StageOne]);
     assert_eq!(
-        next_operations(RequestState::Approved, &none),
-        [Operation::StageOne]
-    );
-    assert_eq!(
-        next_operations(RequestState::StageOneDone, &none),
+        standard(RequestState::StageOneDone, &none),
         [Operation::StageTwo, Operation::Rollback]
     );
-    assert_eq!(next_operations(RequestState::Executing, &none), []);
-    assert_eq!(next_operations(RequestState::RolledBack, &none), []);
+    assert_eq!(standard(RequestState::Executing, &none), []);
+    assert_eq!(standard(RequestState::RolledBack, &none), []);
     let failed_stage_one = History {
         last: Some((Operation::StageOne, OperationState::Failed)),
         ..History::default()
     };
     assert_eq!(
-        next_operations(RequestState::Failed, &failed_stage_one),
+        standard(RequestState::Failed, &failed_stage_one),
         [Operation::Rollback]
     );
     let failed_restore = History {
         last: Some((Operation::Restore, OperationState::Failed)),
         ..History::default()
     };
-    assert_eq!(next_operations(RequestState::Failed, &failed_restore), []);
+    assert_eq!(standard(RequestState::Failed, &failed_restore), []);
+
+    // Finishing a removal started outside deprov: stage 2 at once, nothing of deprov's to undo.
+    let finish = |state: RequestState, history: &History| next(Urgency::FinishRemoval, state, history);
+    assert_eq!(finish(RequestState::Approved, &none), [Operation::StageTwo]);
+    let failed_stage_two = History {
+        last: Some((Operation::StageTwo, OperationState::Failed)),
+        ..History::default()
+    };
+    assert_eq!(finish(RequestState::Failed, &failed_stage_two), []);
+    assert_eq!(finish(RequestState::Removed, &none), [Operation::Restore]);
 }
 
 #[test]
