@@ -364,20 +364,31 @@ async fn the_log_is_read_a_page_at_a_time_within_a_date_range() {
     let (_, range) = auditor
         .get_json(&format!("/api/audit?from={today}&until={today}&limit=500"))
         .await;
-    assert_eq!(range["total"].as_u64(), Some(total), "today holds every row");
+    assert_eq!(
+        range["total"].as_u64(),
+        Some(total),
+        "today holds every row"
+    );
     let tomorrow = today.next_day().unwrap();
     let (_, later) = auditor
         .get_json(&format!("/api/audit?from={tomorrow}"))
         .await;
     assert_eq!(later["total"], 0, "{later}");
     let (_, earlier) = auditor
-        .get_json(&format!("/api/audit?until={}", today.previous_day().unwrap()))
+        .get_json(&format!(
+            "/api/audit?until={}",
+            today.previous_day().unwrap()
+        ))
         .await;
     assert_eq!(earlier["total"], 0, "{earlier}");
     // Pages beyond the first: the second row of the log is the first row of the page at 1.
     let (_, second) = auditor.get_json("/api/audit?offset=1&limit=1").await;
     assert_eq!(second["entries"][0]["seq"], all["entries"][1]["seq"]);
-    for bad in ["from=yesterday", "until=2026-13-01", "from=2026-11-30&until=2026-11-01"] {
+    for bad in [
+        "from=yesterday",
+        "until=2026-13-01",
+        "from=2026-11-30&until=2026-11-01",
+    ] {
         let (status, body) = auditor.get_json(&format!("/api/audit?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["message"].as_str().is_some(), "{body}");

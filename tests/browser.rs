@@ -292,10 +292,9 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .click()
         .await
         .unwrap();
+    // The error sits beside the field at fault, and goes once the field changes.
     manager
-        .wait_for_text("#request-error", PATIENCE, |t| {
-            t.contains("Choose a reason")
-        })
+        .wait_for_text("#error-reason", PATIENCE, |t| t.contains("Choose a reason"))
         .await;
     manager
         .wait_for("#reason", PATIENCE)
@@ -303,6 +302,19 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .select_by_value("termination")
         .await
         .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while manager
+        .client
+        .find(Locator::Css("#error-reason"))
+        .await
+        .is_ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stale error clears when its field changes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     manager
         .wait_for("#urgency-immediate", PATIENCE)
         .await
@@ -609,10 +621,7 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
             .await,
         "no reason, no restore"
     );
-    focused
-        .send_keys(&Key::Escape.to_string())
-        .await
-        .unwrap();
+    focused.send_keys(&Key::Escape.to_string()).await.unwrap();
     let deadline = std::time::Instant::now() + PATIENCE;
     while browser
         .client
@@ -620,7 +629,10 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         .await
         .is_ok()
     {
-        assert!(std::time::Instant::now() < deadline, "Esc closes the confirmation");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Esc closes the confirmation"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     browser
@@ -631,7 +643,12 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
             e.send_keys("Dismissal overturned by the tribunal").await
         })
         .await;
-    if browser.client.find(Locator::Css("#confirm-name")).await.is_ok() {
+    if browser
+        .client
+        .find(Locator::Css("#confirm-name"))
+        .await
+        .is_ok()
+    {
         browser
             .on("#confirm-name", |e| async move { e.send_keys(sam).await })
             .await;
@@ -662,8 +679,10 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
     let (status, body) = portal
         .post(
             &format!("/api/requests/{request_id}/execute"),
-            Some(serde_json::json!({ "operation": "restore", "version": view["request"]["version"],
-                "confirm": sam, "reason": "Confirmed with legal" })),
+            Some(
+                serde_json::json!({ "operation": "restore", "version": view["request"]["version"],
+                "confirm": sam, "reason": "Confirmed with legal" }),
+            ),
         )
         .await;
     assert_eq!(status, 202, "{body}");
@@ -934,9 +953,7 @@ async fn the_report_opens_on_its_first_page_shows_more_on_request_and_filters_on
     };
     assert!(!rules.is_empty());
     assert!(
-        rules
-            .iter()
-            .all(|r| r == "certificate_sign_in"),
+        rules.iter().all(|r| r == "certificate_sign_in"),
         "{rules:?}"
     );
     browser.close().await;
@@ -955,9 +972,13 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
         .await
         .unwrap();
     browser
-        .wait_for_text("#live-state", PATIENCE, |t| t.contains("live") && !t.contains("connecting"))
+        .wait_for_text("#live-state", PATIENCE, |t| {
+            t.contains("live") && !t.contains("connecting")
+        })
         .await;
-    browser.wait_for("#findings tbody tr input.pick", PATIENCE).await;
+    browser
+        .wait_for("#findings tbody tr input.pick", PATIENCE)
+        .await;
 
     // One row per user: no user appears twice, and a user under two rules shows two badges.
     let users: Vec<String> = {
@@ -994,11 +1015,14 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
     }
     assert_eq!(picked.len(), 2);
     browser
-        .wait_for_text("#bulk-request h2", PATIENCE, |t| t.contains("for 2 selected"))
+        .wait_for_text("#bulk-request h2", PATIENCE, |t| {
+            t.contains("for 2 selected")
+        })
         .await;
     browser
         .on("#bulk-reason-text", |e| async move {
-            e.send_keys("Leavers from the Q3 reorganisation (HR list 2026-11)").await
+            e.send_keys("Leavers from the Q3 reorganisation (HR list 2026-11)")
+                .await
         })
         .await;
     browser
@@ -1008,7 +1032,9 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
         .wait_for_text("#bulk-error", PATIENCE, |t| t.contains("Choose a reason"))
         .await;
     browser
-        .on("#bulk-reason", |e| async move { e.select_by_value("resignation").await })
+        .on("#bulk-reason", |e| async move {
+            e.select_by_value("resignation").await
+        })
         .await;
     browser
         .on("#bulk-submit", |e| async move { e.click().await })
@@ -1018,9 +1044,11 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
         .await;
     for user in &picked {
         let filed = browser
-            .wait_for_text(&format!("#bulk-outcome li[data-user=\"{user}\"]"), PATIENCE, |t| {
-                t.contains("filed as #")
-            })
+            .wait_for_text(
+                &format!("#bulk-outcome li[data-user=\"{user}\"]"),
+                PATIENCE,
+                |t| t.contains("filed as #"),
+            )
             .await;
         // The row now shows the request waiting for approval, and cannot be picked again.
         let cell = browser
@@ -1030,7 +1058,10 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
                 |t| t.contains("waiting for approval"),
             )
             .await;
-        assert!(filed.ends_with(cell.split(' ').next().unwrap()), "{filed} / {cell}");
+        assert!(
+            filed.ends_with(cell.split(' ').next().unwrap()),
+            "{filed} / {cell}"
+        );
     }
     let (_, list) = portal.get_json("/api/requests?show=open").await;
     assert_eq!(list["total"], 2, "{list}");
@@ -1100,10 +1131,7 @@ async fn tab_to(browser: &Browser, id: &str) -> fantoccini::elements::Element {
         if active.attr("id").await.unwrap().as_deref() == Some(id) {
             return active;
         }
-        active
-            .send_keys(&Key::Tab.to_string())
-            .await
-            .unwrap();
+        active.send_keys(&Key::Tab.to_string()).await.unwrap();
     }
     panic!("Tab never reached #{id}");
 }
@@ -1126,14 +1154,19 @@ async fn a_request_can_be_filed_with_the_keyboard_alone() {
     let body = browser.client.find(Locator::Css("body")).await.unwrap();
     body.send_keys(&Key::Tab.to_string()).await.unwrap();
     let skip = browser.client.active_element().await.unwrap();
-    assert_eq!(skip.attr("class").await.unwrap().as_deref(), Some("skip-link"));
+    assert_eq!(
+        skip.attr("class").await.unwrap().as_deref(),
+        Some("skip-link")
+    );
     skip.send_keys(&Key::Enter.to_string()).await.unwrap();
 
     let reason = tab_to(&browser, "reason").await;
     // In a focused select, the arrow keys choose.
     reason.send_keys(&Key::Down.to_string()).await.unwrap();
     let text = tab_to(&browser, "reason-text").await;
-    text.send_keys("Resigned; last day was Friday").await.unwrap();
+    text.send_keys("Resigned; last day was Friday")
+        .await
+        .unwrap();
     let submit = tab_to(&browser, "submit-request").await;
     submit.send_keys(&Key::Enter.to_string()).await.unwrap();
     browser
@@ -1141,7 +1174,10 @@ async fn a_request_can_be_filed_with_the_keyboard_alone() {
         .await;
     let (_, list) = portal.get_json("/api/requests?show=open").await;
     assert_eq!(list["requests"][0]["reason"], "termination", "{list}");
-    assert_eq!(list["requests"][0]["reason_text"], "Resigned; last day was Friday");
+    assert_eq!(
+        list["requests"][0]["reason_text"],
+        "Resigned; last day was Friday"
+    );
     browser.close().await;
 }
 
@@ -1153,7 +1189,9 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
     let mut users: Vec<String> = Vec::new();
     for offset in [0, 100] {
         let (_, found) = portal
-            .get_json(&format!("/api/users?ad=enabled&lync=enabled&limit=100&offset={offset}"))
+            .get_json(&format!(
+                "/api/users?ad=enabled&lync=enabled&limit=100&offset={offset}"
+            ))
             .await;
         users.extend(
             found["users"]
@@ -1168,13 +1206,16 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
         .await
         .post(
             "/api/requests/bulk",
-            Some(serde_json::json!({ "user_ids": users, "reason": "end_of_contract",
-                "reason_text": "Contractors of the closed project", "urgency": "standard" })),
+            Some(
+                serde_json::json!({ "user_ids": users, "reason": "end_of_contract",
+                "reason_text": "Contractors of the closed project", "urgency": "standard" }),
+            ),
         )
         .await;
     assert_eq!(status, 200, "{outcome}");
     assert!(outcome["filed"].as_u64().unwrap() > 150, "{outcome}");
-    let browser = Browser::start().await;
+    // In Kolkata (UTC+5:30), moments show in local time, labelled, with UTC on hover.
+    let browser = Browser::start_in_zone("Asia/Kolkata").await;
     browser.sign_in(&portal.base, "auditor").await;
     // Read after the auditor's sign-in, which is a row too.
     let (_, all) = portal.get_json("/api/audit?limit=1").await;
@@ -1190,6 +1231,11 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
             t == format!("Entries 1 to 200 of {total}, newest first")
         })
         .await;
+    let moment = browser.wait_for("#audit-table td.when time", PATIENCE).await;
+    let local = moment.text().await.unwrap();
+    let utc = moment.attr("title").await.unwrap().unwrap_or_default();
+    assert!(local.ends_with(" UTC+5:30") && utc.ends_with(" UTC"), "{local} / {utc}");
+    assert_ne!(local.replace(" UTC+5:30", ""), utc.replace(" UTC", ""), "converted, not relabelled");
     let link = browser
         .wait_for("#audit-table td.subject a[href^=\"/requests/\"]", PATIENCE)
         .await;
@@ -1227,7 +1273,10 @@ async fn an_auditor_accepts_a_finding_as_an_exception_and_ends_it() {
     let portal = TestPortal::spawn(1_000, 16).await;
     let (_, opening) = portal.get_json("/api/report/mismatches?limit=1").await;
     let before = opening["total"].as_u64().unwrap();
-    let user = opening["findings"][0]["user_id"].as_str().unwrap().to_owned();
+    let user = opening["findings"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let computed: time::OffsetDateTime = time::OffsetDateTime::parse(
         opening["computed_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -1244,11 +1293,14 @@ async fn an_auditor_accepts_a_finding_as_an_exception_and_ends_it() {
         .unwrap();
     let row = format!("#findings tr[data-user=\"{user}\"]");
     browser
-        .on(&format!("{row} button.except"), |e| async move { e.click().await })
+        .on(&format!("{row} button.except"), |e| async move {
+            e.click().await
+        })
         .await;
     browser
         .on("#exception-reason", |e| async move {
-            e.send_keys("Board member: kept reachable through the handover (CEO, ticket 77)").await
+            e.send_keys("Board member: kept reachable through the handover (CEO, ticket 77)")
+                .await
         })
         .await;
     // A date picker's typing order follows the browser's locale: the value is set as a picker would.
@@ -1268,12 +1320,17 @@ async fn an_auditor_accepts_a_finding_as_an_exception_and_ends_it() {
         .on("#set-apart summary", |e| async move { e.click().await })
         .await;
     let listed = browser
-        .wait_for_text("#exceptions li", PATIENCE, |t| t.contains("accepted by auditor"))
+        .wait_for_text("#exceptions li", PATIENCE, |t| {
+            t.contains("accepted by auditor")
+        })
         .await;
     assert!(listed.contains("Board member"), "{listed}");
     let deadline = std::time::Instant::now() + PATIENCE;
     while browser.client.find(Locator::Css(&row)).await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "the row leaves the table");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the row leaves the table"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (_, during) = portal.get_json("/api/report/mismatches?limit=1").await;

@@ -444,21 +444,34 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
     let (id, version, sam) = approved(&portal, 0, "immediate_disconnect").await;
     let path = format!("/api/requests/{id}/execute");
     let (status, body) = portal
-        .post(&path, Some(json!({ "operation": "stage_one", "version": version, "confirm": sam })))
+        .post(
+            &path,
+            Some(json!({ "operation": "stage_one", "version": version, "confirm": sam })),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
-    let done = until(&portal, id, |v| v.request.state == RequestState::StageOneDone).await;
+    let done = until(&portal, id, |v| {
+        v.request.state == RequestState::StageOneDone
+    })
+    .await;
     let rollback = done
         .next
         .iter()
         .find(|p| p.operation == deprov_wire::execution::Operation::Rollback)
         .expect("a rollback is offered");
     assert!(
-        rollback.second_admin.as_deref().unwrap_or_default().contains("immediate disconnect"),
+        rollback
+            .second_admin
+            .as_deref()
+            .unwrap_or_default()
+            .contains("immediate disconnect"),
         "{rollback:?}"
     );
     assert!(
-        rollback.warnings.iter().any(|w| w.contains("regains Lync as sip:")),
+        rollback
+            .warnings
+            .iter()
+            .any(|w| w.contains("regains Lync as sip:")),
         "who regains access is said before: {:?}",
         rollback.warnings
     );
@@ -484,15 +497,28 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
     let ask = |reason: &str| json!({ "operation": "rollback", "version": version, "confirm": sam, "reason": reason });
 
     let (status, body) = portal.post(&path, Some(ask("  "))).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("reason")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("reason")),
+        "{body}"
+    );
 
     // The first admin asks: nothing runs, the ask is shown to everyone.
-    let (status, body) = portal.post(&path, Some(ask("HR reversed the decision"))).await;
+    let (status, body) = portal
+        .post(&path, Some(ask("HR reversed the decision")))
+        .await;
     assert_eq!(status, 202, "{body}");
     let asked = execution(body);
-    assert_eq!(asked.request.state, RequestState::StageOneDone, "nothing ran");
+    assert_eq!(
+        asked.request.state,
+        RequestState::StageOneDone,
+        "nothing ran"
+    );
     let pending = asked.reenable_ask.expect("the ask is shown");
-    assert_eq!((pending.asked_by.as_str(), pending.reason.as_str()), ("everyone", "HR reversed the decision"));
+    assert_eq!(
+        (pending.asked_by.as_str(), pending.reason.as_str()),
+        ("everyone", "HR reversed the decision")
+    );
 
     // The same admin cannot confirm their own ask; another admin can.
     let (status, body) = portal.post(&path, Some(ask("again"))).await;
@@ -508,18 +534,27 @@ async fn giving_lync_back_after_an_immediate_disconnect_needs_a_reason_and_a_sec
     let (_, user) = portal
         .get_json(&format!("/api/users/{}", done.request.user_id))
         .await;
-    assert!(user["sip_renamed"].is_null(), "the old address is back: {user}");
+    assert!(
+        user["sip_renamed"].is_null(),
+        "the old address is back: {user}"
+    );
 
     let (_, audit) = portal.get_json("/api/audit?limit=50").await;
     let rows = audit["entries"].as_array().expect("audit entries");
     assert!(
         rows.iter().any(|r| r["action"] == "execution.ask"
-            && r["details"].as_str().unwrap().contains("HR reversed the decision")),
+            && r["details"]
+                .as_str()
+                .unwrap()
+                .contains("HR reversed the decision")),
         "{audit}"
     );
     assert!(
         rows.iter().any(|r| r["action"] == "execution.start"
-            && r["details"].as_str().unwrap().contains("asked by everyone (HR reversed the decision), confirmed by admin")),
+            && r["details"]
+                .as_str()
+                .unwrap()
+                .contains("asked by everyone (HR reversed the decision), confirmed by admin")),
         "{audit}"
     );
 }
@@ -538,36 +573,52 @@ async fn a_removal_left_unfinished_outside_deprov_is_finished_with_stage_two_alo
         .expect("a user disabled in Lync outside deprov")
         .clone();
     let manager = portal.person("manager").await;
-    let body = |user: &str, urgency: &str| {
-        json!({ "user_id": user, "reason": "resignation", "reason_text": "Left in 2025; never removed", "urgency": urgency })
-    };
+    let body = |user: &str, urgency: &str| json!({ "user_id": user, "reason": "resignation", "reason_text": "Left in 2025; never removed", "urgency": urgency });
     // Not for a user whose Lync still works.
     let enabled = ordinary_user(&portal, 0).await;
     let (status, refused) = manager
         .post("/api/requests", Some(body(&enabled, "finish_removal")))
         .await;
-    assert_eq!((status, refused["field"].as_str()), (422, Some("urgency")), "{refused}");
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (422, Some("urgency")),
+        "{refused}"
+    );
 
     let (status, filed) = manager
-        .post("/api/requests", Some(body(user["id"].as_str().unwrap(), "finish_removal")))
+        .post(
+            "/api/requests",
+            Some(body(user["id"].as_str().unwrap(), "finish_removal")),
+        )
         .await;
     assert_eq!(status, 201, "{filed}");
     let id = filed["id"].as_i64().unwrap();
     let (status, approved) = portal
         .person("approver")
         .await
-        .post(&format!("/api/requests/{id}/approve"), Some(json!({ "version": filed["version"] })))
+        .post(
+            &format!("/api/requests/{id}/approve"),
+            Some(json!({ "version": filed["version"] })),
+        )
         .await;
     assert_eq!(status, 200, "{approved}");
-    let (_, view) = portal.get_json(&format!("/api/requests/{id}/execution")).await;
+    let (_, view) = portal
+        .get_json(&format!("/api/requests/{id}/execution"))
+        .await;
     let view = execution(view);
     assert_eq!(view.next.len(), 1, "{:?}", view.next);
     let plan = &view.next[0];
     assert_eq!(plan.operation, deprov_wire::execution::Operation::StageTwo);
     assert_eq!(plan.refused, None, "runs as soon as it is approved");
     let commands: Vec<&str> = plan.steps.iter().map(|s| s.command.as_str()).collect();
-    assert!(commands.iter().any(|c| c.starts_with("Export-CsUserData")), "{commands:?}");
-    assert!(commands.last().unwrap().starts_with("Disable-CsUser"), "backup first: {commands:?}");
+    assert!(
+        commands.iter().any(|c| c.starts_with("Export-CsUserData")),
+        "{commands:?}"
+    );
+    assert!(
+        commands.last().unwrap().starts_with("Disable-CsUser"),
+        "backup first: {commands:?}"
+    );
     let sam = view.request.user_sam_account_name.clone();
     let (status, started) = portal
         .post(
@@ -577,5 +628,8 @@ async fn a_removal_left_unfinished_outside_deprov_is_finished_with_stage_two_alo
         .await;
     assert_eq!(status, 202, "{started}");
     let done = until(&portal, id, |v| v.request.state == RequestState::Removed).await;
-    assert!(done.backup_taken_at.is_some(), "a backup before anything destructive");
+    assert!(
+        done.backup_taken_at.is_some(),
+        "a backup before anything destructive"
+    );
 }

@@ -390,34 +390,54 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         before = report(&portal, "?limit=1000").await;
     }
-    let theirs = before.findings.iter().filter(|f| f.user_id == user.id).count();
+    let theirs = before
+        .findings
+        .iter()
+        .filter(|f| f.user_id == user.id)
+        .count();
     assert!(theirs > 0, "the disabled user is a finding");
 
     // The report is computed by the deployment's clock, which exceptions run by.
     let lync_now = before.computed_at;
     let until = lync_now + time::Duration::days(7);
     let stamp = |at: time::OffsetDateTime| {
-        at.format(&time::format_description::well_known::Rfc3339).unwrap()
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
     };
-    let new = |reason: &str, until: time::OffsetDateTime| {
-        serde_json::json!({ "user_id": user.id, "reason": reason, "until": stamp(until) })
-    };
+    let new = |reason: &str, until: time::OffsetDateTime| serde_json::json!({ "user_id": user.id, "reason": reason, "until": stamp(until) });
     let reason = "Legal hold: the phone stays reachable until the audit closes (CISO, ticket 812)";
 
     let manager = portal.person("manager").await;
-    let (status, _) = manager.post("/api/exceptions", Some(new(reason, until))).await;
+    let (status, _) = manager
+        .post("/api/exceptions", Some(new(reason, until)))
+        .await;
     assert_eq!(status, 403, "a manager does not accept exceptions");
     let auditor = portal.person("auditor").await;
     let (status, body) = auditor
-        .post("/api/exceptions", Some(new(reason, lync_now - time::Duration::days(1))))
+        .post(
+            "/api/exceptions",
+            Some(new(reason, lync_now - time::Duration::days(1))),
+        )
         .await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("until")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("until")),
+        "{body}"
+    );
     let (status, body) = auditor.post("/api/exceptions", Some(new(" ", until))).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("reason")), "{body}");
-    let (status, body) = auditor.post("/api/exceptions", Some(new(reason, until))).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("reason")),
+        "{body}"
+    );
+    let (status, body) = auditor
+        .post("/api/exceptions", Some(new(reason, until)))
+        .await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_i64().unwrap();
-    let (status, _) = auditor.post("/api/exceptions", Some(new(reason, until))).await;
+    let (status, _) = auditor
+        .post("/api/exceptions", Some(new(reason, until)))
+        .await;
     assert_eq!(status, 409, "one exception per user");
 
     // Out of the count, listed apart with who, why and until when.
@@ -437,13 +457,19 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
         .find(|f| f.user_id == user.id)
         .expect("listed apart");
     let exception = apart.exception.as_ref().expect("with the exception");
-    assert_eq!((exception.accepted_by.as_str(), exception.reason.as_str()), ("auditor", reason));
+    assert_eq!(
+        (exception.accepted_by.as_str(), exception.reason.as_str()),
+        ("auditor", reason)
+    );
     let (_, list) = manager.get_json("/api/exceptions").await;
     assert_eq!(list["exceptions"][0]["id"], id);
 
     // When it runs out by the deployment's clock, the finding counts again by itself.
     portal
-        .post("/api/sim/clock/advance", Some(serde_json::json!({ "seconds": 8 * 86_400 })))
+        .post(
+            "/api/sim/clock/advance",
+            Some(serde_json::json!({ "seconds": 8 * 86_400 })),
+        )
         .await;
     let mut after = report(&portal, "?limit=1000").await;
     for _ in 0..100 {
@@ -453,33 +479,55 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         after = report(&portal, "?limit=1000").await;
     }
-    assert!(after.findings.iter().any(|f| f.user_id == user.id), "counted again");
+    assert!(
+        after.findings.iter().any(|f| f.user_id == user.id),
+        "counted again"
+    );
     let (_, list) = manager.get_json("/api/exceptions").await;
     assert_eq!(list["exceptions"].as_array().unwrap().len(), 0);
 
     // A new one, ended by hand.
     let until = lync_now + time::Duration::days(20);
-    let (status, body) = portal.post("/api/exceptions", Some(new("Handover week", until))).await;
+    let (status, body) = portal
+        .post("/api/exceptions", Some(new("Handover week", until)))
+        .await;
     assert_eq!(status, 201, "{body}");
     let second = body["id"].as_i64().unwrap();
     let (status, _) = manager
-        .send(reqwest::Method::DELETE, &format!("/api/exceptions/{second}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/exceptions/{second}"),
+            None,
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) = auditor
-        .send(reqwest::Method::DELETE, &format!("/api/exceptions/{second}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/exceptions/{second}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, _) = auditor
-        .send(reqwest::Method::DELETE, &format!("/api/exceptions/{second}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/exceptions/{second}"),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "already ended");
-    let (_, audit) = auditor.get_json("/api/audit?action=exception.&limit=10").await;
+    let (_, audit) = auditor
+        .get_json("/api/audit?action=exception.&limit=10")
+        .await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["exception.end", "exception.accept", "exception.accept"]);
+    assert_eq!(
+        actions,
+        ["exception.end", "exception.accept", "exception.accept"]
+    );
 }

@@ -507,9 +507,7 @@ async fn a_bulk_request_files_one_per_user_and_answers_for_each() {
         .await;
     assert_eq!(status, 201, "{body}");
     let open = view(body).id;
-    let bulk = |users: Vec<&str>| {
-        serde_json::json!({ "user_ids": users, "reason": "resignation", "reason_text": "Left in the spring reorganisation", "urgency": "standard" })
-    };
+    let bulk = |users: Vec<&str>| serde_json::json!({ "user_ids": users, "reason": "resignation", "reason_text": "Left in the spring reorganisation", "urgency": "standard" });
 
     let (status, body) = manager
         .post(
@@ -548,14 +546,23 @@ async fn a_bulk_request_files_one_per_user_and_answers_for_each() {
         "{detail}"
     );
     let (_, detail) = manager.get_json(&format!("/api/users/{online}")).await;
-    assert!(detail["cannot_request"].as_str().unwrap().contains("homed online"));
+    assert!(
+        detail["cannot_request"]
+            .as_str()
+            .unwrap()
+            .contains("homed online")
+    );
     let fresh = ordinary_user(&portal, 2).await;
     let (_, detail) = manager.get_json(&format!("/api/users/{fresh}")).await;
     assert!(detail["cannot_request"].is_null(), "{detail}");
 
     // Bad batches: none, too many, a bad reason, and a role that may not file.
     let (status, body) = manager.post("/api/requests/bulk", Some(bulk(vec![]))).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("user_ids")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("user_ids")),
+        "{body}"
+    );
     let many: Vec<String> = (0..201).map(|_| fresh.clone()).collect();
     let (status, _) = manager
         .post(
@@ -568,7 +575,12 @@ async fn a_bulk_request_files_one_per_user_and_answers_for_each() {
     no_reason["reason_text"] = serde_json::json!("  ");
     let (status, body) = manager.post("/api/requests/bulk", Some(no_reason)).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["results"][0]["refused"].as_str().unwrap().contains("Say why"));
+    assert!(
+        body["results"][0]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("Say why")
+    );
     let (status, _) = portal
         .person("auditor")
         .await
@@ -585,8 +597,15 @@ async fn an_effective_date_that_has_passed_is_refused() {
     let mut past = new_request(&user);
     past["effective_at"] = serde_json::json!("2020-01-01T00:00:00Z");
     let (status, body) = manager.post("/api/requests", Some(past)).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("effective_at")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("passed"), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("effective_at")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("passed"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -601,7 +620,11 @@ async fn hostile_requests_waiting_for_approval_come_first_in_the_queue() {
     let mut standard = new_request(&ordinary);
     standard["urgency"] = serde_json::json!("standard");
     let (_, second) = manager.post("/api/requests", Some(standard)).await;
-    let (_, list) = portal.person("approver").await.get_json("/api/requests").await;
+    let (_, list) = portal
+        .person("approver")
+        .await
+        .get_json("/api/requests")
+        .await;
     let order: Vec<i64> = list["requests"]
         .as_array()
         .unwrap()
@@ -610,7 +633,10 @@ async fn hostile_requests_waiting_for_approval_come_first_in_the_queue() {
         .collect();
     assert_eq!(
         order,
-        vec![first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap()],
+        vec![
+            first["id"].as_i64().unwrap(),
+            second["id"].as_i64().unwrap()
+        ],
         "the older immediate disconnect comes before the newer standard request"
     );
 }

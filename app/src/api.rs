@@ -56,24 +56,40 @@ pub fn to_sign_in() {
 async fn decode<T: DeserializeOwned>(
     response: Result<Response, gloo_net::Error>,
 ) -> Result<T, Failure> {
-    let response = response
-        .map_err(|e| format!("The deprov server could not be reached ({e}). Is it running?"))?;
+    decode_refusal(response)
+        .await
+        .map_err(|refusal| refusal.message)
+}
+
+/// As [`decode`], keeping the field at fault, for a form that shows it next to the field.
+async fn decode_refusal<T: DeserializeOwned>(
+    response: Result<Response, gloo_net::Error>,
+) -> Result<T, ApiError> {
+    let plain = |message: String| ApiError {
+        message,
+        field: None,
+    };
+    let response = response.map_err(|e| {
+        plain(format!(
+            "The deprov server could not be reached ({e}). Is it running?"
+        ))
+    })?;
     if response.ok() {
         return response
             .json::<T>()
             .await
-            .map_err(|e| format!("The server's answer could not be read: {e}"));
+            .map_err(|e| plain(format!("The server's answer could not be read: {e}")));
     }
     let status = response.status();
     if status == 401 {
         to_sign_in();
     }
     match response.json::<ApiError>().await {
-        Ok(error) => Err(error.message),
-        Err(_) => Err(format!(
+        Ok(error) => Err(error),
+        Err(_) => Err(plain(format!(
             "The server answered {status} {}.",
             response.status_text()
-        )),
+        ))),
     }
 }
 
@@ -194,8 +210,15 @@ pub async fn request(id: String) -> Result<RequestView, Failure> {
     get(&format!("/api/requests/{}", encode(&id))).await
 }
 
-pub async fn create_request(new: NewRequest) -> Result<RequestView, Failure> {
-    post("/api/requests", &new).await
+/// Files a request; a refusal names the field at fault.
+pub async fn create_request(new: NewRequest) -> Result<RequestView, ApiError> {
+    let request = with_csrf(Request::post("/api/requests"))
+        .json(&new)
+        .map_err(|e| ApiError {
+            message: format!("Could not send the form: {e}"),
+            field: None,
+        })?;
+    decode_refusal(request.send().await).await
 }
 
 pub async fn accept_exception(new: NewException) -> Result<AcceptedException, Failure> {

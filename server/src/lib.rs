@@ -155,8 +155,8 @@ impl Portal {
         };
         let workflow =
             workflow::Workflow::start(store.clone(), config.workflow(), Arc::clone(&lync_clock))
-            .await
-            .map_err(|e| StartError::Workflow(e.to_string()))?;
+                .await
+                .map_err(|e| StartError::Workflow(e.to_string()))?;
         let executor = execution::Executor::new(
             store.clone(),
             &deployment,

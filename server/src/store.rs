@@ -74,7 +74,10 @@ pub fn stamp_in(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreEr
 }
 
 /// The timestamp in `column`, which may be NULL.
-pub fn optional_stamp_in(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub fn optional_stamp_in(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
     row.try_get::<Option<String>, _>(column)?
         .as_deref()
         .map(parse_stamp)

@@ -325,6 +325,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_in_zone("UTC").await
+    }
+
+    /// A browser whose clock runs in the time zone `zone` (an IANA name, `Asia/Kolkata`).
+    pub async fn start_in_zone(zone: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -332,6 +337,7 @@ impl Browser {
             .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .env("TZ", zone)
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -44,8 +44,14 @@ pub fn sentence(text: &str) -> String {
 mod tests {
     #[test]
     fn a_sentence_ends_with_one_period() {
-        assert_eq!(super::sentence("nothing was changed."), "nothing was changed.");
-        assert_eq!(super::sentence("nothing was changed"), "nothing was changed.");
+        assert_eq!(
+            super::sentence("nothing was changed."),
+            "nothing was changed."
+        );
+        assert_eq!(
+            super::sentence("nothing was changed"),
+            "nothing was changed."
+        );
         assert_eq!(super::sentence("really? "), "really?");
     }
 }

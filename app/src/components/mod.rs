@@ -9,15 +9,50 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use time::OffsetDateTime;
 
-/// "2027-03-02 14:05 UTC", as the server's sentences write moments. Written out by hand: time's
-/// generic formatter would add to the front end's download for this one pattern.
+/// "2027-03-02 15:05 UTC+1": a moment in the browser's time zone, labelled with its offset from
+/// UTC (the offset of that moment, so summer time is right). Written out by hand: time's generic
+/// formatter would add to the front end's download for this one pattern.
 pub fn when(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    let (offset, label) = zone_at(at);
+    written(at.to_offset(offset), &label)
+}
+
+/// The browser's offset from UTC at `at`, and its label: "UTC", "UTC+1", "UTC-3:30".
+pub fn zone_at(at: OffsetDateTime) -> (time::UtcOffset, String) {
+    let millis = (at.unix_timestamp_nanos() / 1_000_000) as f64;
+    // getTimezoneOffset is minutes *behind* UTC: -60 in Amsterdam in winter.
+    let behind = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis)).get_timezone_offset();
+    let ahead = -(behind as i32);
+    let offset = time::UtcOffset::from_whole_seconds(ahead * 60).unwrap_or(time::UtcOffset::UTC);
+    let label = match (ahead / 60, (ahead % 60).abs()) {
+        (0, 0) => "UTC".to_owned(),
+        (hours, 0) => format!("UTC{hours:+}"),
+        (hours, minutes) => format!(
+            "UTC{}{}:{minutes:02}",
+            if ahead < 0 { "-" } else { "+" },
+            hours.abs()
+        ),
+    };
+    (offset, label)
+}
+
+/// "2027-03-02 14:05 UTC": the moment in UTC, as the server's sentences write moments.
+pub fn when_utc(at: OffsetDateTime) -> String {
+    written(at.to_offset(time::UtcOffset::UTC), "UTC")
+}
+
+fn written(at: OffsetDateTime, label: &str) -> String {
     let (month, day, hour, minute) = (u8::from(at.month()), at.day(), at.hour(), at.minute());
     format!(
-        "{:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC",
+        "{:04}-{month:02}-{day:02} {hour:02}:{minute:02} {label}",
         at.year()
     )
+}
+
+/// A moment on a page: the person's own time, and UTC when the pointer rests on it.
+#[component]
+pub fn Moment(at: OffsetDateTime) -> impl IntoView {
+    view! { <time title=when_utc(at)>{when(at)}</time> }
 }
 
 /// A `datetime-local` value, read in the browser's time zone.

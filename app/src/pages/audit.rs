@@ -2,7 +2,7 @@
 //! what, text and days, a page at a time, as a table and as CSV. The filters and the page live
 //! in the URL; a subject that names a request or a user links to it.
 
-use crate::components::{request_mentions, when};
+use crate::components::{Moment, request_mentions};
 use crate::{api, url};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -46,7 +46,8 @@ pub fn AuditPage() -> impl IntoView {
             .and_then(|o| o.parse::<usize>().ok())
             .unwrap_or(0)
     };
-    let page = LocalResource::new(move || api::audit(format!("{}&limit={PAGE}", query_string.get())));
+    let page =
+        LocalResource::new(move || api::audit(format!("{}&limit={PAGE}", query_string.get())));
     let navigate = use_navigate();
     let to_page = navigate.clone();
     // A new filter starts again from the newest row.
@@ -57,7 +58,13 @@ pub fn AuditPage() -> impl IntoView {
     let go = move |to: usize| {
         let to_page = to_page.clone();
         move |_| {
-            let search = url::with_param(&query.read_untracked(), &KEYS, "offset", &to.to_string(), &[]);
+            let search = url::with_param(
+                &query.read_untracked(),
+                &KEYS,
+                "offset",
+                &to.to_string(),
+                &[],
+            );
             to_page(&format!("/audit?{search}"), url::replacing());
         }
     };
@@ -103,7 +110,7 @@ pub fn AuditPage() -> impl IntoView {
                             <table id="audit-table">
                                 <thead><tr><th>"#"</th><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Subject"</th><th>"Details"</th></tr></thead>
                                 <tbody>{page.entries.into_iter().map(|e| view! {
-                                    <tr><td>{e.seq}</td><td class="when">{when(e.at)}</td><td>{e.actor}</td>
+                                    <tr><td>{e.seq}</td><td class="when"><Moment at=e.at /></td><td>{e.actor}</td>
                                         <td><code>{e.action}</code></td><td class="subject">{subject(e.subject)}</td><td class="sub">{e.details}</td></tr>
                                 }).collect_view()}</tbody>
                             </table>

@@ -3,12 +3,11 @@
 //! as its exact command with its predicted effect. Admins run, confirm, retry and download the
 //! backup here.
 
-use crate::components::when;
+use crate::components::{Moment, when};
 use crate::{api, session};
 use deprov_wire::execution::{
-    ReenableAsk,
-    ExecuteBody, ExecutionView, Operation, OperationPlan, OperationView, RetryBody, StepState,
-    Verification, VerificationState,
+    ExecuteBody, ExecutionView, Operation, OperationPlan, OperationView, ReenableAsk, RetryBody,
+    StepState, Verification, VerificationState,
 };
 use deprov_wire::people::Role;
 use deprov_wire::workflow::RequestState;
@@ -228,9 +227,12 @@ fn PlanCard(
     } = confirm;
     let re_enables = plan.operation.re_enables();
     let second_admin = plan.second_admin.clone();
-    let asked_by_me = ask
-        .as_ref()
-        .is_some_and(|a| session().0.with(|m| m.as_ref().is_some_and(|m| m.name.eq_ignore_ascii_case(&a.asked_by))));
+    let asked_by_me = ask.as_ref().is_some_and(|a| {
+        session().0.with(|m| {
+            m.as_ref()
+                .is_some_and(|m| m.name.eq_ignore_ascii_case(&a.asked_by))
+        })
+    });
     // The button says what pressing it does: ask, confirm another's ask, or run.
     let run_label = match (&second_admin, &ask) {
         (Some(_), None) => "Ask a second admin",
@@ -300,7 +302,7 @@ fn PlanCard(
                         <div><code>{step.command}</code></div>
                         <div class="effect">{step.effect}</div>
                         {(!step.timeline.is_empty()).then(|| view! {
-                            <ul class="timeline">{step.timeline.into_iter().map(|t| view! { <li>{when(t.at)} ": " {t.what}</li> }).collect_view()}</ul>
+                            <ul class="timeline">{step.timeline.into_iter().map(|t| view! { <li><Moment at=t.at /> ": " {t.what}</li> }).collect_view()}</ul>
                         })}
                     </li>
                 }).collect_view()}

@@ -7,12 +7,12 @@
 
 use crate::components::{ErrorMessage, OpenRequestLink, when};
 use crate::url;
+use deprov_wire::directory::UserId;
+use deprov_wire::report::NewException;
 use deprov_wire::report::{
     FilteredTotal, Finding, FindingKey, HistoryPoint, MismatchReport, NotEvaluated, ReportChange,
     Risk, Rule, RuleCounts,
 };
-use deprov_wire::directory::UserId;
-use deprov_wire::report::NewException;
 use deprov_wire::workflow::{BulkOutcome, NewBulkRequest, ReasonCategory, Urgency};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -447,7 +447,8 @@ pub fn ReportPage() -> impl IntoView {
     let selected = RwSignal::new(Vec::<UserId>::new());
     // Admins and auditors accept findings as exceptions, and end them.
     let reader = Signal::derive(move || {
-        session.has(deprov_wire::people::Role::Admin) || session.has(deprov_wire::people::Role::Auditor)
+        session.has(deprov_wire::people::Role::Admin)
+            || session.has(deprov_wire::people::Role::Auditor)
     });
     let excepting = RwSignal::new(None::<(UserId, String)>);
     let exception_error = RwSignal::new(None::<String>);
@@ -648,14 +649,21 @@ fn UserFindings(
     let f = user.first().clone();
     let id = f.user_id;
     let pick_label = format!("Select {}", f.display_name);
-    let rules: Vec<&'static str> = user.findings.iter().map(|r| r.finding.rule.as_str()).collect();
+    let rules: Vec<&'static str> = user
+        .findings
+        .iter()
+        .map(|r| r.finding.rule.as_str())
+        .collect();
     let since = user.findings.iter().filter_map(|r| r.finding.since).min();
     let until = user.findings.iter().filter_map(|r| r.finding.until).max();
     let since = since.map(when).unwrap_or_else(|| "—".to_owned());
     let until = until.map(|u| view! { <div class="sub">{format!("until {}", when(u))}</div> });
     let open_request = f.open_request;
     let name = f.display_name.clone();
-    let unfinished = user.findings.iter().any(|r| r.finding.rule == Rule::StageTwoOverdue);
+    let unfinished = user
+        .findings
+        .iter()
+        .any(|r| r.finding.rule == Rule::StageTwoOverdue);
     view! {
         <tr data-user=id.to_string() data-rules=rules.join(" ")
             class:appeared=phase == Phase::Appeared class:leaving=phase == Phase::Leaving>
@@ -723,7 +731,9 @@ fn ExceptionForm(
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Some(until) = crate::components::parse_local(&format!("{}T23:59", until.get_untracked())) else {
+        let Some(until) =
+            crate::components::parse_local(&format!("{}T23:59", until.get_untracked()))
+        else {
             error.set(Some("Choose the last day the exception holds.".into()));
             return;
         };
@@ -791,7 +801,12 @@ fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
                 Ok(answer) => {
                     // Filed users leave the selection; refused ones stay, to be looked at.
                     selected.update(|s| {
-                        s.retain(|id| answer.results.iter().any(|r| r.user_id == *id && r.request.is_none()))
+                        s.retain(|id| {
+                            answer
+                                .results
+                                .iter()
+                                .any(|r| r.user_id == *id && r.request.is_none())
+                        })
                     });
                     outcome.set(Some(answer));
                 }

@@ -3,7 +3,7 @@
 //! execution against Lync ([`super::execution`]).
 
 use super::execution::Execution;
-use crate::components::{AdBadge, LyncBadge, RequestStateBadge, when};
+use crate::components::{AdBadge, LyncBadge, Moment, RequestStateBadge, when};
 use crate::{api, session};
 use deprov_wire::api::UserDetail;
 use deprov_wire::directory::NOT_KNOWN_WITHOUT_SHELL;
@@ -112,19 +112,19 @@ fn Detail(
                     <dt>"SIP address"</dt><dd>{request.user_sip_address.clone().unwrap_or_else(|| "—".into())}</dd>
                     <dt>"Reason"</dt><dd>{request.reason.label()} ": " {request.reason_text.clone()}</dd>
                     <dt>"Urgency"</dt><dd>{request.urgency.label()}</dd>
-                    <dt>"Takes effect"</dt><dd>{when(request.effective_at)}</dd>
+                    <dt>"Takes effect"</dt><dd><Moment at=request.effective_at /></dd>
                     <dt>"Grace period"</dt><dd>{format!("{} days before final removal", request.grace_days)}</dd>
                     {request.protected_override.clone().map(|o| view! { <dt>"Protected override"</dt><dd>{o}</dd> })}
                     <dt>"Approvals"</dt><dd>{format!("{} of {}", request.approved_by.len(), request.approvals_needed)}</dd>
-                    {request.expires_at.map(|at| view! { <dt>"Expires"</dt><dd>{when(at)} " if nobody decides"</dd> })}
+                    {request.expires_at.map(|at| view! { <dt>"Expires"</dt><dd><Moment at=at /> " if nobody decides"</dd> })}
                 </dl>
             </section>
             <section class="card">
                 <h2>"Who did what"</h2>
                 <ol class="history" id="history">
-                    <li><strong>{request.requested_by.clone()}</strong> " requested it · " {when(request.created_at)}</li>
+                    <li><strong>{request.requested_by.clone()}</strong> " requested it · " <Moment at=request.created_at /></li>
                     {request.decisions.iter().map(|d| view! {
-                        <li><strong>{d.actor.clone()}</strong> " " {d.decision.past()} " · " {when(d.at)}
+                        <li><strong>{d.actor.clone()}</strong> " " {d.decision.past()} " · " <Moment at=d.at />
                             {(!d.comment.is_empty()).then(|| view! { <div class="sub">"“" {d.comment.clone()} "”"</div> })}</li>
                     }).collect_view()}
                 </ol>
@@ -212,12 +212,19 @@ fn now_and_changes(request: &RequestView, detail: UserDetail) -> impl IntoView +
     }
     let sip_now = user.lync.as_ref().map(|l| l.sip_address.to_string());
     if sip_now != request.user_sip_address {
-        let renamed_here = detail.sip_renamed.as_ref().is_some_and(|r| r.request == request.id);
+        let renamed_here = detail
+            .sip_renamed
+            .as_ref()
+            .is_some_and(|r| r.request == request.id);
         changes.push(format!(
             "SIP address {} (was {}){}.",
             sip_now.as_deref().unwrap_or("removed"),
             request.user_sip_address.as_deref().unwrap_or("none"),
-            if renamed_here { ", renamed by this request" } else { "" }
+            if renamed_here {
+                ", renamed by this request"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(since) = user.ad.disabled_since.filter(|at| *at > filed) {

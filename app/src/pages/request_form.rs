@@ -3,8 +3,8 @@
 //! and to say: nothing is preselected or written for them.
 
 use crate::api;
-use crate::components::{ErrorMessage, parse_local, when};
-use deprov_wire::api::UserDetail;
+use crate::components::{ErrorMessage, Moment, parse_local, zone_at};
+use deprov_wire::api::{ApiError, UserDetail};
 use deprov_wire::directory::LyncState;
 use deprov_wire::method::Method;
 use deprov_wire::workflow::{NewRequest, ReasonCategory, Urgency};
@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use time::OffsetDateTime;
 
 #[component]
 pub fn NewRequestPage() -> impl IntoView {
@@ -33,6 +34,28 @@ pub fn NewRequestPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// The fields of the form, by their names in the API: a refusal naming one shows beside it.
+const FIELDS: [&str; 6] = [
+    "reason",
+    "reason_text",
+    "urgency",
+    "effective_at",
+    "grace_days",
+    "protected_override",
+];
+
+/// The id of the error shown beside `field` (`error-reason_text`).
+fn field_error_id(field: &'static str) -> &'static str {
+    match field {
+        "reason" => "error-reason",
+        "reason_text" => "error-reason_text",
+        "urgency" => "error-urgency",
+        "effective_at" => "error-effective_at",
+        "grace_days" => "error-grace_days",
+        _ => "error-protected_override",
     }
 }
 
@@ -59,7 +82,31 @@ fn Form(detail: UserDetail) -> impl IntoView {
     let effective = RwSignal::new(String::new());
     let grace = RwSignal::new("30".to_owned());
     let override_reason = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    // The last refusal, and the field at fault: shown beside that field, gone once it changes.
+    let error = RwSignal::new(None::<ApiError>);
+    let refuse = move |field: &str, message: &str| {
+        error.set(Some(ApiError {
+            message: message.to_owned(),
+            field: Some(field.to_owned()),
+        }))
+    };
+    // Editing a field clears a refusal about it: it may no longer hold.
+    let edited = move |field: &'static str| {
+        if error.with_untracked(|e| {
+            e.as_ref()
+                .is_some_and(|e| e.field.as_deref() == Some(field))
+        }) {
+            error.set(None);
+        }
+    };
+    let beside = move |field: &'static str| {
+        move || {
+            error
+                .get()
+                .filter(|e| e.field.as_deref() == Some(field))
+                .map(|e| view! { <ErrorMessage message=e.message id=field_error_id(field) /> })
+        }
+    };
     let busy = RwSignal::new(false);
     let navigate = use_navigate();
     let user_id = detail.user.id;
@@ -79,13 +126,13 @@ fn Form(detail: UserDetail) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(chosen_reason) = reason.get_untracked() else {
-            error.set(Some("Choose a reason.".into()));
+            refuse("reason", "Choose a reason.");
             return;
         };
         let grace_days = match grace.get_untracked().trim().parse::<u32>() {
             Ok(days) => days,
             Err(_) => {
-                error.set(Some("The grace period is a whole number of days.".into()));
+                refuse("grace_days", "The grace period is a whole number of days.");
                 return;
             }
         };
@@ -107,8 +154,8 @@ fn Form(detail: UserDetail) -> impl IntoView {
                     &format!("/requests/{}", created.id),
                     NavigateOptions::default(),
                 ),
-                Err(message) => {
-                    error.set(Some(message));
+                Err(refusal) => {
+                    error.set(Some(refusal));
                     busy.set(false);
                 }
             }
@@ -116,45 +163,57 @@ fn Form(detail: UserDetail) -> impl IntoView {
     };
     view! {
         <p class="sub">"For " <a href=format!("/users/{}", detail.user.id)>{detail.user.ad.display_name.clone()}</a>
-            " (" {detail.user.ad.sam_account_name.clone()} "), as of " {when(detail.as_of)} "."</p>
+            " (" {detail.user.ad.sam_account_name.clone()} "), as of " <Moment at=detail.as_of /> "."</p>
         {(!detail.warnings.is_empty()).then(|| view! {
             <ul class="warnings" role="alert">{detail.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
         })}
         <form class="card form" on:submit=submit>
             <label for="reason">"Reason"</label>
-            <select id="reason" on:change=move |ev| reason.set(ReasonCategory::parse(&event_target_value(&ev)))
+            <select id="reason" on:change=move |ev| { edited("reason"); reason.set(ReasonCategory::parse(&event_target_value(&ev))) }
                 prop:value=move || reason.get().map_or("", |r| r.as_str())>
                 <option value="">"Choose a reason"</option>
                 {ReasonCategory::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
             </select>
+            {beside("reason")}
             <label for="reason-text">"What happened (for the approver and the audit log)"</label>
             <textarea id="reason-text" rows="3" required prop:value=move || reason_text.get()
-                on:input=move |ev| reason_text.set(event_target_value(&ev))></textarea>
+                on:input=move |ev| { edited("reason_text"); reason_text.set(event_target_value(&ev)) }></textarea>
+            {beside("reason_text")}
             <fieldset>
                 <legend>"Urgency"</legend>
                 <label><input type="radio" name="urgency" id="urgency-standard" prop:checked=move || urgency.get() == Urgency::Standard
-                    on:change=move |_| urgency.set(Urgency::Standard) /> " " {Urgency::Standard.label()}</label>
+                    on:change=move |_| { edited("urgency"); urgency.set(Urgency::Standard) } /> " " {Urgency::Standard.label()}</label>
                 <div class="sub plan">"Stage 1: " <code>{stage_one.clone()}</code> " — reversible, data kept. After the grace period: backup (Export-CsUserData), then " <code>{remove.clone()}</code> "."</div>
                 <label><input type="radio" name="urgency" id="urgency-immediate" prop:checked=move || urgency.get() == Urgency::ImmediateDisconnect
-                    on:change=move |_| urgency.set(Urgency::ImmediateDisconnect) /> " " {Urgency::ImmediateDisconnect.label()}</label>
+                    on:change=move |_| { edited("urgency"); urgency.set(Urgency::ImmediateDisconnect) } /> " " {Urgency::ImmediateDisconnect.label()}</label>
                 <div class="sub plan">"Stage 1 also renames the SIP address (disconnects at once: " <code>{rename.clone()}</code>
                     ") and revokes the certificates (" <code>{revoke.clone()}</code> ", cannot be undone)."</div>
                 {finishable.then(|| view! {
                     <label><input type="radio" name="urgency" id="urgency-finish" prop:checked=move || urgency.get() == Urgency::FinishRemoval
-                        on:change=move |_| urgency.set(Urgency::FinishRemoval) /> " " {Urgency::FinishRemoval.label()}</label>
+                        on:change=move |_| { edited("urgency"); urgency.set(Urgency::FinishRemoval) } /> " " {Urgency::FinishRemoval.label()}</label>
                     <div class="sub plan">"Lync was disabled outside deprov: once approved, stage 2 runs at once — backup (Export-CsUserData), then "
                         <code>{remove.clone()}</code> "."</div>
                 })}
             </fieldset>
-            <label for="effective">"Takes effect (empty: now)"</label>
-            <input id="effective" type="datetime-local" prop:value=move || effective.get() on:input=move |ev| effective.set(event_target_value(&ev)) />
+            {beside("urgency")}
+            <label for="effective">{format!("Takes effect (your time, {}; empty: as soon as it is approved)",
+                zone_at(OffsetDateTime::now_utc()).1)}</label>
+            <input id="effective" type="datetime-local" prop:value=move || effective.get()
+                on:input=move |ev| { edited("effective_at"); effective.set(event_target_value(&ev)) } />
+            {beside("effective_at")}
             <label for="grace">"Grace period before final removal (days)"</label>
-            <input id="grace" type="number" min="1" max="365" prop:value=move || grace.get() on:input=move |ev| grace.set(event_target_value(&ev)) />
+            <input id="grace" type="number" min="1" max="365" prop:value=move || grace.get()
+                on:input=move |ev| { edited("grace_days"); grace.set(event_target_value(&ev)) } />
+            {beside("grace_days")}
             {protected.then(|| view! {
                 <label for="override">"Protected account: why acting on it is justified (recorded; needs two approvals)"</label>
-                <textarea id="override" rows="2" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev))></textarea>
+                <textarea id="override" rows="2" prop:value=move || override_reason.get()
+                    on:input=move |ev| { edited("protected_override"); override_reason.set(event_target_value(&ev)) }></textarea>
+                {beside("protected_override")}
             })}
-            {move || error.get().map(|message| view! { <ErrorMessage message id="request-error" /> })}
+            // A refusal about no field of this form (the user, an open request) shows here.
+            {move || error.get().filter(|e| !FIELDS.contains(&e.field.as_deref().unwrap_or_default()))
+                .map(|e| view! { <ErrorMessage message=e.message id="request-error" /> })}
             <button id="submit-request" class="primary" type="submit" disabled=move || busy.get()>"Send for approval"</button>
         </form>
     }

@@ -1,7 +1,7 @@
 //! The requests page: what waits for the signed-in person first (the approver's queue, the
 //! admins' stage 2 queue), then every request with who must act, who has acted, and when.
 
-use crate::components::{RequestStateBadge, when};
+use crate::components::{Moment, RequestStateBadge};
 use crate::{api, session};
 use deprov_wire::execution::ExecutionSettings;
 use deprov_wire::people::Role;
@@ -112,7 +112,7 @@ fn RequestTable(
                         <td>{r.user_display_name.clone()}<div class="sub">{r.user_sam_account_name.clone()}</div>
                             {r.user_protected.then(|| view! { <span class="badge flag">"protected"</span> })}</td>
                         <td>{r.reason.label()}<div class="sub">{r.urgency.label()}</div></td>
-                        <td>{r.requested_by.clone()}<div class="sub">{when(r.created_at)}</div></td>
+                        <td>{r.requested_by.clone()}<div class="sub"><Moment at=r.created_at /></div></td>
                         <td><RequestStateBadge state=r.state />
                             {r.overdue.then(|| view! { <span class="badge cert" title="Pending longer than the portal's limit">"overdue"</span> })}</td>
                         <td class="waiting">{r.waiting_for.clone()}</td>

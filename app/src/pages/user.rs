@@ -1,7 +1,7 @@
 //! The user page: AD and Lync state, certificates, sessions, policies, and what each
 //! de-provisioning method would do to this user right now.
 
-use crate::components::{AdBadge, ErrorMessage, Flag, LyncBadge, OpenRequestLink, when};
+use crate::components::{AdBadge, ErrorMessage, Flag, LyncBadge, Moment, OpenRequestLink, when};
 use crate::{api, session};
 use deprov_wire::api::UserDetail;
 use deprov_wire::directory::{
@@ -51,7 +51,7 @@ fn UserRequests(user: String) -> impl IntoView {
                                 <li data-request=r.id>
                                     <a href=format!("/requests/{}", r.id)>{format!("#{}", r.id)}</a>
                                     " " {r.state.label()} " · filed by " {r.requested_by.clone()}
-                                    " " {when(r.created_at)}
+                                    " " <Moment at=r.created_at />
                                     {(!r.waiting_for.is_empty()).then(|| format!(" · {}", r.waiting_for))}
                                 </li>
                             }).collect_view()}</ul>
@@ -102,7 +102,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 {protected.then(|| view! { <Flag text="protected" title="Member of a protected group (AdminSDHolder)" /> })}
                 {online.then(|| view! { <Flag text="homed online" title="A hybrid user homed in Lync Online" /> })}
             </p>
-            <p class="asof">"As of " {when(as_of)} " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
+            <p class="asof">"As of " <Moment at=as_of /> " " <button class="link" on:click=move |_| refresh()>"Refresh"</button></p>
             {open_request.map(|open| view! { <p id="open-request">"Open request: " <OpenRequestLink open /></p> })}
             {move || session().has(Role::Requester).then(|| match cannot_request.clone() {
                 None => view! {
@@ -157,7 +157,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                     }}</dd>
                     <dt>"Protected groups"</dt>
                     <dd>{if protected { ad.protected_groups.join(", ") } else { "none".to_owned() }}</dd>
-                    <dt>"Last changed"</dt><dd>{when(ad.when_changed)}</dd>
+                    <dt>"Last changed"</dt><dd><Moment at=ad.when_changed /></dd>
                 </dl>
             </section>
             <section class="card">
@@ -221,7 +221,7 @@ fn Predictions(predictions: Vec<MethodPrediction>) -> impl IntoView {
                             {p.refused.clone().map(|r| view! { <div class="refused">{r}</div> })}
                             {(!p.timeline.is_empty()).then(|| view! {
                                 <ul class="timeline">{p.timeline.into_iter().map(|t| view! {
-                                    <li><time>{when(t.at)}</time> " " {t.what}</li>
+                                    <li><Moment at=t.at /> " " {t.what}</li>
                                 }).collect_view()}</ul>
                             })}
                         </th>
@@ -275,8 +275,8 @@ fn Certificates(
                     view! {
                         <tr>
                             <td class="mono">{c.serial_number}</td>
-                            <td>{when(c.issued)}</td>
-                            <td>{when(c.expires)}</td>
+                            <td><Moment at=c.issued /></td>
+                            <td><Moment at=c.expires /></td>
                             <td class=class>{state}</td>
                         </tr>
                     }
@@ -317,7 +317,7 @@ fn Sessions(sessions: Fact<Vec<Endpoint>>, as_of: OffsetDateTime) -> impl IntoVi
                         SignInMethod::ClientCertificate => "client certificate (no AD check)",
                     };
                     view! {
-                        <tr><td>{e.device}</td><td>{with}</td><td>{when(e.signed_in_at)}</td><td class=class>{works}</td></tr>
+                        <tr><td>{e.device}</td><td>{with}</td><td><Moment at=e.signed_in_at /></td><td class=class>{works}</td></tr>
                     }
                 }).collect_view()}
             </tbody>

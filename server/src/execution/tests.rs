@@ -198,12 +198,26 @@ async fn a_double_start_is_refused_and_two_drivers_run_each_step_once() {
     let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
     let op = rig
         .executor
-        .begin(id, Operation::StageOne, "admin", version, Some("janedoe"), None)
+        .begin(
+            id,
+            Operation::StageOne,
+            "admin",
+            version,
+            Some("janedoe"),
+            None,
+        )
         .await
         .unwrap();
     let second = rig
         .executor
-        .begin(id, Operation::StageOne, "admin2", version, Some("janedoe"), None)
+        .begin(
+            id,
+            Operation::StageOne,
+            "admin2",
+            version,
+            Some("janedoe"),
+            None,
+        )
         .await;
     assert!(
         matches!(second, Err(ExecutionError::Conflict(_))),
@@ -224,7 +238,14 @@ async fn a_destructive_operation_needs_the_account_name() {
     let (id, version) = rig.approved(Urgency::ImmediateDisconnect).await;
     let refused = rig
         .executor
-        .begin(id, Operation::StageOne, "admin", version, Some("someone"), None)
+        .begin(
+            id,
+            Operation::StageOne,
+            "admin",
+            version,
+            Some("someone"),
+            None,
+        )
         .await;
     assert!(
         matches!(
@@ -409,7 +430,14 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     let version = rig.workflow.get(id).await.unwrap().unwrap().version;
     let early = rig
         .executor
-        .begin(id, Operation::StageTwo, "admin", version, Some("janedoe"), None)
+        .begin(
+            id,
+            Operation::StageTwo,
+            "admin",
+            version,
+            Some("janedoe"),
+            None,
+        )
         .await;
     assert!(
         matches!(&early, Err(ExecutionError::Refused { message, .. }) if message.starts_with("Stage 2 is due on")),

@@ -34,12 +34,20 @@ pub struct AuditQuery {
 
 /// A day as `YYYY-MM-DD`, read as its first moment in UTC.
 fn day(field: &'static str, text: &str) -> Result<OffsetDateTime, AppError> {
-    let bad = || AppError::bad_request(field, format!("'{text}' is not a date: write it as 2026-11-30."));
+    let bad = || {
+        AppError::bad_request(
+            field,
+            format!("'{text}' is not a date: write it as 2026-11-30."),
+        )
+    };
     let mut parts = text.trim().splitn(3, '-').map(|p| p.parse::<i32>().ok());
-    let (Some(Some(year)), Some(Some(month)), Some(Some(day))) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(Some(year)), Some(Some(month)), Some(Some(day))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
-    let month = time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
+    let month =
+        time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
     let date = time::Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| bad())?)
         .map_err(|_| bad())?;
     Ok(date.midnight().assume_utc())
@@ -56,7 +64,10 @@ impl AuditQuery {
         if let (Some(from), Some(until)) = (from, until)
             && from >= until
         {
-            return Err(AppError::bad_request("until", "The last day comes before the first."));
+            return Err(AppError::bad_request(
+                "until",
+                "The last day comes before the first.",
+            ));
         }
         Ok(AuditFilter {
             actor: some(&self.actor),

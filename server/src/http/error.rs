@@ -95,12 +95,10 @@ impl From<BackendError> for AppError {
             BackendError::Unavailable(_)
             | BackendError::Timeout(_)
             | BackendError::Lost(_)
-            | BackendError::Partial { .. } => {
-                Self::BackendUnavailable(format!(
-                    "{} Try again in a moment.",
-                    deprov_wire::sentence(&error.to_string())
-                ))
-            }
+            | BackendError::Partial { .. } => Self::BackendUnavailable(format!(
+                "{} Try again in a moment.",
+                deprov_wire::sentence(&error.to_string())
+            )),
             BackendError::CommandFailed { .. } => Self::Internal(error.to_string()),
         }
     }

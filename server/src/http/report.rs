@@ -339,10 +339,7 @@ impl From<ExceptionError> for AppError {
 /// The accepted exceptions in force, soonest to end first.
 #[utoipa::path(get, path = "/api/exceptions", tag = "report",
     responses((status = 200, body = ExceptionList), (status = 401, body = ApiError)))]
-pub async fn exceptions(
-    State(state): State<AppState>,
-    _: Holding<AnyRole>,
-) -> Json<ExceptionList> {
+pub async fn exceptions(State(state): State<AppState>, _: Holding<AnyRole>) -> Json<ExceptionList> {
     Json(ExceptionList {
         exceptions: state.exceptions.list(),
     })

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    BulkOutcome, DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewBulkRequest, NewRequest,
-    RequestList, RequestView,
+    BulkOutcome, DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewBulkRequest,
+    NewRequest, RequestList, RequestView,
 };
 use serde::Deserialize;
 

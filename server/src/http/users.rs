@@ -152,9 +152,8 @@ pub async fn detail(
         let unexplained = predict::renamed_sip_warning();
         warnings.retain(|w| *w != unexplained);
     }
-    let cannot_request = workflow::cannot_file(&user, state.report.config()).or_else(|| {
-        open_request.map(|open| workflow::already_open(&user.ad.display_name, &open))
-    });
+    let cannot_request = workflow::cannot_file(&user, state.report.config())
+        .or_else(|| open_request.map(|open| workflow::already_open(&user.ad.display_name, &open)));
     Ok(Json(UserDetail {
         open_request,
         cannot_request,

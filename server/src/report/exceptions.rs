@@ -54,9 +54,9 @@ fn exception(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptedException, StoreEr
     let user: String = row.try_get("user_id")?;
     Ok(AcceptedException {
         id: row.try_get("id")?,
-        user_id: user
-            .parse()
-            .map_err(|_| StoreError::Unreadable(format!("accepted_exceptions.user_id = {user:?}")))?,
+        user_id: user.parse().map_err(|_| {
+            StoreError::Unreadable(format!("accepted_exceptions.user_id = {user:?}"))
+        })?,
         display_name: row.try_get("display_name")?,
         reason: row.try_get("reason")?,
         accepted_by: row.try_get("accepted_by")?,
@@ -120,21 +120,28 @@ impl Exceptions {
         directory: &Snapshot,
     ) -> Result<AcceptedException, ExceptionError> {
         let refused = |field, message: String| ExceptionError::Refused { message, field };
-        let user = directory
-            .user(new.user_id)
-            .ok_or_else(|| refused("user_id", "No user with that id in the directory.".to_owned()))?;
+        let user = directory.user(new.user_id).ok_or_else(|| {
+            refused(
+                "user_id",
+                "No user with that id in the directory.".to_owned(),
+            )
+        })?;
         let reason = new.reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON {
             return Err(refused(
                 "reason",
-                format!("Say why the finding is accepted, and who decided (at most {MAX_REASON} characters)."),
+                format!(
+                    "Say why the finding is accepted, and who decided (at most {MAX_REASON} characters)."
+                ),
             ));
         }
         let now = (self.lync_clock)();
         if new.until <= now || new.until > now + Duration::days(MAX_EXCEPTION_DAYS) {
             return Err(refused(
                 "until",
-                format!("An exception ends in the future, at most {MAX_EXCEPTION_DAYS} days ahead: then someone looks again."),
+                format!(
+                    "An exception ends in the future, at most {MAX_EXCEPTION_DAYS} days ahead: then someone looks again."
+                ),
             ));
         }
         if let Some(current) = self.list().into_iter().find(|e| e.user_id == user.id) {

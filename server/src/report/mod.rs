@@ -11,8 +11,10 @@ use crate::directory::Snapshot;
 use crate::predict::{identity, when};
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, Fact, LyncAccount, NOT_KNOWN_WITHOUT_SHELL, UserId};
+use deprov_wire::report::{
+    AcceptedException, Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts,
+};
 use deprov_wire::workflow::OpenRequest;
-use deprov_wire::report::{AcceptedException, Finding, MismatchReport, NotEvaluated, Risk, Rule, RuleCounts};
 use time::{Duration, OffsetDateTime};
 
 /// Findings in the stream's first event: enough for a screen and the next, a few hundred

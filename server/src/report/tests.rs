@@ -39,7 +39,9 @@ async fn the_first_rule_equals_the_articles_script_at_several_seeds_and_sizes() 
         let sim = Simulator::new(&SimConfig { users, seed }, SimClock::frozen(NOW));
         let expected = article_script(&sim).await;
         let snapshot = snapshot(sim.read_directory(None).await.unwrap().users().to_vec());
-        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| None, &|_| None);
+        let report = compute(&snapshot, NOW, &ReportConfig::default(), &|_| None, &|_| {
+            None
+        });
         // The article has no exclusion list: its rows are our findings plus the excluded ones.
         let ours: BTreeSet<UserId> = report
             .findings
@@ -205,13 +207,19 @@ fn a_renamed_sip_address_is_a_finding_unless_a_request_explains_it() {
         found.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
         vec![Rule::SipRenamedUnexplained]
     );
-    let explained = compute(&users, NOW, &ReportConfig::default(), &|candidate| {
-        (candidate == id).then_some(OpenRequest {
-            id: 1,
-            state: RequestState::PendingApproval,
-            stage_two_due_at: None,
-        })
-    }, &|_| None);
+    let explained = compute(
+        &users,
+        NOW,
+        &ReportConfig::default(),
+        &|candidate| {
+            (candidate == id).then_some(OpenRequest {
+                id: 1,
+                state: RequestState::PendingApproval,
+                stage_two_due_at: None,
+            })
+        },
+        &|_| None,
+    );
     assert!(explained.findings.is_empty());
 }
 
@@ -245,7 +253,13 @@ fn without_the_lync_shell_certificates_are_not_evaluated_and_rule_one_stays_high
         crate::fixtures::without_shell(user(2, true, Some(false))),
         crate::fixtures::without_shell(user(3, false, Some(true))),
     ];
-    let report = compute(&snapshot(users), NOW, &ReportConfig::default(), &|_| None, &|_| None);
+    let report = compute(
+        &snapshot(users),
+        NOW,
+        &ReportConfig::default(),
+        &|_| None,
+        &|_| None,
+    );
     let rule_one: Vec<&Finding> = report
         .findings
         .iter()
@@ -278,21 +292,39 @@ fn a_finding_carries_the_open_request_that_deals_with_it() {
     let id = leaver.id;
     let users = snapshot(vec![leaver, other]);
     let due = NOW + Duration::days(30);
-    let report = compute(&users, NOW, &ReportConfig::default(), &|candidate| {
-        (candidate == id).then_some(OpenRequest {
-            id: 12,
-            state: RequestState::StageOneDone,
-            stage_two_due_at: Some(due),
-        })
-    }, &|_| None);
+    let report = compute(
+        &users,
+        NOW,
+        &ReportConfig::default(),
+        &|candidate| {
+            (candidate == id).then_some(OpenRequest {
+                id: 12,
+                state: RequestState::StageOneDone,
+                stage_two_due_at: Some(due),
+            })
+        },
+        &|_| None,
+    );
     let carried: Vec<_> = report
         .findings
         .iter()
-        .map(|f| (f.user_id == id, f.open_request.map(|o| (o.id, o.stage_two_due_at))))
+        .map(|f| {
+            (
+                f.user_id == id,
+                f.open_request.map(|o| (o.id, o.stage_two_due_at)),
+            )
+        })
         .collect();
-    assert!(carried.contains(&(true, Some((12, Some(due))))), "{carried:?}");
+    assert!(
+        carried.contains(&(true, Some((12, Some(due))))),
+        "{carried:?}"
+    );
     assert!(carried.contains(&(false, None)), "{carried:?}");
-    assert_eq!(report.counts.total(), 2, "a finding in hand still counts until it is gone");
+    assert_eq!(
+        report.counts.total(),
+        2,
+        "a finding in hand still counts until it is gone"
+    );
 }
 
 #[test]
@@ -313,9 +345,28 @@ fn an_accepted_exception_sets_the_finding_apart_until_it_ends() {
     let excepted = |candidate: UserId| (candidate == id).then(|| exception.clone());
     let during = compute(&users, NOW, &ReportConfig::default(), &|_| None, &excepted);
     assert_eq!(during.counts.total(), 1, "the excepted user is not counted");
-    assert!(during.excluded.iter().all(|f| f.user_id == id && f.exception.is_some()));
+    assert!(
+        during
+            .excluded
+            .iter()
+            .all(|f| f.user_id == id && f.exception.is_some())
+    );
     assert!(!during.excluded.is_empty());
-    assert_eq!(during.next_change, Some(until), "the report changes when it runs out");
-    let after = compute(&users, until, &ReportConfig::default(), &|_| None, &excepted);
-    assert_eq!(after.counts.total(), 2, "once it has run out, the finding counts again");
+    assert_eq!(
+        during.next_change,
+        Some(until),
+        "the report changes when it runs out"
+    );
+    let after = compute(
+        &users,
+        until,
+        &ReportConfig::default(),
+        &|_| None,
+        &excepted,
+    );
+    assert_eq!(
+        after.counts.total(),
+        2,
+        "once it has run out, the finding counts again"
+    );
 }

@@ -7,12 +7,14 @@ pub mod machine;
 use crate::audit::{self, Change, DecisionRecord, Event};
 use crate::directory::Snapshot;
 use crate::report::ReportConfig;
-use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, parse_stamp, stamp, stamp_in};
+use crate::store::{
+    Store, StoreError, Write, code_in, optional_stamp_in, parse_stamp, stamp, stamp_in,
+};
 use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    BulkOutcome, BulkResult, DecisionKind, DecisionView, MAX_BULK, MAX_DAYS_AHEAD, NewBulkRequest, NewRequest, OpenRequest, ReasonCategory, RequestState,
-    RequestView, Urgency,
+    BulkOutcome, BulkResult, DecisionKind, DecisionView, MAX_BULK, MAX_DAYS_AHEAD, NewBulkRequest,
+    NewRequest, OpenRequest, ReasonCategory, RequestState, RequestView, Urgency,
 };
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;

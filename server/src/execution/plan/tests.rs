@@ -291,10 +291,7 @@ fn after_removal_only_a_restore_is_offered_and_it_rebuilds_from_the_backup() {
     let mut removed = jane();
     removed.lync = None;
 
-    assert_eq!(
-        next_operations(&request, &history),
-        [Operation::Restore]
-    );
+    assert_eq!(next_operations(&request, &history), [Operation::Restore]);
     assert!(
         steps(Operation::Rollback, &request, &removed, &history)
             .unwrap_err()
@@ -338,7 +335,10 @@ fn operations_come_in_order() {
     };
     let standard = |state: RequestState, history: &History| next(Urgency::Standard, state, history);
     assert_eq!(standard(RequestState::PendingApproval, &none), []);
-    assert_eq!(standard(RequestState::Approved, &none), [Operation::StageOne]);
+    assert_eq!(
+        standard(RequestState::Approved, &none),
+        [Operation::StageOne]
+    );
     assert_eq!(
         standard(RequestState::StageOneDone, &none),
         [Operation::StageTwo, Operation::Rollback]
@@ -360,7 +360,8 @@ fn operations_come_in_order() {
     assert_eq!(standard(RequestState::Failed, &failed_restore), []);
 
     // Finishing a removal started outside deprov: stage 2 at once, nothing of deprov's to undo.
-    let finish = |state: RequestState, history: &History| next(Urgency::FinishRemoval, state, history);
+    let finish =
+        |state: RequestState, history: &History| next(Urgency::FinishRemoval, state, history);
     assert_eq!(finish(RequestState::Approved, &none), [Operation::StageTwo]);
     let failed_stage_two = History {
         last: Some((Operation::StageTwo, OperationState::Failed)),
