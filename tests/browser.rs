@@ -559,7 +559,28 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         "the plan says what happens to this user's sessions: {plan}"
     );
     let sam = request["user_sam_account_name"].as_str().unwrap();
+    // Revocation answers after a second: meanwhile the step shows its wait against the limit.
+    let (status, _) = portal
+        .post(
+            "/api/sim/faults",
+            Some(serde_json::json!({ "cmdlet": "Revoke-CsClientCertificate", "kind": "slow" })),
+        )
+        .await;
+    assert_eq!(status, 204);
     run_confirmed(&browser, "stage_one", sam).await;
+    let waiting = browser
+        .client
+        .wait()
+        .at_most(PATIENCE)
+        .every(Duration::from_millis(20))
+        .for_element(Locator::Css("[data-operation=stage_one] .elapsed"))
+        .await
+        .expect("a running step shows how long it has waited");
+    let text = waiting.text().await.unwrap_or_default();
+    assert!(
+        text.is_empty() || text.contains(" s of the 2 s limit"),
+        "{text}"
+    );
 
     let done = browser
         .wait_for_text("[data-operation=stage_one]", PATIENCE, |t| {
@@ -1068,9 +1089,9 @@ async fn a_manager_files_requests_for_a_selection_from_the_report() {
     browser.close().await;
 }
 
-/// At 400 px no page scrolls sideways: the navigation wraps and wide tables scroll inside.
+/// At 360 and 400 px no page scrolls sideways: the navigation wraps and wide tables scroll inside.
 #[tokio::test]
-async fn at_400_px_no_page_scrolls_sideways() {
+async fn from_360_px_up_no_page_scrolls_sideways() {
     let portal = TestPortal::spawn(500, 13).await;
     let user = ordinary_user(&portal, 0).await;
     let (status, body) = portal
@@ -1083,31 +1104,32 @@ async fn at_400_px_no_page_scrolls_sideways() {
     let request = body["id"].as_i64().unwrap();
     let browser = Browser::start().await;
     browser.sign_in(&portal.base, "everyone").await;
-    browser.client.set_window_size(400, 900).await.unwrap();
-    let inner: u64 = browser
-        .client
-        .execute("return window.innerWidth", vec![])
-        .await
-        .unwrap()
-        .as_u64()
-        .unwrap();
-    assert!(inner <= 400, "the viewport is narrow: {inner}");
-    for (path, ready) in [
-        ("/".to_owned(), "#search"),
-        (format!("/users/{user}"), "#methods"),
-        ("/report".to_owned(), "#findings tbody tr"),
-        ("/requests".to_owned(), "#auto-stage-two"),
-        (format!("/requests/{request}"), "#request-state"),
-        ("/requests/new?user=".to_owned() + &user, "#reason"),
-        ("/audit".to_owned(), "#audit-table tbody tr"),
-    ] {
-        browser
+    for width in [360, 400] {
+        browser.client.set_window_size(width, 900).await.unwrap();
+        let inner: u64 = browser
             .client
-            .goto(&format!("{}{path}", portal.base))
+            .execute("return window.innerWidth", vec![])
             .await
+            .unwrap()
+            .as_u64()
             .unwrap();
-        browser.wait_for(ready, PATIENCE).await;
-        let widths = browser
+        assert!(inner <= u64::from(width), "the viewport is narrow: {inner}");
+        for (path, ready) in [
+            ("/".to_owned(), "#search"),
+            (format!("/users/{user}"), "#methods"),
+            ("/report".to_owned(), "#findings tbody tr"),
+            ("/requests".to_owned(), "#auto-stage-two"),
+            (format!("/requests/{request}"), "#request-state"),
+            ("/requests/new?user=".to_owned() + &user, "#reason"),
+            ("/audit".to_owned(), "#audit-table tbody tr"),
+        ] {
+            browser
+                .client
+                .goto(&format!("{}{path}", portal.base))
+                .await
+                .unwrap();
+            browser.wait_for(ready, PATIENCE).await;
+            let widths = browser
             .client
             .execute(
                 "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
@@ -1115,11 +1137,12 @@ async fn at_400_px_no_page_scrolls_sideways() {
             )
             .await
             .unwrap();
-        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
-        assert!(
-            scroll <= client,
-            "{path} scrolls sideways at 400 px: {scroll} px wide in {client} px"
-        );
+            let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+            assert!(
+                scroll <= client,
+                "{path} scrolls sideways at {width} px: {scroll} px wide in {client} px"
+            );
+        }
     }
     browser.close().await;
 }
@@ -1231,11 +1254,20 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
             t == format!("Entries 1 to 200 of {total}, newest first")
         })
         .await;
-    let moment = browser.wait_for("#audit-table td.when time", PATIENCE).await;
+    let moment = browser
+        .wait_for("#audit-table td.when time", PATIENCE)
+        .await;
     let local = moment.text().await.unwrap();
     let utc = moment.attr("title").await.unwrap().unwrap_or_default();
-    assert!(local.ends_with(" UTC+5:30") && utc.ends_with(" UTC"), "{local} / {utc}");
-    assert_ne!(local.replace(" UTC+5:30", ""), utc.replace(" UTC", ""), "converted, not relabelled");
+    assert!(
+        local.ends_with(" UTC+5:30") && utc.ends_with(" UTC"),
+        "{local} / {utc}"
+    );
+    assert_ne!(
+        local.replace(" UTC+5:30", ""),
+        utc.replace(" UTC", ""),
+        "converted, not relabelled"
+    );
     let link = browser
         .wait_for("#audit-table td.subject a[href^=\"/requests/\"]", PATIENCE)
         .await;

@@ -276,6 +276,10 @@ pub struct ExecutionView {
     /// A roll back or restore asked for by one admin, waiting for another.
     #[serde(default)]
     pub reenable_ask: Option<ReenableAsk>,
+    /// How long one step may take before its outcome counts as unknown (then deprov reads the
+    /// user back): a running step shows its time against it.
+    #[serde(default)]
+    pub step_timeout_secs: u64,
 }
 
 /// Why nothing runs against a deployment read over LDAP alone.

@@ -110,7 +110,7 @@ fn ExecutionBody(
         {view.read_only.clone().map(|why| view! { <p class="warning" id="read-only">{why}</p> })}
         {(!view.operations.is_empty()).then(|| view! {
             <h2>"What ran against Lync"</h2>
-            {view.operations.iter().cloned().map(|op| view! { <OperationRun op /> }).collect_view()}
+            {view.operations.iter().cloned().map(|op| view! { <OperationRun op timeout=view.step_timeout_secs /> }).collect_view()}
         })}
         {(admin && writable && view.can_retry).then(|| view! {
             <p class="pager"><button id="retry" class="primary" disabled=move || retrying.get() on:click=retry>"Retry from the failed step"</button>
@@ -153,7 +153,7 @@ fn step_class(state: StepState) -> &'static str {
 }
 
 #[component]
-fn OperationRun(op: OperationView) -> impl IntoView {
+fn OperationRun(op: OperationView, timeout: u64) -> impl IntoView {
     view! {
         <div class="card operation" data-operation=op.operation.as_str() data-state=op.state.as_str()>
             <h3>{op.operation.label()} <span class="sub">{format!(" · started by {} · {}", op.started_by, when(op.started_at))}</span></h3>
@@ -163,6 +163,8 @@ fn OperationRun(op: OperationView) -> impl IntoView {
                         <span class=step_class(step.state)>{step.state.as_str()}</span>" "
                         <strong>{step.title}</strong>
                         {step.duration_ms.map(|ms| view! { <span class="sub">{format!(" · {ms} ms")}</span> })}
+                        {step.started_at.filter(|_| step.state == StepState::Running)
+                            .map(|since| view! { <Elapsed since timeout /> })}
                         {(step.attempts > 1).then(|| view! { <span class="sub">{format!(" · {} attempts", step.attempts)}</span> })}
                         {step.run_by.map(|by| view! { <span class="sub">{format!(" · {by}")}</span> })}
                         <div><code>{step.command}</code></div>
@@ -174,6 +176,25 @@ fn OperationRun(op: OperationView) -> impl IntoView {
                 }).collect_view()}
             </ol>
         </div>
+    }
+}
+
+/// How long a running step has waited on the backend, against the limit after which deprov
+/// stops waiting and reads the user back: ticks every second while shown.
+#[component]
+fn Elapsed(since: time::OffsetDateTime, timeout: u64) -> impl IntoView {
+    let now = RwSignal::new(time::OffsetDateTime::now_utc());
+    if let Ok(ticker) = set_interval_with_handle(
+        move || now.set(time::OffsetDateTime::now_utc()),
+        std::time::Duration::from_secs(1),
+    ) {
+        on_cleanup(move || ticker.clear());
+    }
+    view! {
+        <span class="sub elapsed">{move || {
+            let waited = (now.get() - since).whole_seconds().max(0);
+            format!(" · waiting on Lync for {waited} s of the {timeout} s limit; then deprov reads the user back")
+        }}</span>
     }
 }
 

@@ -863,43 +863,68 @@ fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
     }
 }
 
-/// The findings count over time, as a line.
+/// The findings count over time, as a line with its axes: findings from 0 to a round maximum
+/// up the side, the first and last moments along the bottom. Points are evenly spaced (one per
+/// change), so a jump of the clock does not squash the history against one edge.
 #[component]
 fn Chart(history: RwSignal<Vec<HistoryPoint>>) -> impl IntoView {
     const W: f64 = 260.0;
     const H: f64 = 64.0;
+    /// Room on the left for the count labels.
+    const LEFT: f64 = 28.0;
+    // The top of the scale: the largest count, rounded up to 1, 2 or 5 times a power of ten.
+    let top = move || {
+        let max = history
+            .with(|h| h.iter().map(|p| p.counts.total()).max().unwrap_or(0))
+            .max(1);
+        let mut step = 1;
+        loop {
+            for factor in [1, 2, 5] {
+                if step * factor >= max {
+                    return step * factor;
+                }
+            }
+            step *= 10;
+        }
+    };
     let points = move || {
-        let history = history.get();
-        let (Some(first), Some(last)) = (history.first(), history.last()) else {
-            return String::new();
-        };
-        let span = (last.at - first.at).as_seconds_f64().max(1.0);
-        // Scale to the range seen, so a change of a few findings is visible.
-        let max = history.iter().map(|p| p.counts.total()).max().unwrap_or(0) as f64;
-        let min = history.iter().map(|p| p.counts.total()).min().unwrap_or(0) as f64;
-        let range = (max - min).max(1.0);
-        history
-            .iter()
-            .map(|p| {
-                let x = if history.len() == 1 {
-                    W
-                } else {
-                    (p.at - first.at).as_seconds_f64() / span * W
-                };
-                let y = H - (p.counts.total() as f64 - min) / range * (H - 8.0) - 4.0;
-                format!("{x:.1},{y:.1}")
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let top = top() as f64;
+        history.with(|history| {
+            let last = history.len().saturating_sub(1).max(1) as f64;
+            history
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let x = if history.len() == 1 {
+                        W
+                    } else {
+                        LEFT + i as f64 / last * (W - LEFT)
+                    };
+                    let y = H - 4.0 - p.counts.total() as f64 / top * (H - 8.0);
+                    format!("{x:.1},{y:.1}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
     };
     view! {
         <svg class="chart" viewBox=format!("0 0 {W} {H}") role="img" aria-label="Findings over time">
+            <line class="axis" x1=LEFT y1="4" x2=LEFT y2=H - 4.0 />
+            <line class="axis" x1=LEFT y1=H - 4.0 x2=W y2=H - 4.0 />
+            <text class="tick" id="chart-top" x=LEFT - 3.0 y="10" text-anchor="end">{move || top().to_string()}</text>
+            <text class="tick" x=LEFT - 3.0 y=H - 4.0 text-anchor="end">"0"</text>
             <polyline points=points fill="none" stroke="currentColor" stroke-width="2" />
         </svg>
-        <span class="label">{move || {
+        <span class="label axis-label">{move || {
             let history = history.get();
             match (history.first(), history.last()) {
-                (Some(first), Some(last)) => format!("{} → {} findings since {}", first.counts.total(), last.counts.total(), when(first.at)),
+                (Some(first), Some(last)) => format!(
+                    "{} → {} findings, {} to {}",
+                    first.counts.total(),
+                    last.counts.total(),
+                    when(first.at),
+                    when(last.at)
+                ),
                 _ => "No history yet".to_owned(),
             }
         }}</span>

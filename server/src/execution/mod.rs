@@ -469,6 +469,7 @@ impl Executor {
             as_of: now,
             read_only: self.shell.is_none().then(|| READ_ONLY.to_owned()),
             // An ask made on an older version is stale: the request moved on.
+            step_timeout_secs: self.step_timeout.as_secs(),
             reenable_ask: read_ask(self.store.pool(), id)
                 .await?
                 .filter(|(_, asked_on)| *asked_on == request.version)
