@@ -642,7 +642,17 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
             .await,
         "no reason, no restore"
     );
-    focused.send_keys(&Key::Escape.to_string()).await.unwrap();
+    // A stream event may redraw the card meanwhile: Esc goes to whatever has the focus then.
+    let mut pressed = false;
+    for _ in 0..10 {
+        let active = browser.client.active_element().await.unwrap();
+        if active.send_keys(&Key::Escape.to_string()).await.is_ok() {
+            pressed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(pressed, "Esc reached the confirmation");
     let deadline = std::time::Instant::now() + PATIENCE;
     while browser
         .client
