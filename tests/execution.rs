@@ -633,3 +633,44 @@ async fn a_removal_left_unfinished_outside_deprov_is_finished_with_stage_two_alo
         "a backup before anything destructive"
     );
 }
+
+#[tokio::test]
+async fn an_approver_sees_the_plan_that_approving_would_run() {
+    let portal = TestPortal::spawn(500, 12).await;
+    let user = ordinary_user(&portal, 0).await;
+    let (status, filed) = portal
+        .person("manager")
+        .await
+        .post(
+            "/api/requests",
+            Some(json!({ "user_id": user, "reason": "termination", "reason_text": "Escorted out", "urgency": "immediate_disconnect" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["id"].as_i64().unwrap();
+    let (status, body) = portal
+        .person("approver")
+        .await
+        .get_json(&format!("/api/requests/{id}/execution"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let view = execution(body);
+    let plan = view
+        .next
+        .first()
+        .expect("the plan is shown before approval");
+    assert_eq!(plan.operation, deprov_wire::execution::Operation::StageOne);
+    assert_eq!(
+        plan.refused.as_deref(),
+        Some("This request is not approved yet.")
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| s.command.starts_with("Revoke-CsClientCertificate"))
+    );
+    assert!(
+        plan.steps.iter().all(|s| !s.effect.is_empty()),
+        "each step says what it will do"
+    );
+}

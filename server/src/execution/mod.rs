@@ -434,7 +434,17 @@ impl Executor {
                 history: &history,
                 renamed_sip: renamed_sip.as_ref(),
             };
-            for operation in plan::next_operations(&request, &history) {
+            // While it waits for approval, the approver sees what approving it would run.
+            let upcoming = if request.state == RequestState::PendingApproval {
+                let approved = RequestView {
+                    state: RequestState::Approved,
+                    ..request.clone()
+                };
+                plan::next_operations(&approved, &history)
+            } else {
+                plan::next_operations(&request, &history)
+            };
+            for operation in upcoming {
                 let (steps, build_refusal) = match plan::build(operation, &situation) {
                     Ok(steps) => (steps, None),
                     Err(why) => (Vec::new(), Some(why)),
