@@ -14,7 +14,7 @@ use deprov_server::backend::{
     Watermark,
 };
 use deprov_server::directory::Directory;
-use deprov_server::execution::Executor;
+use deprov_server::execution::{Begun, Executor};
 use deprov_server::report::ReportConfig;
 use deprov_server::store::Store;
 use deprov_server::workflow::machine::Act;
@@ -183,10 +183,13 @@ async fn main() {
         let mut times: Vec<Duration> = futures_util::stream::iter(approved.iter())
             .map(|(id, version, sam)| async move {
                 let t = Instant::now();
-                let operation = executor
-                    .begin(*id, Operation::StageOne, "admin", *version, Some(sam))
+                let Begun::Started(operation) = executor
+                    .begin(*id, Operation::StageOne, "admin", *version, Some(sam), None)
                     .await
-                    .expect("stage 1 starts");
+                    .expect("stage 1 starts")
+                else {
+                    panic!("stage 1 needs no second admin")
+                };
                 executor.drive(operation).await.expect("stage 1 runs");
                 t.elapsed()
             })

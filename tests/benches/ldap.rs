@@ -68,7 +68,9 @@ fn report(users: Vec<DirectoryUser>) -> (usize, Duration) {
         Watermark::new("bench", 0),
         now,
     );
-    let computed = compute(&snapshot, now, &ReportConfig::default(), &|_| false);
+    let computed = compute(&snapshot, now, &ReportConfig::default(), &|_| None, &|_| {
+        None
+    });
     (computed.findings.len(), began.elapsed())
 }
 

@@ -19,7 +19,7 @@ use deprov_server::backend::{
     Watermark,
 };
 use deprov_server::directory::Directory;
-use deprov_server::execution::Executor;
+use deprov_server::execution::{Begun, Executor};
 use deprov_server::report::ReportConfig;
 use deprov_server::store::Store;
 use deprov_server::workflow::machine::Act;
@@ -195,10 +195,13 @@ async fn stage_one(
     let mut times = Vec::with_capacity(requests);
     for (id, version, sam) in &approved {
         let t = Instant::now();
-        let operation = executor
-            .begin(*id, Operation::StageOne, "admin", *version, Some(sam))
+        let Begun::Started(operation) = executor
+            .begin(*id, Operation::StageOne, "admin", *version, Some(sam), None)
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("stage 1 needs no second admin")
+        };
         executor.drive(operation).await.unwrap();
         times.push(t.elapsed());
     }

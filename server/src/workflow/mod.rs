@@ -603,7 +603,7 @@ impl Workflow {
         let pending = state == RequestState::PendingApproval;
         let now = OffsetDateTime::now_utc();
         let lync_now = self.lync_now();
-        let stage_two_due_at = optional_stamp_in(&row, "stage_two_due_at")?;
+        let stage_two_due_at = optional_stamp_in(row, "stage_two_due_at")?;
         let last = decisions.last();
         let waiting_for = match state {
             RequestState::PendingApproval => {
