@@ -1,6 +1,6 @@
 //! Sign-in, sessions, CSRF, and who may call what: every endpoint as every role.
 
-use deprov_tests::{PASSWORD, TestPortal, sign_in};
+use deprov_tests::{PASSWORD, TestPortal, ordinary_user, sign_in};
 use reqwest::Method;
 use std::collections::BTreeSet;
 
@@ -141,7 +141,9 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | ("post", "/api/requests/{id}/retry")
         | ("get", "/api/requests/{id}/backup")
         | ("put", "/api/settings/execution") => &["admin"],
-        ("post", "/api/requests") => &["manager"],
+        ("post", "/api/requests") | ("post", "/api/requests/bulk") => &["manager"],
+        ("get", "/api/exceptions") => ALL,
+        ("post", "/api/exceptions") | ("delete", "/api/exceptions/{id}") => &["admin", "auditor"],
         // A manager cancels their own request; an approver or admin an approved one (the state
         // check after the role check answers 409 for the pending request used here).
         ("post", "/api/requests/{id}/cancel") => &["manager", "approver", "admin"],
@@ -216,10 +218,17 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
                 "/api/sim/users/{id}",
                 &format!("/api/sim/users/{}", users[2]["id"].as_str().unwrap()),
             )
-            .replace("/api/requests/{id}", &format!("/api/requests/{request_id}"));
+            .replace("/api/requests/{id}", &format!("/api/requests/{request_id}"))
+            .replace("/api/exceptions/{id}", "/api/exceptions/1");
         let body = match path.as_str() {
             "/api/requests" => Some(serde_json::json!({
                 "user_id": users[3]["id"], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
+            })),
+            "/api/requests/bulk" => Some(serde_json::json!({
+                "user_ids": [users[4]["id"]], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
+            })),
+            "/api/exceptions" => Some(serde_json::json!({
+                "user_id": users[5]["id"], "reason": "authorization test", "until": "2999-01-01T00:00:00Z"
             })),
             "/api/sim/clock/advance" => Some(serde_json::json!({ "seconds": 1 })),
             "/api/sim/faults" => {
@@ -384,4 +393,179 @@ async fn nobody_can_lock_someone_else_out_and_refusals_are_audited_in_aggregate(
     );
     let details = audit["entries"][0]["details"].as_str().unwrap();
     assert!(details.contains("admin from 127.0.0.66"), "{details}");
+}
+
+/// `deprov token ...` on `portal`'s data folder: its output, or a panic with it.
+fn token_command(portal: &TestPortal, args: &[&str]) -> String {
+    let output = std::process::Command::new(deprov_tests::deprov_binary())
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
+        .arg(portal.data_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "deprov token {args:?}: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
+#[tokio::test]
+async fn an_hr_system_files_requests_with_a_token_and_nothing_more() {
+    let portal = TestPortal::spawn(500, 8).await;
+    let added = token_command(
+        &portal,
+        &["add", "hr-system", "--role", "requester", "--expires", "30"],
+    );
+    let secret = added
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret (shown once): "))
+        .expect("the secret is printed once")
+        .to_owned();
+    assert!(secret.starts_with("deprov_"), "{added}");
+    let user = ordinary_user(&portal, 0).await;
+    let call = |method: Method, path: &str, secret: &str, body: Option<serde_json::Value>| {
+        let request = portal
+            .http
+            .request(method, format!("{}{path}", portal.base))
+            .bearer_auth(secret);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+
+    // No cookie, no CSRF token: the bearer token alone files the request, under its own name.
+    let (status, filed) = call(
+        Method::POST,
+        "/api/requests",
+        &secret,
+        Some(
+            serde_json::json!({ "user_id": user, "reason": "resignation",
+            "reason_text": "HR case 2026-118: last day 30 November", "urgency": "standard" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(filed["requested_by"], "token:hr-system");
+    let id = filed["id"].as_i64().unwrap();
+    // Its scope is its role: it cannot approve, read the audit log or run anything.
+    let (status, _) = call(
+        Method::POST,
+        &format!("/api/requests/{id}/approve"),
+        &secret,
+        Some(serde_json::json!({ "version": filed["version"] })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(Method::GET, "/api/audit", &secret, None).await;
+    assert_eq!(status, 403);
+    let (status, own) = call(Method::GET, &format!("/api/requests/{id}"), &secret, None).await;
+    assert_eq!((status, own["id"].as_i64()), (200, Some(id)));
+    // An HR system names users as it knows them, with its case number: sending it twice files once.
+    let other = ordinary_user(&portal, 1).await;
+    let (_, detail) = portal.get_json(&format!("/api/users/{other}")).await;
+    let sam = detail["user"]["ad"]["sam_account_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let case = serde_json::json!({ "user": sam, "external_ref": "HR-2026-0119", "reason": "end_of_contract",
+        "reason_text": "Contract ends 30 November", "urgency": "standard" });
+    let (status, first) = call(Method::POST, "/api/requests", &secret, Some(case.clone())).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["user_id"].as_str(), Some(other.as_str()));
+    assert_eq!(first["external_ref"], "HR-2026-0119");
+    let (status, again) = call(Method::POST, "/api/requests", &secret, Some(case.clone())).await;
+    assert_eq!(
+        (status, &again["id"]),
+        (200, &first["id"]),
+        "the same case again: the same request"
+    );
+    let (status, refused) = portal.post("/api/requests", Some(case)).await;
+    assert_eq!(
+        status, 409,
+        "someone else's case number is not theirs to read: {refused}"
+    );
+    let (_, found) = call(
+        Method::GET,
+        "/api/requests?external_ref=HR-2026-0119",
+        &secret,
+        None,
+    )
+    .await;
+    assert_eq!(found["total"], 1, "{found}");
+    let (status, unknown) = call(
+        Method::POST,
+        "/api/requests",
+        &secret,
+        Some(serde_json::json!({ "user": "nobody-by-that-name", "reason": "other", "reason_text": "x", "urgency": "standard" })),
+    )
+    .await;
+    assert_eq!(
+        (status, unknown["field"].as_str()),
+        (422, Some("user")),
+        "{unknown}"
+    );
+    let (status, _) = call(Method::GET, "/api/session", "deprov_not-a-token", None).await;
+    assert_eq!(status, 401, "an unknown token is refused");
+
+    let listed = token_command(&portal, &["list"]);
+    assert!(
+        listed.contains("hr-system")
+            && listed.contains("requester")
+            && !listed.contains("last used never"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "the secret is never shown again");
+
+    // Revoked: refused at once.
+    token_command(&portal, &["revoke", "hr-system"]);
+    let (status, _) = call(Method::GET, "/api/requests", &secret, None).await;
+    assert_eq!(status, 401);
+
+    // Expired: refused.
+    let added = token_command(
+        &portal,
+        &["add", "payroll", "--role", "requester", "--expires", "1"],
+    );
+    let payroll = added
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret (shown once): "))
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(Method::GET, "/api/requests", &payroll, None).await;
+    assert_eq!(status, 200);
+    sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE name = 'payroll'")
+        .execute(portal.store.pool())
+        .await
+        .unwrap();
+    let (status, _) = call(Method::GET, "/api/requests", &payroll, None).await;
+    assert_eq!(status, 401);
+
+    let (_, audit) = portal.get_json("/api/audit?limit=50").await;
+    let rows = audit["entries"].as_array().unwrap();
+    let actions = |actor: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["actor"] == actor || r["subject"] == actor)
+            .map(|r| r["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let hr = actions("token:hr-system");
+    for action in ["token.add", "request.create", "token.revoke"] {
+        assert!(hr.iter().any(|a| a == action), "{action} in {hr:?}");
+    }
 }

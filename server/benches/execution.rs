@@ -150,7 +150,9 @@ async fn main() {
         let mut approved = Vec::with_capacity(REQUESTS);
         for user in eligible.by_ref().take(REQUESTS) {
             let new = NewRequest {
-                user_id: user.id,
+                user_id: Some(user.id),
+                user: None,
+                external_ref: None,
                 reason: ReasonCategory::Resignation,
                 reason_text: "benchmark".into(),
                 urgency,

@@ -1,16 +1,18 @@
-//! The embedded demo's people: one account per role (and a second approver, since protected
-//! accounts need two), created once with random passwords that are kept in the data folder and
+//! The embedded demo's people: one account per role (and a second approver and a second admin,
+//! since protected accounts need two approvals and giving Lync back after an immediate disconnect
+//! needs two admins), created once with random passwords that are kept in the data folder and
 //! printed at start-up. Only with `--demo-accounts on`.
 
 use crate::people::accounts::{self, random_password};
 use deprov_wire::people::Role;
 use std::path::{Path, PathBuf};
 
-pub const ACCOUNTS: [(&str, &[Role]); 5] = [
+pub const ACCOUNTS: [(&str, &[Role]); 6] = [
     ("manager", &[Role::Requester]),
     ("approver", &[Role::Approver]),
     ("approver2", &[Role::Approver]),
     ("admin", &[Role::Admin]),
+    ("admin2", &[Role::Admin]),
     ("auditor", &[Role::Auditor]),
 ];
 

@@ -9,6 +9,7 @@ use deprov_server::audit::verify::ExpectedHead;
 use deprov_server::backend::ldap::settings::{LdapArgs, SignInArgs};
 use deprov_server::config::{Backend, ServeConfig};
 use deprov_server::people::accounts::{self, random_password};
+use deprov_server::people::tokens;
 use deprov_server::store::Store;
 use deprov_wire::people::Role;
 use std::io::{BufRead, IsTerminal};
@@ -64,6 +65,37 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage API tokens for other systems (an HR system filing requests).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token. Its secret is printed once and stored only as a hash; the system sends it
+    /// as `Authorization: Bearer <secret>`.
+    Add {
+        name: String,
+        /// The one role it acts with: requester, approver, admin or auditor.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Days until it expires (1 to 3650); without it, it lasts until revoked.
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List tokens: role, expiry, last use (never their secrets).
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Args)]
@@ -156,6 +188,7 @@ async fn main() -> ExitCode {
             pools_file,
         } => lab_ldif(users, seed, &base_dn, pools_file),
         Command::User(command) => user(command).await,
+        Command::Token(command) => token(command).await,
         Command::Audit(AuditCommand::Verify { expect_head, data }) => {
             verify(data, expect_head).await
         }
@@ -327,6 +360,54 @@ async fn user(command: UserCommand) -> Outcome {
             println!("New password set for {name}; their sessions have ended.");
             if generated {
                 println!("Password (shown once): {password}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(command: TokenCommand) -> Outcome {
+    match command {
+        TokenCommand::Add {
+            name,
+            role,
+            expires,
+            data,
+        } => {
+            let secret = tokens::add(&open(&data).await?, &name, role, expires).await?;
+            println!(
+                "Added token {name} ({}); calls with it are recorded as {}.",
+                role.as_str(),
+                tokens::principal(&name)
+            );
+            println!("Secret (shown once): {secret}");
+        }
+        TokenCommand::Revoke { name, data } => {
+            tokens::revoke(&open(&data).await?, &name).await?;
+            println!("Revoked token {name}: its next call is refused.");
+        }
+        TokenCommand::List { data } => {
+            let moment = |at: Option<time::OffsetDateTime>, none: &str| {
+                at.map_or_else(|| none.to_owned(), deprov_server::store::stamp)
+            };
+            for token in tokens::list(&open(&data).await?).await? {
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else if token
+                    .expires_at
+                    .is_some_and(|at| at <= time::OffsetDateTime::now_utc())
+                {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<10} {state:<8} expires {:<26} last used {}",
+                    token.name,
+                    token.role.as_str(),
+                    moment(token.expires_at, "never"),
+                    moment(token.last_used_at, "never")
+                );
             }
         }
     }

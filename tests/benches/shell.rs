@@ -165,7 +165,9 @@ async fn stage_one(
             break;
         }
         let new = NewRequest {
-            user_id: user.id,
+            user_id: Some(user.id),
+            user: None,
+            external_ref: None,
             reason: ReasonCategory::Resignation,
             reason_text: "benchmark".into(),
             urgency: Urgency::Standard,

@@ -169,6 +169,11 @@ impl TestPortal {
         }
     }
 
+    /// The portal's data folder (what `deprov user`, `token` and `audit` take as --data-dir).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     /// The simulator behind this portal (tests on the default deployment).
     pub fn simulator(&self) -> &Arc<Simulator> {
         self.sim

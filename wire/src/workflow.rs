@@ -194,7 +194,17 @@ pub struct OpenRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRequest {
-    pub user_id: UserId,
+    /// The user's objectGUID; or name them with `user`.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// The user by sAMAccountName or user principal name (for systems that do not know the
+    /// objectGUID), instead of `user_id`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The filing system's own reference (an HR case number): shown with the request, searchable,
+    /// and filing it again returns the request already filed instead of a second one.
+    #[serde(default)]
+    pub external_ref: Option<String>,
     pub reason: ReasonCategory,
     /// Free text: what happened, who asked.
     pub reason_text: String,
@@ -356,6 +366,9 @@ pub struct RequestView {
     pub stage_two_due_at: Option<OffsetDateTime>,
     /// Stage 1 is done and its grace period has ended: in the admins' "due" queue.
     pub stage_two_due: bool,
+    /// The filing system's reference (an HR case number), if it gave one.
+    #[serde(default)]
+    pub external_ref: Option<String>,
 }
 
 /// `GET /api/requests`.

@@ -110,6 +110,7 @@ fn Detail(
                     <dt>"User"</dt><dd><a href=format!("/users/{}", request.user_id)>{request.user_display_name.clone()}</a>
                         " (" {request.user_sam_account_name.clone()} ")"</dd>
                     <dt>"SIP address"</dt><dd>{request.user_sip_address.clone().unwrap_or_else(|| "—".into())}</dd>
+                    {request.external_ref.clone().map(|r| view! { <dt>"External reference"</dt><dd id="external-ref">{r}</dd> })}
                     <dt>"Reason"</dt><dd>{request.reason.label()} ": " {request.reason_text.clone()}</dd>
                     <dt>"Urgency"</dt><dd>{request.urgency.label()}</dd>
                     <dt>"Takes effect"</dt><dd><Moment at=request.effective_at /></dd>

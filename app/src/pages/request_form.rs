@@ -137,7 +137,9 @@ fn Form(detail: UserDetail) -> impl IntoView {
             }
         };
         let new = NewRequest {
-            user_id,
+            user_id: Some(user_id),
+            user: None,
+            external_ref: None,
             reason: chosen_reason,
             reason_text: reason_text.get_untracked(),
             urgency: urgency.get_untracked(),

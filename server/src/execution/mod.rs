@@ -14,7 +14,7 @@ use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::predict;
 use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, stamp, stamp_in};
-use crate::workflow::{Readable, Show, Workflow, WorkflowError};
+use crate::workflow::{Narrow, Readable, Show, Workflow, WorkflowError};
 use deprov_wire::api::SipRenamed;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
@@ -1360,7 +1360,7 @@ impl Executor {
         // A thousand at a time: the rest at the next round, 15 s later.
         let (due, _) = self
             .workflow
-            .list(Show::Due, Readable::Every, None, 0, 1_000)
+            .list(Show::Due, Readable::Every, &Narrow::default(), 0, 1_000)
             .await?;
         for request in due {
             let started = self

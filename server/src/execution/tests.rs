@@ -67,7 +67,9 @@ impl Rig {
     /// An approved request for Jane; returns its id and version.
     async fn approved(&self, urgency: Urgency) -> (i64, i64) {
         let new = NewRequest {
-            user_id: jane().id,
+            user_id: Some(jane().id),
+            user: None,
+            external_ref: None,
             reason: ReasonCategory::Termination,
             reason_text: "Walked out".into(),
             urgency,
@@ -445,7 +447,7 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     );
     assert!(
         rig.workflow
-            .list(Show::Due, Readable::Every, None, 0, 50)
+            .list(Show::Due, Readable::Every, &Narrow::default(), 0, 50)
             .await
             .unwrap()
             .0
@@ -454,7 +456,7 @@ async fn stage_two_waits_for_the_grace_period_then_a_restore_brings_everything_b
     rig.sim.advance_clock(time::Duration::days(30));
     assert_eq!(
         rig.workflow
-            .list(Show::Due, Readable::Every, None, 0, 50)
+            .list(Show::Due, Readable::Every, &Narrow::default(), 0, 50)
             .await
             .unwrap()
             .1,

@@ -9,6 +9,7 @@ use crate::people::accounts::valid_name;
 use crate::people::ad;
 use crate::people::sessions::{self, COOKIE, Session};
 use crate::people::throttle::Attempt;
+use crate::people::tokens;
 use crate::people::{PrincipalSource, SignInError};
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -107,6 +108,16 @@ impl<H: Holders> FromRequestParts<AppState> for Holding<H> {
     }
 }
 
+/// The secret of `Authorization: Bearer <secret>`, if the request carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim())
+        .filter(|s| !s.is_empty())
+}
+
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -122,6 +133,13 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // Another system, with an API token: no CSRF token, as no browser sends this by itself.
+        if let Some(secret) = bearer(&parts.headers) {
+            let session = tokens::find(&state.store, secret)
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            return Ok(Self(session));
+        }
         let token = cookie(&parts.headers, COOKIE).ok_or(AppError::Unauthorized)?;
         let session = sessions::find(&state.store, token, state.people.sessions)
             .await?

@@ -8,7 +8,9 @@ use super::auth::CSRF_HEADER;
 use crate::people::sessions::COOKIE;
 use deprov_wire::api::ApiError;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, PartialSchema};
 
@@ -16,6 +18,8 @@ use utoipa::{Modify, PartialSchema};
 const SESSION: &str = "session";
 /// The security scheme of the CSRF header, required with the cookie on every change.
 const CSRF: &str = "csrf";
+/// The security scheme of API tokens, for other systems.
+const BEARER: &str = "bearer";
 
 /// Routes anyone may call: the errors every operation can answer, and no security.
 pub struct Public;
@@ -47,7 +51,9 @@ impl Modify for Guarded {
             if changes {
                 requirement = requirement.add(CSRF, Vec::<String>::new());
             }
-            operation.security = Some(vec![requirement]);
+            // Either the browser's session (with CSRF on changes), or an API token alone.
+            let token = SecurityRequirement::new(BEARER, Vec::<String>::new());
+            operation.security = Some(vec![requirement, token]);
         }
         let components = openapi.components.get_or_insert_with(Components::new);
         error_schema(components);
@@ -57,6 +63,18 @@ impl Modify for Guarded {
                 COOKIE,
                 "The session, set by signing in (`POST /api/session`).",
             ))),
+        );
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token for another system (`deprov token add NAME --role requester`): \
+                         `Authorization: Bearer deprov_...`. No CSRF header is needed with it.",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             CSRF,

@@ -6,7 +6,7 @@ use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
 use super::error::{AppError, Body, Params, Segment, parse_user_id, query_number};
 use crate::people::sessions::Session;
 use crate::workflow::machine::Act;
-use crate::workflow::{Readable, Show};
+use crate::workflow::{Filed, Narrow, Readable, Show};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,25 +25,30 @@ pub(super) fn request_id(id: &str) -> Result<i64, AppError> {
 }
 
 /// Files a request. Refused (422/409) for unknown, excluded, never-enabled or online users, a user
-/// with an open request, or a protected user without a recorded override.
+/// with an open request, or a protected user without a recorded override. An `external_ref`
+/// already filed by the same caller answers 200 with the request filed then.
 #[utoipa::path(post, path = "/api/requests", tag = "requests", request_body = NewRequest,
-    responses((status = 201, body = RequestView), (status = 400, body = ApiError), (status = 401, body = ApiError),
+    responses((status = 201, body = RequestView), (status = 200, body = RequestView), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn create(
     State(state): State<AppState>,
     session: Holding<Requesters>,
     Body(new): Body<NewRequest>,
 ) -> Result<(StatusCode, Json<RequestView>), AppError> {
-    let view = state
+    let filed = state
         .workflow
-        .create(
+        .file(
             &session.name,
             new,
             &state.directory.snapshot(),
             state.report.config(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(match filed {
+        Filed::New(view) => (StatusCode::CREATED, Json(view)),
+        // The same external reference again: the request filed then, not a second one.
+        Filed::Existing(view) => (StatusCode::OK, Json(view)),
+    })
 }
 
 /// Files one request per user, all with the same reason, and answers what became of each (200,
@@ -76,6 +81,8 @@ pub struct ListFilter {
     show: Option<String>,
     /// Only the requests for this user (objectGUID).
     user: Option<String>,
+    /// Only the request filed under this external reference (an HR case number).
+    external_ref: Option<String>,
     /// Requests to skip (default 0).
     offset: Option<String>,
     /// Page size, 1 to 200 (default 50).
@@ -118,7 +125,16 @@ pub async fn list(
     let readable = Readable::for_person(&reader.name, &reader.roles);
     let (requests, total) = state
         .workflow
-        .list(show, readable, user, offset, limit)
+        .list(
+            show,
+            readable,
+            &Narrow {
+                user,
+                external_ref: filter.external_ref.filter(|r| !r.trim().is_empty()),
+            },
+            offset,
+            limit,
+        )
         .await?;
     Ok(Json(RequestList {
         requests,

@@ -53,7 +53,7 @@ pub fn valid_name(name: &str) -> bool {
             .any(|reserved| reserved.eq_ignore_ascii_case(name))
 }
 
-fn check_name(name: &str) -> Result<(), AccountError> {
+pub(crate) fn check_name(name: &str) -> Result<(), AccountError> {
     if valid_name(name) {
         Ok(())
     } else {

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod ad;
 pub mod sessions;
 pub mod throttle;
+pub mod tokens;
 
 use async_trait::async_trait;
 use deprov_wire::people::Role;

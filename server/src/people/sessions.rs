@@ -29,22 +29,44 @@ impl Default for SessionPolicy {
     }
 }
 
-/// A signed-in person, as every protected handler sees them.
+/// A signed-in person, or a system calling with an API token, as every protected handler sees
+/// them.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub name: String,
     pub roles: Vec<Role>,
+    /// Empty for an API token: it needs none.
     pub csrf_token: String,
-    token_hash: String,
+    credential: Credential,
+}
+
+/// What the caller presented.
+#[derive(Debug, Clone)]
+enum Credential {
+    /// A browser's session cookie (its hash, as stored).
+    Cookie { token_hash: String },
+    /// An API token (its row).
+    Token { id: i64 },
 }
 
 impl Session {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// A caller with API token `id`, recorded as `name`.
+    pub(crate) fn for_token(name: String, role: Role, id: i64) -> Self {
+        Self {
+            name,
+            roles: vec![role],
+            csrf_token: String::new(),
+            credential: Credential::Token { id },
+        }
+    }
 }
 
-fn token() -> String {
+/// 244 random bits from the OS, as hex: session cookies, CSRF tokens and API token secrets.
+pub(crate) fn random_token() -> String {
     // 244 random bits from the OS (two v4 UUIDs).
     format!(
         "{}{}",
@@ -53,7 +75,7 @@ fn token() -> String {
     )
 }
 
-fn hash(token: &str) -> String {
+pub(crate) fn hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
@@ -63,7 +85,7 @@ pub async fn start(
     who: &Principal,
     policy: SessionPolicy,
 ) -> Result<String, StoreError> {
-    let token = token();
+    let token = random_token();
     let now = OffsetDateTime::now_utc();
     let account_id = match who.source {
         PrincipalSource::Local { account_id } => Some(account_id),
@@ -79,7 +101,7 @@ pub async fn start(
     .bind(&who.name)
     .bind(roles_text(&who.roles))
     // The CSRF token is independent of the session token: leaking one does not give the other.
-    .bind(self::token())
+    .bind(random_token())
     .bind(stamp(now))
     .bind(stamp(now))
     .bind(stamp(now + policy.lifetime))
@@ -153,23 +175,29 @@ pub async fn find(
         name: stored.principal,
         roles: parse_roles(&stored.roles)?,
         csrf_token: stored.csrf_token,
-        token_hash,
+        credential: Credential::Cookie { token_hash },
     }))
 }
 
-/// Ends a session within `write`.
+/// Ends a session within `write` (an API token ends only by `deprov token revoke`).
 pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-        .bind(&session.token_hash)
-        .execute(&mut *write.tx)
-        .await?;
+    if let Credential::Cookie { token_hash } = &session.credential {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&mut *write.tx)
+            .await?;
+    }
     Ok(())
 }
 
 /// Whether `session` is still live (a long-running stream asks now and then): not expired, not
 /// idle past the timeout, its account not disabled.
 pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy) -> bool {
-    let Ok(Some(stored)) = stored(store, &session.token_hash).await else {
+    let token_hash = match &session.credential {
+        Credential::Cookie { token_hash } => token_hash,
+        Credential::Token { id } => return super::tokens::still_live(store, *id).await,
+    };
+    let Ok(Some(stored)) = stored(store, token_hash).await else {
         return false;
     };
     let now = OffsetDateTime::now_utc();

@@ -182,6 +182,71 @@ fn refused(field: &'static str, message: impl Into<String>) -> WorkflowError {
 /// The Lync deployment's clock (the simulator's can be advanced): stage 2 falls due by it.
 pub type LyncClock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
+/// What a list is narrowed to, besides its [`Show`].
+#[derive(Debug, Clone, Default)]
+pub struct Narrow {
+    /// One user's requests.
+    pub user: Option<UserId>,
+    /// The request another system filed under this reference.
+    pub external_ref: Option<String>,
+}
+
+/// What filing did.
+#[derive(Debug, Clone)]
+pub enum Filed {
+    New(RequestView),
+    /// The filer sent an external reference already filed: the request filed then.
+    Existing(RequestView),
+}
+
+impl Filed {
+    pub fn view(self) -> RequestView {
+        match self {
+            Self::New(view) | Self::Existing(view) => view,
+        }
+    }
+}
+
+/// The longest external reference.
+const MAX_EXTERNAL_REF: usize = 200;
+
+/// The user `new` names: by objectGUID (`user_id`), or by `user`, which may be an objectGUID, a
+/// sAMAccountName or a user principal name.
+fn named_user<'a>(
+    directory: &'a Snapshot,
+    new: &NewRequest,
+) -> Result<&'a Arc<DirectoryUser>, WorkflowError> {
+    let by_name = |name: &str| -> Option<&'a Arc<DirectoryUser>> {
+        let name = name.trim();
+        if let Ok(id) = name.parse::<UserId>() {
+            return directory.user(id);
+        }
+        directory.users().iter().find(|u| {
+            u.ad.sam_account_name.eq_ignore_ascii_case(name)
+                || u.ad.user_principal_name.eq_ignore_ascii_case(name)
+        })
+    };
+    match (new.user_id, new.user.as_deref().filter(|u| !u.trim().is_empty())) {
+        (Some(id), Some(name)) if by_name(name).is_none_or(|u| u.id != id) => Err(refused(
+            "user",
+            "user and user_id name different users: send one of them.",
+        )),
+        (Some(id), _) => directory
+            .user(id)
+            .ok_or_else(|| refused("user_id", "No user with that id in the directory.")),
+        (None, Some(name)) => by_name(name).ok_or_else(|| {
+            refused(
+                "user",
+                format!("No user '{name}' in the directory (by objectGUID, sAMAccountName or user principal name)."),
+            )
+        }),
+        (None, None) => Err(refused(
+            "user_id",
+            "Name the user: user_id (the objectGUID), or user (sAMAccountName or user principal name).",
+        )),
+    }
+}
+
 /// Which requests a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Show {
@@ -204,7 +269,7 @@ pub struct Workflow {
 const MAX_REASON: usize = 2_000;
 const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, \
      reason, reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, \
-     state, state_changed_at, version, stage_two_due_at FROM requests";
+     state, state_changed_at, version, stage_two_due_at, external_ref FROM requests";
 
 impl Workflow {
     /// The workflow over `store`, with the set of users with open requests read once.
@@ -253,7 +318,7 @@ impl Workflow {
         Ok(())
     }
 
-    /// Files a request for `new.user_id` by `by`, or says why not.
+    /// Files a request for the user `new` names, by `by`, or says why not.
     pub async fn create(
         &self,
         by: &str,
@@ -261,9 +326,64 @@ impl Workflow {
         directory: &Snapshot,
         exclusions: &ReportConfig,
     ) -> Result<RequestView, WorkflowError> {
-        let user = directory
-            .user(new.user_id)
-            .ok_or_else(|| refused("user_id", "No user with that id in the directory."))?;
+        Ok(self.file(by, new, directory, exclusions).await?.view())
+    }
+
+    /// The request `by` filed under `external_ref`, if any; someone else's is a conflict (it is
+    /// not theirs to read).
+    async fn filed_as(
+        &self,
+        executor: impl sqlx::SqliteExecutor<'_>,
+        by: &str,
+        external_ref: &str,
+    ) -> Result<Option<i64>, WorkflowError> {
+        let Some(row) = sqlx::query("SELECT id, requested_by FROM requests WHERE external_ref = ?")
+            .bind(external_ref)
+            .fetch_optional(executor)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let filer: String = row.try_get("requested_by")?;
+        if !filer.eq_ignore_ascii_case(by) {
+            return Err(WorkflowError::Conflict(format!(
+                "The reference {external_ref} is already used by a request {filer} filed."
+            )));
+        }
+        Ok(Some(row.try_get("id")?))
+    }
+
+    /// As [`Workflow::create`], and says whether the request is new or was filed before under
+    /// the same external reference (then nothing else in `new` is looked at).
+    pub async fn file(
+        &self,
+        by: &str,
+        new: NewRequest,
+        directory: &Snapshot,
+        exclusions: &ReportConfig,
+    ) -> Result<Filed, WorkflowError> {
+        let external_ref = new
+            .external_ref
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if let Some(reference) = external_ref {
+            if reference.chars().count() > MAX_EXTERNAL_REF
+                || reference.chars().any(char::is_control)
+            {
+                return Err(refused(
+                    "external_ref",
+                    format!(
+                        "An external reference is one line of at most {MAX_EXTERNAL_REF} characters."
+                    ),
+                ));
+            }
+            if let Some(id) = self.filed_as(self.store.pool(), by, reference).await? {
+                let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
+                return Ok(Filed::Existing(view));
+            }
+        }
+        let user = named_user(directory, &new)?;
         let name = &user.ad.display_name;
         if let Some(why) = cannot_file(user, exclusions) {
             return Err(refused("user_id", why));
@@ -349,11 +469,19 @@ impl Workflow {
 
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
+        // The same reference sent twice at once: the second waits for the writer and finds the first.
+        if let Some(reference) = external_ref
+            && let Some(id) = self.filed_as(&mut *write.tx, by, reference).await?
+        {
+            drop(write);
+            let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
+            return Ok(Filed::Existing(view));
+        }
         let open = sqlx::query(&format!(
             "SELECT id, state, requested_by FROM requests WHERE user_id = ? AND {}",
             open_states()
         ))
-        .bind(new.user_id.to_string())
+        .bind(user.id.to_string())
         .fetch_optional(&mut *write.tx)
         .await?;
         if let Some(open) = open {
@@ -369,7 +497,7 @@ impl Workflow {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO requests (user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, reason, \
              reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, state, \
-             state_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?) RETURNING id",
+             state_changed_at, external_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?) RETURNING id",
         )
         .bind(user.id.to_string())
         .bind(name)
@@ -386,16 +514,20 @@ impl Workflow {
         .bind(by)
         .bind(stamp(now))
         .bind(stamp(now))
+        .bind(external_ref)
         .fetch_one(&mut *write.tx)
         .await?;
         let details = format!(
-            "user {} ({}); reason {}: {reason_text}; urgency {}; grace {grace_days} days{}",
+            "user {} ({}); reason {}: {reason_text}; urgency {}; grace {grace_days} days{}{}",
             user.ad.sam_account_name,
             user.id,
             new.reason.as_str(),
             new.urgency.as_str(),
             override_reason
                 .map(|r| format!("; protected override: {r}"))
+                .unwrap_or_default(),
+            external_ref
+                .map(|r| format!("; external reference {r}"))
                 .unwrap_or_default()
         );
         audit::append(
@@ -416,7 +548,8 @@ impl Workflow {
         )
         .await?;
         self.commit(write).await?;
-        self.get(id).await?.ok_or(WorkflowError::NotFound(id))
+        let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
+        Ok(Filed::New(view))
     }
 
     /// Files one request per user of `bulk`, each checked as if filed alone, and says what became
@@ -439,7 +572,9 @@ impl Workflow {
         let mut results = Vec::with_capacity(bulk.user_ids.len());
         for &user_id in &bulk.user_ids {
             let new = NewRequest {
-                user_id,
+                user_id: Some(user_id),
+                user: None,
+                external_ref: None,
                 reason: bulk.reason,
                 reason_text: bulk.reason_text.clone(),
                 urgency: bulk.urgency,
@@ -477,7 +612,7 @@ impl Workflow {
         &self,
         show: Show,
         readable: Readable<'_>,
-        user: Option<UserId>,
+        narrow: &Narrow,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<RequestView>, usize), WorkflowError> {
@@ -498,9 +633,12 @@ impl Workflow {
                 Some(name)
             }
         };
-        let user = user.map(|id| {
+        let user = narrow.user.map(|id| {
             conditions.push("user_id = ?".to_owned());
             id.to_string()
+        });
+        let external_ref = narrow.external_ref.as_deref().inspect(|_| {
+            conditions.push("external_ref = ?".to_owned());
         });
         let filter = if conditions.is_empty() {
             String::new()
@@ -525,6 +663,9 @@ impl Workflow {
         if let Some(id) = &user {
             total = total.bind(id);
         }
+        if let Some(reference) = external_ref {
+            total = total.bind(reference);
+        }
         let total = total.fetch_one(self.store.pool()).await? as usize;
         let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ? OFFSET ?");
         let mut query = sqlx::query(&sql);
@@ -536,6 +677,9 @@ impl Workflow {
         }
         if let Some(id) = &user {
             query = query.bind(id);
+        }
+        if let Some(reference) = external_ref {
+            query = query.bind(reference);
         }
         let rows = query
             .bind(limit as i64)
@@ -669,6 +813,7 @@ impl Workflow {
             stage_two_due: state == RequestState::StageOneDone
                 && stage_two_due_at.is_some_and(|due| due <= lync_now),
             stage_two_due_at,
+            external_ref: row.try_get("external_ref")?,
         })
     }
 

@@ -36,6 +36,7 @@ fn request(urgency: Urgency, state: RequestState) -> RequestView {
         waiting_for: String::new(),
         stage_two_due_at: None,
         stage_two_due: false,
+        external_ref: None,
     }
 }
 
