@@ -173,6 +173,11 @@ async fn every_operation_documents_its_credentials_and_the_errors_its_extractors
         assert_eq!(schemes[scheme]["in"], place, "{scheme}");
         assert_eq!(schemes[scheme]["name"], name, "{scheme}");
     }
+    assert_eq!(
+        (&schemes["bearer"]["type"], &schemes["bearer"]["scheme"]),
+        (&serde_json::json!("http"), &serde_json::json!("bearer")),
+        "API tokens are a bearer scheme"
+    );
     let public = [("get", "/api/health"), ("post", "/api/session")];
     let mut operations = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
@@ -196,9 +201,10 @@ async fn every_operation_documents_its_credentials_and_the_errors_its_extractors
                 if method != "get" {
                     requirement["csrf"] = serde_json::json!([]);
                 }
+                // The browser's session (with CSRF on changes), or an API token alone.
                 assert_eq!(
                     operation["security"],
-                    serde_json::json!([requirement]),
+                    serde_json::json!([requirement, { "bearer": [] }]),
                     "{method} {path}"
                 );
             }

@@ -239,11 +239,9 @@ async fn a_disabled_account_appears_in_the_open_report_within_a_second() {
     portal
         .post(&format!("/api/sim/users/{id}/ad-enable"), None)
         .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while browser.client.find(Locator::Css(&row)).await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "the row did not go");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .wait_until_gone(&row, Duration::from_secs(5), "the row did not go")
+        .await;
     browser.close().await;
 }
 
@@ -302,19 +300,13 @@ async fn a_manager_requests_an_approver_approves_and_the_manager_sees_it() {
         .select_by_value("termination")
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while manager
-        .client
-        .find(Locator::Css("#error-reason"))
-        .await
-        .is_ok()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a stale error clears when its field changes"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    manager
+        .wait_until_gone(
+            "#error-reason",
+            PATIENCE,
+            "a stale error clears when its field changes",
+        )
+        .await;
     manager
         .wait_for("#urgency-immediate", PATIENCE)
         .await
@@ -653,19 +645,9 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(pressed, "Esc reached the confirmation");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while browser
-        .client
-        .find(Locator::Css("#confirm-restore"))
-        .await
-        .is_ok()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Esc closes the confirmation"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .wait_until_gone("#confirm-restore", PATIENCE, "Esc closes the confirmation")
+        .await;
     browser
         .on("#run-restore", |e| async move { e.click().await })
         .await;
@@ -1367,14 +1349,9 @@ async fn an_auditor_accepts_a_finding_as_an_exception_and_ends_it() {
         })
         .await;
     assert!(listed.contains("Board member"), "{listed}");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while browser.client.find(Locator::Css(&row)).await.is_ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the row leaves the table"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .wait_until_gone(&row, PATIENCE, "the row leaves the table")
+        .await;
     let (_, during) = portal.get_json("/api/report/mismatches?limit=1").await;
     assert!(during["total"].as_u64().unwrap() < before, "{during}");
 

@@ -407,6 +407,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} within {timeout:?}: {e}"))
     }
 
+    /// Waits up to `timeout` for nothing to match `css` any more; `what` says what should have gone.
+    pub async fn wait_until_gone(&self, css: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        while self.client.find(Locator::Css(css)).await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {css} still there after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Does `action` on the element `css` matches, finding it again when a live redraw replaced
     /// it meanwhile (the page redraws on every event of its stream).
     pub async fn on<T, F, Fut>(&self, css: &str, action: F) -> T
