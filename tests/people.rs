@@ -495,6 +495,14 @@ async fn an_hr_system_files_requests_with_a_token_and_nothing_more() {
         (200, &first["id"]),
         "the same case again: the same request"
     );
+    let third = ordinary_user(&portal, 2).await;
+    let mut misfiled = case.clone();
+    misfiled["user"] = serde_json::json!(third);
+    let (status, conflict) = call(Method::POST, "/api/requests", &secret, Some(misfiled)).await;
+    assert_eq!(
+        status, 409,
+        "the same case number for someone else: {conflict}"
+    );
     let (status, refused) = portal.post("/api/requests", Some(case)).await;
     assert_eq!(
         status, 409,
@@ -567,5 +575,23 @@ async fn an_hr_system_files_requests_with_a_token_and_nothing_more() {
     let hr = actions("token:hr-system");
     for action in ["token.add", "request.create", "token.revoke"] {
         assert!(hr.iter().any(|a| a == action), "{action} in {hr:?}");
+    }
+}
+
+#[test]
+fn no_token_may_approve_or_run_anything() {
+    let data = tempfile::tempdir().unwrap();
+    for role in ["approver", "admin"] {
+        let output = std::process::Command::new(deprov_tests::deprov_binary())
+            .args(["token", "add", "robot", "--role", role, "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "a {role} token was made");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("stay with people"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }

@@ -76,7 +76,8 @@ enum TokenCommand {
     /// as `Authorization: Bearer <secret>`.
     Add {
         name: String,
-        /// The one role it acts with: requester, approver, admin or auditor.
+        /// The one role it acts with: requester (files requests) or auditor (reads); approving
+        /// and running stay with people.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Days until it expires (1 to 3650); without it, it lasts until revoked.

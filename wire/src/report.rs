@@ -91,8 +91,8 @@ pub struct Finding {
     /// "stage 2 due ..."), and no second request can be filed.
     #[serde(default)]
     pub open_request: Option<OpenRequest>,
-    /// An accepted exception takes the finding out of the count until it ends: it is then listed
-    /// apart, with the excluded accounts.
+    /// An accepted exception for this rule takes the finding out of the count until it ends: it
+    /// is then listed apart, with the excluded accounts.
     #[serde(default)]
     pub exception: Option<AcceptedException>,
 }
@@ -122,6 +122,8 @@ pub struct AcceptedException {
     pub id: i64,
     pub user_id: UserId,
     pub display_name: String,
+    /// The rules the user broke when it was accepted: a rule broken later still counts.
+    pub rules: Vec<Rule>,
     pub reason: String,
     pub accepted_by: String,
     #[serde(with = "time::serde::rfc3339")]

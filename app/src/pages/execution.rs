@@ -257,8 +257,8 @@ fn PlanCard(
     // The button says what pressing it does: ask, confirm another's ask, or run.
     let run_label = match (&second_admin, &ask) {
         (Some(_), None) => "Ask a second admin",
-        (Some(_), Some(_)) => "Confirm and run",
-        (None, _) => "Confirm and run",
+        (Some(_), Some(_)) if asked_by_me => "Waiting for another admin",
+        _ => "Confirm and run",
     };
     let operation = plan.operation;
     let confirm_with = plan.confirm_with.clone();
@@ -356,6 +356,7 @@ fn PlanCard(
                                 <button id="confirm-run" class="primary"
                                     disabled=move || busy.get() || (!expected.is_empty() && !typed.get().trim().eq_ignore_ascii_case(&expected))
                                         || (re_enables && reason.get().trim().is_empty())
+                                        || asked_by_me
                                     on:click=move |_| run()>{run_label}</button>
                                 <button on:click=move |_| confirming.set(None)>"Not now"</button>
                             </div>

@@ -594,7 +594,9 @@ pub fn ReportPage() -> impl IntoView {
                         Some(view! {
                             <li data-exception=id>
                                 <a href=format!("/users/{}", f.user_id)>{f.display_name.clone()}</a>
-                                {format!(" — accepted by {} until {}: \u{201c}{}\u{201d} ", e.accepted_by, when(e.until), e.reason)}
+                                {format!(" — {} accepted by {} until {}: \u{201c}{}\u{201d} ",
+                                    e.rules.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
+                                    e.accepted_by, when(e.until), e.reason)}
                                 {move || reader.get().then(|| view! {
                                     <button class="link" on:click=move |_| end_exception(id)>"End now"</button>
                                 })}

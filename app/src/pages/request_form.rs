@@ -214,7 +214,12 @@ fn Form(detail: UserDetail) -> impl IntoView {
                 {beside("protected_override")}
             })}
             // A refusal about no field of this form (the user, an open request) shows here.
-            {move || error.get().filter(|e| !FIELDS.contains(&e.field.as_deref().unwrap_or_default()))
+            {move || error.get().filter(|e| {
+                    // The override field shows only for a protected user: a user who joined a
+                    // protected group after the page loaded gets the refusal here.
+                    let field = e.field.as_deref().unwrap_or_default();
+                    !FIELDS.contains(&field) || (field == "protected_override" && !protected)
+                })
                 .map(|e| view! { <ErrorMessage message=e.message id="request-error" /> })}
             <button id="submit-request" class="primary" type="submit" disabled=move || busy.get()>"Send for approval"</button>
         </form>

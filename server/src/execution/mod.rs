@@ -85,6 +85,10 @@ pub enum Begun {
     Asked,
 }
 
+/// How long an ask waits for a second admin: after a day, whoever wants it asks again, so a
+/// confirmation always answers a recent, deliberate ask.
+const ASK_LIFETIME: time::Duration = time::Duration::hours(24);
+
 /// The longest reason for giving Lync back.
 const MAX_REASON: usize = 2_000;
 
@@ -478,11 +482,14 @@ impl Executor {
             backup_taken_at,
             as_of: now,
             read_only: self.shell.is_none().then(|| READ_ONLY.to_owned()),
-            // An ask made on an older version is stale: the request moved on.
             step_timeout_secs: self.step_timeout.as_secs(),
+            // An ask made on an older version, or a day ago, is stale: it is asked again.
             reenable_ask: read_ask(self.store.pool(), id)
                 .await?
-                .filter(|(_, asked_on)| *asked_on == request.version)
+                .filter(|(ask, asked_on)| {
+                    *asked_on == request.version
+                        && OffsetDateTime::now_utc() - ask.asked_at < ASK_LIFETIME
+                })
                 .map(|(ask, _)| ask),
             request,
         })
@@ -620,7 +627,11 @@ impl Executor {
         let mut asked = String::new();
         if let (Some(why), Some(reason)) = (&second_admin, reason) {
             match read_ask(&mut *write.tx, id).await? {
-                Some((ask, asked_on)) if ask.operation == operation && asked_on == version => {
+                Some((ask, asked_on))
+                    if ask.operation == operation
+                        && asked_on == version
+                        && wall - ask.asked_at < ASK_LIFETIME =>
+                {
                     if ask.asked_by.eq_ignore_ascii_case(by) {
                         return Err(ExecutionError::NotYours(format!(
                             "You asked for this {}: another admin must confirm it.",
@@ -636,7 +647,8 @@ impl Executor {
                         ask.asked_by, ask.reason
                     );
                 }
-                // None yet, or one for another operation or an older version: this is the ask.
+                // None yet, or one for another operation, an older version or too long ago: this
+                // is the ask.
                 _ => {
                     sqlx::query(
                         "INSERT INTO reenable_asks (request_id, operation, version, reason, asked_by, asked_at) \

@@ -111,6 +111,18 @@ pub fn refusal(operation: Operation, situation: &Situation<'_>) -> Option<String
             operation.label().to_lowercase()
         ));
     }
+    // Finishing a removal is for a user whose Lync stays disabled: one enabled again meanwhile is
+    // active, and would lose everything with no grace period.
+    if operation == Operation::StageTwo
+        && request.urgency == Urgency::FinishRemoval
+        && situation.user.lync.as_ref().is_some_and(|l| l.enabled)
+    {
+        return Some(format!(
+            "{}'s Lync account was enabled again after this request was filed: finishing the removal \
+             would cut off an active user. Cancel it, and file a new request if they must go.",
+            situation.user.ad.display_name
+        ));
+    }
     if situation.user.protected() && !request.user_protected {
         return Some(format!(
             "{} joined a protected group ({}) after the request was filed: file a new request, with an override and two approvals.",

@@ -59,7 +59,16 @@ impl AuditQuery {
         let from = some(&self.from).map(|d| day("from", &d)).transpose()?;
         // The last day is included: rows before the next midnight.
         let until = some(&self.until)
-            .map(|d| day("until", &d).map(|at| at + time::Duration::days(1)))
+            .map(|d| {
+                day("until", &d)?
+                    .checked_add(time::Duration::days(1))
+                    .ok_or_else(|| {
+                        AppError::bad_request(
+                            "until",
+                            format!("'{d}' is past the last date deprov knows."),
+                        )
+                    })
+            })
             .transpose()?;
         if let (Some(from), Some(until)) = (from, until)
             && from >= until

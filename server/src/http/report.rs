@@ -355,9 +355,19 @@ pub async fn accept_exception(
     reader: Holding<Readers>,
     Body(new): Body<NewException>,
 ) -> Result<(StatusCode, Json<AcceptedException>), AppError> {
+    // What is accepted is what the report finds for the user now; a rule broken later counts.
+    let rules: Vec<Rule> = state
+        .report
+        .current()
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.user_id == new.user_id)
+        .map(|f| f.rule)
+        .collect();
     let accepted = state
         .exceptions
-        .accept(&reader.name, new, &state.directory.snapshot())
+        .accept(&reader.name, new, &state.directory.snapshot(), rules)
         .await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }

@@ -39,6 +39,13 @@ pub async fn add(
     days: Option<u32>,
 ) -> Result<String, AccountError> {
     check_name(name)?;
+    // Approving and running stay with people: a token of those roles would let one person act
+    // as two, and the four-eyes rules compare names.
+    if !matches!(role, Role::Requester | Role::Auditor) {
+        return Err(AccountError::Invalid(
+            "an API token files requests (requester) or reads (auditor); approving and running stay with people".into(),
+        ));
+    }
     if days.is_some_and(|d| !(1..=3650).contains(&d)) {
         return Err(AccountError::Invalid(
             "--expires is a number of days from 1 to 3650".into(),

@@ -5,10 +5,10 @@
 
 use crate::audit::{self, Event};
 use crate::directory::Snapshot;
-use crate::store::{Store, StoreError, stamp, stamp_in};
+use crate::store::{Store, StoreError, Write, stamp, stamp_in};
 use crate::workflow::LyncClock;
 use deprov_wire::directory::UserId;
-use deprov_wire::report::{AcceptedException, MAX_EXCEPTION_DAYS, NewException};
+use deprov_wire::report::{AcceptedException, MAX_EXCEPTION_DAYS, NewException, Rule};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,12 +52,21 @@ pub struct Exceptions {
 
 fn exception(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptedException, StoreError> {
     let user: String = row.try_get("user_id")?;
+    let rules: String = row.try_get("rules")?;
     Ok(AcceptedException {
         id: row.try_get("id")?,
         user_id: user.parse().map_err(|_| {
             StoreError::Unreadable(format!("accepted_exceptions.user_id = {user:?}"))
         })?,
         display_name: row.try_get("display_name")?,
+        rules: rules
+            .split(',')
+            .map(|rule| {
+                Rule::parse(rule).ok_or_else(|| {
+                    StoreError::Unreadable(format!("accepted_exceptions.rules = {rules:?}"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
         reason: row.try_get("reason")?,
         accepted_by: row.try_get("accepted_by")?,
         accepted_at: stamp_in(row, "accepted_at")?,
@@ -65,16 +74,31 @@ fn exception(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptedException, StoreEr
     })
 }
 
+const SELECT_IN_FORCE: &str = "SELECT id, user_id, display_name, rules, reason, accepted_by, accepted_at, until \
+     FROM accepted_exceptions WHERE ended_at IS NULL";
+
+/// The exceptions not ended, as `executor` sees them.
+async fn in_force(
+    executor: impl sqlx::SqliteExecutor<'_>,
+) -> Result<HashMap<UserId, AcceptedException>, StoreError> {
+    let rows = sqlx::query(SELECT_IN_FORCE).fetch_all(executor).await?;
+    let mut in_force = HashMap::new();
+    for row in &rows {
+        let exception = exception(row)?;
+        in_force.insert(exception.user_id, exception);
+    }
+    Ok(in_force)
+}
+
 impl Exceptions {
     /// The exceptions in `store`, read once, then kept current by every change made here.
     pub async fn start(store: Store, lync_clock: LyncClock) -> Result<Self, StoreError> {
-        let exceptions = Self {
+        let current = in_force(store.pool()).await?;
+        Ok(Self {
             store,
             lync_clock,
-            in_force: Arc::new(watch::channel(Arc::new(HashMap::new())).0),
-        };
-        exceptions.publish().await?;
-        Ok(exceptions)
+            in_force: Arc::new(watch::channel(Arc::new(current)).0),
+        })
     }
 
     /// The exceptions not ended by hand, and every change to them (the report reads it).
@@ -82,19 +106,12 @@ impl Exceptions {
         self.in_force.subscribe()
     }
 
-    async fn publish(&self) -> Result<(), StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, display_name, reason, accepted_by, accepted_at, until FROM accepted_exceptions \
-             WHERE ended_at IS NULL",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut in_force = HashMap::new();
-        for row in &rows {
-            let exception = exception(row)?;
-            in_force.insert(exception.user_id, exception);
-        }
-        self.in_force.send_replace(Arc::new(in_force));
+    /// Commits `write` and publishes the exceptions it leaves, holding the writer gate so they
+    /// are published in the order the writes happened.
+    async fn commit(&self, mut write: Write) -> Result<(), StoreError> {
+        let current = in_force(&mut *write.tx).await?;
+        let _gate = write.commit_holding().await?;
+        self.in_force.send_replace(Arc::new(current));
         Ok(())
     }
 
@@ -112,12 +129,14 @@ impl Exceptions {
         list
     }
 
-    /// Records an exception for `new.user_id` by `by`, or says why not.
+    /// Records an exception for `new.user_id` by `by`, for the `rules` the user breaks now, or
+    /// says why not.
     pub async fn accept(
         &self,
         by: &str,
         new: NewException,
         directory: &Snapshot,
+        rules: Vec<Rule>,
     ) -> Result<AcceptedException, ExceptionError> {
         let refused = |field, message: String| ExceptionError::Refused { message, field };
         let user = directory.user(new.user_id).ok_or_else(|| {
@@ -144,29 +163,45 @@ impl Exceptions {
                 ),
             ));
         }
-        if let Some(current) = self.list().into_iter().find(|e| e.user_id == user.id) {
-            return Err(ExceptionError::Conflict(format!(
-                "{} already has an exception until {}, accepted by {}: end it first.",
-                user.ad.display_name,
-                crate::predict::when(current.until),
-                current.accepted_by
-            )));
-        }
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        // One in force per user: one that ran out by the clock is closed now.
-        sqlx::query("UPDATE accepted_exceptions SET ended_at = ?, ended_by = ? WHERE user_id = ? AND ended_at IS NULL")
-            .bind(stamp(wall))
-            .bind("deprov (ran out)")
+        // Checked inside the write: two accepts at once cannot both pass.
+        let current = sqlx::query(&format!("{SELECT_IN_FORCE} AND user_id = ?"))
             .bind(user.id.to_string())
-            .execute(&mut *write.tx)
-            .await?;
+            .fetch_optional(&mut *write.tx)
+            .await?
+            .map(|row| exception(&row))
+            .transpose()?;
+        if let Some(current) = current {
+            if current.until > now {
+                return Err(ExceptionError::Conflict(format!(
+                    "{} already has an exception until {}, accepted by {}: end it first.",
+                    user.ad.display_name,
+                    crate::predict::when(current.until),
+                    current.accepted_by
+                )));
+            }
+            // It ran out by the clock: closed now, and said so.
+            self.close(&mut write, current.id, "deprov (ran out)", wall)
+                .await?;
+        }
+        if rules.is_empty() {
+            return Err(refused(
+                "user_id",
+                format!(
+                    "{} has no finding in the report to accept.",
+                    user.ad.display_name
+                ),
+            ));
+        }
+        let rule_list: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO accepted_exceptions (user_id, display_name, reason, accepted_by, accepted_at, until) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO accepted_exceptions (user_id, display_name, rules, reason, accepted_by, accepted_at, until) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(user.id.to_string())
         .bind(&user.ad.display_name)
+        .bind(rule_list.join(","))
         .bind(reason)
         .bind(by)
         .bind(stamp(wall))
@@ -181,20 +216,21 @@ impl Exceptions {
                 action: "exception.accept",
                 subject: &user.id.to_string(),
                 details: format!(
-                    "exception #{id} for {} until {}: {reason}",
+                    "exception #{id} for {} ({}) until {}: {reason}",
                     user.ad.sam_account_name,
+                    rule_list.join(", "),
                     stamp(new.until)
                 ),
                 change: None,
             },
         )
         .await?;
-        write.commit().await?;
-        self.publish().await?;
+        self.commit(write).await?;
         Ok(AcceptedException {
             id,
             user_id: user.id,
             display_name: user.ad.display_name.clone(),
+            rules,
             reason: reason.to_owned(),
             accepted_by: by.to_owned(),
             accepted_at: wall,
@@ -202,10 +238,14 @@ impl Exceptions {
         })
     }
 
-    /// Ends exception `id` now: the finding counts again.
-    pub async fn end(&self, by: &str, id: i64) -> Result<(), ExceptionError> {
-        let wall = OffsetDateTime::now_utc();
-        let mut write = self.store.write().await?;
+    /// Ends exception `id` within `write`, audited as `by`.
+    async fn close(
+        &self,
+        write: &mut Write,
+        id: i64,
+        by: &str,
+        wall: OffsetDateTime,
+    ) -> Result<(), ExceptionError> {
         let row = sqlx::query(
             "UPDATE accepted_exceptions SET ended_at = ?, ended_by = ? WHERE id = ? AND ended_at IS NULL \
              RETURNING user_id, display_name",
@@ -219,7 +259,7 @@ impl Exceptions {
         let user: String = row.try_get("user_id")?;
         let name: String = row.try_get("display_name")?;
         audit::append(
-            &mut write,
+            write,
             wall,
             Event {
                 actor: by,
@@ -230,8 +270,15 @@ impl Exceptions {
             },
         )
         .await?;
-        write.commit().await?;
-        self.publish().await?;
+        Ok(())
+    }
+
+    /// Ends exception `id` now: the finding counts again.
+    pub async fn end(&self, by: &str, id: i64) -> Result<(), ExceptionError> {
+        let mut write = self.store.write().await?;
+        self.close(&mut write, id, by, OffsetDateTime::now_utc())
+            .await?;
+        self.commit(write).await?;
         Ok(())
     }
 }

@@ -180,7 +180,10 @@ pub fn compute(
         let excluded = std::cell::OnceCell::new();
         let found = |mut finding: Finding, computed: &mut Computed| {
             finding.open_request = open_request;
-            finding.exception = exception.clone();
+            finding.exception = exception
+                .as_ref()
+                .filter(|e| e.rules.contains(&finding.rule))
+                .cloned();
             if finding.exception.is_some() || *excluded.get_or_init(|| config.excludes(user)) {
                 computed.excluded.push(finding);
             } else {

@@ -337,6 +337,7 @@ fn an_accepted_exception_sets_the_finding_apart_until_it_ends() {
         id: 1,
         user_id: id,
         display_name: "User 1".into(),
+        rules: vec![Rule::AdDisabledLyncEnabled, Rule::CertificateSignIn],
         reason: "Legal hold on the mailbox until the audit closes".into(),
         accepted_by: "auditor".into(),
         accepted_at: NOW,
@@ -369,4 +370,32 @@ fn an_accepted_exception_sets_the_finding_apart_until_it_ends() {
         2,
         "once it has run out, the finding counts again"
     );
+}
+
+#[test]
+fn an_exception_covers_the_rules_it_accepted_and_not_one_broken_later() {
+    let kept = user(1, true, Some(true));
+    let id = kept.id;
+    let users = snapshot(vec![kept]);
+    let exception = AcceptedException {
+        id: 1,
+        user_id: id,
+        display_name: "User 1".into(),
+        rules: vec![Rule::StageTwoOverdue],
+        reason: "Accepted while disabled in Lync".into(),
+        accepted_by: "auditor".into(),
+        accepted_at: NOW,
+        until: NOW + Duration::days(7),
+    };
+    let report = compute(&users, NOW, &ReportConfig::default(), &|_| None, &|_| {
+        Some(exception.clone())
+    });
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::AdDisabledLyncEnabled),
+        "Lync enabled again: a rule the exception did not accept counts"
+    );
+    assert!(report.excluded.is_empty());
 }

@@ -216,30 +216,48 @@ fn named_user<'a>(
     directory: &'a Snapshot,
     new: &NewRequest,
 ) -> Result<&'a Arc<DirectoryUser>, WorkflowError> {
-    let by_name = |name: &str| -> Option<&'a Arc<DirectoryUser>> {
+    // Every user the name may mean: a sAMAccountName can repeat across domains.
+    let by_name = |name: &str| -> Vec<&'a Arc<DirectoryUser>> {
         let name = name.trim();
         if let Ok(id) = name.parse::<UserId>() {
-            return directory.user(id);
+            return directory.user(id).into_iter().collect();
         }
-        directory.users().iter().find(|u| {
-            u.ad.sam_account_name.eq_ignore_ascii_case(name)
-                || u.ad.user_principal_name.eq_ignore_ascii_case(name)
-        })
+        directory
+            .users()
+            .iter()
+            .filter(|u| {
+                u.ad.sam_account_name.eq_ignore_ascii_case(name)
+                    || u.ad.user_principal_name.eq_ignore_ascii_case(name)
+            })
+            .collect()
     };
-    match (new.user_id, new.user.as_deref().filter(|u| !u.trim().is_empty())) {
-        (Some(id), Some(name)) if by_name(name).is_none_or(|u| u.id != id) => Err(refused(
+    match (
+        new.user_id,
+        new.user.as_deref().filter(|u| !u.trim().is_empty()),
+    ) {
+        (Some(id), Some(name)) if by_name(name).iter().all(|u| u.id != id) => Err(refused(
             "user",
             "user and user_id name different users: send one of them.",
         )),
         (Some(id), _) => directory
             .user(id)
             .ok_or_else(|| refused("user_id", "No user with that id in the directory.")),
-        (None, Some(name)) => by_name(name).ok_or_else(|| {
-            refused(
+        (None, Some(name)) => match by_name(name).as_slice() {
+            [user] => Ok(user),
+            [] => Err(refused(
                 "user",
-                format!("No user '{name}' in the directory (by objectGUID, sAMAccountName or user principal name)."),
-            )
-        }),
+                format!(
+                    "No user '{name}' in the directory (by objectGUID, sAMAccountName or user principal name)."
+                ),
+            )),
+            several => Err(refused(
+                "user",
+                format!(
+                    "'{name}' names {} users (a sAMAccountName in several domains): send the user principal name or the objectGUID.",
+                    several.len()
+                ),
+            )),
+        },
         (None, None) => Err(refused(
             "user_id",
             "Name the user: user_id (the objectGUID), or user (sAMAccountName or user principal name).",
@@ -347,10 +365,28 @@ impl Workflow {
         let filer: String = row.try_get("requested_by")?;
         if !filer.eq_ignore_ascii_case(by) {
             return Err(WorkflowError::Conflict(format!(
-                "The reference {external_ref} is already used by a request {filer} filed."
+                "The reference {external_ref} is already used by a request someone else filed."
             )));
         }
         Ok(Some(row.try_get("id")?))
+    }
+
+    /// Request `id`, filed before under `reference`, sent again: the same request, if it is for
+    /// the same user; a reference reused for someone else is a mistake to show, not to hide.
+    async fn filed_before(
+        &self,
+        id: i64,
+        reference: &str,
+        user: UserId,
+    ) -> Result<Filed, WorkflowError> {
+        let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
+        if view.user_id != user {
+            return Err(WorkflowError::Conflict(format!(
+                "The reference {reference} was filed as #{id} for {}, not for this user.",
+                view.user_display_name
+            )));
+        }
+        Ok(Filed::Existing(view))
     }
 
     /// As [`Workflow::create`], and says whether the request is new or was filed before under
@@ -367,23 +403,22 @@ impl Workflow {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty());
-        if let Some(reference) = external_ref {
-            if reference.chars().count() > MAX_EXTERNAL_REF
-                || reference.chars().any(char::is_control)
-            {
-                return Err(refused(
-                    "external_ref",
-                    format!(
-                        "An external reference is one line of at most {MAX_EXTERNAL_REF} characters."
-                    ),
-                ));
-            }
-            if let Some(id) = self.filed_as(self.store.pool(), by, reference).await? {
-                let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
-                return Ok(Filed::Existing(view));
-            }
+        if external_ref.is_some_and(|reference| {
+            reference.chars().count() > MAX_EXTERNAL_REF || reference.chars().any(char::is_control)
+        }) {
+            return Err(refused(
+                "external_ref",
+                format!(
+                    "An external reference is one line of at most {MAX_EXTERNAL_REF} characters."
+                ),
+            ));
         }
         let user = named_user(directory, &new)?;
+        if let Some(reference) = external_ref
+            && let Some(id) = self.filed_as(self.store.pool(), by, reference).await?
+        {
+            return self.filed_before(id, reference, user.id).await;
+        }
         let name = &user.ad.display_name;
         if let Some(why) = cannot_file(user, exclusions) {
             return Err(refused("user_id", why));
@@ -474,8 +509,7 @@ impl Workflow {
             && let Some(id) = self.filed_as(&mut *write.tx, by, reference).await?
         {
             drop(write);
-            let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
-            return Ok(Filed::Existing(view));
+            return self.filed_before(id, reference, user.id).await;
         }
         let open = sqlx::query(&format!(
             "SELECT id, state, requested_by FROM requests WHERE user_id = ? AND {}",
