@@ -632,6 +632,41 @@ async fn a_removal_left_unfinished_outside_deprov_is_finished_with_stage_two_alo
         done.backup_taken_at.is_some(),
         "a backup before anything destructive"
     );
+
+    // Restored as it was before deprov acted: Lync disabled, not enabled anew.
+    let restore = &done.next[0];
+    assert_eq!(
+        restore.operation,
+        deprov_wire::execution::Operation::Restore
+    );
+    assert!(
+        restore
+            .steps
+            .last()
+            .unwrap()
+            .command
+            .ends_with("-Enabled $false"),
+        "{:?}",
+        restore.steps
+    );
+    let body = json!({ "operation": "restore", "version": done.request.version, "confirm": sam,
+        "reason": "Removed by mistake: the mailbox owner is on leave" });
+    let path = format!("/api/requests/{id}/execute");
+    let (status, asked) = portal.post(&path, Some(body.clone())).await;
+    assert_eq!(status, 202, "{asked}");
+    if !asked["reenable_ask"].is_null() {
+        let (status, confirmed) = portal.person("admin").await.post(&path, Some(body)).await;
+        assert_eq!(status, 202, "{confirmed}");
+    }
+    until(&portal, id, |v| v.request.state == RequestState::Restored).await;
+    let (_, restored) = portal
+        .get_json(&format!("/api/users/{}", user["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        restored["user"]["lync"]["enabled"], false,
+        "{}",
+        restored["user"]["lync"]
+    );
 }
 
 #[tokio::test]

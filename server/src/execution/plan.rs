@@ -385,11 +385,31 @@ pub fn build(operation: Operation, situation: &Situation<'_>) -> Result<Vec<Plan
                 steps.push(run(
                     "Set the original SIP address back",
                     Cmdlet::SetCsUserSipAddress {
-                        identity: id,
+                        identity: id.clone(),
                         sip_address: original.clone(),
                     },
                     false,
                     format!("The user signs in as {original} again."),
+                ));
+            }
+            // Lync disabled before deprov first acted (a finish-removal request): restored as
+            // it was then, not enabled anew.
+            let disabled_before = history
+                .original
+                .as_ref()
+                .and_then(|u| u.lync.as_ref())
+                .is_some_and(|l| !l.enabled);
+            if disabled_before {
+                steps.push(run(
+                    "Keep Lync disabled, as it was",
+                    Cmdlet::SetCsUserEnabled {
+                        identity: id,
+                        enabled: false,
+                    },
+                    false,
+                    "The account and its data are back, disabled as they were before the removal: \
+                     Set-CsUser -Enabled $true gives the user Lync again."
+                        .to_owned(),
                 ));
             }
             Ok(steps)
