@@ -230,7 +230,8 @@ pub async fn end_exception(id: i64) -> Result<(), Failure> {
     let response = request.send().await;
     match response {
         Ok(response) if response.ok() => Ok(()),
-        other => decode::<serde_json::Value>(other).await.map(|_| ()),
+        // Not OK: the error's sentence (reading it as an ApiError adds no decoder of its own).
+        other => decode::<ApiError>(other).await.map(|_| ()),
     }
 }
 
