@@ -13,6 +13,23 @@ async fn report(portal: &TestPortal, query: &str) -> MismatchReport {
     serde_json::from_value(body).unwrap()
 }
 
+/// The whole report once `done` holds for it (the engine recomputes a moment after a change);
+/// the last one read if it never does, for the test to say what it expected.
+async fn report_until(
+    portal: &TestPortal,
+    done: impl Fn(&MismatchReport) -> bool,
+) -> MismatchReport {
+    let mut current = report(portal, "?limit=1000").await;
+    for _ in 0..100 {
+        if done(&current) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        current = report(portal, "?limit=1000").await;
+    }
+    current
+}
+
 /// An ordinary user (AD enabled, Lync enabled, not excluded, not protected) to make into a finding.
 async fn ordinary_user(portal: &TestPortal) -> deprov_wire::api::UserSummary {
     let (_, body) = portal
@@ -382,14 +399,7 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
         .await;
     assert_eq!(status, 204);
     // The report follows the change.
-    let mut before = report(&portal, "?limit=1000").await;
-    for _ in 0..100 {
-        if before.findings.iter().any(|f| f.user_id == user.id) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        before = report(&portal, "?limit=1000").await;
-    }
+    let before = report_until(&portal, |r| r.findings.iter().any(|f| f.user_id == user.id)).await;
     let theirs = before
         .findings
         .iter()
@@ -441,14 +451,10 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
     assert_eq!(status, 409, "one exception per user");
 
     // Out of the count, listed apart with who, why and until when.
-    let mut during = report(&portal, "?limit=1000").await;
-    for _ in 0..100 {
-        if during.counts.total() + theirs == before.counts.total() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        during = report(&portal, "?limit=1000").await;
-    }
+    let during = report_until(&portal, |r| {
+        r.counts.total() + theirs == before.counts.total()
+    })
+    .await;
     assert_eq!(during.counts.total() + theirs, before.counts.total());
     assert!(!during.findings.iter().any(|f| f.user_id == user.id));
     let apart = during
@@ -471,14 +477,7 @@ async fn an_accepted_exception_leaves_the_count_until_it_ends_and_is_audited() {
             Some(serde_json::json!({ "seconds": 8 * 86_400 })),
         )
         .await;
-    let mut after = report(&portal, "?limit=1000").await;
-    for _ in 0..100 {
-        if after.findings.iter().any(|f| f.user_id == user.id) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        after = report(&portal, "?limit=1000").await;
-    }
+    let after = report_until(&portal, |r| r.findings.iter().any(|f| f.user_id == user.id)).await;
     assert!(
         after.findings.iter().any(|f| f.user_id == user.id),
         "counted again"
