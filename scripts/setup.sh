@@ -9,6 +9,8 @@
 #   ensure_test_servers  Debian's openssh-server (the tests start their own sshd)
 #   check_powershell     the Lync shell worker script, parsed with the PowerShell grammar from npm
 #   ensure_schemathesis  the API fuzzer (schemathesis from PyPI) in a virtualenv; sets SCHEMATHESIS
+#   ensure_smtp_sink     the tests' SMTP server (aiosmtpd from PyPI) in a virtualenv; exports
+#                        DEPROV_TEST_SMTP_PYTHON
 
 DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
@@ -20,6 +22,8 @@ WEB_TREE_SITTER_VERSION=0.25.10
 TREE_SITTER_POWERSHELL_VERSION=0.26.4
 # The API fuzzer scripts/fuzz.sh runs (its command line changed in 4.0).
 SCHEMATHESIS_VERSION=4.32.5
+# The SMTP server the mail tests start (tests/fixtures/smtp-sink.py).
+AIOSMTPD_VERSION=1.4.6
 export PATH="$HOME/.cargo/bin:$DEPROV_TOOLS/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -114,6 +118,28 @@ check_powershell() {
   node "$DEPROV_ROOT/shell/check-syntax.mjs" "$modules" "$DEPROV_ROOT/shell/lync-shell.ps1"
 }
 
+ensure_python_venv() {
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "Installing Debian's python3-venv (for the test tools' virtualenvs)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+}
+
+# In a virtualenv of its own under $DEPROV_TOOLS, named by version, so a pin change installs afresh.
+ensure_smtp_sink() {
+  local venv="$DEPROV_TOOLS/aiosmtpd-$AIOSMTPD_VERSION"
+  export DEPROV_TEST_SMTP_PYTHON="$venv/bin/python"
+  if "$DEPROV_TEST_SMTP_PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
+    return
+  fi
+  ensure_python_venv
+  say "Installing aiosmtpd $AIOSMTPD_VERSION from PyPI (the mail tests' SMTP server)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+}
+
 # In a virtualenv of its own under $DEPROV_TOOLS, named by version, so a pin change installs afresh.
 ensure_schemathesis() {
   local venv="$DEPROV_TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
@@ -121,11 +147,7 @@ ensure_schemathesis() {
   if [ "$("$SCHEMATHESIS" --version 2>/dev/null)" = "st, version $SCHEMATHESIS_VERSION" ]; then
     return
   fi
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    say "Installing Debian's python3-venv (for the API fuzzer's virtualenv)"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  fi
+  ensure_python_venv
   say "Installing schemathesis $SCHEMATHESIS_VERSION from PyPI (about a minute, once)"
   rm -rf "$venv"
   python3 -m venv "$venv"

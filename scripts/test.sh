@@ -15,6 +15,7 @@ build_frontend
 cargo build --quiet -p deprov-server
 ensure_test_dc
 ensure_test_servers
+ensure_smtp_sink
 check_powershell
 say "Checking formatting and lints"
 cargo fmt --all --check

@@ -7,6 +7,7 @@ mod crash;
 mod execution;
 mod hardening;
 mod ldap;
+mod notify;
 mod people;
 mod report;
 mod shell;

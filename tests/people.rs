@@ -150,7 +150,9 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         ("post", "/api/requests/{id}/approve") | ("post", "/api/requests/{id}/reject") => {
             &["approver"]
         }
-        ("get", "/api/audit") | ("get", "/api/audit.csv") => &["admin", "auditor"],
+        ("get", "/api/audit") | ("get", "/api/audit.csv") | ("get", "/api/deliveries") => {
+            &["admin", "auditor"]
+        }
         ("post", "/api/sim/users/{id}/ad-disable")
         | ("post", "/api/sim/users/{id}/ad-enable")
         | ("post", "/api/sim/clock/advance")

@@ -74,14 +74,10 @@ impl ShellArgs {
         }
         let credential = match (&self.lync_shell_user, &self.lync_shell_password_file) {
             (None, None) => None,
-            (Some(user), Some(file)) => {
-                let password = std::fs::read_to_string(file)
-                    .map_err(|e| format!("--lync-shell-password-file {}: {e}", file.display()))?;
-                Some((
-                    user.clone(),
-                    Secret::new(password.trim_end_matches(['\r', '\n']).to_owned()),
-                ))
-            }
+            (Some(user), Some(file)) => Some((
+                user.clone(),
+                Secret::from_file("--lync-shell-password-file", file)?,
+            )),
             _ => {
                 return Err(
                     "--lync-shell-user and --lync-shell-password-file go together".to_owned(),
@@ -100,6 +96,135 @@ impl ShellArgs {
     }
 }
 
+/// Notifications: mail over SMTP and webhooks.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NotifyArgs {
+    /// The SMTP relay: smtps://HOST[:PORT] (TLS), or smtp://HOST[:PORT] (STARTTLS; clear text
+    /// only to a relay on this machine). Without it, deprov sends no mail.
+    #[arg(long, env = "DEPROV_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of deprov's mails.
+    #[arg(long, env = "DEPROV_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
+
+    /// The account to sign in to the relay with, the password read from --smtp-password-file.
+    #[arg(long, env = "DEPROV_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    #[arg(long, env = "DEPROV_SMTP_PASSWORD_FILE", value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Where people reach the portal, for the links in mails (default: http:// and --listen).
+    #[arg(long, env = "DEPROV_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Who hears of new high-risk findings (as a digest) and gets the daily digest with the
+    /// audit log's head.
+    #[arg(long, env = "DEPROV_SECURITY_MAIL", value_name = "ADDRESS")]
+    pub security_mail: Option<String>,
+
+    /// At most one mail of new high-risk findings this often.
+    #[arg(long, env = "DEPROV_DIGEST_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub digest_minutes: u32,
+
+    /// A URL every event is POSTed to as signed JSON; repeat for several, each with its own
+    /// --webhook-secret-file, given in the same order.
+    #[arg(
+        long = "webhook",
+        env = "DEPROV_WEBHOOKS",
+        value_delimiter = ' ',
+        value_name = "URL"
+    )]
+    pub webhooks: Vec<String>,
+
+    /// The file holding a webhook's signing secret (at least 16 characters), one per --webhook.
+    #[arg(
+        long = "webhook-secret-file",
+        env = "DEPROV_WEBHOOK_SECRET_FILES",
+        value_delimiter = ' ',
+        value_name = "FILE"
+    )]
+    pub webhook_secret_files: Vec<PathBuf>,
+
+    /// Seconds before a failed delivery is tried again; the wait doubles with each failure (up to
+    /// 15 minutes), and deprov gives up a day after the event.
+    #[arg(long, env = "DEPROV_RETRY_FIRST_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub retry_first_secs: u64,
+}
+
+impl NotifyArgs {
+    /// The delivery worker these settings describe, for the portal listening on `listen`.
+    pub fn dispatcher(
+        &self,
+        store: crate::store::Store,
+        listen: SocketAddr,
+    ) -> Result<crate::notify::worker::Dispatcher, String> {
+        use crate::notify::{mail::Mailer, routes::Routes, webhook, worker};
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let mailer = match &self.smtp_url {
+            None => None,
+            Some(url) => {
+                let from = self
+                    .smtp_from
+                    .as_deref()
+                    .ok_or("--smtp-url needs --smtp-from: the address deprov's mails come from")?;
+                let credentials = match (&self.smtp_user, &self.smtp_password_file) {
+                    (None, None) => None,
+                    (Some(user), Some(file)) => Some((
+                        user.clone(),
+                        Secret::from_file("--smtp-password-file", file)?,
+                    )),
+                    _ => return Err("--smtp-user and --smtp-password-file go together".to_owned()),
+                };
+                Some(Mailer::new(url, from, credentials, &public_url)?)
+            }
+        };
+        if self.security_mail.is_some() && mailer.is_none() {
+            return Err("--security-mail needs --smtp-url to send mail".to_owned());
+        }
+        if let Some(address) = &self.security_mail {
+            address
+                .parse::<lettre::Address>()
+                .map_err(|e| format!("--security-mail {address}: not a mail address: {e}"))?;
+        }
+        if self.webhooks.len() != self.webhook_secret_files.len() {
+            return Err(format!(
+                "{} --webhook but {} --webhook-secret-file: give each webhook its secret, in the same order",
+                self.webhooks.len(),
+                self.webhook_secret_files.len()
+            ));
+        }
+        let webhooks = self
+            .webhooks
+            .iter()
+            .zip(&self.webhook_secret_files)
+            .map(|(url, file)| webhook::Webhook::new(url, file))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(worker::Dispatcher {
+            store,
+            routes: Routes {
+                mail: mailer.is_some(),
+                security: self.security_mail.as_ref().map(|a| a.to_lowercase()),
+                webhooks: webhooks.iter().map(|h| h.url.clone()).collect(),
+            },
+            mailer,
+            webhooks,
+            poster: webhook::Poster::new()?,
+            retry: worker::RetryPolicy {
+                first: std::time::Duration::from_secs(self.retry_first_secs),
+                ..worker::RetryPolicy::default()
+            },
+            digest_every: time::Duration::minutes(self.digest_minutes.into()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// The deployment: the embedded simulator, or a real AD (read-only without a Lync shell).
@@ -114,6 +239,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub shell: ShellArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "DEPROV_LISTEN", default_value = "127.0.0.1:8080")]
@@ -213,6 +341,11 @@ impl ServeConfig {
                 role_groups: Vec::new(),
             },
             shell: ShellArgs::default(),
+            notify: NotifyArgs {
+                digest_minutes: 60,
+                retry_first_secs: 1,
+                ..NotifyArgs::default()
+            },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             audit_key_file: None,

@@ -16,6 +16,9 @@ pub const ACCOUNTS: [(&str, &[Role]); 6] = [
     ("auditor", &[Role::Auditor]),
 ];
 
+/// The demo accounts' mail domain (reserved for examples: it reaches no one on the Internet).
+pub const DEMO_MAIL_DOMAIN: &str = "deprov.example";
+
 pub fn credentials_file(data_dir: &Path) -> PathBuf {
     data_dir.join("demo-accounts.txt")
 }
@@ -33,6 +36,8 @@ pub async fn seed_accounts(
         }
         let password = random_password();
         accounts::add(store, name, roles, &password).await?;
+        // Somewhere a local mail catcher (`--smtp-url smtp://127.0.0.1:1025`) takes it.
+        accounts::set_email(store, name, Some(&format!("{name}@{DEMO_MAIL_DOMAIN}"))).await?;
         let roles: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
         lines.push_str(&format!("{name} {password} {}\n", roles.join(",")));
     }

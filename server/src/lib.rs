@@ -8,6 +8,7 @@
 //! - [`report`]: the live mismatch report.
 //! - [`people`], [`workflow`], [`audit`]: sign-in and roles, requests and approvals, the audit trail.
 //! - [`execution`]: running approved requests against Lync, stage by stage, crash-safe.
+//! - [`notify`]: events in an outbox, delivered by mail and webhooks.
 //! - [`store`]: the portal's own state in SQLite.
 //! - [`http`]: routes, the error type, the front end.
 //! - [`config`]: `deprov serve`'s settings.
@@ -21,6 +22,7 @@ pub mod execution;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod http;
+pub mod notify;
 pub mod people;
 pub mod predict;
 pub mod report;
@@ -130,6 +132,10 @@ impl Portal {
         })?;
         let source = Arc::clone(&deployment.directory);
         let store = store::Store::open_with_key(&config.data_dir, &config.audit_key_file()).await?;
+        let dispatcher = config
+            .notify
+            .dispatcher(store.clone(), config.listen)
+            .map_err(StartError::Config)?;
         if config.demo_accounts == "on" {
             demo::seed_accounts(&store, &config.data_dir)
                 .await
@@ -183,6 +189,7 @@ impl Portal {
         tokio::spawn(expire_requests(workflow.clone()));
         tokio::spawn(execution_housekeeping(executor.clone()));
         tokio::spawn(verify_steps(executor.clone()));
+        tokio::spawn(Arc::new(dispatcher).run());
         let ad_sign_in_on = ad_sign_in.is_some();
         let people = http::People {
             authenticator: Arc::new(people::SignInMethods {
@@ -253,15 +260,19 @@ async fn keep_shell_alive(pool: std::sync::Weak<backend::shell::ShellPool>) {
     }
 }
 
-/// Expires requests pending past the limit, once a minute.
+/// Every 10 s: expires requests pending past the limit, and announces overdue requests and stage 2
+/// falling due (the simulator's clock can jump a month ahead).
 async fn expire_requests(workflow: workflow::Workflow) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
     loop {
         tick.tick().await;
         match workflow.expire_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests pending past the limit"),
             Err(error) => tracing::warn!(%error, "could not expire requests"),
+        }
+        if let Err(error) = workflow.announce_due().await {
+            tracing::warn!(%error, "could not look for overdue requests and stage 2 falling due");
         }
     }
 }

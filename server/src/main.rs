@@ -118,6 +118,16 @@ enum UserCommand {
         /// requester, approver, admin or auditor; repeat for several.
         #[arg(long = "role", required = true, value_parser = parse_role)]
         roles: Vec<Role>,
+        /// Where deprov mails them of work waiting for them and of their requests.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Set the address deprov mails an account's owner at; without ADDRESS, remove it.
+    SetEmail {
+        name: String,
+        address: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -320,10 +330,24 @@ async fn open(data: &DataDir) -> Result<Store, Box<dyn std::error::Error>> {
 
 async fn user(command: UserCommand) -> Outcome {
     match command {
-        UserCommand::Add { name, roles, data } => {
+        UserCommand::Add {
+            name,
+            roles,
+            email,
+            data,
+        } => {
             let store = open(&data).await?;
             let (password, generated) = password()?;
+            if let Some(email) = &email {
+                // Checked before the account exists: a typo must not leave it half made.
+                email.parse::<lettre::Address>().map_err(|e| {
+                    accounts::AccountError::Invalid(format!("'{email}' is not a mail address: {e}"))
+                })?;
+            }
             accounts::add(&store, &name, &roles, &password).await?;
+            if email.is_some() {
+                accounts::set_email(&store, &name, email.as_deref()).await?;
+            }
             println!("Added {name}.");
             if generated {
                 println!("Password (shown once): {password}");
@@ -339,11 +363,23 @@ async fn user(command: UserCommand) -> Outcome {
                     "active"
                 };
                 println!(
-                    "{:<24} {:<32} {state:<9} created {}",
+                    "{:<24} {:<32} {state:<9} {:<32} created {}",
                     account.name,
                     roles.join(","),
+                    account.email.as_deref().unwrap_or("(no mail address)"),
                     account.created_at
                 );
+            }
+        }
+        UserCommand::SetEmail {
+            name,
+            address,
+            data,
+        } => {
+            accounts::set_email(&open(&data).await?, &name, address.as_deref()).await?;
+            match address {
+                Some(address) => println!("{name} is mailed at {address}."),
+                None => println!("{name} has no mail address now."),
             }
         }
         UserCommand::Disable { name, data } => {

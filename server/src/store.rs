@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 #[derive(Clone)]
 pub struct Store {
@@ -21,26 +21,38 @@ pub struct Store {
     writer: Arc<Mutex<()>>,
     /// What chains the audit rows every write appends.
     audit_key: Arc<AuditKey>,
+    /// Woken when a write that put an event in the outbox commits ([`crate::notify::worker`]).
+    outbox: Arc<Notify>,
 }
 
 /// A write transaction, holding the writer gate until it is committed or dropped.
 pub struct Write {
     pub tx: Transaction<'static, Sqlite>,
     pub(crate) audit_key: Arc<AuditKey>,
+    outbox: Arc<Notify>,
+    /// The write put an event in the outbox: wake the delivery worker once it commits.
+    emitted: bool,
     _gate: OwnedMutexGuard<()>,
 }
 
 impl Write {
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        Ok(())
+        self.commit_holding().await.map(drop)
     }
 
     /// Commits, and keeps the writer gate until the returned guard is dropped: for publishing
     /// what the write changed in the same order as the writes.
     pub async fn commit_holding(self) -> Result<OwnedMutexGuard<()>, StoreError> {
         self.tx.commit().await?;
+        if self.emitted {
+            self.outbox.notify_one();
+        }
         Ok(self._gate)
+    }
+
+    /// Marks that this write put an event in the outbox.
+    pub(crate) fn wake_outbox(&mut self) {
+        self.emitted = true;
     }
 }
 
@@ -133,6 +145,7 @@ impl Store {
             pool,
             writer: Arc::new(Mutex::new(())),
             audit_key: Arc::new(audit_key),
+            outbox: Arc::new(Notify::new()),
         };
         if origin == Origin::Created && schemes.unkeyed > 0 {
             audit::record_key_created(&store, schemes.unkeyed).await?;
@@ -143,6 +156,11 @@ impl Store {
     /// The key the audit chain is verified with.
     pub(crate) fn audit_key(&self) -> &AuditKey {
         &self.audit_key
+    }
+
+    /// Notified when an event lands in the outbox.
+    pub(crate) fn outbox_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.outbox)
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -157,6 +175,8 @@ impl Store {
         Ok(Write {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
             audit_key: Arc::clone(&self.audit_key),
+            outbox: Arc::clone(&self.outbox),
+            emitted: false,
             _gate: gate,
         })
     }

@@ -2,6 +2,7 @@
 //! and a headless Chromium driven over WebDriver.
 
 pub mod dc;
+pub mod smtp;
 
 use deprov_server::Portal;
 use deprov_server::backend::sim::Simulator;
@@ -49,6 +50,11 @@ pub const PEOPLE: [(&str, &[Role]); 6] = [
         &[Role::Requester, Role::Approver, Role::Admin, Role::Auditor],
     ),
 ];
+
+/// Where a test account is mailed.
+pub fn mail_address(name: &str) -> String {
+    format!("{name}@test.example")
+}
 
 /// A running portal (on the simulator, or on a real AD). Stops when dropped.
 pub struct TestPortal {
@@ -136,7 +142,13 @@ impl TestPortal {
     }
 
     /// A portal started as `config` says (its data folder is `data`).
-    pub async fn spawn_with(data: tempfile::TempDir, config: ServeConfig) -> Self {
+    pub async fn spawn_with(data: tempfile::TempDir, mut config: ServeConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        // Links in mails point here.
+        config.notify.public_url.get_or_insert_with(|| base.clone());
         let portal = Portal::start(config).await.expect("the portal starts");
         let sim = portal.state.deployment.simulator.clone();
         let store = portal.state.store.clone();
@@ -145,12 +157,11 @@ impl TestPortal {
                 accounts::add(&store, name, roles, PASSWORD)
                     .await
                     .expect("test accounts");
+                accounts::set_email(&store, name, Some(&mail_address(name)))
+                    .await
+                    .expect("test accounts' addresses");
             }
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(portal.serve(listener, async {
             stopped.await.ok();

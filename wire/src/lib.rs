@@ -15,6 +15,7 @@ pub mod cmdlet;
 pub mod directory;
 pub mod execution;
 pub mod method;
+pub mod notify;
 pub mod people;
 pub mod report;
 pub mod workflow;

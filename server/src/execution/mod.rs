@@ -12,6 +12,7 @@ pub mod verify;
 use crate::audit::{self, Change, Event};
 use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
+use crate::notify::{self, Notice};
 use crate::predict;
 use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, stamp, stamp_in};
 use crate::workflow::{Narrow, Readable, Show, Workflow, WorkflowError};
@@ -1202,6 +1203,26 @@ impl Executor {
             },
         )
         .await?;
+        let notice = match next {
+            RequestState::Failed => {
+                let error: Option<String> = sqlx::query_scalar(
+                    "SELECT COALESCE(error, title) FROM steps WHERE operation_id = ? AND state IN ('failed', 'unknown') \
+                     ORDER BY position DESC LIMIT 1",
+                )
+                .bind(operation_id)
+                .fetch_optional(&mut *write.tx)
+                .await?;
+                Notice::StepFailed {
+                    operation,
+                    error: error.unwrap_or_else(|| "the operation was cut off".to_owned()),
+                }
+            }
+            RequestState::StageOneDone => Notice::StageOneDone {
+                stage_two_due_at: due,
+            },
+            state => Notice::RequestDone { state },
+        };
+        notify::emit(&mut write, wall, Some(request_id), notice).await?;
         self.workflow.commit(write).await?;
         self.notify(request_id);
         Ok(())
@@ -1318,6 +1339,30 @@ impl Executor {
                     },
                 )
                 .await?;
+                if verdict.state == VerificationState::NotAsPredicted {
+                    let operation: String = sqlx::query_scalar(
+                        "SELECT o.operation FROM verifications v JOIN steps s ON s.id = v.step_id \
+                         JOIN operations o ON o.id = s.operation_id WHERE v.id = ?",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *write.tx)
+                    .await?;
+                    let operation = Operation::parse(&operation).ok_or_else(|| {
+                        StoreError::Unreadable(format!("operations.operation = {operation:?}"))
+                    })?;
+                    let notice = Notice::StepNotAsPredicted {
+                        operation,
+                        step: command.clone(),
+                        observed: verdict.text.clone(),
+                    };
+                    notify::emit(
+                        &mut write,
+                        OffsetDateTime::now_utc(),
+                        Some(request_id),
+                        notice,
+                    )
+                    .await?;
+                }
             }
             write.commit().await?;
             if verdict.state == VerificationState::NotAsPredicted {

@@ -266,6 +266,16 @@ pub async fn sign_in(
         }
     };
     state.people.throttle.succeeded(&attempt);
+    if who.source == PrincipalSource::ActiveDirectory {
+        // AD people are known only from signing in: remember where to tell them of work.
+        crate::notify::routes::remember_ad_person(
+            &state.store,
+            &who.name,
+            who.mail.as_deref(),
+            &who.roles,
+        )
+        .await?;
+    }
     let mut write = state.store.write().await?;
     let token = sessions::start(&mut write, &who, state.people.sessions).await?;
     let event = Event {

@@ -8,6 +8,7 @@ mod execution;
 mod frontend;
 mod health;
 pub mod listen;
+mod notify;
 mod openapi;
 mod report;
 mod requests;
@@ -105,6 +106,7 @@ fn api(state: AppState) -> Router {
         .routes(routes!(execution::settings, execution::set_settings))
         .routes(routes!(audit::list))
         .routes(routes!(audit::csv))
+        .routes(routes!(notify::list))
         .routes(routes!(users::search))
         .routes(routes!(users::detail))
         .routes(routes!(users::pools))

@@ -34,6 +34,7 @@ pub struct AccountSummary {
     pub roles: Vec<Role>,
     pub disabled: bool,
     pub created_at: String,
+    pub email: Option<String>,
 }
 
 /// The shortest password accepted.
@@ -161,9 +162,10 @@ pub async fn add(
 }
 
 pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
-    let rows = sqlx::query("SELECT name, roles, disabled, created_at FROM accounts ORDER BY name")
-        .fetch_all(store.pool())
-        .await?;
+    let rows =
+        sqlx::query("SELECT name, roles, disabled, created_at, email FROM accounts ORDER BY name")
+            .fetch_all(store.pool())
+            .await?;
     rows.iter()
         .map(|row| {
             Ok(AccountSummary {
@@ -171,6 +173,7 @@ pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
                 roles: parse_roles(row.try_get("roles")?)?,
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
                 created_at: row.try_get("created_at")?,
+                email: row.try_get("email")?,
             })
         })
         .collect()
@@ -182,6 +185,35 @@ pub async fn exists(store: &Store, name: &str) -> Result<bool, AccountError> {
         .fetch_optional(store.pool())
         .await?
         .is_some())
+}
+
+/// Sets (or, with `None`, clears) the address deprov mails the account's owner at.
+pub async fn set_email(store: &Store, name: &str, email: Option<&str>) -> Result<(), AccountError> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(email) = email {
+        email
+            .parse::<lettre::Address>()
+            .map_err(|e| AccountError::Invalid(format!("'{email}' is not a mail address: {e}")))?;
+    }
+    let mut write = store.write().await?;
+    let changed = sqlx::query("UPDATE accounts SET email = ? WHERE name = ?")
+        .bind(email)
+        .bind(name)
+        .execute(&mut *write.tx)
+        .await?;
+    if changed.rows_affected() == 0 {
+        return Err(AccountError::Unknown(name.to_owned()));
+    }
+    let event = crate::audit::Event {
+        actor: "cli",
+        action: "account.email",
+        subject: name,
+        details: email.map_or_else(|| "no address".to_owned(), |e| format!("address {e}")),
+        change: None,
+    };
+    crate::audit::append(&mut write, OffsetDateTime::now_utc(), event).await?;
+    write.commit().await?;
+    Ok(())
 }
 
 /// Disables or re-enables an account; disabling also ends its sessions.
@@ -301,6 +333,7 @@ impl Authenticator for LocalAccounts {
             },
             name: row.try_get("name").map_err(read)?,
             roles: parse_roles(row.try_get("roles").map_err(read)?)?,
+            mail: None,
         })
     }
 }

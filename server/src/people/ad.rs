@@ -113,7 +113,7 @@ impl AdSignIn {
                 &domain,
                 Scope::Subtree,
                 &filter,
-                vec!["userPrincipalName", "sAMAccountName"],
+                vec!["userPrincipalName", "sAMAccountName", "mail"],
             )
             .await
             .and_then(|r| r.success())
@@ -159,6 +159,7 @@ impl AdSignIn {
             source: PrincipalSource::ActiveDirectory,
             name: principal_name,
             roles,
+            mail: text(entry, "mail").filter(|m| !m.trim().is_empty()),
         })
     }
 }

@@ -38,6 +38,8 @@ pub struct Principal {
     /// The name shown and audited: the local account name, or the AD user's UPN.
     pub name: String,
     pub roles: Vec<Role>,
+    /// Where mail reaches them: AD's `mail`. (A local account's address stays in its row.)
+    pub mail: Option<String>,
 }
 
 /// Why a sign-in was turned away. The message is what the person reads and what the audit log

@@ -6,9 +6,10 @@ use super::exceptions::InForce;
 use super::{Computed, ReportConfig, compute};
 use crate::backend::DirectorySource;
 use crate::directory::Directory;
+use crate::notify::{self, Notice};
 use crate::store::{Store, StoreError};
 use crate::workflow::OpenRequests;
-use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange};
+use deprov_wire::report::{Finding, FindingKey, HistoryPoint, MismatchReport, ReportChange, Risk};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,6 +156,7 @@ impl Engine {
             &|user| excepted.get(&user).cloned(),
         );
         let (added, removed) = diff(&self.last.findings, &computed.findings);
+        self.announce_high_risk(&added).await;
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;
         let moved = !(added.is_empty()
@@ -225,6 +227,51 @@ impl Engine {
         });
         self.last = computed;
         Some((Arc::new(Published { report, opening }), change))
+    }
+}
+
+impl Engine {
+    /// Raises an event for each finding that newly holds at high risk, once per user, rule and
+    /// start (a restart finds them all again, and announces none twice). An accepted exception
+    /// takes a finding out of the report's findings, so none is raised for it.
+    async fn announce_high_risk(&self, added: &[Finding]) {
+        let before: HashMap<FindingKey, Risk> = self
+            .last
+            .findings
+            .iter()
+            .map(|f| (f.key(), f.risk))
+            .collect();
+        let fresh: Vec<&Finding> = added
+            .iter()
+            .filter(|f| f.risk == Risk::High && before.get(&f.key()) != Some(&Risk::High))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let raise = async {
+            let mut write = self.store.write().await?;
+            let now = time::OffsetDateTime::now_utc();
+            for finding in fresh {
+                let key = format!(
+                    "high_risk_finding:{}:{}:{}",
+                    finding.user_id,
+                    finding.rule.as_str(),
+                    finding.since.map(crate::store::stamp).unwrap_or_default()
+                );
+                let notice = Notice::HighRiskFinding {
+                    user_id: finding.user_id,
+                    display_name: finding.display_name.clone(),
+                    sam_account_name: finding.sam_account_name.clone(),
+                    rule: finding.rule.as_str().to_owned(),
+                    why: finding.why.clone(),
+                };
+                notify::emit_once(&mut write, now, None, notice, Some(&key)).await?;
+            }
+            write.commit().await
+        };
+        if let Err(error) = raise.await {
+            tracing::warn!(%error, "could not record new high-risk findings for notification");
+        }
     }
 }
 

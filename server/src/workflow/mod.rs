@@ -6,6 +6,7 @@ pub mod machine;
 
 use crate::audit::{self, Change, DecisionRecord, Event};
 use crate::directory::Snapshot;
+use crate::notify::{self, Notice};
 use crate::report::ReportConfig;
 use crate::store::{
     Store, StoreError, Write, code_in, optional_stamp_in, parse_stamp, stamp, stamp_in,
@@ -104,7 +105,8 @@ impl<'a> Readable<'a> {
     }
 }
 
-fn open_states() -> String {
+/// `state IN (...)` of the open states, for a WHERE clause.
+pub(crate) fn open_states() -> String {
     let states: Vec<String> = RequestState::ALL
         .into_iter()
         .filter(|s| s.is_open())
@@ -581,6 +583,7 @@ impl Workflow {
             },
         )
         .await?;
+        notify::emit(&mut write, now, Some(id), Notice::RequestFiled).await?;
         self.commit(write).await?;
         let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
         Ok(Filed::New(view))
@@ -984,6 +987,13 @@ impl Workflow {
             },
         )
         .await?;
+        let notice = Notice::RequestDecided {
+            decision: kind,
+            by: by.to_owned(),
+            state: next,
+            comment: comment.trim().to_owned(),
+        };
+        notify::emit(write, now, Some(id), notice).await?;
         Ok(())
     }
 
@@ -1013,5 +1023,41 @@ impl Workflow {
             }
         }
         Ok(expired)
+    }
+
+    /// Raises the events the clock alone brings about, once each: a request pending past
+    /// `overdue_after` (the approvers' reminder), and stage 2 falling due by the Lync clock.
+    /// Returns how many were raised.
+    pub async fn announce_due(&self) -> Result<usize, WorkflowError> {
+        let now = OffsetDateTime::now_utc();
+        let overdue_since = now - self.policy.overdue_after;
+        let rows = sqlx::query(
+            "SELECT id, 'overdue' AS what, created_at AS since FROM requests \
+             WHERE state = 'pending_approval' AND julianday(created_at) <= julianday(?1) \
+             UNION ALL SELECT id, 'stage_two_due', stage_two_due_at FROM requests \
+             WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?2)",
+        )
+        .bind(stamp(overdue_since))
+        .bind(stamp((self.lync_clock)()))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut raised = 0;
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let what: String = row.try_get("what")?;
+            let since: String = row.try_get("since")?;
+            let notice = match what.as_str() {
+                "overdue" => Notice::RequestOverdue,
+                _ => Notice::StageTwoDue,
+            };
+            // Keyed by the moment too: a stage 2 postponed and due again is announced again.
+            let key = format!("{}:{id}:{since}", notice.kind());
+            let mut write = self.store.write().await?;
+            if notify::emit_once(&mut write, now, Some(id), notice, Some(&key)).await? {
+                raised += 1;
+            }
+            write.commit().await?;
+        }
+        Ok(raised)
     }
 }

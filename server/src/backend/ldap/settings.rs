@@ -124,6 +124,13 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The secret in `file` (given as `flag`), without the line end an editor leaves.
+    pub fn from_file(flag: &str, file: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("{flag} {}: cannot read it: {e}", file.display()))?;
+        Ok(Self(text.trim_end_matches(['\r', '\n']).to_owned()))
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -255,15 +262,7 @@ impl LdapArgs {
 
     fn bind_password(&self) -> Result<Secret, String> {
         let password = match (&self.ldap_bind_password_file, std::env::var(PASSWORD_ENV)) {
-            (Some(file), _) => std::fs::read_to_string(file)
-                .map_err(|e| {
-                    format!(
-                        "--ldap-bind-password-file {}: cannot read it: {e}",
-                        file.display()
-                    )
-                })?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
+            (Some(file), _) => Secret::from_file("--ldap-bind-password-file", file)?.0,
             (None, Ok(password)) => password,
             (None, Err(_)) => {
                 return Err(format!(

@@ -1,0 +1,228 @@
+//! The delivery worker: fans new events out to their recipients, sends what is due, and retries
+//! what failed with a growing wait, until a day has passed since the event. Woken as soon as a
+//! write with an event commits; otherwise it sleeps until the next retry is due.
+
+use super::mail::Mailer;
+use super::outbox::{self, Attempt, Due};
+use super::routes::Routes;
+use super::webhook::{Poster, Webhook};
+use super::{Event, Notice};
+use crate::store::{Store, StoreError};
+use deprov_wire::notify::Channel;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Deliveries sent per round before new events are fanned out again.
+const ROUND: i64 = 100;
+/// The longest sleep: also how soon the daily digest is noticed to be due.
+const IDLE: Duration = Duration::from_secs(30);
+
+/// How deliveries are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The wait after the first failure; it doubles with each failure after that.
+    pub first: Duration,
+    /// The longest wait between attempts.
+    pub longest: Duration,
+    /// Since the event: after this, a failed delivery is given up.
+    pub give_up_after: time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(30),
+            longest: Duration::from_secs(15 * 60),
+            give_up_after: time::Duration::days(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after the `failures`-th failure.
+    fn wait(&self, failures: i64) -> Duration {
+        let doublings = failures.saturating_sub(1).clamp(0, 20) as u32;
+        self.first
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(self.longest)
+    }
+}
+
+/// Everything the worker needs.
+pub struct Dispatcher {
+    pub store: Store,
+    pub routes: Routes,
+    pub mailer: Option<Mailer>,
+    pub webhooks: Vec<Webhook>,
+    pub poster: Poster,
+    pub retry: RetryPolicy,
+    /// At most one mail of high-risk findings to the security address this often.
+    pub digest_every: time::Duration,
+}
+
+impl Dispatcher {
+    /// Runs until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let wake = self.store.outbox_signal();
+        loop {
+            let sleep = match self.round().await {
+                Ok(sleep) => sleep,
+                Err(error) => {
+                    tracing::warn!(%error, "notifications: a delivery round failed; trying again shortly");
+                    Duration::from_secs(5)
+                }
+            };
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Raises the daily digest if today's is not out yet, fans out, sends what is due; returns
+    /// how long to sleep.
+    pub async fn round(&self) -> Result<Duration, StoreError> {
+        super::digest::raise_daily(&self.store).await?;
+        loop {
+            let fanned = outbox::fan_out(&self.store, &self.routes).await?;
+            let due = outbox::due(&self.store, OffsetDateTime::now_utc(), ROUND).await?;
+            if due.is_empty() && fanned == 0 {
+                break;
+            }
+            self.deliver(due).await?;
+        }
+        let now = OffsetDateTime::now_utc();
+        Ok(match outbox::next_due(&self.store).await? {
+            Some(next) => Duration::try_from(next - now)
+                .unwrap_or(Duration::ZERO)
+                .min(IDLE),
+            None => IDLE,
+        })
+    }
+
+    async fn deliver(&self, due: Vec<Due>) -> Result<(), StoreError> {
+        let (findings, single): (Vec<Due>, Vec<Due>) = due.into_iter().partition(|d| {
+            d.channel == Channel::Mail && matches!(d.event.notice, Notice::HighRiskFinding { .. })
+        });
+        for delivery in single {
+            let outcome = self.send(&delivery).await;
+            self.settle(&[&delivery], outcome).await?;
+        }
+        self.deliver_digests(findings).await
+    }
+
+    /// High-risk findings by mail: one mail per recipient for all pending, at most once per
+    /// `digest_every`.
+    async fn deliver_digests(&self, findings: Vec<Due>) -> Result<(), StoreError> {
+        let mut by_recipient: std::collections::BTreeMap<String, Vec<Due>> = Default::default();
+        for delivery in findings {
+            by_recipient
+                .entry(delivery.recipient.clone())
+                .or_default()
+                .push(delivery);
+        }
+        for (recipient, deliveries) in by_recipient {
+            let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
+            let last = outbox::last_delivered(&self.store, &recipient, "high_risk_finding").await?;
+            if let Some(last) = last
+                && OffsetDateTime::now_utc() < last + self.digest_every
+            {
+                outbox::postpone(&self.store, &ids, last + self.digest_every).await?;
+                continue;
+            }
+            let outcome = match &self.mailer {
+                Some(mailer) => {
+                    let events: Vec<Event> = deliveries.iter().map(|d| d.event.clone()).collect();
+                    let (subject, body) = mailer.digest(&events);
+                    let key = idempotency_key(&events[0], &recipient);
+                    mailer.send(&recipient, &key, &subject, body).await
+                }
+                None => Err("mail is not configured (--smtp-url)".to_owned()),
+            };
+            let refs: Vec<&Due> = deliveries.iter().collect();
+            self.settle(&refs, outcome).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one delivery.
+    async fn send(&self, delivery: &Due) -> Result<String, String> {
+        let key = idempotency_key(&delivery.event, &delivery.recipient);
+        match delivery.channel {
+            Channel::Mail => {
+                let mailer = self
+                    .mailer
+                    .as_ref()
+                    .ok_or("mail is not configured (--smtp-url)")?;
+                let (subject, body) = mailer.compose(&delivery.event);
+                mailer.send(&delivery.recipient, &key, &subject, body).await
+            }
+            Channel::Webhook => {
+                let hook = self
+                    .webhooks
+                    .iter()
+                    .find(|h| h.url == delivery.recipient)
+                    .ok_or("this webhook is no longer configured")?;
+                let body = serde_json::to_string(&delivery.event)
+                    .map_err(|e| format!("the event does not serialize: {e}"))?;
+                self.poster
+                    .post(hook, delivery.event.notice.kind(), &key, &body)
+                    .await
+            }
+        }
+    }
+
+    /// Records what sending `deliveries` came to.
+    async fn settle(
+        &self,
+        deliveries: &[&Due],
+        outcome: Result<String, String>,
+    ) -> Result<(), StoreError> {
+        let Some(first) = deliveries.first() else {
+            return Ok(());
+        };
+        let now = OffsetDateTime::now_utc();
+        let attempt = match outcome {
+            Ok(status) => Attempt::Delivered { status },
+            Err(status) if now - first.raised_at >= self.retry.give_up_after => {
+                tracing::warn!(delivery = first.id, recipient = %first.recipient, %status, "notifications: gave up a delivery after a day");
+                Attempt::GaveUp {
+                    status: format!("gave up after a day of failures; the last: {status}"),
+                }
+            }
+            Err(status) => {
+                tracing::info!(delivery = first.id, recipient = %first.recipient, %status, "notifications: a delivery failed; it will be retried");
+                Attempt::Failed {
+                    status,
+                    next: now + self.retry.wait(first.attempts + 1),
+                }
+            }
+        };
+        let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
+        outbox::record(&self.store, &ids, now, attempt).await
+    }
+}
+
+/// The same for every retry of one event to one recipient, different for every other pair.
+pub fn idempotency_key(event: &Event, recipient: &str) -> String {
+    let digest = Sha256::digest(recipient.to_lowercase().as_bytes());
+    format!("{}.{:x}", event.id, digest)[..36 + 1 + 16].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_double_up_to_the_longest() {
+        let policy = RetryPolicy {
+            first: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        let waits: Vec<u64> = (1..=12).map(|n| policy.wait(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]);
+    }
+}
