@@ -39,13 +39,13 @@ async fn request(portal: &TestPortal, skip: usize, approve: bool) -> i64 {
 }
 
 /// The database as someone with only file access sees it: no deprov, no key.
-async fn database(data: &Path) -> sqlx::SqlitePool {
+pub(crate) async fn database(data: &Path) -> sqlx::SqlitePool {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("deprov.sqlite3"));
     sqlx::SqlitePool::connect_with(options).await.unwrap()
 }
 
 /// `deprov audit verify` on `data`: whether it passed, and what it printed.
-fn verify(data: &Path, expect_head: Option<&str>) -> (bool, String) {
+pub(crate) fn verify(data: &Path, expect_head: Option<&str>) -> (bool, String) {
     let mut command = Command::new(deprov_binary());
     command.args(["audit", "verify", "--data-dir"]).arg(data);
     if let Some(head) = expect_head {

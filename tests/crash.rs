@@ -18,7 +18,7 @@ fn start(data: &Path) -> (Child, String) {
 }
 
 /// Starts `deprov serve` with `arguments` on a free port.
-fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
+pub(crate) fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
     let mut child = Command::new(deprov())
         .args([
             "serve",
@@ -47,7 +47,7 @@ fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
     (child, format!("http://{base}"))
 }
 
-fn demo_password(data: &Path, name: &str) -> String {
+pub(crate) fn demo_password(data: &Path, name: &str) -> String {
     let text = std::fs::read_to_string(data.join("demo-accounts.txt")).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))

@@ -14,13 +14,14 @@ fn new_request(user: &str) -> serde_json::Value {
     serde_json::json!({ "user_id": user, "reason": "resignation", "reason_text": "Left for a competitor", "urgency": "standard" })
 }
 
-/// A test portal mailing through `sink`, high-risk findings to security@test.example.
-async fn portal_mailing(sink_url: &str, seed: u64) -> TestPortal {
+/// A test portal mailing through `sink`, high-risk findings to security@test.example if
+/// `security`.
+async fn portal_mailing(sink_url: &str, seed: u64, security: bool) -> TestPortal {
     let data = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), 300, seed);
     config.notify.smtp_url = Some(sink_url.to_owned());
     config.notify.smtp_from = Some("deprov@test.example".to_owned());
-    config.notify.security_mail = Some("security@test.example".to_owned());
+    config.notify.security_mail = security.then(|| "security@test.example".to_owned());
     TestPortal::spawn_with(data, config).await
 }
 
@@ -50,7 +51,7 @@ async fn wait_for_deliveries(
 async fn the_right_people_get_the_right_mails_with_links_that_open_the_request() {
     let folder = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(folder.path(), 0, Duration::ZERO);
-    let portal = portal_mailing(&sink.url(), 4).await;
+    let portal = portal_mailing(&sink.url(), 4, true).await;
     let user = ordinary_user(&portal, 0).await;
     let manager = portal.person("manager").await;
     let (status, body) = manager
@@ -189,6 +190,29 @@ async fn the_right_people_get_the_right_mails_with_links_that_open_the_request()
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), mails.len(), "no Message-ID twice");
+
+    // The anchor the digest carries catches rows deleted from the end of the audit log.
+    let anchor = daily
+        .body
+        .split("--anchor ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap()
+        .to_owned();
+    let data = portal.stop().await;
+    let (intact, report) = crate::audit::verify(data.path(), Some(&anchor));
+    assert!(intact, "{report}");
+    let seq: i64 = anchor.split(':').next().unwrap().parse().unwrap();
+    let db = crate::audit::database(data.path()).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq >= ?")
+        .bind(seq)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (intact, report) = crate::audit::verify(data.path(), Some(&anchor));
+    assert!(!intact, "rows deleted from the end go unnoticed: {report}");
+    assert!(report.contains(&format!("row {seq}")), "{report}");
 }
 
 #[tokio::test]
@@ -197,7 +221,7 @@ async fn a_stopped_smtp_server_delays_mail_without_losing_it() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let portal = portal_mailing(&format!("smtp://127.0.0.1:{port}"), 5).await;
+    let portal = portal_mailing(&format!("smtp://127.0.0.1:{port}"), 5, true).await;
     let user = ordinary_user(&portal, 0).await;
     let manager = portal.person("manager").await;
     let (status, body) = manager
@@ -390,4 +414,169 @@ async fn a_webhook_answering_500_three_times_gets_the_event_on_the_fourth_try_on
     assert_eq!(delivery["recipient"], url);
     assert_eq!(delivery["attempts"], 4);
     assert_eq!(delivery["last_status"], "HTTP 200");
+}
+
+#[tokio::test]
+async fn a_kill_9_during_delivery_loses_no_mail_and_sends_none_twice() {
+    use crate::crash::{demo_password, serve};
+    let folder = tempfile::tempdir().unwrap();
+    // Each mail takes the relay 1.5 s to accept: the kill lands while one is in flight.
+    let sink = SmtpSink::start(folder.path(), 0, Duration::from_millis(1500));
+    let data = tempfile::tempdir().unwrap();
+    let arguments = [
+        "--sim-users",
+        "300",
+        "--sim-churn",
+        "off",
+        "--smtp-url",
+        &sink.url(),
+        "--smtp-from",
+        "deprov@test.example",
+        "--retry-first-secs",
+        "1",
+    ]
+    .map(String::from);
+    let (mut child, base) = serve(data.path(), &arguments);
+    let manager = deprov_tests::sign_in(&base, "manager", &demo_password(data.path(), "manager"))
+        .await
+        .unwrap();
+    let (_, users) = manager.get_json("/api/users?lync=enabled&limit=100").await;
+    let candidates: Vec<String> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["protected"] == false && u["homed_online"] == false && u["title"] != "")
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .take(3)
+        .collect();
+    for user in &candidates {
+        let (status, body) = manager.post("/api/requests", Some(new_request(user))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let start = Instant::now();
+    while !sink.receiving() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no mail was ever in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, mid-delivery
+    child.wait().unwrap();
+    let before = sink.mails().len();
+
+    let (mut child, base) = serve(data.path(), &arguments);
+    let admin = deprov_tests::sign_in(&base, "admin", &demo_password(data.path(), "admin"))
+        .await
+        .unwrap();
+    // Three requests, each to the two demo approvers.
+    let start = Instant::now();
+    loop {
+        let (_, log) = admin.get_json("/api/deliveries?state=delivered").await;
+        if log["total"] == 6 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not all delivered: {log:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, log) = admin.get_json("/api/deliveries").await;
+    assert_eq!(log["total"], 6, "{log:#}");
+    assert_eq!(log["pending"], 0, "{log:#}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mails = sink.mails();
+    assert!(before < 6, "the kill came before the last mail");
+    assert_eq!(mails.len(), 6, "none lost, none twice: {mails:#?}");
+    let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    for approver in ["approver", "approver2"] {
+        let address = format!("{approver}@{}", deprov_server::demo::DEMO_MAIL_DOMAIN);
+        assert_eq!(smtp::to(&mails, &address).len(), 3, "{address}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_reads_in_the_browser_what_is_waiting_why_and_when_it_went() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let portal = portal_mailing(&format!("smtp://127.0.0.1:{port}"), 7, false).await;
+    let user = ordinary_user(&portal, 0).await;
+    let (status, body) = portal
+        .person("manager")
+        .await
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    wait_for_deliveries(
+        &portal,
+        "a failed attempt",
+        Duration::from_secs(20),
+        |log| {
+            log["deliveries"].as_array().unwrap().iter().any(|d| {
+                d["recipient"] == "approver@test.example" && d["attempts"].as_i64() >= Some(1)
+            })
+        },
+    )
+    .await;
+
+    let browser = deprov_tests::Browser::start().await;
+    browser.sign_in(&portal.base, "admin").await;
+    browser
+        .on(
+            "nav a[href=\"/deliveries\"]",
+            |e| async move { e.click().await },
+        )
+        .await;
+    let row = format!("#deliveries-table tr:has(a[href=\"/requests/{id}\"]):has(.recipient)");
+    let patience = Duration::from_secs(15);
+    let text = browser
+        .wait_for_text("#deliveries-table", patience, |t| {
+            t.contains("approver@test.example")
+        })
+        .await;
+    assert!(text.contains(&format!("request filed #{id}")), "{text}");
+    let pending = browser
+        .client
+        .find_all(fantoccini::Locator::Css(&format!("{row}.delivery-pending")))
+        .await
+        .unwrap();
+    assert!(!pending.is_empty(), "{text}");
+    let first = pending[0].text().await.unwrap();
+    assert!(
+        first.contains("Pending") && first.contains("not sent") && first.contains("next try"),
+        "{first}"
+    );
+
+    let folder = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(folder.path(), port, Duration::ZERO);
+    sink.wait_for("the mails", Duration::from_secs(30), |mails| {
+        !smtp::to(mails, "approver@test.example").is_empty()
+    })
+    .await;
+    wait_for_deliveries(&portal, "all delivered", Duration::from_secs(30), |log| {
+        log["pending"] == 0
+    })
+    .await;
+    browser
+        .on("#deliveries-refresh", |e| async move { e.click().await })
+        .await;
+    browser
+        .wait_for_text("#deliveries-status", patience, |t| {
+            t.ends_with("; 0 waiting")
+        })
+        .await;
+    let text = browser
+        .wait_for_text("#deliveries-table", patience, |t| !t.contains("Pending"))
+        .await;
+    assert!(text.contains("Delivered") && text.contains("250"), "{text}");
+    browser.close().await;
 }

@@ -4,6 +4,7 @@
 
 use deprov_wire::api::{ApiError, Health, Pools, SearchResults, UserDetail};
 use deprov_wire::execution::{ExecuteBody, ExecutionSettings, ExecutionView, RetryBody};
+use deprov_wire::notify::DeliveryPage;
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::report::{AcceptedException, MismatchReport, NewException};
 use deprov_wire::workflow::{
@@ -255,6 +256,10 @@ pub async fn report_page(query_string: String) -> Result<MismatchReport, Failure
 
 pub async fn audit(query_string: String) -> Result<AuditPage, Failure> {
     get(&format!("/api/audit?{query_string}")).await
+}
+
+pub async fn deliveries(query_string: String) -> Result<DeliveryPage, Failure> {
+    get(&format!("/api/deliveries?{query_string}")).await
 }
 
 /// Starts stage 1, stage 2, a rollback or a restore.

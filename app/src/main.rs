@@ -2,7 +2,8 @@
 //! that talks JSON (and server-sent events) to the deprov server.
 //!
 //! - [`api`]: the one HTTP client; every call decodes the server's `ApiError`.
-//! - [`pages`]: one module per route (sign-in, search, user, report, requests, audit).
+//! - [`pages`]: one module per route (sign-in, search, user, report, requests, audit,
+//!   notifications).
 //! - [`components`]: badges and formatting shared by the pages.
 
 mod api;
@@ -78,6 +79,7 @@ fn App() -> impl IntoView {
                         <A href="/requests">"Requests"</A>
                         <Show when=move || me.has(Role::Auditor) || me.has(Role::Admin)>
                             <A href="/audit">"Audit log"</A>
+                            <A href="/deliveries">"Notifications"</A>
                         </Show>
                     </nav>
                     <span class="whoami" id="whoami">
@@ -103,6 +105,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage />
                     <Route path=path!("/requests/:id") view=pages::request::RequestPage />
                     <Route path=path!("/audit") view=pages::audit::AuditPage />
+                    <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage />
                 </Routes>
             </main>
         </Router>

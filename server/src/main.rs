@@ -162,9 +162,10 @@ enum AuditCommand {
     /// operation against the log; exit 1 and name the rows and requests at fault if anything
     /// was edited, added or deleted.
     Verify {
-        /// The head an earlier verify printed (SEQ:HASH): the log must still reach that row with
-        /// that hash. This is what catches rows deleted from the end.
-        #[arg(long, value_name = "SEQ:HASH")]
+        /// The head an earlier verify printed, or the daily digest mailed (SEQ:HASH): the log
+        /// must still reach that row with that hash. This is what catches rows deleted from the
+        /// end. `--anchor` is the same.
+        #[arg(long, alias = "anchor", value_name = "SEQ:HASH")]
         expect_head: Option<ExpectedHead>,
         #[command(flatten)]
         data: DataDir,
