@@ -1206,7 +1206,16 @@ async fn a_request_can_be_filed_with_the_keyboard_alone() {
 /// date range in the address filters on the server.
 #[tokio::test]
 async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
-    let portal = TestPortal::spawn(3_000, 15).await;
+    // Two hundred requests at once: far above the default blast-radius limit, raised here.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = deprov_server::config::ServeConfig::for_tests(
+        data.path().to_path_buf(),
+        deprov_tests::dist_dir(),
+        3_000,
+        15,
+    );
+    config.bulk_threshold = Some(1_000);
+    let portal = TestPortal::spawn_with(data, config).await;
     let mut users: Vec<String> = Vec::new();
     for offset in [0, 100] {
         let (_, found) = portal
@@ -1227,10 +1236,15 @@ async fn the_audit_log_pages_links_subjects_and_filters_by_day() {
         .await
         .post(
             "/api/requests/bulk",
-            Some(
-                serde_json::json!({ "user_ids": users, "reason": "end_of_contract",
-                "reason_text": "Contractors of the closed project", "urgency": "standard" }),
-            ),
+            Some(serde_json::json!(
+                users
+                    .iter()
+                    .map(
+                        |user| serde_json::json!({ "user_id": user, "reason": "end_of_contract",
+                "reason_text": "Contractors of the closed project", "urgency": "standard" })
+                    )
+                    .collect::<Vec<_>>()
+            )),
         )
         .await;
     assert_eq!(status, 200, "{outcome}");

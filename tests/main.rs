@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod browser;
+mod bulk;
 mod crash;
 mod execution;
 mod hardening;

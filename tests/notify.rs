@@ -381,24 +381,25 @@ async fn a_webhook_answering_500_three_times_gets_the_event_on_the_fourth_try_on
     }
     // Time for a fifth attempt, had there been one.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let received = received.lock().unwrap();
-    let events = filed(&received);
-    assert_eq!(events.len(), 1, "delivered once");
-    assert_eq!(
-        received.forged, 0,
-        "every request was signed with the secret"
-    );
-    let event = &events[0];
-    assert_eq!(event["request"]["requested_by"], "manager");
-    assert_eq!(event["request"]["state"], "pending_approval");
-    let key_attempts: Vec<u32> = received
-        .attempts
-        .iter()
-        .filter(|(key, _)| key.starts_with(event["id"].as_str().unwrap()))
-        .map(|(_, n)| *n)
-        .collect();
-    assert_eq!(key_attempts, [4], "three refusals, then the fourth try");
-    drop(received);
+    {
+        let received = received.lock().unwrap();
+        let events = filed(&received);
+        assert_eq!(events.len(), 1, "delivered once");
+        assert_eq!(
+            received.forged, 0,
+            "every request was signed with the secret"
+        );
+        let event = &events[0];
+        assert_eq!(event["request"]["requested_by"], "manager");
+        assert_eq!(event["request"]["state"], "pending_approval");
+        let key_attempts: Vec<u32> = received
+            .attempts
+            .iter()
+            .filter(|(key, _)| key.starts_with(event["id"].as_str().unwrap()))
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(key_attempts, [4], "three refusals, then the fourth try");
+    }
 
     let (_, log) = portal
         .get_json("/api/deliveries?state=delivered&limit=500")

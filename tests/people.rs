@@ -141,7 +141,12 @@ fn rule(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | ("post", "/api/requests/{id}/retry")
         | ("get", "/api/requests/{id}/backup")
         | ("put", "/api/settings/execution") => &["admin"],
-        ("post", "/api/requests") | ("post", "/api/requests/bulk") => &["manager"],
+        ("post", "/api/requests")
+        | ("post", "/api/requests/bulk")
+        | ("post", "/api/requests/bulk.csv") => &["manager"],
+        ("get", "/api/batches") => ALL,
+        ("post", "/api/batches/{id}/confirm") => &["admin"],
+        ("post", "/api/batches/{id}/discard") => &["manager", "admin"],
         ("get", "/api/exceptions") => ALL,
         ("post", "/api/exceptions") | ("delete", "/api/exceptions/{id}") => &["admin", "auditor"],
         // A manager cancels their own request; an approver or admin an approved one (the state
@@ -221,14 +226,15 @@ async fn every_endpoint_as_every_role_is_allowed_or_denied_as_intended() {
                 &format!("/api/sim/users/{}", users[2]["id"].as_str().unwrap()),
             )
             .replace("/api/requests/{id}", &format!("/api/requests/{request_id}"))
-            .replace("/api/exceptions/{id}", "/api/exceptions/1");
+            .replace("/api/exceptions/{id}", "/api/exceptions/1")
+            .replace("/api/batches/{id}", "/api/batches/1");
         let body = match path.as_str() {
             "/api/requests" => Some(serde_json::json!({
                 "user_id": users[3]["id"], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
             })),
-            "/api/requests/bulk" => Some(serde_json::json!({
-                "user_ids": [users[4]["id"]], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
-            })),
+            "/api/requests/bulk" => Some(serde_json::json!([{
+                "user_id": users[4]["id"], "reason": "other", "reason_text": "authorization test", "urgency": "standard"
+            }])),
             "/api/exceptions" => Some(serde_json::json!({
                 "user_id": users[5]["id"], "reason": "authorization test", "until": "2999-01-01T00:00:00Z"
             })),

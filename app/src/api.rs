@@ -8,7 +8,7 @@ use deprov_wire::notify::DeliveryPage;
 use deprov_wire::people::{AuditPage, Me, SignIn};
 use deprov_wire::report::{AcceptedException, MismatchReport, NewException};
 use deprov_wire::workflow::{
-    BulkOutcome, DecisionBody, NewBulkRequest, NewRequest, RequestList, RequestView,
+    BulkOutcome, DecisionBody, HeldBatch, NewRequest, RequestList, RequestView,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -236,8 +236,39 @@ pub async fn end_exception(id: i64) -> Result<(), Failure> {
     }
 }
 
-pub async fn create_bulk(bulk: NewBulkRequest) -> Result<BulkOutcome, Failure> {
-    post("/api/requests/bulk", &bulk).await
+pub async fn create_bulk(requests: Vec<NewRequest>) -> Result<BulkOutcome, Failure> {
+    post("/api/requests/bulk", &requests).await
+}
+
+/// Files the requests of a CSV file, sent as it is: the server reads and checks each row.
+pub async fn create_bulk_csv(csv: String) -> Result<BulkOutcome, Failure> {
+    let request = with_csrf(Request::post("/api/requests/bulk.csv"))
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .map_err(|e| format!("Could not send the file: {e}"))?;
+    decode(request.send().await).await
+}
+
+pub async fn batches() -> Result<Vec<HeldBatch>, Failure> {
+    get("/api/batches").await
+}
+
+/// Confirms a held batch (`confirm`), or discards it.
+pub async fn decide_batch(id: i64, confirm: bool) -> Result<BulkOutcome, Failure> {
+    let act = if confirm { "confirm" } else { "discard" };
+    let url = format!("/api/batches/{id}/{act}");
+    if confirm {
+        post(&url, &()).await
+    } else {
+        // A discarded batch answers the batch alone: reread as an outcome that files nothing.
+        let batch: HeldBatch = post(&url, &()).await?;
+        Ok(BulkOutcome {
+            results: Vec::new(),
+            filed: 0,
+            refused: 0,
+            held: Some(batch),
+        })
+    }
 }
 
 /// `decision` is `approve`, `reject` or `cancel`.

@@ -316,6 +316,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_STEP_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub step_timeout_secs: u64,
 
+    /// Requests an hour may bring by bulk filing before a batch is held for a second admin
+    /// (default: 20, or 1% of the directory, whichever is lower).
+    #[arg(long, env = "DEPROV_BULK_THRESHOLD", value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
+    pub bulk_threshold: Option<usize>,
+
     /// Further sAMAccountNames to exclude from the report.
     #[arg(
         long = "exclude-account",
@@ -363,6 +368,7 @@ impl ServeConfig {
             overdue_hours: 48,
             expire_days: 14,
             step_timeout_secs: 2,
+            bulk_threshold: None,
         }
     }
 
@@ -379,6 +385,7 @@ impl ServeConfig {
             overdue_after: time::Duration::hours(self.overdue_hours.into()),
             expire_after: time::Duration::days(self.expire_days.into()),
             default_grace_days: self.grace_days,
+            bulk_threshold: self.bulk_threshold,
             ..Default::default()
         }
     }

@@ -19,6 +19,7 @@ pub fn user(n: u128, lhs: &str, now: OffsetDateTime) -> DirectoryUser {
             distinguished_name: format!("CN={lhs},OU=Users,DC=contoso,DC=com"),
             department: "Sales".into(),
             title: "Account Executive".into(),
+            employee_id: Some(format!("E{n:05}")),
             manager: None,
             account_disabled: false,
             disabled_since: None,

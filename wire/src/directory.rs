@@ -395,6 +395,9 @@ pub struct AdAccount {
     pub distinguished_name: String,
     pub department: String,
     pub title: String,
+    /// `employeeID`: the HR system's number for the person, when AD carries it.
+    #[serde(default)]
+    pub employee_id: Option<String>,
     pub manager: Option<UserId>,
     /// `userAccountControl` has ACCOUNTDISABLE (0x2).
     pub account_disabled: bool,

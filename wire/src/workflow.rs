@@ -197,8 +197,8 @@ pub struct NewRequest {
     /// The user's objectGUID; or name them with `user`.
     #[serde(default)]
     pub user_id: Option<UserId>,
-    /// The user by sAMAccountName or user principal name (for systems that do not know the
-    /// objectGUID), instead of `user_id`.
+    /// The user by sAMAccountName, user principal name or employeeID (for systems that do not
+    /// know the objectGUID), instead of `user_id`.
     #[serde(default)]
     pub user: Option<String>,
     /// The filing system's own reference (an HR case number): shown with the request, searchable,
@@ -221,46 +221,103 @@ pub struct NewRequest {
     pub protected_override: Option<String>,
 }
 
-/// `POST /api/requests/bulk`: one request for each user, all with the same reason. Each is
-/// checked as a request of its own; a protected user needs a request of its own, with the override.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct NewBulkRequest {
-    /// At most [`MAX_BULK`] users.
-    pub user_ids: Vec<UserId>,
-    pub reason: ReasonCategory,
-    pub reason_text: String,
-    pub urgency: Urgency,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
-    pub effective_at: Option<OffsetDateTime>,
-    #[serde(default)]
-    pub grace_days: Option<u32>,
-}
-
-/// The most users one bulk request names.
+/// The most requests one bulk filing carries (`POST /api/requests/bulk` takes a JSON array of
+/// [`NewRequest`]; `/api/requests/bulk.csv` a CSV file of them).
 pub const MAX_BULK: usize = 200;
 
-/// What became of one user of a bulk request: a request filed, or why not.
+/// What became of one row of a bulk filing: a request filed, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkResult {
-    pub user_id: UserId,
-    /// The user's name, when the directory knows the user.
+    /// The row's place in the batch, from 1 (a CSV file's data rows, not counting the header).
+    pub row: usize,
+    /// The user, when the row names one the directory knows.
+    pub user_id: Option<UserId>,
     pub display_name: Option<String>,
-    /// The request filed.
+    /// The request filed (or, with `existing`, filed before under the row's external reference).
     pub request: Option<i64>,
+    #[serde(default)]
+    pub existing: bool,
     /// Why none was filed (it may name the request already open: "#12").
     pub refused: Option<String>,
 }
 
-/// The answer to a bulk request: one result per user, in the order asked.
+/// The answer to a bulk filing: one result per row, in order. When the batch would file more
+/// requests than the blast-radius limit allows in an hour, nothing is filed: the batch is `held`
+/// until a second admin confirms it, and the results say which rows would be filed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkOutcome {
     pub results: Vec<BulkResult>,
     pub filed: usize,
     pub refused: usize,
+    #[serde(default)]
+    pub held: Option<HeldBatch>,
+}
+
+/// Where a held batch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Waiting for a second admin.
+    Held,
+    /// Confirmed: its requests were filed (each still needs its approvals).
+    Confirmed,
+    /// Dropped by an admin or its filer: nothing was filed.
+    Discarded,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Confirmed => "confirmed",
+            Self::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Held, Self::Confirmed, Self::Discarded]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+}
+
+/// A user a held batch would file a request for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchUser {
+    pub user_id: UserId,
+    pub display_name: String,
+    pub sam_account_name: String,
+    pub department: String,
+    pub urgency: Urgency,
+}
+
+/// A bulk filing above the blast-radius limit, held for a second admin (`GET /api/batches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldBatch {
+    pub id: i64,
+    pub filed_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub filed_at: OffsetDateTime,
+    pub state: BatchState,
+    /// Who it would cut off.
+    pub users: Vec<BatchUser>,
+    /// Requests allowed in an hour without a second admin (`--bulk-threshold`).
+    pub limit: usize,
+    /// Requests filed in the hour before this batch came.
+    pub filed_in_hour: usize,
+    pub decided_by: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub decided_at: Option<OffsetDateTime>,
+    /// What confirming filed.
+    #[serde(default)]
+    pub filed: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

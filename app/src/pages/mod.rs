@@ -1,6 +1,7 @@
 //! One module per route.
 
 pub mod audit;
+pub mod bulk;
 pub mod deliveries;
 pub mod execution;
 pub mod login;

@@ -6,6 +6,7 @@
 //! 1,000; more rows come a page at a time on request.
 
 use crate::components::{ErrorMessage, OpenRequestLink, when};
+use crate::pages::bulk::BulkAnswer;
 use crate::url;
 use deprov_wire::directory::UserId;
 use deprov_wire::report::NewException;
@@ -13,7 +14,7 @@ use deprov_wire::report::{
     FilteredTotal, Finding, FindingKey, HistoryPoint, MismatchReport, NotEvaluated, ReportChange,
     Risk, Rule, RuleCounts,
 };
-use deprov_wire::workflow::{BulkOutcome, NewBulkRequest, ReasonCategory, Urgency};
+use deprov_wire::workflow::{BulkOutcome, NewRequest, ReasonCategory, Urgency};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use send_wrapper::SendWrapper;
@@ -788,26 +789,34 @@ fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
             error.set(Some("Choose a reason.".into()));
             return;
         };
-        let bulk = NewBulkRequest {
-            user_ids: selected.get_untracked(),
-            reason,
-            reason_text: reason_text.get_untracked(),
-            urgency: urgency.get_untracked(),
-            effective_at: None,
-            grace_days: None,
-        };
+        let (reason_text, urgency) = (reason_text.get_untracked(), urgency.get_untracked());
+        let bulk: Vec<NewRequest> = selected
+            .get_untracked()
+            .into_iter()
+            .map(|user_id| NewRequest {
+                user_id: Some(user_id),
+                user: None,
+                external_ref: None,
+                reason,
+                reason_text: reason_text.clone(),
+                urgency,
+                effective_at: None,
+                grace_days: None,
+                protected_override: None,
+            })
+            .collect();
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
             match crate::api::create_bulk(bulk).await {
                 Ok(answer) => {
-                    // Filed users leave the selection; refused ones stay, to be looked at.
+                    // Filed (or held) users leave the selection; refused ones stay, to be looked at.
                     selected.update(|s| {
                         s.retain(|id| {
                             answer
                                 .results
                                 .iter()
-                                .any(|r| r.user_id == *id && r.request.is_none())
+                                .any(|r| r.user_id == Some(*id) && r.refused.is_some())
                         })
                     });
                     outcome.set(Some(answer));
@@ -845,22 +854,7 @@ fn BulkRequest(selected: RwSignal<Vec<UserId>>) -> impl IntoView {
             </form>
         </Show>
         {move || outcome.get().map(|answer| view! {
-            <section class="card" id="bulk-outcome" role="status">
-                <h2>{format!("{} filed, {} refused", answer.filed, answer.refused)}</h2>
-                <ul>{answer.results.into_iter().map(|r| {
-                    let name = r.display_name.clone().unwrap_or_else(|| r.user_id.to_string());
-                    view! {
-                        <li data-user=r.user_id.to_string()>
-                            <a href=format!("/users/{}", r.user_id)>{name}</a> ": "
-                            {match (r.request, r.refused) {
-                                (Some(id), _) => view! { "filed as " <a href=format!("/requests/{id}")>{format!("#{id}")}</a> }.into_any(),
-                                (None, why) => view! { <ErrorMessage message=why.unwrap_or_default() /> }.into_any(),
-                            }}
-                        </li>
-                    }
-                }).collect_view()}</ul>
-                <button type="button" class="link" on:click=move |_| outcome.set(None)>"Dismiss"</button>
-            </section>
+            <BulkAnswer answer dismiss=Callback::new(move |()| outcome.set(None)) />
         })}
     }
 }

@@ -2,6 +2,7 @@
 //! admins' stage 2 queue), then every request with who must act, who has acted, and when.
 
 use crate::components::{Moment, RequestStateBadge};
+use crate::pages::bulk::{CsvUpload, HeldBatches};
 use crate::{api, session};
 use deprov_wire::execution::ExecutionSettings;
 use deprov_wire::people::Role;
@@ -25,7 +26,12 @@ pub fn RequestsPage() -> impl IntoView {
             .and_then(|o| o.parse::<usize>().ok())
             .unwrap_or(0)
     };
-    let requests = LocalResource::new(move || api::requests(show(), offset()));
+    // Bumped when a batch is filed or decided: the held batches and the list are read again.
+    let batches = RwSignal::new(0u32);
+    let requests = LocalResource::new(move || {
+        batches.track();
+        api::requests(show(), offset())
+    });
     let me = session();
     view! {
         <section class="requests">
@@ -46,6 +52,13 @@ pub fn RequestsPage() -> impl IntoView {
                 _ => "Open requests: waiting for approval, approved, executing, stage 1 done, or failed.",
             }}</p>
             <Show when=move || me.has(Role::Admin)><AutoStageTwo /></Show>
+            <HeldBatches refresh=batches />
+            <Show when=move || me.has(Role::Requester)>
+                <details class="csv" id="csv">
+                    <summary>"File many requests from a CSV file"</summary>
+                    <CsvUpload changed=Callback::new(move |()| batches.update(|n| *n += 1)) />
+                </details>
+            </Show>
             <Transition fallback=|| view! { <p class="status">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match requests.await {

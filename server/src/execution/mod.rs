@@ -73,6 +73,7 @@ impl From<WorkflowError> for ExecutionError {
             WorkflowError::Store(e) => Self::Store(e),
             WorkflowError::Conflict(m) | WorkflowError::NotYours(m) => Self::Conflict(m),
             WorkflowError::Refused { message, field } => Self::Refused { message, field },
+            WorkflowError::NoBatch(_) => Self::Conflict(error.to_string()),
         }
     }
 }

@@ -174,7 +174,7 @@ impl From<crate::workflow::WorkflowError> for AppError {
             E::Refused { message, field } => Self::Unprocessable { message, field },
             E::NotYours(message) => Self::Forbidden(message),
             E::Conflict(message) => Self::Conflict(message),
-            E::NotFound(_) => Self::NotFound(error.to_string()),
+            E::NotFound(_) | E::NoBatch(_) => Self::NotFound(error.to_string()),
             E::Store(e) => Self::Internal(e.to_string()),
         }
     }

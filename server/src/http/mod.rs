@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod batches;
 mod error;
 mod execution;
 mod frontend;
@@ -92,6 +93,10 @@ fn api(state: AppState) -> Router {
         .routes(routes!(auth::me, auth::sign_out))
         .routes(routes!(requests::create, requests::list))
         .routes(routes!(requests::create_bulk))
+        .routes(routes!(requests::create_bulk_csv))
+        .routes(routes!(batches::list))
+        .routes(routes!(batches::confirm))
+        .routes(routes!(batches::discard))
         .routes(routes!(report::exceptions, report::accept_exception))
         .routes(routes!(report::end_exception))
         .routes(routes!(requests::get))

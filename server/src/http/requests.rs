@@ -6,15 +6,15 @@ use super::auth::{AnyRole, Approvers, Holding, RequestParties, Requesters};
 use super::error::{AppError, Body, Params, Segment, parse_user_id, query_number};
 use crate::people::sessions::Session;
 use crate::workflow::machine::Act;
-use crate::workflow::{Filed, Narrow, Readable, Show};
+use crate::workflow::{Filed, Narrow, Readable, Show, bulk};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use deprov_wire::api::ApiError;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    BulkOutcome, DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewBulkRequest,
-    NewRequest, RequestList, RequestView,
+    BulkOutcome, DEFAULT_REQUESTS_PAGE, DecisionBody, MAX_REQUESTS_PAGE, NewRequest, RequestList,
+    RequestView,
 };
 use serde::Deserialize;
 
@@ -51,26 +51,65 @@ pub async fn create(
     })
 }
 
-/// Files one request per user, all with the same reason, and answers what became of each (200,
-/// even when some or all were refused: each refusal is in its own result).
-#[utoipa::path(post, path = "/api/requests/bulk", tag = "requests", request_body = NewBulkRequest,
-    responses((status = 200, body = BulkOutcome), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+/// Files many requests at once: a JSON array of requests, each row checked and answered on its
+/// own (200, even when some or all were refused). A batch that would take the hour's filings
+/// above the blast-radius limit (`--bulk-threshold`) files nothing and answers 202: it is held
+/// until a second admin confirms it (`/api/batches`).
+#[utoipa::path(post, path = "/api/requests/bulk", tag = "requests", request_body = Vec<NewRequest>,
+    responses((status = 200, body = BulkOutcome), (status = 202, body = BulkOutcome), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError),
+        (status = 422, body = ApiError)))]
 pub async fn create_bulk(
     State(state): State<AppState>,
     session: Holding<Requesters>,
-    Body(bulk): Body<NewBulkRequest>,
-) -> Result<Json<BulkOutcome>, AppError> {
+    Body(rows): Body<Vec<serde_json::Value>>,
+) -> Result<(StatusCode, Json<BulkOutcome>), AppError> {
+    // Each element read alone: one malformed row is that row's refusal, not the batch's.
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            serde_json::from_value::<NewRequest>(row).map_err(|e| format!("Not a request: {e}"))
+        })
+        .collect();
+    file_bulk(&state, &session.name, rows).await
+}
+
+/// As `POST /api/requests/bulk`, from a CSV file: a header row naming the columns (`user`,
+/// `reason`, `reason_text`, `urgency`, and optionally `effective_at`, `grace_days`,
+/// `external_ref`, `protected_override`), then a request per row. `user` is an objectGUID,
+/// sAMAccountName, user principal name or employeeID.
+#[utoipa::path(post, path = "/api/requests/bulk.csv", tag = "requests",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = BulkOutcome), (status = 202, body = BulkOutcome), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError),
+        (status = 422, body = ApiError)))]
+pub async fn create_bulk_csv(
+    State(state): State<AppState>,
+    session: Holding<Requesters>,
+    text: String,
+) -> Result<(StatusCode, Json<BulkOutcome>), AppError> {
+    let rows = bulk::rows_from_csv(&text).map_err(|message| AppError::Unprocessable {
+        message,
+        field: Some("file"),
+    })?;
+    file_bulk(&state, &session.name, rows).await
+}
+
+async fn file_bulk(
+    state: &AppState,
+    by: &str,
+    rows: Vec<bulk::BulkRow>,
+) -> Result<(StatusCode, Json<BulkOutcome>), AppError> {
     let outcome = state
         .workflow
-        .create_many(
-            &session.name,
-            bulk,
-            &state.directory.snapshot(),
-            state.report.config(),
-        )
+        .create_many(by, rows, &state.directory.snapshot(), state.report.config())
         .await?;
-    Ok(Json(outcome))
+    let status = if outcome.held.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome)))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

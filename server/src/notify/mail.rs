@@ -121,6 +121,16 @@ impl Mailer {
         let base = &self.public_url;
         let Some(request) = &event.request else {
             return match &event.notice {
+                Notice::BatchHeld {
+                    batch,
+                    filed_by,
+                    users,
+                } => (
+                    format!("Batch #{batch} of {users} requests waits for a second admin"),
+                    format!(
+                        "{filed_by} filed {users} requests at once: more than deprov files in an hour without a second admin                          (the blast-radius limit). Nothing is filed until an admin other than {filed_by} confirms the batch.\n\n                         See who it would cut off, and confirm or discard it: {base}/requests#batches\n"
+                    ),
+                ),
                 Notice::DailyDigest {
                     head_seq,
                     head_hash,
@@ -219,9 +229,9 @@ impl Mailer {
                     operation.label()
                 ),
             ),
-            Notice::HighRiskFinding { .. } | Notice::DailyDigest { .. } => {
-                (format!("Request #{id}"), String::new())
-            }
+            Notice::HighRiskFinding { .. }
+            | Notice::DailyDigest { .. }
+            | Notice::BatchHeld { .. } => (format!("Request #{id}"), String::new()),
         };
         (
             subject,

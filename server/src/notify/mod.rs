@@ -63,6 +63,12 @@ pub enum Notice {
         rule: String,
         why: String,
     },
+    /// A bulk filing above the blast-radius limit waits for a second admin.
+    BatchHeld {
+        batch: i64,
+        filed_by: String,
+        users: usize,
+    },
     /// Once a day: the audit chain's head, to write down and check later with
     /// `deprov audit verify --anchor`.
     DailyDigest {
@@ -85,6 +91,7 @@ impl Notice {
             Self::StepFailed { .. } => "step_failed",
             Self::StepNotAsPredicted { .. } => "step_not_as_predicted",
             Self::HighRiskFinding { .. } => "high_risk_finding",
+            Self::BatchHeld { .. } => "batch_held",
             Self::DailyDigest { .. } => "daily_digest",
         }
     }

@@ -1,6 +1,6 @@
 //! Who hears of what: approvers when a request waits for them (and once more when it is overdue),
 //! the requester when it is decided and done, admins when a request is approved, fails or stage 2
-//! falls due, the security address of high-risk findings and the daily digest. Every webhook
+//! falls due or a bulk filing is held for them, the security address of high-risk findings and the daily digest. Every webhook
 //! receives every event.
 
 use super::{Event, Notice};
@@ -42,9 +42,10 @@ pub fn audiences(event: &Event) -> Vec<Audience> {
         | Notice::RequestDone { .. } => {
             vec![Audience::Requester]
         }
-        Notice::StageTwoDue | Notice::StepFailed { .. } | Notice::StepNotAsPredicted { .. } => {
-            vec![Audience::Role(Role::Admin)]
-        }
+        Notice::StageTwoDue
+        | Notice::StepFailed { .. }
+        | Notice::StepNotAsPredicted { .. }
+        | Notice::BatchHeld { .. } => vec![Audience::Role(Role::Admin)],
         Notice::HighRiskFinding { .. } | Notice::DailyDigest { .. } => vec![Audience::Security],
     }
 }
@@ -70,6 +71,7 @@ impl Routes {
             // The actor of a decision, and a request's filer, need no mail about their own act.
             let actor = match &event.notice {
                 Notice::RequestDecided { by, .. } => Some(by.as_str()),
+                Notice::BatchHeld { filed_by, .. } => Some(filed_by.as_str()),
                 Notice::RequestFiled | Notice::RequestOverdue => {
                     request.map(|r| r.requested_by.as_str())
                 }

@@ -2,6 +2,7 @@
 //! conflicts, overdue flags and expiry. Every change lands with its audit row in one transaction.
 //! What happens after approval (running it against Lync) is [`crate::execution`].
 
+pub mod bulk;
 pub mod machine;
 
 use crate::audit::{self, Change, DecisionRecord, Event};
@@ -14,8 +15,8 @@ use crate::store::{
 use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    BulkOutcome, BulkResult, DecisionKind, DecisionView, MAX_BULK, MAX_DAYS_AHEAD, NewBulkRequest,
-    NewRequest, OpenRequest, ReasonCategory, RequestState, RequestView, Urgency,
+    DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, OpenRequest, ReasonCategory,
+    RequestState, RequestView, Urgency,
 };
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
@@ -34,6 +35,9 @@ pub struct WorkflowPolicy {
     pub overdue_after: Duration,
     pub expire_after: Duration,
     pub default_grace_days: u32,
+    /// `--bulk-threshold`: requests an hour may bring without a second admin; `None` for the
+    /// default ([`bulk::blast_radius`]).
+    pub bulk_threshold: Option<usize>,
 }
 
 impl Default for WorkflowPolicy {
@@ -44,6 +48,7 @@ impl Default for WorkflowPolicy {
             overdue_after: Duration::hours(48),
             expire_after: Duration::days(14),
             default_grace_days: 30,
+            bulk_threshold: None,
         }
     }
 }
@@ -64,6 +69,8 @@ pub enum WorkflowError {
     Conflict(String),
     #[error("No request #{0}.")]
     NotFound(i64),
+    #[error("No bulk batch #{0}.")]
+    NoBatch(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -209,16 +216,31 @@ impl Filed {
     }
 }
 
+/// Whether [`Workflow::file_or_check`] files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    File,
+    Check,
+}
+
+/// What [`Workflow::file_or_check`] came to.
+enum Checked {
+    Filed(Box<Filed>),
+    /// Every check passed: filing would file a request for this user.
+    WouldFile(UserId),
+}
+
 /// The longest external reference.
 const MAX_EXTERNAL_REF: usize = 200;
 
 /// The user `new` names: by objectGUID (`user_id`), or by `user`, which may be an objectGUID, a
-/// sAMAccountName or a user principal name.
+/// sAMAccountName, a user principal name or an employeeID.
 fn named_user<'a>(
     directory: &'a Snapshot,
     new: &NewRequest,
 ) -> Result<&'a Arc<DirectoryUser>, WorkflowError> {
-    // Every user the name may mean: a sAMAccountName can repeat across domains.
+    // Every user the name may mean: a sAMAccountName can repeat across domains, an
+    // employeeID across a merger's two HR systems.
     let by_name = |name: &str| -> Vec<&'a Arc<DirectoryUser>> {
         let name = name.trim();
         if let Ok(id) = name.parse::<UserId>() {
@@ -230,6 +252,7 @@ fn named_user<'a>(
             .filter(|u| {
                 u.ad.sam_account_name.eq_ignore_ascii_case(name)
                     || u.ad.user_principal_name.eq_ignore_ascii_case(name)
+                    || u.ad.employee_id.as_deref() == Some(name)
             })
             .collect()
     };
@@ -249,20 +272,20 @@ fn named_user<'a>(
             [] => Err(refused(
                 "user",
                 format!(
-                    "No user '{name}' in the directory (by objectGUID, sAMAccountName or user principal name)."
+                    "No user '{name}' in the directory (by objectGUID, sAMAccountName, user principal name or employeeID)."
                 ),
             )),
             several => Err(refused(
                 "user",
                 format!(
-                    "'{name}' names {} users (a sAMAccountName in several domains): send the user principal name or the objectGUID.",
+                    "'{name}' names {} users (a sAMAccountName in several domains, or a shared employeeID): send the user principal name or the objectGUID.",
                     several.len()
                 ),
             )),
         },
         (None, None) => Err(refused(
             "user_id",
-            "Name the user: user_id (the objectGUID), or user (sAMAccountName or user principal name).",
+            "Name the user: user_id (the objectGUID), or user (sAMAccountName, user principal name or employeeID).",
         )),
     }
 }
@@ -400,6 +423,25 @@ impl Workflow {
         directory: &Snapshot,
         exclusions: &ReportConfig,
     ) -> Result<Filed, WorkflowError> {
+        match self
+            .file_or_check(by, new, directory, exclusions, Mode::File)
+            .await?
+        {
+            Checked::Filed(filed) => Ok(*filed),
+            Checked::WouldFile(_) => unreachable!("filing files"),
+        }
+    }
+
+    /// Every check [`Workflow::file`] makes; with [`Mode::Check`], stops short of filing and
+    /// says which user it would file for.
+    async fn file_or_check(
+        &self,
+        by: &str,
+        new: NewRequest,
+        directory: &Snapshot,
+        exclusions: &ReportConfig,
+        mode: Mode,
+    ) -> Result<Checked, WorkflowError> {
         let external_ref = new
             .external_ref
             .as_deref()
@@ -419,7 +461,10 @@ impl Workflow {
         if let Some(reference) = external_ref
             && let Some(id) = self.filed_as(self.store.pool(), by, reference).await?
         {
-            return self.filed_before(id, reference, user.id).await;
+            return self
+                .filed_before(id, reference, user.id)
+                .await
+                .map(|filed| Checked::Filed(Box::new(filed)));
         }
         let name = &user.ad.display_name;
         if let Some(why) = cannot_file(user, exclusions) {
@@ -511,7 +556,10 @@ impl Workflow {
             && let Some(id) = self.filed_as(&mut *write.tx, by, reference).await?
         {
             drop(write);
-            return self.filed_before(id, reference, user.id).await;
+            return self
+                .filed_before(id, reference, user.id)
+                .await
+                .map(|filed| Checked::Filed(Box::new(filed)));
         }
         let open = sqlx::query(&format!(
             "SELECT id, state, requested_by FROM requests WHERE user_id = ? AND {}",
@@ -528,6 +576,9 @@ impl Workflow {
                 state.label(),
                 open.try_get::<String, _>("requested_by")?
             )));
+        }
+        if mode == Mode::Check {
+            return Ok(Checked::WouldFile(user.id));
         }
         let effective_at = new.effective_at.unwrap_or(now);
         let id: i64 = sqlx::query_scalar(
@@ -586,60 +637,7 @@ impl Workflow {
         notify::emit(&mut write, now, Some(id), Notice::RequestFiled).await?;
         self.commit(write).await?;
         let view = self.get(id).await?.ok_or(WorkflowError::NotFound(id))?;
-        Ok(Filed::New(view))
-    }
-
-    /// Files one request per user of `bulk`, each checked as if filed alone, and says what became
-    /// of each. A refusal stops only its own user; a store failure stops the batch (the users
-    /// already filed then show as "already has an open request" when it is sent again).
-    /// The blast-radius limit (a batch held for a second admin) belongs here.
-    pub async fn create_many(
-        &self,
-        by: &str,
-        bulk: NewBulkRequest,
-        directory: &Snapshot,
-        exclusions: &ReportConfig,
-    ) -> Result<BulkOutcome, WorkflowError> {
-        if bulk.user_ids.is_empty() || bulk.user_ids.len() > MAX_BULK {
-            return Err(refused(
-                "user_ids",
-                format!("Name from 1 to {MAX_BULK} users."),
-            ));
-        }
-        let mut results = Vec::with_capacity(bulk.user_ids.len());
-        for &user_id in &bulk.user_ids {
-            let new = NewRequest {
-                user_id: Some(user_id),
-                user: None,
-                external_ref: None,
-                reason: bulk.reason,
-                reason_text: bulk.reason_text.clone(),
-                urgency: bulk.urgency,
-                effective_at: bulk.effective_at,
-                grace_days: bulk.grace_days,
-                protected_override: None,
-            };
-            let display_name = directory.user(user_id).map(|u| u.ad.display_name.clone());
-            let (request, refused) = match self.create(by, new, directory, exclusions).await {
-                Ok(view) => (Some(view.id), None),
-                Err(WorkflowError::Refused { message, .. } | WorkflowError::Conflict(message)) => {
-                    (None, Some(message))
-                }
-                Err(other) => return Err(other),
-            };
-            results.push(BulkResult {
-                user_id,
-                display_name,
-                request,
-                refused,
-            });
-        }
-        let filed = results.iter().filter(|r| r.request.is_some()).count();
-        Ok(BulkOutcome {
-            refused: results.len() - filed,
-            filed,
-            results,
-        })
+        Ok(Checked::Filed(Box::new(Filed::New(view))))
     }
 
     /// One page of the requests `show` selects, and how many there are in all: newest first, with

@@ -15,8 +15,9 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 /// Every attribute a user read asks for.
-pub const USER_ATTRIBUTES: [&str; 19] = [
+pub const USER_ATTRIBUTES: [&str; 20] = [
     "objectGUID",
+    "employeeID",
     "sAMAccountName",
     "userPrincipalName",
     "displayName",
@@ -317,6 +318,11 @@ pub fn user(entry: &Entry, mapping: &Mapping<'_>) -> Result<DirectoryUser, Strin
         distinguished_name: entry.dn.clone(),
         department: entry.text("department").unwrap_or_default().to_owned(),
         title: entry.text("title").unwrap_or_default().to_owned(),
+        employee_id: entry
+            .text("employeeID")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned),
         manager: entry
             .text("manager")
             .and_then(|dn| (mapping.user_by_dn)(&normalise_dn(dn))),

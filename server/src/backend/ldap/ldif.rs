@@ -121,6 +121,9 @@ pub fn lab(users: &[DirectoryUser], base_dn: &str) -> Result<Lab, String> {
         if !ad.title.is_empty() {
             line(&mut out, "title", &ad.title);
         }
+        if let Some(employee_id) = &ad.employee_id {
+            line(&mut out, "employeeID", employee_id);
+        }
         line(&mut out, "mail", &ad.user_principal_name);
         if let Some(manager) = ad.manager.and_then(|m| dn_of.get(&m)) {
             line(&mut out, "manager", manager);

@@ -199,6 +199,8 @@ impl Generator {
             display_name,
             department: dept.name.to_owned(),
             title: title.to_owned(),
+            // The HR number: six digits, in the order people were hired into the directory.
+            employee_id: Some(format!("{:06}", 100_000 + self.users.len())),
             manager,
             account_disabled: ad_disabled_since.is_some(),
             disabled_since: ad_disabled_since,
@@ -376,6 +378,7 @@ impl Generator {
                 display_name,
                 department: "IT".to_owned(),
                 title: String::new(),
+                employee_id: None,
                 manager: None,
                 account_disabled: disabled,
                 disabled_since: disabled.then_some(enabled_at),
