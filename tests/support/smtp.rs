@@ -38,7 +38,7 @@ impl SmtpSink {
     /// each message's data.
     pub fn start(dir: &Path, port: u16, delay: Duration) -> Self {
         let python =
-            std::env::var("DEPROV_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+            std::env::var("DEPROV_TEST_SMTP_PYTHON").unwrap_or_else(|_| installed_python());
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp-sink.py");
         let mut child = Command::new(&python)
             .arg(script)
@@ -128,6 +128,27 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The Python of the aiosmtpd virtualenv scripts/setup.sh installs (`aiosmtpd-VERSION` in the
+/// tools folder), for a `cargo test` or `cargo bench` run outside scripts/test.sh.
+fn installed_python() -> String {
+    let tools = std::env::var("DEPROV_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/deprov-tools")
+        });
+    std::fs::read_dir(&tools)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("aiosmtpd-"))
+        })
+        .map(|path| path.join("bin/python"))
+        .find(|python| python.exists())
+        .map_or_else(|| "python3".to_owned(), |p| p.display().to_string())
 }
 
 /// The mails stored in `dir`.

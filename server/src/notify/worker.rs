@@ -9,6 +9,7 @@ use super::webhook::{Poster, Webhook};
 use super::{Event, Notice};
 use crate::store::{Store, StoreError};
 use deprov_wire::notify::Channel;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use time::OffsetDateTime;
 
 /// Deliveries sent per round before new events are fanned out again.
 const ROUND: i64 = 100;
+/// Deliveries sent at once.
+const IN_FLIGHT: usize = 8;
 /// The longest sleep: also how soon the daily digest is noticed to be due.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -106,8 +109,15 @@ impl Dispatcher {
         let (findings, single): (Vec<Due>, Vec<Due>) = due.into_iter().partition(|d| {
             d.channel == Channel::Mail && matches!(d.event.notice, Notice::HighRiskFinding { .. })
         });
-        for delivery in single {
-            let outcome = self.send(&delivery).await;
+        // Several at once: a relay or a webhook answers each in tens of milliseconds, mostly
+        // waiting (lettre's pool keeps a connection per delivery in flight).
+        let mut sent = futures_util::stream::iter(single)
+            .map(|delivery| async move {
+                let outcome = self.send(&delivery).await;
+                (delivery, outcome)
+            })
+            .buffer_unordered(IN_FLIGHT);
+        while let Some((delivery, outcome)) = sent.next().await {
             self.settle(&[&delivery], outcome).await?;
         }
         self.deliver_digests(findings).await
