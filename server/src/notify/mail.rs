@@ -16,6 +16,34 @@ use std::time::Duration;
 /// Findings listed one by one in a digest; the rest are counted.
 const DIGEST_LISTED: usize = 50;
 
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Security {
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+    /// `smtp://` to another machine: STARTTLS, or no mail (a relay that does not offer it is
+    /// refused rather than sent passwords and leavers' names in clear).
+    StartTls,
+    /// `smtp://` to this machine: STARTTLS when offered; clear text never leaves the host.
+    StartTlsIfOffered,
+}
+
+/// The protection and default port for `scheme` to `host`.
+fn security(scheme: &str, host: &str) -> Result<(Security, u16), String> {
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match scheme {
+        "smtps" => Ok((Security::Tls, 465)),
+        "smtp" if loopback => Ok((Security::StartTlsIfOffered, 25)),
+        "smtp" => Ok((Security::StartTls, 587)),
+        other => Err(format!(
+            "the scheme is smtp:// (STARTTLS) or smtps:// (TLS), not {other}://"
+        )),
+    }
+}
+
 /// An SMTP relay and the sender's address.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -49,21 +77,14 @@ impl Mailer {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let tls = TlsParameters::new(host.clone())
+        let (security, default_port) =
+            security(parsed.scheme(), &host).map_err(|why| format!("--smtp-url {url}: {why}"))?;
+        let parameters = TlsParameters::new(host.clone())
             .map_err(|e| format!("--smtp-url {url}: cannot set up TLS: {e}"))?;
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        let (tls, default_port) = match parsed.scheme() {
-            "smtps" => (Tls::Wrapper(tls), 465),
-            "smtp" if loopback => (Tls::Opportunistic(tls), 25),
-            "smtp" => (Tls::Required(tls), 587),
-            other => {
-                return Err(format!(
-                    "--smtp-url {url}: the scheme is smtp:// (STARTTLS) or smtps:// (TLS), not {other}://"
-                ));
-            }
+        let tls = match security {
+            Security::Tls => Tls::Wrapper(parameters),
+            Security::StartTls => Tls::Required(parameters),
+            Security::StartTlsIfOffered => Tls::Opportunistic(parameters),
         };
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(format!(
@@ -274,5 +295,48 @@ impl Mailer {
             self.public_url
         ));
         (subject, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mailer, Security, security};
+
+    #[test]
+    fn clear_text_never_leaves_the_machine() {
+        assert_eq!(
+            security("smtp", "mail.contoso.com"),
+            Ok((Security::StartTls, 587))
+        );
+        assert_eq!(security("smtp", "10.0.0.5"), Ok((Security::StartTls, 587)));
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            assert_eq!(
+                security("smtp", host),
+                Ok((Security::StartTlsIfOffered, 25)),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            security("smtps", "mail.contoso.com"),
+            Ok((Security::Tls, 465))
+        );
+        assert!(security("http", "mail.contoso.com").is_err());
+    }
+
+    #[test]
+    fn a_bad_setting_is_refused_with_its_flag() {
+        let url =
+            |u: &str| Mailer::new(u, "deprov@contoso.com", None, "https://deprov").unwrap_err();
+        assert!(url("smtp://user:secret@mail.contoso.com").contains("--smtp-user"));
+        assert!(url("imap://mail.contoso.com").contains("smtps://"));
+        assert!(url("not a url").starts_with("--smtp-url"));
+        let from = Mailer::new(
+            "smtp://127.0.0.1:25",
+            "not an address",
+            None,
+            "https://deprov",
+        )
+        .unwrap_err();
+        assert!(from.starts_with("--smtp-from"), "{from}");
     }
 }

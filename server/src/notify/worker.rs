@@ -223,8 +223,101 @@ pub fn idempotency_key(event: &Event, recipient: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::RetryPolicy;
+    use super::{Dispatcher, RetryPolicy};
+    use crate::notify::routes::Routes;
+    use crate::notify::webhook::{Poster, Webhook};
+    use crate::notify::{Notice, emit, outbox};
+    use crate::store::Store;
+    use deprov_wire::notify::DeliveryState;
     use std::time::Duration;
+
+    /// A dispatcher with one webhook at a port nothing listens on, giving up after `give_up_after`.
+    async fn unreachable_hook(data: &std::path::Path, give_up_after: time::Duration) -> Dispatcher {
+        let store = Store::open(data).await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let secret = data.join("hook.secret");
+        std::fs::write(&secret, "0123456789abcdef").unwrap();
+        Dispatcher {
+            store,
+            routes: Routes {
+                mail: false,
+                security: None,
+                webhooks: vec![url.clone()],
+            },
+            mailer: None,
+            webhooks: vec![Webhook::new(&url, &secret).unwrap()],
+            poster: Poster::new().unwrap(),
+            retry: RetryPolicy {
+                first: Duration::from_secs(60),
+                give_up_after,
+                ..RetryPolicy::default()
+            },
+            digest_every: time::Duration::hours(1),
+        }
+    }
+
+    async fn raise(dispatcher: &Dispatcher) {
+        let mut write = dispatcher.store.write().await.unwrap();
+        let notice = Notice::BatchHeld {
+            batch: 1,
+            filed_by: "manager".into(),
+            users: 30,
+        };
+        emit(&mut write, time::OffsetDateTime::now_utc(), None, notice)
+            .await
+            .unwrap();
+        write.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_waits_for_its_retry_and_is_given_up_a_day_after_the_event() {
+        let data = tempfile::tempdir().unwrap();
+        let dispatcher = unreachable_hook(data.path(), time::Duration::days(1)).await;
+        raise(&dispatcher).await;
+        let sleep = dispatcher.round().await.unwrap();
+        let page = outbox::list(&dispatcher.store, None, 0, 10).await.unwrap();
+        let delivery = &page.deliveries[0];
+        assert_eq!(
+            (delivery.state, delivery.attempts),
+            (DeliveryState::Pending, 1)
+        );
+        assert!(
+            delivery
+                .last_status
+                .as_deref()
+                .unwrap()
+                .starts_with("not sent")
+        );
+        let next = delivery.next_attempt_at.unwrap() - delivery.last_attempt_at.unwrap();
+        assert_eq!(next.whole_seconds(), 60, "the first wait");
+        assert!(
+            sleep <= Duration::from_secs(30),
+            "the worker wakes to look again"
+        );
+        dispatcher.round().await.unwrap();
+        let page = outbox::list(&dispatcher.store, None, 0, 10).await.unwrap();
+        assert_eq!(page.deliveries[0].attempts, 1, "not tried before its time");
+
+        let data = tempfile::tempdir().unwrap();
+        let dispatcher = unreachable_hook(data.path(), time::Duration::ZERO).await;
+        raise(&dispatcher).await;
+        dispatcher.round().await.unwrap();
+        let page = outbox::list(&dispatcher.store, None, 0, 10).await.unwrap();
+        let delivery = &page.deliveries[0];
+        assert_eq!(delivery.state, DeliveryState::GaveUp);
+        assert!(delivery.next_attempt_at.is_none());
+        let status = delivery.last_status.as_deref().unwrap();
+        assert!(
+            status.starts_with("gave up after a day of failures; the last: not sent"),
+            "{status}"
+        );
+        assert_eq!(page.pending, 0);
+    }
 
     #[test]
     fn waits_double_up_to_the_longest() {
