@@ -316,6 +316,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_STEP_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub step_timeout_secs: u64,
 
+    /// This instance's name on the operations it runs (default: the host name). Keep it across
+    /// restarts, so a restarted instance settles what it left running at once; give each
+    /// instance sharing a database its own.
+    #[arg(long, env = "DEPROV_INSTANCE_ID", value_name = "NAME")]
+    pub instance_id: Option<String>,
+
     /// Requests an hour may bring by bulk filing before a batch is held for a second admin
     /// (default: 20, or 1% of the directory, whichever is lower).
     #[arg(long, env = "DEPROV_BULK_THRESHOLD", value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
@@ -369,6 +375,7 @@ impl ServeConfig {
             expire_days: 14,
             step_timeout_secs: 2,
             bulk_threshold: None,
+            instance_id: None,
         }
     }
 
@@ -387,6 +394,21 @@ impl ServeConfig {
             default_grace_days: self.grace_days,
             bulk_threshold: self.bulk_threshold,
             ..Default::default()
+        }
+    }
+
+    /// How this instance leases the operations it runs.
+    pub fn lease(&self) -> crate::execution::Lease {
+        let holder = self.instance_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|name| name.trim().to_owned())
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "deprov".to_owned())
+        });
+        crate::execution::Lease {
+            holder: holder.into(),
+            lasts: crate::execution::Lease::DEFAULT,
         }
     }
 

@@ -169,7 +169,8 @@ impl Portal {
             workflow.clone(),
             directory.clone(),
             std::time::Duration::from_secs(config.step_timeout_secs),
-        );
+        )
+        .leasing(config.lease());
         // Before serving: an operation a crash cut off is settled, never left "running".
         executor
             .recover()

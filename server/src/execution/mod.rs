@@ -229,6 +229,36 @@ pub struct Executor {
     /// Operations this process started or retried and whose driver has not ended (it may not
     /// have begun yet): the periodic settling leaves them alone.
     claimed: Arc<Mutex<HashSet<i64>>>,
+    /// Whose leases this process holds, and for how long each renewal lasts.
+    lease: Lease,
+}
+
+/// This instance's name on the operations it drives, and how long a lease lasts unrenewed.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Stable across restarts (`--instance-id`): a restarted instance settles its own
+    /// operations at once, another instance's only once their lease has lapsed.
+    pub holder: Arc<str>,
+    pub lasts: Duration,
+}
+
+impl Lease {
+    /// Leases last this long unrenewed; a driver renews at a third of it.
+    pub const DEFAULT: Duration = Duration::from_secs(30);
+
+    /// When a lease taken or renewed now runs out.
+    fn until(&self, now: OffsetDateTime) -> String {
+        stamp(now + self.lasts)
+    }
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Self {
+            holder: "deprov".into(),
+            lasts: Self::DEFAULT,
+        }
+    }
 }
 
 impl Executor {
@@ -249,7 +279,15 @@ impl Executor {
             changes: broadcast::channel(256).0,
             driving: Arc::default(),
             claimed: Arc::default(),
+            lease: Lease::default(),
         }
+    }
+
+    /// The same executor, holding leases as `lease` says (another instance's name, a shorter
+    /// lease in tests).
+    pub fn leasing(mut self, lease: Lease) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// The shell, or the read-only refusal when none is configured.
@@ -694,13 +732,16 @@ impl Executor {
             return Err(changed_meanwhile(&request));
         }
         let operation_id: i64 = sqlx::query_scalar(
-            "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at) VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
+            "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at, lease_holder, \
+             lease_expires_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(id)
         .bind(operation.as_str())
         .bind(by)
         .bind(by)
         .bind(stamp(wall))
+        .bind(&*self.lease.holder)
+        .bind(self.lease.until(wall))
         .fetch_one(&mut *write.tx)
         .await?;
         for (position, step) in steps.iter().enumerate() {
@@ -799,9 +840,14 @@ impl Executor {
         if !claim(&mut write, id, version, wall).await? {
             return Err(changed_meanwhile(&request));
         }
-        sqlx::query("UPDATE operations SET state = 'running', driven_by = ?, finished_at = NULL WHERE id = ?")
-            .bind(by)
-            .bind(operation_id)
+        sqlx::query(
+            "UPDATE operations SET state = 'running', driven_by = ?, finished_at = NULL, lease_holder = ?, \
+             lease_expires_at = ? WHERE id = ?",
+        )
+        .bind(by)
+        .bind(&*self.lease.holder)
+        .bind(self.lease.until(wall))
+        .bind(operation_id)
             .execute(&mut *write.tx)
             .await?;
         // The failed step runs again; its last error stays readable in the note.
@@ -877,6 +923,62 @@ impl Executor {
         let Some((request_id, by)) = row else {
             return Ok(());
         };
+        // The lease is renewed for as long as this future runs: a process that dies stops
+        // renewing, and another instance may then settle the operation.
+        tokio::select! {
+            driven = self.drive_steps(operation_id, request_id, &by) => driven,
+            renewal = self.renew_lease(operation_id) => renewal,
+        }
+    }
+
+    /// Renews this instance's lease on `operation_id` at a third of its length, until the
+    /// future is dropped; returns only if the store fails.
+    async fn renew_lease(&self, operation_id: i64) -> Result<(), ExecutionError> {
+        let mut tick = tokio::time::interval(self.lease.lasts / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let mut write = self.store.write().await?;
+            let renewed = sqlx::query(
+                "UPDATE operations SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_holder = ?",
+            )
+            .bind(self.lease.until(OffsetDateTime::now_utc()))
+            .bind(operation_id)
+            .bind(&*self.lease.holder)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected()
+                == 1;
+            let holder: Option<String> = if renewed {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "SELECT lease_holder FROM operations WHERE id = ? AND state = 'running'",
+                )
+                .bind(operation_id)
+                .fetch_optional(&mut *write.tx)
+                .await?
+                .flatten()
+            };
+            write.commit().await?;
+            // Still running under another holder: this process stalled past its lease and the
+            // operation was taken over. Stop here rather than run a step twice.
+            if let Some(other) = holder.filter(|h| *h != *self.lease.holder) {
+                tracing::warn!(operation_id, %other, "lost the lease on an operation; stopping its driver");
+                return Err(ExecutionError::Conflict(format!(
+                    "Operation {operation_id} was taken over by {other} after this instance's lease lapsed."
+                )));
+            }
+        }
+    }
+
+    /// The steps of `operation_id` from the first not done, as [`Executor::drive`] runs them.
+    async fn drive_steps(
+        &self,
+        operation_id: i64,
+        request_id: i64,
+        by: &str,
+    ) -> Result<(), ExecutionError> {
         let request = self.request(request_id).await?;
         for step in self.steps(operation_id).await? {
             match step.state {
@@ -885,12 +987,12 @@ impl Executor {
                 // Left by something else: stop and let a person look.
                 _ => return self.finish_operation(request_id, operation_id, false).await,
             }
-            if !self.mark_running(request_id, &step, &by).await? {
+            if !self.mark_running(request_id, &step, by).await? {
                 return Ok(()); // another driver took it
             }
             let outcome = self.run_step(&request, operation_id, &step).await;
             let failed = outcome.state != StepState::Done;
-            self.finish_step(request_id, &step, StepState::Running, &by, outcome)
+            self.finish_step(request_id, &step, StepState::Running, by, outcome)
                 .await?;
             if failed {
                 return self.finish_operation(request_id, operation_id, false).await;
@@ -1235,6 +1337,7 @@ impl Executor {
     ///
     /// Also run periodically: an operation marked running that no task of this process drives
     /// (its driver stopped on a storage error) is settled the same way instead of staying stuck.
+    /// An operation another instance leases is left to it while it renews the lease.
     pub async fn recover(&self) -> Result<usize, ExecutionError> {
         let running: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, request_id FROM operations WHERE state = 'running' ORDER BY id",
@@ -1256,7 +1359,12 @@ impl Executor {
             .into_iter()
             .filter(|(operation, _)| !driven.contains(operation))
             .collect();
+        let mut settled = 0;
         for &(operation_id, request_id) in &running {
+            if !self.take_over(operation_id).await? {
+                continue; // another instance holds it and is alive
+            }
+            settled += 1;
             let request = self.request(request_id).await?;
             let steps = self.steps(operation_id).await?;
             for step in steps.iter().filter(|s| s.state == StepState::Running) {
@@ -1280,7 +1388,29 @@ impl Executor {
                 "settled an operation a restart cut off"
             );
         }
-        Ok(running.len())
+        Ok(settled)
+    }
+
+    /// Takes the lease on running operation `operation_id` if nobody alive holds it: no holder,
+    /// this instance (before a restart), or a lease that has lapsed. The check and the take are
+    /// one write, so two instances never both take it.
+    async fn take_over(&self, operation_id: i64) -> Result<bool, ExecutionError> {
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let taken = sqlx::query(
+            "UPDATE operations SET lease_holder = ?1, lease_expires_at = ?2 WHERE id = ?3 AND state = 'running' \
+             AND (lease_holder IS NULL OR lease_holder = ?1 OR julianday(lease_expires_at) < julianday(?4))",
+        )
+        .bind(&*self.lease.holder)
+        .bind(self.lease.until(now))
+        .bind(operation_id)
+        .bind(stamp(now))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected()
+            == 1;
+        write.commit().await?;
+        Ok(taken)
     }
 
     /// Checks every verification that is due by the deployment's clock: reads the user and

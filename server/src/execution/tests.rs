@@ -543,6 +543,86 @@ async fn the_periodic_settling_leaves_a_started_operation_alone_and_settles_an_a
     );
 }
 
+/// Instance `holder` of the portal on the rig's store and deployment, leasing for `lasts`, with
+/// a step limit long enough for a hang to outlast the lease.
+fn instance(rig: &Rig, holder: &str, lasts: Duration) -> Executor {
+    Executor::new(
+        rig.store.clone(),
+        &Deployment::simulated(Arc::clone(&rig.sim)),
+        rig.workflow.clone(),
+        rig.directory.clone(),
+        Duration::from_secs(10),
+    )
+    .leasing(Lease {
+        holder: holder.into(),
+        lasts,
+    })
+}
+
+async fn step_state(rig: &Rig, position: i64) -> String {
+    sqlx::query_scalar("SELECT state FROM steps WHERE position = ?")
+        .bind(position)
+        .fetch_one(rig.store.pool())
+        .await
+        .unwrap()
+}
+
+/// Two instances on one database: B leaves A's running operation alone while A renews its lease,
+/// and settles it (by reading the user back, never by running the step again) once A has died
+/// and the lease has lapsed.
+#[tokio::test]
+async fn another_instance_settles_an_operation_only_after_its_lease_lapses() {
+    let rig = rig().await;
+    let lease = Duration::from_millis(600);
+    let a = instance(&rig, "instance-a", lease);
+    let b = instance(&rig, "instance-b", lease);
+    let (id, version) = rig.approved(Urgency::Standard).await;
+    rig.fault("Set-CsUser", FaultKind::Hang);
+    let op = started(
+        a.begin(id, Operation::StageOne, "admin", version, None, None)
+            .await
+            .unwrap(),
+    );
+    let driver = {
+        let a = a.clone();
+        tokio::spawn(async move { a.drive(op).await })
+    };
+    while step_state(&rig, 1).await != "running" {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A is alive, hung in the call, renewing: twice the lease later, B still keeps off.
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(b.recover().await.unwrap(), 0, "A's lease is alive");
+    assert_eq!(step_state(&rig, 1).await, "running");
+
+    // A dies (its task, heartbeat included, is gone); once the lease lapses, B takes over.
+    driver.abort();
+    let _ = driver.await;
+    assert_eq!(b.recover().await.unwrap(), 0, "not before the lease lapses");
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert_eq!(b.recover().await.unwrap(), 1);
+    let holder: String = sqlx::query_scalar("SELECT lease_holder FROM operations WHERE id = ?")
+        .bind(op)
+        .fetch_one(rig.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(holder, "instance-b");
+    let view = b.view(id).await.unwrap();
+    let step = &view.operations[0].steps[1];
+    assert_eq!(step.state, StepState::Failed, "the hang changed nothing");
+    assert_eq!(step.attempts, 1, "settled by reading, not by running again");
+    assert_eq!(view.request.state, RequestState::Failed);
+    assert_eq!(a.recover().await.unwrap(), 0, "settled once");
+
+    // B retries and finishes it; A, restarted under its own name, would find nothing to do.
+    let op = b.retry(id, "admin", view.request.version).await.unwrap();
+    b.drive(op).await.unwrap();
+    assert_eq!(
+        rig.workflow.get(id).await.unwrap().unwrap().state,
+        RequestState::StageOneDone
+    );
+}
+
 /// The operation `begun` started (these tests never need a second admin).
 fn started(begun: Begun) -> i64 {
     match begun {
