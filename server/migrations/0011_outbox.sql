@@ -34,6 +34,9 @@ CREATE TABLE deliveries (
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'gave_up')),
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
+    claimed_by TEXT,                            -- the instance sending it now (next_attempt_at is then
+                                                -- when the claim lapses); NULL between attempts
+    first_attempt_at TEXT,                      -- a day of failures from here, and deprov gives up
     last_attempt_at TEXT,
     last_status TEXT,                           -- "HTTP 500", "250 OK", the connection error...
     delivered_at TEXT,

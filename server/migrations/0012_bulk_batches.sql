@@ -8,8 +8,8 @@ CREATE TABLE bulk_batches (
     users TEXT NOT NULL,                        -- who they would cut off, as a JSON array of BatchUser
     limit_per_hour INTEGER NOT NULL,
     filed_in_hour INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('held', 'confirmed', 'discarded')),
-    decided_by TEXT,
+    state TEXT NOT NULL CHECK (state IN ('held', 'confirming', 'confirmed', 'discarded')),
+    decided_by TEXT,                            -- while confirming: the admin filing it
     decided_at TEXT,
     filed TEXT NOT NULL DEFAULT '[]'            -- the requests confirming filed, as a JSON array of ids
 );

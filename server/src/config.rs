@@ -161,6 +161,7 @@ impl NotifyArgs {
         &self,
         store: crate::store::Store,
         listen: SocketAddr,
+        instance: &str,
     ) -> Result<crate::notify::worker::Dispatcher, String> {
         use crate::notify::{mail::Mailer, routes::Routes, webhook, worker};
         let public_url = self
@@ -208,6 +209,7 @@ impl NotifyArgs {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(worker::Dispatcher {
             store,
+            instance: instance.to_owned(),
             routes: Routes {
                 mail: mailer.is_some(),
                 security: self.security_mail.as_ref().map(|a| a.to_lowercase()),

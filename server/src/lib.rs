@@ -134,7 +134,7 @@ impl Portal {
         let store = store::Store::open_with_key(&config.data_dir, &config.audit_key_file()).await?;
         let dispatcher = config
             .notify
-            .dispatcher(store.clone(), config.listen)
+            .dispatcher(store.clone(), config.listen, &config.lease().holder)
             .map_err(StartError::Config)?;
         if config.demo_accounts == "on" {
             demo::seed_accounts(&store, &config.data_dir)

@@ -262,6 +262,8 @@ pub struct BulkOutcome {
 pub enum BatchState {
     /// Waiting for a second admin.
     Held,
+    /// An admin confirmed it and its requests are being filed.
+    Confirming,
     /// Confirmed: its requests were filed (each still needs its approvals).
     Confirmed,
     /// Dropped by an admin or its filer: nothing was filed.
@@ -272,15 +274,21 @@ impl BatchState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Held => "held",
+            Self::Confirming => "confirming",
             Self::Confirmed => "confirmed",
             Self::Discarded => "discarded",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Held, Self::Confirmed, Self::Discarded]
-            .into_iter()
-            .find(|state| state.as_str() == s)
+        [
+            Self::Held,
+            Self::Confirming,
+            Self::Confirmed,
+            Self::Discarded,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
     }
 }
 

@@ -62,7 +62,7 @@ pub async fn fan_out(store: &Store, routes: &Routes) -> Result<usize, StoreError
     Ok(rows.len())
 }
 
-/// A delivery whose time has come.
+/// A delivery whose time has come, claimed by this instance.
 #[derive(Debug, Clone)]
 pub struct Due {
     pub id: i64,
@@ -70,35 +70,71 @@ pub struct Due {
     pub recipient: String,
     pub attempts: i64,
     pub event: Event,
-    pub raised_at: OffsetDateTime,
+    /// When it was first tried (now, for a first attempt): a day of failures from here, and
+    /// deprov gives up.
+    pub first_attempt_at: OffsetDateTime,
 }
 
-/// Deliveries pending and due at `now`, oldest first.
-pub async fn due(store: &Store, now: OffsetDateTime, limit: i64) -> Result<Vec<Due>, StoreError> {
+/// How long a claim keeps other instances off a delivery being sent: longer than any send takes.
+const CLAIM: time::Duration = time::Duration::minutes(2);
+
+/// Claims for `instance` up to `limit` deliveries due at `now`, oldest first, and returns them.
+/// Claimed in one write, so two instances never send the same delivery; one that stays claimed
+/// (its instance died mid-send) falls due again when the claim lapses, or at once when the same
+/// instance, restarted, looks again. A delivery whose event cannot be read is given up, saying so.
+pub async fn due(
+    store: &Store,
+    instance: &str,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<Due>, StoreError> {
+    let mut write = store.write().await?;
     let rows = sqlx::query(
-        "SELECT d.id, d.channel, d.recipient, d.attempts, o.payload, o.created_at FROM deliveries d \
+        "SELECT d.id, d.channel, d.recipient, d.attempts, d.first_attempt_at, o.payload FROM deliveries d \
          JOIN outbox o ON o.id = d.event_id \
-         WHERE d.state = 'pending' AND julianday(d.next_attempt_at) <= julianday(?) \
-         ORDER BY d.id LIMIT ?",
+         WHERE d.state = 'pending' AND (julianday(d.next_attempt_at) <= julianday(?1) OR d.claimed_by = ?2) \
+         ORDER BY d.id LIMIT ?3",
     )
     .bind(stamp(now))
+    .bind(instance)
     .bind(limit)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *write.tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let payload: String = row.try_get("payload")?;
-            Ok(Due {
-                id: row.try_get("id")?,
-                channel: code_in(row, "channel", Channel::parse)?,
-                recipient: row.try_get("recipient")?,
-                attempts: row.try_get("attempts")?,
-                event: serde_json::from_str(&payload)
-                    .map_err(|e| StoreError::Unreadable(format!("outbox payload: {e}")))?,
-                raised_at: stamp_in(row, "created_at")?,
-            })
-        })
-        .collect()
+    let mut due = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let payload: String = row.try_get("payload")?;
+        let event = match serde_json::from_str::<Event>(&payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(delivery = id, %error, "a delivery's event is unreadable; giving it up");
+                sqlx::query(
+                    "UPDATE deliveries SET state = 'gave_up', claimed_by = NULL, last_status = ? WHERE id = ?",
+                )
+                .bind(format!("gave up: the event is unreadable ({error})"))
+                .bind(id)
+                .execute(&mut *write.tx)
+                .await?;
+                continue;
+            }
+        };
+        sqlx::query("UPDATE deliveries SET claimed_by = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(instance)
+            .bind(stamp(now + CLAIM))
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?;
+        due.push(Due {
+            id,
+            channel: code_in(row, "channel", Channel::parse)?,
+            recipient: row.try_get("recipient")?,
+            attempts: row.try_get("attempts")?,
+            event,
+            first_attempt_at: optional_stamp_in(row, "first_attempt_at")?.unwrap_or(now),
+        });
+    }
+    write.commit().await?;
+    Ok(due)
 }
 
 /// When the next pending delivery falls due, if any.
@@ -128,23 +164,23 @@ pub enum Attempt {
     },
 }
 
-/// Records `attempt` for deliveries `ids` (a digest answers for several at once).
+/// Records what each attempt came to, all in one write.
 pub async fn record(
     store: &Store,
-    ids: &[i64],
     at: OffsetDateTime,
-    attempt: Attempt,
+    attempts: &[(i64, Attempt)],
 ) -> Result<(), StoreError> {
-    let (state, status, next, delivered_at) = match &attempt {
-        Attempt::Delivered { status } => (DeliveryState::Delivered, status, None, Some(at)),
-        Attempt::Failed { status, next } => (DeliveryState::Pending, status, Some(*next), None),
-        Attempt::GaveUp { status } => (DeliveryState::GaveUp, status, None, None),
-    };
     let mut write = store.write().await?;
-    for &id in ids {
+    for (id, attempt) in attempts {
+        let (state, status, next, delivered_at) = match attempt {
+            Attempt::Delivered { status } => (DeliveryState::Delivered, status, None, Some(at)),
+            Attempt::Failed { status, next } => (DeliveryState::Pending, status, Some(*next), None),
+            Attempt::GaveUp { status } => (DeliveryState::GaveUp, status, None, None),
+        };
         sqlx::query(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_attempt_at = ?, last_status = ?, \
-             next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ? WHERE id = ? AND state = 'pending'",
+            "UPDATE deliveries SET state = ?1, attempts = attempts + 1, last_attempt_at = ?2, last_status = ?3, \
+             next_attempt_at = COALESCE(?4, next_attempt_at), delivered_at = ?5, claimed_by = NULL, \
+             first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?6 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(stamp(at))
@@ -162,7 +198,9 @@ pub async fn record(
 pub async fn postpone(store: &Store, ids: &[i64], until: OffsetDateTime) -> Result<(), StoreError> {
     let mut write = store.write().await?;
     for &id in ids {
-        sqlx::query("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND state = 'pending'")
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = ?, claimed_by = NULL WHERE id = ? AND state = 'pending'",
+        )
             .bind(stamp(until))
             .bind(id)
             .execute(&mut *write.tx)

@@ -130,15 +130,22 @@ async fn addresses(db: &mut SqliteConnection) -> Result<Vec<Person>, StoreError>
     .bind(recent)
     .fetch_all(&mut *db)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Person {
-                name: row.try_get("name")?,
+    let mut people = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("name")?;
+        // One unreadable row must not stop every mail: that person is left out, loudly.
+        match parse_roles(&row.try_get::<String, _>("roles")?) {
+            Ok(roles) => people.push(Person {
+                name,
                 address: row.try_get("address")?,
-                roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
-            })
-        })
-        .collect()
+                roles,
+            }),
+            Err(error) => {
+                tracing::error!(%name, %error, "notifications: this person's roles are unreadable; they get no mail")
+            }
+        }
+    }
+    Ok(people)
 }
 
 /// Remembers an AD person at sign-in: their address and roles as AD says now.

@@ -56,6 +56,8 @@ impl RetryPolicy {
 /// Everything the worker needs.
 pub struct Dispatcher {
     pub store: Store,
+    /// This instance's name on the deliveries it claims.
+    pub instance: String,
     pub routes: Routes,
     pub mailer: Option<Mailer>,
     pub webhooks: Vec<Webhook>,
@@ -87,10 +89,14 @@ impl Dispatcher {
     /// Raises the daily digest if today's is not out yet, fans out, sends what is due; returns
     /// how long to sleep.
     pub async fn round(&self) -> Result<Duration, StoreError> {
-        super::digest::raise_daily(&self.store).await?;
+        // A failure here must not hold up the deliveries: it is tried again next round.
+        if let Err(error) = super::digest::raise_daily(&self.store).await {
+            tracing::warn!(%error, "notifications: could not raise the daily digest");
+        }
         loop {
             let fanned = outbox::fan_out(&self.store, &self.routes).await?;
-            let due = outbox::due(&self.store, OffsetDateTime::now_utc(), ROUND).await?;
+            let now = OffsetDateTime::now_utc();
+            let due = outbox::due(&self.store, &self.instance, now, ROUND).await?;
             if due.is_empty() && fanned == 0 {
                 break;
             }
@@ -110,16 +116,22 @@ impl Dispatcher {
             d.channel == Channel::Mail && matches!(d.event.notice, Notice::HighRiskFinding { .. })
         });
         // Several at once: a relay or a webhook answers each in tens of milliseconds, mostly
-        // waiting (lettre's pool keeps a connection per delivery in flight).
-        let mut sent = futures_util::stream::iter(single)
+        // waiting (lettre's pool keeps a connection per delivery in flight). Every send is
+        // finished before any is recorded: a failed write then loses no send already made.
+        let sent: Vec<(Due, Result<String, String>)> = futures_util::stream::iter(single)
             .map(|delivery| async move {
                 let outcome = self.send(&delivery).await;
                 (delivery, outcome)
             })
-            .buffer_unordered(IN_FLIGHT);
-        while let Some((delivery, outcome)) = sent.next().await {
-            self.settle(&[&delivery], outcome).await?;
-        }
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let now = OffsetDateTime::now_utc();
+        let attempts: Vec<(i64, Attempt)> = sent
+            .iter()
+            .map(|(delivery, outcome)| (delivery.id, self.attempt(delivery, outcome, now)))
+            .collect();
+        outbox::record(&self.store, now, &attempts).await?;
         self.deliver_digests(findings).await
     }
 
@@ -146,13 +158,19 @@ impl Dispatcher {
                 Some(mailer) => {
                     let events: Vec<Event> = deliveries.iter().map(|d| d.event.clone()).collect();
                     let (subject, body) = mailer.digest(&events);
-                    let key = idempotency_key(&events[0], &recipient);
-                    mailer.send(&recipient, &key, &subject, body).await
+                    mailer
+                        .send(&recipient, &digest_key(&events, &recipient), &subject, body)
+                        .await
                 }
                 None => Err("mail is not configured (--smtp-url)".to_owned()),
             };
-            let refs: Vec<&Due> = deliveries.iter().collect();
-            self.settle(&refs, outcome).await?;
+            // One mail answers for them all, but each is given up on its own clock.
+            let now = OffsetDateTime::now_utc();
+            let attempts: Vec<(i64, Attempt)> = deliveries
+                .iter()
+                .map(|delivery| (delivery.id, self.attempt(delivery, &outcome, now)))
+                .collect();
+            outbox::record(&self.store, now, &attempts).await?;
         }
         Ok(())
     }
@@ -184,34 +202,32 @@ impl Dispatcher {
         }
     }
 
-    /// Records what sending `deliveries` came to.
-    async fn settle(
+    /// What sending `delivery` came to: delivered, tried again later, or given up a day after
+    /// its first attempt.
+    fn attempt(
         &self,
-        deliveries: &[&Due],
-        outcome: Result<String, String>,
-    ) -> Result<(), StoreError> {
-        let Some(first) = deliveries.first() else {
-            return Ok(());
-        };
-        let now = OffsetDateTime::now_utc();
-        let attempt = match outcome {
-            Ok(status) => Attempt::Delivered { status },
-            Err(status) if now - first.raised_at >= self.retry.give_up_after => {
-                tracing::warn!(delivery = first.id, recipient = %first.recipient, %status, "notifications: gave up a delivery after a day");
+        delivery: &Due,
+        outcome: &Result<String, String>,
+        now: OffsetDateTime,
+    ) -> Attempt {
+        match outcome {
+            Ok(status) => Attempt::Delivered {
+                status: status.clone(),
+            },
+            Err(status) if now - delivery.first_attempt_at >= self.retry.give_up_after => {
+                tracing::warn!(delivery = delivery.id, recipient = %delivery.recipient, %status, "notifications: gave up a delivery after a day");
                 Attempt::GaveUp {
                     status: format!("gave up after a day of failures; the last: {status}"),
                 }
             }
             Err(status) => {
-                tracing::info!(delivery = first.id, recipient = %first.recipient, %status, "notifications: a delivery failed; it will be retried");
+                tracing::info!(delivery = delivery.id, recipient = %delivery.recipient, %status, "notifications: a delivery failed; it will be retried");
                 Attempt::Failed {
-                    status,
-                    next: now + self.retry.wait(first.attempts + 1),
+                    status: status.clone(),
+                    next: now + self.retry.wait(delivery.attempts + 1),
                 }
             }
-        };
-        let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        outbox::record(&self.store, &ids, now, attempt).await
+        }
     }
 }
 
@@ -219,6 +235,17 @@ impl Dispatcher {
 pub fn idempotency_key(event: &Event, recipient: &str) -> String {
     let digest = Sha256::digest(recipient.to_lowercase().as_bytes());
     format!("{}.{:x}", event.id, digest)[..36 + 1 + 16].to_owned()
+}
+
+/// A digest's key: the same only for the same findings to the same recipient (a retry carrying
+/// more findings is another mail, not a duplicate to drop).
+fn digest_key(events: &[Event], recipient: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(recipient.to_lowercase().as_bytes());
+    for event in events {
+        hasher.update(event.id.as_bytes());
+    }
+    format!("digest.{:x}", hasher.finalize())[..7 + 32].to_owned()
 }
 
 #[cfg(test)]
@@ -244,6 +271,7 @@ mod tests {
         std::fs::write(&secret, "0123456789abcdef").unwrap();
         Dispatcher {
             store,
+            instance: "test".into(),
             routes: Routes {
                 mail: false,
                 security: None,
@@ -272,6 +300,32 @@ mod tests {
             .await
             .unwrap();
         write.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn two_instances_never_claim_the_same_delivery() {
+        let data = tempfile::tempdir().unwrap();
+        let dispatcher = unreachable_hook(data.path(), time::Duration::days(1)).await;
+        raise(&dispatcher).await;
+        outbox::fan_out(&dispatcher.store, &dispatcher.routes)
+            .await
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let store = &dispatcher.store;
+        let a = outbox::due(store, "instance-a", now, 10).await.unwrap();
+        let b = outbox::due(store, "instance-b", now, 10).await.unwrap();
+        assert_eq!((a.len(), b.len()), (1, 0), "claimed by A");
+        // A dies mid-send: restarted under its name it takes it back at once; B only later.
+        let again = outbox::due(store, "instance-a", now, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        let later = now + time::Duration::minutes(3);
+        assert_eq!(
+            outbox::due(store, "instance-b", later, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]

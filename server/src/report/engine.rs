@@ -63,6 +63,7 @@ impl ReportHub {
             history,
             version: 0,
             last: Computed::default(),
+            unannounced: Vec::new(),
         };
         let first = engine
             .recompute()
@@ -106,6 +107,8 @@ struct Engine {
     history: VecDeque<HistoryPoint>,
     version: u64,
     last: Computed,
+    /// New high-risk findings whose events could not be written: tried again next time.
+    unannounced: Vec<Finding>,
 }
 
 impl Engine {
@@ -156,7 +159,7 @@ impl Engine {
             &|user| excepted.get(&user).cloned(),
         );
         let (added, removed) = diff(&self.last.findings, &computed.findings);
-        self.announce_high_risk(&added).await;
+        self.announce_high_risk(&added, now).await;
         let (excluded_added, excluded_removed) = diff(&self.last.excluded, &computed.excluded);
         let first = self.version == 0;
         let moved = !(added.is_empty()
@@ -234,29 +237,34 @@ impl Engine {
     /// Raises an event for each finding that newly holds at high risk, once per user, rule and
     /// start (a restart finds them all again, and announces none twice). An accepted exception
     /// takes a finding out of the report's findings, so none is raised for it.
-    async fn announce_high_risk(&self, added: &[Finding]) {
+    async fn announce_high_risk(&mut self, added: &[Finding], computed_at: time::OffsetDateTime) {
         let before: HashMap<FindingKey, Risk> = self
             .last
             .findings
             .iter()
             .map(|f| (f.key(), f.risk))
             .collect();
-        let fresh: Vec<&Finding> = added
-            .iter()
-            .filter(|f| f.risk == Risk::High && before.get(&f.key()) != Some(&Risk::High))
-            .collect();
+        let mut fresh: Vec<Finding> = std::mem::take(&mut self.unannounced);
+        fresh.extend(
+            added
+                .iter()
+                .filter(|f| f.risk == Risk::High && before.get(&f.key()) != Some(&Risk::High))
+                .cloned(),
+        );
         if fresh.is_empty() {
             return;
         }
         let raise = async {
             let mut write = self.store.write().await?;
             let now = time::OffsetDateTime::now_utc();
-            for finding in fresh {
+            for finding in &fresh {
+                // Once per occurrence: by when it began to hold, or, when that is not known, by
+                // when it was found (a restart may then announce it once more).
                 let key = format!(
                     "high_risk_finding:{}:{}:{}",
                     finding.user_id,
                     finding.rule.as_str(),
-                    finding.since.map(crate::store::stamp).unwrap_or_default()
+                    crate::store::stamp(finding.since.unwrap_or(computed_at))
                 );
                 let notice = Notice::HighRiskFinding {
                     user_id: finding.user_id,
@@ -270,7 +278,8 @@ impl Engine {
             write.commit().await
         };
         if let Err(error) = raise.await {
-            tracing::warn!(%error, "could not record new high-risk findings for notification");
+            tracing::warn!(%error, "could not record new high-risk findings for notification; trying again at the next change");
+            self.unannounced = fresh;
         }
     }
 }

@@ -26,6 +26,10 @@ pub fn blast_radius(configured: Option<usize>, users: usize) -> usize {
     configured.unwrap_or_else(|| DEFAULT_BULK_THRESHOLD.min((users / 100).max(1)))
 }
 
+/// How long a confirmation may be under way before another admin may take it over (its admin's
+/// process died mid-filing).
+const STALE_CONFIRMATION: time::Duration = time::Duration::minutes(10);
+
 /// One row of a batch: a request, or why the row could not be read.
 pub type BulkRow = Result<NewRequest, String>;
 
@@ -202,6 +206,8 @@ impl Workflow {
             }
             results.push(result);
         }
+        // Counted and filed under one gate: two batches at once cannot each fill the hour.
+        let _gate = self.bulk_gate.lock().await;
         let limit = blast_radius(self.policy.bulk_threshold, directory.users().len());
         let filed_in_hour = self
             .filed_since(OffsetDateTime::now_utc() - time::Duration::hours(1))
@@ -320,23 +326,26 @@ impl Workflow {
         Ok(batch_of(&row)?)
     }
 
-    /// Batches held, and those decided in the last week, newest first, as `reader` may see them.
+    /// Batches held or being confirmed, and those decided in the last week, newest first, as
+    /// `reader` may see them.
     pub async fn batches(&self, reader: Readable<'_>) -> Result<Vec<HeldBatch>, WorkflowError> {
         let week_ago = stamp(OffsetDateTime::now_utc() - time::Duration::days(7));
+        let filer = match reader {
+            Readable::Every => None,
+            Readable::RequestedBy(name) => Some(name),
+        };
         let rows = sqlx::query(&format!(
-            "{SELECT_BATCH} WHERE state = 'held' OR julianday(decided_at) >= julianday(?) ORDER BY id DESC LIMIT 100"
+            "{SELECT_BATCH} WHERE (state IN ('held', 'confirming') OR julianday(decided_at) >= julianday(?1)) \
+             AND (?2 IS NULL OR filed_by = ?2 COLLATE NOCASE) ORDER BY id DESC LIMIT 100"
         ))
         .bind(week_ago)
+        .bind(filer)
         .fetch_all(self.store.pool())
         .await?;
-        let batches = rows
+        Ok(rows
             .iter()
             .map(batch_of)
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(batches
-            .into_iter()
-            .filter(|b| reader.allows(&b.filed_by))
-            .collect())
+            .collect::<Result<Vec<_>, StoreError>>()?)
     }
 
     /// A second admin confirms held batch `id`: its requests are filed as its filer's, each
@@ -349,16 +358,38 @@ impl Workflow {
         exclusions: &ReportConfig,
     ) -> Result<BulkOutcome, WorkflowError> {
         let batch = self.batch(id).await?;
-        if batch.state != BatchState::Held {
-            return Err(WorkflowError::Conflict(format!(
-                "Batch #{id} is already {}.",
-                batch.state.as_str()
-            )));
-        }
         if batch.filed_by.eq_ignore_ascii_case(by) {
             return Err(WorkflowError::NotYours(format!(
                 "You filed batch #{id}: a second admin confirms it."
             )));
+        }
+        // Claimed before anything is filed: a discard or a second confirmation meanwhile is
+        // refused. A claim left by a crash mid-filing may be taken again after a while, and
+        // confirming again finds the users already filed and files the rest.
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let claimed = sqlx::query(
+            "UPDATE bulk_batches SET state = 'confirming', decided_by = ?, decided_at = ? WHERE id = ? \
+             AND (state = 'held' OR (state = 'confirming' AND julianday(decided_at) < julianday(?)))",
+        )
+        .bind(by)
+        .bind(stamp(now))
+        .bind(id)
+        .bind(stamp(now - STALE_CONFIRMATION))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected()
+            == 1;
+        write.commit().await?;
+        if !claimed {
+            let batch = self.batch(id).await?;
+            return Err(WorkflowError::Conflict(match batch.state {
+                BatchState::Confirming => format!(
+                    "Batch #{id} is being confirmed by {}.",
+                    batch.decided_by.unwrap_or_default()
+                ),
+                state => format!("Batch #{id} is already {}.", state.as_str()),
+            }));
         }
         let requests: String = sqlx::query_scalar("SELECT requests FROM bulk_batches WHERE id = ?")
             .bind(id)
@@ -396,7 +427,13 @@ impl Workflow {
         }
         let filed: Vec<i64> = results.iter().filter_map(|r| r.request).collect();
         let held = self
-            .decide_batch(id, by, BatchState::Confirmed, &filed)
+            .decide_batch(
+                id,
+                by,
+                BatchState::Confirming,
+                BatchState::Confirmed,
+                &filed,
+            )
             .await?;
         let refused = results.iter().filter(|r| r.refused.is_some()).count();
         Ok(BulkOutcome {
@@ -415,32 +452,36 @@ impl Workflow {
         admin: bool,
     ) -> Result<HeldBatch, WorkflowError> {
         let batch = self.batch(id).await?;
+        // Someone else's batch is none of a requester's business, not even that it exists.
         if !admin && !batch.filed_by.eq_ignore_ascii_case(by) {
-            return Err(WorkflowError::NotYours(format!(
-                "Batch #{id} is {}'s: they or an admin may discard it.",
-                batch.filed_by
-            )));
+            return Err(WorkflowError::NoBatch(id));
         }
-        self.decide_batch(id, by, BatchState::Discarded, &[]).await
+        self.decide_batch(id, by, BatchState::Held, BatchState::Discarded, &[])
+            .await
     }
 
+    /// Moves batch `id` from `from` to `state`, recording who and what was filed.
     async fn decide_batch(
         &self,
         id: i64,
         by: &str,
+        from: BatchState,
         state: BatchState,
         filed: &[i64],
     ) -> Result<HeldBatch, WorkflowError> {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let moved = sqlx::query(
-            "UPDATE bulk_batches SET state = ?, decided_by = ?, decided_at = ?, filed = ? WHERE id = ? AND state = 'held'",
+            "UPDATE bulk_batches SET state = ?, decided_by = ?, decided_at = ?, filed = ? WHERE id = ? AND state = ? \
+             AND (state = 'held' OR decided_by = ?)",
         )
         .bind(state.as_str())
         .bind(by)
         .bind(stamp(now))
         .bind(serde_json::json!(filed).to_string())
         .bind(id)
+        .bind(from.as_str())
+        .bind(by)
         .execute(&mut *write.tx)
         .await?;
         if moved.rows_affected() == 0 {

@@ -307,6 +307,8 @@ pub struct Workflow {
     lync_clock: LyncClock,
     /// Users with an open request, republished after every change (the report reads it).
     open: Arc<watch::Sender<OpenRequests>>,
+    /// Held by a bulk filing from counting the hour's requests to filing its own.
+    bulk_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 const MAX_REASON: usize = 2_000;
@@ -327,6 +329,7 @@ impl Workflow {
             policy,
             lync_clock,
             open: Arc::new(open),
+            bulk_gate: Arc::default(),
         };
         let mut write = workflow.store.write().await?;
         let users = open_users(&mut write).await?;
@@ -1051,7 +1054,18 @@ impl Workflow {
             // Keyed by the moment too: a stage 2 postponed and due again is announced again.
             let key = format!("{}:{id}:{since}", notice.kind());
             let mut write = self.store.write().await?;
-            if notify::emit_once(&mut write, now, Some(id), notice, Some(&key)).await? {
+            // Still so under the writer: approved or stage 2 run meanwhile is no reminder.
+            let expected = match notice {
+                Notice::RequestOverdue => RequestState::PendingApproval,
+                _ => RequestState::StageOneDone,
+            };
+            let state: String = sqlx::query_scalar("SELECT state FROM requests WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *write.tx)
+                .await?;
+            if state == expected.as_str()
+                && notify::emit_once(&mut write, now, Some(id), notice, Some(&key)).await?
+            {
                 raised += 1;
             }
             write.commit().await?;
