@@ -375,4 +375,7 @@ async fn an_hr_system_names_the_leaver_by_employee_id() {
         .await;
     assert_eq!(status, 201, "{filed}");
     assert_eq!(filed["user_id"], user.as_str());
+    // A person looking for the leaver by the same number finds them too.
+    let (_, found) = portal.get_json(&format!("/api/users?q={employee}")).await;
+    assert_eq!(found["users"][0]["id"], user.as_str(), "{found}");
 }

@@ -107,7 +107,7 @@ pub fn SearchPage() -> impl IntoView {
                     type="search"
                     autofocus
                     autocomplete="off"
-                    placeholder="Name, account name, UPN or SIP address"
+                    placeholder="Name, account name, UPN, SIP address or employee ID"
                     aria-label="Search users"
                     aria-controls="results"
                     prop:value=move || text.get()

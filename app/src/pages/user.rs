@@ -148,6 +148,7 @@ fn Detail(detail: UserDetail, refresh: impl Fn() + Send + Sync + 'static) -> imp
                 <dl>
                     <dt>"sAMAccountName"</dt><dd>{ad.sam_account_name}</dd>
                     <dt>"UPN"</dt><dd>{ad.user_principal_name}</dd>
+                    <dt>"Employee ID"</dt><dd>{ad.employee_id.unwrap_or_else(|| "none in AD".to_owned())}</dd>
                     <dt>"Distinguished name"</dt><dd class="mono">{ad.distinguished_name}</dd>
                     <dt>"Account"</dt>
                     <dd>{match ad.disabled_since {

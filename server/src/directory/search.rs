@@ -339,6 +339,11 @@ fn push_record(haystack: &mut Vec<u8>, user: &DirectoryUser) {
         haystack.push(FIELD);
         push_lowercase(haystack, &lync.sip_address.without_scheme());
     }
+    // HR knows people by their number: an employeeID finds its person.
+    if let Some(employee_id) = &user.ad.employee_id {
+        haystack.push(FIELD);
+        push_lowercase(haystack, employee_id);
+    }
 }
 
 fn push_lowercase(haystack: &mut Vec<u8>, text: &str) {

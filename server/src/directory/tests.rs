@@ -57,6 +57,7 @@ fn naive_matches(snapshot: &Snapshot, text: &str) -> usize {
             if let Some(l) = &u.lync {
                 fields.push(l.sip_address.without_scheme().to_lowercase());
             }
+            fields.extend(u.ad.employee_id.as_ref().map(|e| e.to_lowercase()));
             terms
                 .iter()
                 .all(|t| fields.iter().any(|f| f.contains(t.as_str())))
@@ -269,6 +270,7 @@ fn naive_relevance(user: &DirectoryUser, term: &str) -> Option<u8> {
     if let Some(l) = &user.lync {
         fields.push(l.sip_address.without_scheme().to_lowercase());
     }
+    fields.extend(user.ad.employee_id.as_ref().map(|e| e.to_lowercase()));
     let lhs = |f: &str| f.split('@').next().unwrap_or_default().to_owned();
     if fields
         .iter()
