@@ -25,6 +25,48 @@ async fn portal_mailing(sink_url: &str, seed: u64, security: bool) -> TestPortal
     TestPortal::spawn_with(data, config).await
 }
 
+/// A loopback port nothing listens on (yet).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The manager files a request for an ordinary user; its view.
+async fn file_one(portal: &TestPortal) -> serde_json::Value {
+    let user = ordinary_user(portal, 0).await;
+    let manager = portal.person("manager").await;
+    let (status, body) = manager
+        .post("/api/requests", Some(new_request(&user)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Waits until the mails whose subject starts with `subject` reach `expected` (sorted), then
+/// checks they reached nobody else; returns every mail so far.
+async fn mailed<const N: usize>(
+    sink: &SmtpSink,
+    subject: &str,
+    expected: [&str; N],
+) -> Vec<smtp::Mail> {
+    let to = |mails: &[smtp::Mail]| -> Vec<String> {
+        let mut to: Vec<String> = mails
+            .iter()
+            .filter(|m| m.subject.starts_with(subject))
+            .flat_map(|m| m.rcpt_tos.iter().cloned())
+            .collect();
+        to.sort();
+        to
+    };
+    let mails = sink
+        .wait_for(subject, Duration::from_secs(20), |mails| {
+            to(mails).len() >= N
+        })
+        .await;
+    assert_eq!(to(&mails), expected, "who was told of {subject:?}");
+    mails
+}
+
 /// Waits until `done` holds for the admin's delivery log.
 async fn wait_for_deliveries(
     portal: &TestPortal,
@@ -52,39 +94,21 @@ async fn the_right_people_get_the_right_mails_with_links_that_open_the_request()
     let folder = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(folder.path(), 0, Duration::ZERO);
     let portal = portal_mailing(&sink.url(), 4, true).await;
-    let user = ordinary_user(&portal, 0).await;
-    let manager = portal.person("manager").await;
-    let (status, body) = manager
-        .post("/api/requests", Some(new_request(&user)))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = file_one(&portal).await;
     let id = body["id"].as_i64().unwrap();
 
     // Filed: every approver but the filer hears, and nobody else.
     let waiting = format!("Request #{id} waits for your approval");
-    let mails = sink
-        .wait_for("the approvers' mails", Duration::from_secs(20), |mails| {
-            mails
-                .iter()
-                .filter(|m| m.subject.starts_with(&waiting))
-                .count()
-                >= 3
-        })
-        .await;
-    let mut told: Vec<&str> = mails
-        .iter()
-        .filter(|m| m.subject.starts_with(&waiting))
-        .flat_map(|m| m.rcpt_tos.iter().map(String::as_str))
-        .collect();
-    told.sort();
-    assert_eq!(
-        told,
+    let mails = mailed(
+        &sink,
+        &waiting,
         [
             "approver2@test.example",
             "approver@test.example",
-            "everyone@test.example"
-        ]
-    );
+            "everyone@test.example",
+        ],
+    )
+    .await;
     let mail = smtp::to(&mails, &mail_address("approver"))
         .into_iter()
         .find(|m| m.subject.starts_with(&waiting))
@@ -114,29 +138,16 @@ async fn the_right_people_get_the_right_mails_with_links_that_open_the_request()
         .await;
     assert_eq!(status, 200, "{body}");
     let approved = format!("Request #{id} approved");
-    let mails = sink
-        .wait_for("the approval's mails", Duration::from_secs(20), |mails| {
-            mails
-                .iter()
-                .filter(|m| m.subject.starts_with(&approved))
-                .count()
-                >= 3
-        })
-        .await;
-    let mut told: Vec<&str> = mails
-        .iter()
-        .filter(|m| m.subject.starts_with(&approved))
-        .flat_map(|m| m.rcpt_tos.iter().map(String::as_str))
-        .collect();
-    told.sort();
-    assert_eq!(
-        told,
+    let mails = mailed(
+        &sink,
+        &approved,
         [
             "admin@test.example",
             "everyone@test.example",
-            "manager@test.example"
-        ]
-    );
+            "manager@test.example",
+        ],
+    )
+    .await;
     let to_manager = smtp::to(&mails, &mail_address("manager"));
     assert!(
         to_manager[0].body.contains("approver approved request"),
@@ -217,17 +228,9 @@ async fn the_right_people_get_the_right_mails_with_links_that_open_the_request()
 
 #[tokio::test]
 async fn a_stopped_smtp_server_delays_mail_without_losing_it() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let portal = portal_mailing(&format!("smtp://127.0.0.1:{port}"), 5, true).await;
-    let user = ordinary_user(&portal, 0).await;
-    let manager = portal.person("manager").await;
-    let (status, body) = manager
-        .post("/api/requests", Some(new_request(&user)))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    file_one(&portal).await;
 
     let to_approver = |log: &serde_json::Value| {
         log["deliveries"]
@@ -355,12 +358,7 @@ async fn a_webhook_answering_500_three_times_gets_the_event_on_the_fourth_try_on
     config.notify.webhooks = vec![url.clone()];
     config.notify.webhook_secret_files = vec![secret];
     let portal = TestPortal::spawn_with(data, config).await;
-    let user = ordinary_user(&portal, 0).await;
-    let manager = portal.person("manager").await;
-    let (status, body) = manager
-        .post("/api/requests", Some(new_request(&user)))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = file_one(&portal).await;
     let id = body["id"].as_i64().unwrap();
 
     let filed = |received: &Received| {
@@ -504,18 +502,9 @@ async fn a_kill_9_during_delivery_loses_no_mail_and_sends_none_twice() {
 
 #[tokio::test]
 async fn an_admin_reads_in_the_browser_what_is_waiting_why_and_when_it_went() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let portal = portal_mailing(&format!("smtp://127.0.0.1:{port}"), 7, false).await;
-    let user = ordinary_user(&portal, 0).await;
-    let (status, body) = portal
-        .person("manager")
-        .await
-        .post("/api/requests", Some(new_request(&user)))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = file_one(&portal).await;
     let id = body["id"].as_i64().unwrap();
     wait_for_deliveries(
         &portal,

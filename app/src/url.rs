@@ -41,6 +41,14 @@ pub fn with_param(
         .join("&")
 }
 
+/// The page offset in the query string (0 when absent or not a number).
+pub fn offset(query: &ParamsMap) -> usize {
+    query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Filters replace the current history entry: the back button leaves the page, not the last filter.
 pub fn replacing() -> NavigateOptions {
     NavigateOptions {

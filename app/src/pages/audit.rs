@@ -39,13 +39,7 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let query_string = Memo::new(move |_| url::query_string(&query.read(), &KEYS));
     let filters = Memo::new(move |_| url::query_string(&query.read(), &KEYS[..5]));
-    let offset = move || {
-        query
-            .read()
-            .get("offset")
-            .and_then(|o| o.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let offset = move || url::offset(&query.read());
     let page =
         LocalResource::new(move || api::audit(format!("{}&limit={PAGE}", query_string.get())));
     let navigate = use_navigate();

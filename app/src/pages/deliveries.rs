@@ -52,13 +52,7 @@ fn row(d: Delivery) -> impl IntoView {
 pub fn DeliveriesPage() -> impl IntoView {
     let query = use_query_map();
     let query_string = Memo::new(move |_| url::query_string(&query.read(), &KEYS));
-    let offset = move || {
-        query
-            .read()
-            .get("offset")
-            .and_then(|o| o.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let offset = move || url::offset(&query.read());
     let refresh = RwSignal::new(0u32);
     let page = LocalResource::new(move || {
         refresh.track();

@@ -3,7 +3,7 @@
 
 use crate::components::{Moment, RequestStateBadge};
 use crate::pages::bulk::{CsvUpload, HeldBatches};
-use crate::{api, session};
+use crate::{api, session, url};
 use deprov_wire::execution::ExecutionSettings;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{RequestState, RequestView};
@@ -19,13 +19,7 @@ pub fn RequestsPage() -> impl IntoView {
         Some("due") => "due",
         _ => "open",
     };
-    let offset = move || {
-        query
-            .read()
-            .get("offset")
-            .and_then(|o| o.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
+    let offset = move || url::offset(&query.read());
     // Bumped when a batch is filed or decided: the held batches and the list are read again.
     let batches = RwSignal::new(0u32);
     let requests = LocalResource::new(move || {

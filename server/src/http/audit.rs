@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::{Holding, Readers};
-use super::error::{AppError, Params};
+use super::error::{AppError, Params, page_bounds};
 use super::spreadsheet_safe;
 use crate::audit::{self, AuditFilter};
 use axum::Json;
@@ -97,14 +97,7 @@ pub async fn list(
     _: Holding<Readers>,
     Params(query): Params<AuditQuery>,
 ) -> Result<Json<AuditPage>, AppError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            "limit must be from 1 to 500.",
-        ));
-    }
-    let offset = query.offset.unwrap_or(0).max(0);
+    let (offset, limit) = page_bounds(query.offset, query.limit)?;
     Ok(Json(
         audit::list(&state.store, &query.filter()?, offset, limit).await?,
     ))

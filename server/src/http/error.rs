@@ -236,3 +236,16 @@ impl IntoResponse for AppError {
             .into_response()
     }
 }
+
+/// A page's `offset` and `limit` from a query: offset 0 and `limit` 100 by default, `limit` from
+/// 1 to 500 (a 400 otherwise).
+pub fn page_bounds(offset: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), AppError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad_request(
+            "limit",
+            "limit must be from 1 to 500.",
+        ));
+    }
+    Ok((offset.unwrap_or(0).max(0), limit))
+}

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::{Holding, Readers};
-use super::error::{AppError, Params};
+use super::error::{AppError, Params, page_bounds};
 use crate::notify::outbox;
 use axum::Json;
 use axum::extract::State;
@@ -30,14 +30,7 @@ pub async fn list(
     _: Holding<Readers>,
     Params(query): Params<DeliveryQuery>,
 ) -> Result<Json<DeliveryPage>, AppError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request(
-            "limit",
-            "limit must be from 1 to 500.",
-        ));
-    }
-    let offset = query.offset.unwrap_or(0).max(0);
+    let (offset, limit) = page_bounds(query.offset, query.limit)?;
     Ok(Json(
         outbox::list(&state.store, query.state, offset, limit).await?,
     ))
