@@ -187,9 +187,13 @@ impl Portal {
             exceptions.subscribe(),
         )
         .await?;
-        tokio::spawn(expire_requests(workflow.clone()));
-        tokio::spawn(execution_housekeeping(executor.clone()));
-        tokio::spawn(verify_steps(executor.clone()));
+        let jobs = Jobs {
+            store: store.clone(),
+            holder: config.lease().holder,
+        };
+        tokio::spawn(expire_requests(workflow.clone(), jobs.clone()));
+        tokio::spawn(execution_housekeeping(executor.clone(), jobs.clone()));
+        tokio::spawn(verify_steps(executor.clone(), jobs));
         tokio::spawn(Arc::new(dispatcher).run());
         let ad_sign_in_on = ad_sign_in.is_some();
         let people = http::People {
@@ -261,12 +265,38 @@ async fn keep_shell_alive(pool: std::sync::Weak<backend::shell::ShellPool>) {
     }
 }
 
+/// The periodic jobs' leases: each job runs on the one instance holding its lease.
+#[derive(Clone)]
+struct Jobs {
+    store: store::Store,
+    holder: Arc<str>,
+}
+
+impl Jobs {
+    /// Whether this instance runs `job` now, run every `every`: it holds the lease for three
+    /// periods, so a missed tick does not hand the job over, a dead instance does.
+    async fn mine(&self, job: &str, every: std::time::Duration) -> bool {
+        let lasts = time::Duration::try_from(every * 3).unwrap_or(time::Duration::MINUTE);
+        match self.store.take_job(job, &self.holder, lasts).await {
+            Ok(mine) => mine,
+            Err(error) => {
+                tracing::warn!(job, %error, "could not take a periodic job's lease; skipping this run");
+                false
+            }
+        }
+    }
+}
+
 /// Every 10 s: expires requests pending past the limit, and announces overdue requests and stage 2
 /// falling due (the simulator's clock can jump a month ahead).
-async fn expire_requests(workflow: workflow::Workflow) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+async fn expire_requests(workflow: workflow::Workflow, jobs: Jobs) {
+    let every = std::time::Duration::from_secs(10);
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if !jobs.mine("expire_requests", every).await {
+            continue;
+        }
         match workflow.expire_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests pending past the limit"),
@@ -279,10 +309,14 @@ async fn expire_requests(workflow: workflow::Workflow) {
 }
 
 /// Every 2 s: checks the steps whose effect should show by now.
-async fn verify_steps(executor: execution::Executor) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+async fn verify_steps(executor: execution::Executor, jobs: Jobs) {
+    let every = std::time::Duration::from_secs(2);
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if !jobs.mine("verify_steps", every).await {
+            continue;
+        }
         if let Err(error) = executor.verify_due().await {
             tracing::warn!(%error, "could not verify steps");
         }
@@ -291,12 +325,17 @@ async fn verify_steps(executor: execution::Executor) {
 
 /// Every 15 s: settles operations whose driver stopped (a storage error), and runs stage 2 of
 /// requests whose grace period is over when an admin has turned that on.
-async fn execution_housekeeping(executor: execution::Executor) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+async fn execution_housekeeping(executor: execution::Executor, jobs: Jobs) {
+    let every = std::time::Duration::from_secs(15);
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        // Every instance settles: leases decide whose operations are whose.
         if let Err(error) = executor.recover().await {
             tracing::warn!(%error, "could not settle stopped operations");
+        }
+        if !jobs.mine("auto_stage_two", every).await {
+            continue;
         }
         match executor.run_due_stage_two().await {
             Ok(0) => {}

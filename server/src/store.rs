@@ -181,6 +181,34 @@ impl Store {
         })
     }
 
+    /// Takes or renews `holder`'s lease on periodic job `job` for `lasts`: true if `holder` may
+    /// run it now (nobody held it, `holder` did, or the holder's lease lapsed). Instances sharing
+    /// the database then run each job once, not once each.
+    pub async fn take_job(
+        &self,
+        job: &str,
+        holder: &str,
+        lasts: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.write().await?;
+        let taken = sqlx::query(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR julianday(job_leases.expires_at) < julianday(?4)",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(stamp(now + lasts))
+        .bind(stamp(now))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected()
+            == 1;
+        write.commit().await?;
+        Ok(taken)
+    }
+
     pub async fn append_history(&self, point: &HistoryPoint) -> Result<(), StoreError> {
         let c = point.counts;
         sqlx::query(
@@ -229,6 +257,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_periodic_job_runs_on_one_instance_until_its_lease_lapses() {
+        let data = tempfile::tempdir().unwrap();
+        let store = super::Store::open(data.path()).await.unwrap();
+        let lease = time::Duration::milliseconds(300);
+        assert!(store.take_job("expire", "a", lease).await.unwrap());
+        assert!(
+            !store.take_job("expire", "b", lease).await.unwrap(),
+            "A holds it"
+        );
+        assert!(
+            store.take_job("expire", "a", lease).await.unwrap(),
+            "A renews"
+        );
+        assert!(
+            store.take_job("verify", "b", lease).await.unwrap(),
+            "another job is free"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(
+            store.take_job("expire", "b", lease).await.unwrap(),
+            "A stopped renewing"
+        );
+        assert!(
+            !store.take_job("expire", "a", lease).await.unwrap(),
+            "B holds it now"
+        );
+    }
 
     #[test]
     fn a_new_data_folder_is_its_owners_alone() {
