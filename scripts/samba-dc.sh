@@ -154,8 +154,9 @@ people() {
   pw=$(password_b64 "$PEOPLE_PASSWORD")
   svc=$(password_b64 "$SVC_PASSWORD")
   person() { # cn sam uac extra-lines
-    printf 'dn: CN=%s,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s@contoso.com\ndisplayName: %s\nuserAccountControl: %s\nunicodePwd:: %s\n\n' \
-      "$1" "$ou" "$2" "$2" "$1" "$3" "$pw"
+    # `mail` differs from the UPN on purpose: deprov must mail people at the address AD gives.
+    printf 'dn: CN=%s,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s@contoso.com\nmail: %s@mail.contoso.com\ndisplayName: %s\nuserAccountControl: %s\nunicodePwd:: %s\n\n' \
+      "$1" "$ou" "$2" "$2" "$2" "$1" "$3" "$pw"
   }
   group() { # cn members...
     local cn=$1; shift

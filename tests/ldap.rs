@@ -374,6 +374,17 @@ async fn people_sign_in_with_their_ad_accounts_and_get_roles_from_nested_groups(
         "through the nested group"
     );
     assert_eq!(me["name"], upn(people::APPROVER));
+    // Remembered with the address AD gives (not the UPN), to be told of work.
+    let (mail, roles): (Option<String>, String) =
+        sqlx::query_as("SELECT mail, roles FROM ad_people WHERE principal = ?")
+            .bind(upn(people::APPROVER))
+            .fetch_one(portal.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (mail.as_deref(), roles.as_str()),
+        (Some("ada.approver@mail.contoso.com"), "approver")
+    );
     let (status, me) = sign_in_status(
         base,
         &format!("CONTOSO\\{}", people::ADMIN),

@@ -570,3 +570,89 @@ async fn an_admin_reads_in_the_browser_what_is_waiting_why_and_when_it_went() {
     assert!(text.contains("Delivered") && text.contains("250"), "{text}");
     browser.close().await;
 }
+
+/// `deprov` on the command line, on `data`, with `password` on standard input.
+fn cli(data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(deprov_tests::deprov_binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a-long-enough-passphrase\n").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn an_address_given_on_the_command_line_is_where_the_mail_goes() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, text) = cli(
+        data.path(),
+        &[
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "approver",
+            "--email",
+            "carol@test.example",
+        ],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = cli(
+        data.path(),
+        &[
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "approver",
+            "--email",
+            "not an address",
+        ],
+    );
+    assert!(!ok && text.contains("not a mail address"), "{text}");
+    let (ok, text) = cli(
+        data.path(),
+        &["user", "set-email", "carol", "carol.new@test.example"],
+    );
+    assert!(ok, "{text}");
+    let (_, list) = cli(data.path(), &["user", "list"]);
+    assert!(list.contains("carol.new@test.example"), "{list}");
+    assert!(
+        !list.contains("dave"),
+        "a bad address creates no account: {list}"
+    );
+
+    let folder = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(folder.path(), 0, Duration::ZERO);
+    let mut config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), 300, 8);
+    config.notify.smtp_url = Some(sink.url());
+    config.notify.smtp_from = Some("deprov@test.example".to_owned());
+    let portal = TestPortal::spawn_with(data, config).await;
+    let body = file_one(&portal).await;
+    let waiting = format!("Request #{} waits for your approval", body["id"]);
+    let mails = sink
+        .wait_for("carol's mail", Duration::from_secs(20), |mails| {
+            smtp::to(mails, "carol.new@test.example")
+                .iter()
+                .any(|m| m.subject.starts_with(&waiting))
+        })
+        .await;
+    assert!(
+        smtp::to(&mails, "carol@test.example").is_empty(),
+        "the old address is gone"
+    );
+}
