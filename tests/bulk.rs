@@ -275,12 +275,12 @@ async fn a_csv_file_is_answered_row_by_row_and_names_users_as_hr_does() {
 async fn a_manager_uploads_a_csv_and_a_second_admin_confirms_the_held_batch_in_the_browser() {
     let portal = portal(300, 24, Some(2)).await;
     let picked = users(&portal, 0, 3).await;
-    let mut csv = String::from("user,reason,reason_text,urgency\n");
+    let mut csv = String::from("user,reason,reason_text,urgency,external_ref\n");
     let mut names = Vec::new();
-    for id in &picked {
+    for (n, id) in picked.iter().enumerate() {
         let (_, detail) = portal.get_json(&format!("/api/users/{id}")).await;
         csv.push_str(&format!(
-            "{},resignation,Team moved to the new company,standard\n",
+            "{},resignation,Team moved to the new company,standard,HR-B{n}\n",
             detail["user"]["ad"]["user_principal_name"]
                 .as_str()
                 .unwrap()
@@ -348,6 +348,19 @@ async fn a_manager_uploads_a_csv_and_a_second_admin_confirms_the_held_batch_in_t
     browser
         .wait_until_gone("#batches", patience, "the confirmed batch")
         .await;
+    // HR calls about case HR-B1: the admin finds its request by the reference.
+    browser
+        .on(
+            "#ref-search",
+            |e| async move { e.send_keys("HR-B1\n").await },
+        )
+        .await;
+    let found = browser
+        .wait_for_text("#all-requests", patience, |t| {
+            t.contains(names[1].as_str()) && !t.contains(names[0].as_str())
+        })
+        .await;
+    assert!(!found.contains(names[2].as_str()), "{found}");
     browser.close().await;
     let (_, list) = portal.get_json("/api/requests?show=all").await;
     assert_eq!(list["total"], 3);

@@ -190,9 +190,17 @@ pub async fn pools() -> Result<Pools, Failure> {
 }
 
 /// `show`: `open`, `due` (stage 2 due) or `all`.
-pub async fn requests(show: &str, offset: usize) -> Result<RequestList, Failure> {
+/// A page of requests; with `reference`, only the one filed under that external reference.
+pub async fn requests(
+    show: &str,
+    offset: usize,
+    reference: Option<String>,
+) -> Result<RequestList, Failure> {
+    let reference = reference
+        .map(|r| format!("&external_ref={}", encode(&r)))
+        .unwrap_or_default();
     get(&format!(
-        "/api/requests?show={}&offset={offset}",
+        "/api/requests?show={}&offset={offset}{reference}",
         encode(show)
     ))
     .await

@@ -25,7 +25,7 @@ async fn waits_on(me: &Me) -> bool {
     if !me.roles.contains(&Role::Approver) {
         return false;
     }
-    api::requests("open", 0).await.is_ok_and(|list| {
+    api::requests("open", 0, None).await.is_ok_and(|list| {
         list.requests.iter().any(|r| {
             r.state == RequestState::PendingApproval
                 && !r.requested_by.eq_ignore_ascii_case(&me.name)

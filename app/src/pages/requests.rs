@@ -20,12 +20,26 @@ pub fn RequestsPage() -> impl IntoView {
         _ => "open",
     };
     let offset = move || url::offset(&query.read());
+    // An HR case number: the request filed under it, whatever its state.
+    let reference = move || query.read().get("ref").filter(|r| !r.trim().is_empty());
     // Bumped when a batch is filed or decided: the held batches and the list are read again.
     let batches = RwSignal::new(0u32);
     let requests = LocalResource::new(move || {
         batches.track();
-        api::requests(show(), offset())
+        match reference() {
+            Some(r) => api::requests("all", 0, Some(r)),
+            None => api::requests(show(), offset(), None),
+        }
     });
+    let navigate = leptos_router::hooks::use_navigate();
+    let find_reference = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        let to = match value.trim() {
+            "" => "/requests".to_owned(),
+            r => format!("/requests?ref={}", api::encode(r)),
+        };
+        navigate(&to, url::replacing());
+    };
     let me = session();
     view! {
         <section class="requests">
@@ -40,10 +54,16 @@ pub fn RequestsPage() -> impl IntoView {
                 <A href="/requests?show=due" attr:id="due-tab" attr:class=move || if show() == "due" { "current" } else { "" }>"Due for stage 2"</A>
                 <A href="/requests?show=all" attr:class=move || if show() == "all" { "current" } else { "" }>"All, closed included"</A>
             </nav>
-            <p class="sub">{move || match show() {
-                "all" => "Every request, newest first.",
-                "due" => "Stage 1 done and the grace period over: these wait for an admin to run stage 2 (back up, then Disable-CsUser).",
-                _ => "Open requests: waiting for approval, approved, executing, stage 1 done, or failed.",
+            <div class="searchbar">
+                <input type="search" id="ref-search" aria-label="HR case reference"
+                    placeholder="HR case reference (external_ref)"
+                    prop:value=move || reference().unwrap_or_default() on:change=find_reference />
+            </div>
+            <p class="sub">{move || match (reference(), show()) {
+                (Some(r), _) => format!("The request filed under the reference {r}, whatever its state."),
+                (None, "all") => "Every request, newest first.".to_owned(),
+                (None, "due") => "Stage 1 done and the grace period over: these wait for an admin to run stage 2 (back up, then Disable-CsUser).".to_owned(),
+                (None, _) => "Open requests: waiting for approval, approved, executing, stage 1 done, or failed.".to_owned(),
             }}</p>
             <Show when=move || me.has(Role::Admin)><AutoStageTwo /></Show>
             <HeldBatches refresh=batches />
