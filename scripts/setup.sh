@@ -11,6 +11,9 @@
 #   ensure_schemathesis  the API fuzzer (schemathesis from PyPI) in a virtualenv; sets SCHEMATHESIS
 #   ensure_smtp_sink     the tests' SMTP server (aiosmtpd from PyPI) in a virtualenv; exports
 #                        DEPROV_TEST_SMTP_PYTHON
+#   start_test_postgres  Debian's PostgreSQL, a cluster of the tests' own on a free loopback port,
+#                        started now and stopped by PID when the calling script exits; exports
+#                        DEPROV_TEST_POSTGRES and DEPROV_TEST_POSTGRES_PASSWORD_FILE
 
 DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
@@ -152,4 +155,57 @@ ensure_schemathesis() {
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
+# A throwaway cluster for the tests: its own folder, port and password, run as the `postgres`
+# user (PostgreSQL refuses root), stopped by PID on exit.
+start_test_postgres() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "Installing Debian's PostgreSQL (the tests' shared database)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+  fi
+  local bin run_as=() cluster port
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  cluster="$(mktemp -d /tmp/deprov-test-pg.XXXXXX)"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$cluster"
+    run_as=(runuser -u postgres --)
+  fi
+  head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$cluster/password"
+  chmod 600 "$cluster/password"
+  cp "$cluster/password" "$cluster/pw-for-initdb"
+  [ "$(id -u)" = 0 ] && chown postgres: "$cluster/pw-for-initdb"
+  "${run_as[@]}" "$bin/initdb" --pgdata="$cluster/data" --username=deprov --pwfile="$cluster/pw-for-initdb" \
+    --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$cluster/pw-for-initdb"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  "${run_as[@]}" "$bin/postgres" -D "$cluster/data" -p "$port" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories="$cluster/data" -c fsync=off -c max_connections=300 \
+    >"$cluster/postgres.log" 2>&1 &
+  DEPROV_TEST_POSTGRES_CLUSTER="$cluster"
+  trap 'stop_test_postgres' EXIT
+  for _ in $(seq 1 100); do
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+    sleep 0.1
+  done
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" || { cat "$cluster/postgres.log" >&2; return 1; }
+  # The server's own PID (not runuser's, which does not pass signals on).
+  DEPROV_TEST_POSTGRES_PID="$(head -1 "$cluster/data/postmaster.pid")"
+  export DEPROV_TEST_POSTGRES="postgres://deprov@127.0.0.1:$port/postgres"
+  export DEPROV_TEST_POSTGRES_PASSWORD_FILE="$cluster/password"
+  say "PostgreSQL for the tests on 127.0.0.1:$port (PID $DEPROV_TEST_POSTGRES_PID)"
+}
+
+stop_test_postgres() {
+  if [ -n "${DEPROV_TEST_POSTGRES_PID:-}" ]; then
+    # SIGINT: PostgreSQL's fast shutdown (sessions cut, no wait for clients).
+    kill -INT "$DEPROV_TEST_POSTGRES_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$DEPROV_TEST_POSTGRES_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    DEPROV_TEST_POSTGRES_PID=
+  fi
+  [ -n "${DEPROV_TEST_POSTGRES_CLUSTER:-}" ] && rm -rf "$DEPROV_TEST_POSTGRES_CLUSTER"
+  DEPROV_TEST_POSTGRES_CLUSTER=
 }

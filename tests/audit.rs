@@ -38,16 +38,17 @@ async fn request(portal: &TestPortal, skip: usize, approve: bool) -> i64 {
     id
 }
 
-/// The database as someone with only file access sees it: no deprov, no key.
-pub(crate) async fn database(data: &Path) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("deprov.sqlite3"));
-    sqlx::SqlitePool::connect_with(options).await.unwrap()
+/// The database as someone with only database access sees it: no deprov, no key.
+pub(crate) async fn database(data: &Path) -> sqlx::AnyPool {
+    deprov_tests::database::direct(data).await
 }
 
 /// `deprov audit verify` on `data`: whether it passed, and what it printed.
 pub(crate) fn verify(data: &Path, expect_head: Option<&str>) -> (bool, String) {
     let mut command = Command::new(deprov_binary());
-    command.args(["audit", "verify", "--data-dir"]).arg(data);
+    command
+        .args(["audit", "verify"])
+        .args(deprov_tests::database::command_args(data));
     if let Some(head) = expect_head {
         command.args(["--expect-head", head]);
     }
@@ -83,8 +84,8 @@ fn plain_sha256(fields: [&str; 7]) -> String {
 
 /// Re-chains every row from `from` on with plain SHA-256, as a forger without the key would;
 /// `scheme` is what the forged rows claim.
-async fn rehash_without_key(pool: &sqlx::SqlitePool, from: i64, scheme: &str) {
-    let rows = sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash FROM audit_log WHERE seq >= ? ORDER BY seq")
+async fn rehash_without_key(pool: &sqlx::AnyPool, from: i64, scheme: &str) {
+    let rows = sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash FROM audit_log WHERE seq >= $1 ORDER BY seq")
         .bind(from)
         .fetch_all(pool)
         .await
@@ -102,7 +103,7 @@ async fn rehash_without_key(pool: &sqlx::SqlitePool, from: i64, scheme: &str) {
             &text("subject"),
             &text("details"),
         ]);
-        sqlx::query("UPDATE audit_log SET prev_hash = ?, hash = ?, scheme = ? WHERE seq = ?")
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2, scheme = $3 WHERE seq = $4")
             .bind(&prev)
             .bind(&hash)
             .bind(scheme)
@@ -131,7 +132,7 @@ async fn a_row_edited_and_rehashed_without_the_key_is_caught() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    sqlx::query("UPDATE audit_log SET actor = 'approver2' WHERE seq = ?")
+    sqlx::query("UPDATE audit_log SET actor = 'approver2' WHERE seq = $1")
         .bind(approval)
         .execute(&pool)
         .await
@@ -177,7 +178,7 @@ async fn rows_cut_from_the_end_are_caught_against_the_head_written_down() {
     assert!(intact, "{report}");
 
     let last: i64 = written_down.split(':').next().unwrap().parse().unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = ?")
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
         .bind(last)
         .execute(&database(data.path()).await)
         .await
@@ -199,7 +200,7 @@ async fn a_request_approved_in_the_database_is_caught() {
     let portal = TestPortal::spawn(300, 3).await;
     let id = request(&portal, 0, false).await;
     let data = portal.stop().await;
-    sqlx::query("UPDATE requests SET state = 'approved' WHERE id = ?")
+    sqlx::query("UPDATE requests SET state = 'approved' WHERE id = $1")
         .bind(id)
         .execute(&database(data.path()).await)
         .await
@@ -220,12 +221,12 @@ async fn a_decision_deleted_from_the_database_is_caught() {
     let id = request(&portal, 0, true).await;
     let data = portal.stop().await;
     let pool = database(data.path()).await;
-    let decision: i64 = sqlx::query_scalar("SELECT id FROM decisions WHERE request_id = ?")
+    let decision: i64 = sqlx::query_scalar("SELECT id FROM decisions WHERE request_id = $1")
         .bind(id)
         .fetch_one(&pool)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM decisions WHERE id = ?")
+    sqlx::query("DELETE FROM decisions WHERE id = $1")
         .bind(decision)
         .execute(&pool)
         .await
@@ -265,7 +266,10 @@ async fn the_key_file_is_private_and_kept_across_restarts() {
 
 /// Starts a portal on `data` and hands back why it did not start.
 async fn refusal(data: &Path) -> String {
-    let config = ServeConfig::for_tests(data.to_path_buf(), dist_dir(), 300, 3);
+    let mut config = ServeConfig::for_tests(data.to_path_buf(), dist_dir(), 300, 3);
+    if let Some(database) = deprov_tests::database::prepare(data).await {
+        config.database = database;
+    }
     match Portal::start(config).await {
         Ok(_) => panic!("the portal started"),
         Err(why) => why.to_string(),
@@ -336,7 +340,7 @@ async fn a_log_from_before_the_key_is_kept_and_the_chain_carries_on() {
     assert!(newer > older);
 
     // The old rows are still only as strong as plain SHA-256, but the new ones are keyed.
-    sqlx::query("UPDATE requests SET state = 'approved' WHERE id = ?")
+    sqlx::query("UPDATE requests SET state = 'approved' WHERE id = $1")
         .bind(newer)
         .execute(&database(data.path()).await)
         .await

@@ -17,7 +17,8 @@ fn start(data: &Path) -> (Child, String) {
     )
 }
 
-/// Starts `deprov serve` with `arguments` on a free port.
+/// Starts `deprov serve` with `arguments` on a free port (on PostgreSQL when the suite runs
+/// there and [`deprov_tests::database::prepare`] was called for `data`).
 pub(crate) fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
     let mut child = Command::new(deprov())
         .args([
@@ -28,8 +29,7 @@ pub(crate) fn serve(data: &Path, arguments: &[String]) -> (Child, String) {
             "/nonexistent",
         ])
         .args(arguments)
-        .arg("--data-dir")
-        .arg(data)
+        .args(deprov_tests::database::command_args(data))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -61,6 +61,7 @@ pub(crate) fn demo_password(data: &Path, name: &str) -> String {
 #[tokio::test]
 async fn a_kill_at_any_moment_loses_no_acknowledged_request_and_leaves_the_audit_chain_intact() {
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let mut acknowledged: Vec<i64> = Vec::new();
     for round in 0..3 {
         let (mut child, base) = start(data.path());
@@ -176,6 +177,7 @@ async fn a_kill_at_any_moment_loses_no_acknowledged_request_and_leaves_the_audit
 #[tokio::test]
 async fn a_kill_between_step_started_and_step_done_is_reconciled_on_restart() {
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let (mut child, base) = start(data.path());
     let password = |name| demo_password(data.path(), name);
     let manager = sign_in(&base, "manager", &password("manager"))
@@ -283,6 +285,7 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
         return;
     };
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let folder = tempfile::tempdir().unwrap();
     let log = folder.path().join("requests.log");
     let mut worker = vec![
@@ -387,6 +390,7 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
 #[tokio::test]
 async fn sigterm_stops_the_portal_gracefully() {
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let (mut child, base) = start(data.path());
     let manager = sign_in(&base, "manager", &demo_password(data.path(), "manager"))
         .await

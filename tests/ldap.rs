@@ -376,7 +376,7 @@ async fn people_sign_in_with_their_ad_accounts_and_get_roles_from_nested_groups(
     assert_eq!(me["name"], upn(people::APPROVER));
     // Remembered with the address AD gives (not the UPN), to be told of work.
     let (mail, roles): (Option<String>, String) =
-        sqlx::query_as("SELECT mail, roles FROM ad_people WHERE principal = ?")
+        sqlx::query_as("SELECT mail, roles FROM ad_people WHERE principal = $1")
             .bind(upn(people::APPROVER))
             .fetch_one(portal.store.pool())
             .await

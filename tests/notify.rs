@@ -215,7 +215,7 @@ async fn the_right_people_get_the_right_mails_with_links_that_open_the_request()
     assert!(intact, "{report}");
     let seq: i64 = anchor.split(':').next().unwrap().parse().unwrap();
     let db = crate::audit::database(data.path()).await;
-    sqlx::query("DELETE FROM audit_log WHERE seq >= ?")
+    sqlx::query("DELETE FROM audit_log WHERE seq >= $1")
         .bind(seq)
         .execute(&db)
         .await
@@ -422,6 +422,7 @@ async fn a_kill_9_during_delivery_loses_no_mail_and_sends_none_twice() {
     // Each mail takes the relay 1.5 s to accept: the kill lands while one is in flight.
     let sink = SmtpSink::start(folder.path(), 0, Duration::from_millis(1500));
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let arguments = [
         "--sim-users",
         "300",
@@ -576,8 +577,7 @@ fn cli(data: &std::path::Path, args: &[&str]) -> (bool, String) {
     use std::io::Write;
     let mut child = std::process::Command::new(deprov_tests::deprov_binary())
         .args(args)
-        .arg("--data-dir")
-        .arg(data)
+        .args(deprov_tests::database::command_args(data))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -598,6 +598,7 @@ fn cli(data: &std::path::Path, args: &[&str]) -> (bool, String) {
 #[tokio::test]
 async fn an_address_given_on_the_command_line_is_where_the_mail_goes() {
     let data = tempfile::tempdir().unwrap();
+    deprov_tests::database::prepare(data.path()).await;
     let (ok, text) = cli(
         data.path(),
         &[

@@ -320,7 +320,7 @@ async fn a_page_left_open_ends_its_stream_at_the_idle_timeout() {
     assert_eq!(response.status().as_u16(), 200);
     // Nobody touched the page for 31 minutes: the events pushed to it do not count as activity.
     let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(31);
-    sqlx::query("UPDATE sessions SET last_seen_at = ?")
+    sqlx::query("UPDATE sessions SET last_seen_at = $1")
         .bind(deprov_server::store::stamp(long_ago))
         .execute(portal.store.pool())
         .await
@@ -408,8 +408,7 @@ fn token_command(portal: &TestPortal, args: &[&str]) -> String {
     let output = std::process::Command::new(deprov_tests::deprov_binary())
         .arg("token")
         .args(args)
-        .arg("--data-dir")
-        .arg(portal.data_dir())
+        .args(deprov_tests::database::command_args(portal.data_dir()))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();

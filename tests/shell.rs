@@ -119,7 +119,7 @@ async fn stage_one_stage_two_rollback_and_restore_run_through_the_shell_on_a_rea
         "temporarily_disabled"
     );
     // The grace period ends (the deployment's clock is the real one: move the due date instead).
-    sqlx::query("UPDATE requests SET stage_two_due_at = '2000-01-01T00:00:00Z' WHERE id = ?")
+    sqlx::query("UPDATE requests SET stage_two_due_at = '2000-01-01T00:00:00Z' WHERE id = $1")
         .bind(id)
         .execute(portal.store.pool())
         .await

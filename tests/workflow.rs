@@ -384,7 +384,7 @@ async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
         .post("/api/requests", Some(new_request(&user)))
         .await;
     let request = view(body);
-    sqlx::query("UPDATE requests SET state = 'approvedd' WHERE id = ?")
+    sqlx::query("UPDATE requests SET state = 'approvedd' WHERE id = $1")
         .bind(request.id)
         .execute(portal.store.pool())
         .await
@@ -403,7 +403,7 @@ async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
         )
         .await;
     assert_eq!(status, 500);
-    let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE request_id = ?")
+    let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE request_id = $1")
         .bind(request.id)
         .fetch_one(portal.store.pool())
         .await

@@ -6,7 +6,7 @@ use crate::backend::shell::worker::Launch;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the directory comes from, and what runs cmdlets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -258,6 +258,9 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_AUDIT_KEY_FILE", value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
     /// The built front end (Trunk's output).
     #[arg(long, env = "DEPROV_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
@@ -338,6 +341,34 @@ pub struct ServeConfig {
     pub exclude_accounts: Vec<String>,
 }
 
+/// Where the portal's state is, when not SQLite in the data folder (`serve` and every command
+/// that opens the store take these).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DatabaseArgs {
+    /// PostgreSQL, for several instances sharing one database (`postgres://user@host/deprov`;
+    /// `?sslmode=require` for TLS). Not given: SQLite in the data folder.
+    #[arg(long = "database", env = "DEPROV_DATABASE", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The PostgreSQL password, read from this file (else the URL's or `PGPASSWORD`).
+    #[arg(
+        long = "database-password-file",
+        env = "DEPROV_DATABASE_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub password_file: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    pub fn database(&self, data_dir: &Path) -> Result<crate::store::Database, String> {
+        crate::store::Database::from_args(
+            self.url.as_deref(),
+            self.password_file.as_deref(),
+            data_dir,
+        )
+    }
+}
+
 impl ServeConfig {
     /// Defaults for tests and embedding: port 0 is chosen by the caller's listener.
     pub fn for_tests(
@@ -362,6 +393,7 @@ impl ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             audit_key_file: None,
+            database: DatabaseArgs::default(),
             static_dir,
             sim_users,
             sim_seed,

@@ -131,7 +131,11 @@ impl Portal {
             source,
         })?;
         let source = Arc::clone(&deployment.directory);
-        let store = store::Store::open_with_key(&config.data_dir, &config.audit_key_file()).await?;
+        let database = config
+            .database
+            .database(&config.data_dir)
+            .map_err(StartError::Config)?;
+        let store = store::Store::connect(&database, &config.audit_key_file()).await?;
         let dispatcher = config
             .notify
             .dispatcher(store.clone(), config.listen, &config.lease().holder)

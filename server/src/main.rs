@@ -107,6 +107,8 @@ struct DataDir {
     /// The audit log's key, when not `audit.key` in the data folder (as given to `deprov serve`).
     #[arg(long, env = "DEPROV_AUDIT_KEY_FILE", value_name = "FILE")]
     audit_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    database: deprov_server::config::DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -326,7 +328,8 @@ async fn open(data: &DataDir) -> Result<Store, Box<dyn std::error::Error>> {
         .audit_key_file
         .clone()
         .unwrap_or_else(|| data.data_dir.join(deprov_server::audit::key::KEY_FILE));
-    Ok(Store::open_with_key(&data.data_dir, &key_file).await?)
+    let database = data.database.database(&data.data_dir)?;
+    Ok(Store::connect(&database, &key_file).await?)
 }
 
 async fn user(command: UserCommand) -> Outcome {

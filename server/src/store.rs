@@ -1,23 +1,99 @@
-//! The portal's own state in SQLite, behind migrations (`server/migrations/`). WAL with
-//! `synchronous = FULL`: a committed write survives the process being killed at any moment.
+//! The portal's own state, behind migrations for each database (`server/migrations/`): SQLite in
+//! the data folder by default (WAL with `synchronous = FULL`: a committed write survives the
+//! process being killed at any moment), or PostgreSQL, which several instances share.
+//!
+//! Queries are written once, in the SQL both databases speak (numbered `$1` parameters, `ON
+//! CONFLICT`, `RETURNING`), through sqlx's `Any` driver. What differs is kept here: how a write
+//! is serialized, and the two functions the PostgreSQL schema adds so the same SQL runs there
+//! (`julianday()` and the `nocase` collation, `migrations/postgres/0001_schema.sql`).
 
 use crate::audit::{self, key::AuditKey, key::Origin};
 use deprov_wire::report::{HistoryPoint, RuleCounts};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
-use std::path::Path;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
+/// Where the portal's state lives. (`Debug` leaves the password out.)
+#[derive(Clone)]
+pub enum Database {
+    /// `deprov.sqlite3` in this data folder: the embedded default, for one instance.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://user@host/db`), which several instances share.
+    Postgres(url::Url),
+}
+
+impl Database {
+    /// `--database`: a `postgres://` URL (its password from `password_file`, else the URL or
+    /// `PGPASSWORD`), or nothing for SQLite in `data_dir`.
+    pub fn from_args(
+        url: Option<&str>,
+        password_file: Option<&Path>,
+        data_dir: &Path,
+    ) -> Result<Self, String> {
+        let Some(url) = url.filter(|url| !url.is_empty()) else {
+            return Ok(Self::Sqlite(data_dir.to_owned()));
+        };
+        let mut url = url::Url::parse(url).map_err(|e| format!("--database: {e}"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(format!(
+                "--database: {}:// is not supported (postgres:// is; SQLite needs no --database)",
+                url.scheme()
+            ));
+        }
+        if let Some(file) = password_file {
+            let password = crate::backend::ldap::settings::Secret::from_file(
+                "--database-password-file",
+                file,
+            )?;
+            url.set_password(Some(password.expose()))
+                .map_err(|()| "--database: this URL cannot carry a password".to_owned())?;
+        }
+        Ok(Self::Postgres(url))
+    }
+
+    /// The database for messages, without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => dir.join(SQLITE_FILE).display().to_string(),
+            Self::Postgres(url) => {
+                let mut url = url.clone();
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+const SQLITE_FILE: &str = "deprov.sqlite3";
+
+/// Which SQL dialect a store speaks, for the few statements that differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL advisory lock every write holds until it commits: writes from every instance
+/// take turns, so the audit chain never forks. (Any fixed number: it names the lock.)
+const WRITER_LOCK: i64 = 0x6465_7072_6f76; // "deprov"
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// One writer at a time: every change appends to the audit chain, which must not fork.
-    /// (Several instances behind a load balancer will need PostgreSQL and a row lock instead.)
+    pool: AnyPool,
+    dialect: Dialect,
+    /// One writer at a time in this process: publishing what a write changed follows the order
+    /// of the writes. Across instances (PostgreSQL), [`WRITER_LOCK`] serializes them.
     writer: Arc<Mutex<()>>,
     /// What chains the audit rows every write appends.
     audit_key: Arc<AuditKey>,
@@ -27,7 +103,7 @@ pub struct Store {
 
 /// A write transaction, holding the writer gate until it is committed or dropped.
 pub struct Write {
-    pub tx: Transaction<'static, Sqlite>,
+    pub tx: Transaction<'static, Any>,
     pub(crate) audit_key: Arc<AuditKey>,
     outbox: Arc<Notify>,
     /// The write put an event in the outbox: wake the delivery worker once it commits.
@@ -81,25 +157,28 @@ pub fn parse_stamp(text: &str) -> Result<OffsetDateTime, StoreError> {
 }
 
 /// The timestamp in `column`.
-pub fn stamp_in(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+pub fn stamp_in(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
     parse_stamp(&row.try_get::<String, _>(column)?)
 }
 
 /// The timestamp in `column`, which may be NULL.
-pub fn optional_stamp_in(
-    row: &SqliteRow,
-    column: &str,
-) -> Result<Option<OffsetDateTime>, StoreError> {
+pub fn optional_stamp_in(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     row.try_get::<Option<String>, _>(column)?
         .as_deref()
         .map(parse_stamp)
         .transpose()
 }
 
+/// The count or number of days in `column`: a negative or huge one is unreadable.
+pub fn u32_in(row: &AnyRow, column: &str) -> Result<u32, StoreError> {
+    let n: i64 = row.try_get(column)?;
+    u32::try_from(n).map_err(|_| StoreError::Unreadable(format!("{column} = {n}")))
+}
+
 /// The code in `column` (a state, a kind...) read back by `parse`: a code that does not parse
 /// is an error, never a default that would misstate what happened.
 pub fn code_in<T>(
-    row: &SqliteRow,
+    row: &AnyRow,
     column: &str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
@@ -125,24 +204,61 @@ impl Store {
         Self::open_with_key(data_dir, &data_dir.join(audit::key::KEY_FILE)).await
     }
 
-    /// As [`Store::open`], with the audit key in `key_file` (created if there is none and no
-    /// audit row needs it).
+    /// As [`Store::open`], with the audit key in `key_file`.
     pub async fn open_with_key(data_dir: &Path, key_file: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("deprov.sqlite3"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+        Self::connect(&Database::Sqlite(data_dir.to_owned()), key_file).await
+    }
+
+    /// Connects to `database`, brings its schema up to date, and loads the audit key from
+    /// `key_file` (created if there is none and no audit row needs it). Every instance sharing a
+    /// database must have the same key: the first one to start records the key's fingerprint,
+    /// and an instance with another key is refused here rather than forking the chain.
+    pub async fn connect(database: &Database, key_file: &Path) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (options, dialect) = match database {
+            Database::Sqlite(dir) => {
+                // The path goes into a URL: percent-encoded, so `?` or `#` in it stay a path.
+                let path = url::Url::from_file_path(dir.join(SQLITE_FILE)).map_err(|()| {
+                    StoreError::Unreadable(format!("{}: not an absolute path", dir.display()))
+                })?;
+                (
+                    format!("sqlite://{}?mode=rwc", path.path()),
+                    Dialect::Sqlite,
+                )
+            }
+            Database::Postgres(url) => (url.to_string(), Dialect::Postgres),
+        };
+        let options = AnyConnectOptions::from_str(&options)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 8,
+            })
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
         let schemes = audit::schemes(&pool).await?;
         let (audit_key, origin) = AuditKey::load_or_create(key_file, schemes)?;
+        audit::check_key_fingerprint(&pool, &audit_key, key_file, schemes).await?;
         let store = Self {
             pool,
+            dialect,
             writer: Arc::new(Mutex::new(())),
             audit_key: Arc::new(audit_key),
             outbox: Arc::new(Notify::new()),
@@ -163,17 +279,35 @@ impl Store {
         Arc::clone(&self.outbox)
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Starts a write transaction; waits for any other writer to finish. `BEGIN IMMEDIATE` takes
-    /// SQLite's write lock up front: a deferred transaction that reads, then writes, fails with
-    /// SQLITE_BUSY when another connection (a session touch) wrote in between.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction; waits for any other writer to finish.
+    ///
+    /// SQLite: `BEGIN IMMEDIATE` takes the write lock up front (a deferred transaction that
+    /// reads, then writes, fails with SQLITE_BUSY when another connection wrote in between).
+    /// PostgreSQL: the transaction takes [`WRITER_LOCK`] first, so writes from every instance
+    /// take turns and each reads what the one before it committed.
     pub async fn write(&self) -> Result<Write, StoreError> {
         let gate = Arc::clone(&self.writer).lock_owned().await;
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         Ok(Write {
-            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            tx,
             audit_key: Arc::clone(&self.audit_key),
             outbox: Arc::clone(&self.outbox),
             emitted: false,
@@ -193,9 +327,9 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         let mut write = self.write().await?;
         let taken = sqlx::query(
-            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?3) \
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE job_leases.holder = excluded.holder OR julianday(job_leases.expires_at) < julianday(?4)",
+             WHERE job_leases.holder = excluded.holder OR julianday(job_leases.expires_at) < julianday($4)",
         )
         .bind(job)
         .bind(holder)
@@ -213,7 +347,7 @@ impl Store {
         let c = point.counts;
         sqlx::query(
             "INSERT INTO mismatch_history (at, ad_disabled_lync_enabled, certificate_sign_in, stage_two_overdue, \
-             sip_renamed_unexplained) VALUES (?, ?, ?, ?, ?)",
+             sip_renamed_unexplained) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(stamp(point.at))
         .bind(c.ad_disabled_lync_enabled as i64)
@@ -229,15 +363,15 @@ impl Store {
     pub async fn recent_history(&self, limit: u32) -> Result<Vec<HistoryPoint>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, ad_disabled_lync_enabled, certificate_sign_in, stage_two_overdue, sip_renamed_unexplained \
-             FROM mismatch_history ORDER BY id DESC LIMIT ?",
+             FROM mismatch_history ORDER BY id DESC LIMIT $1",
         )
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         let mut points = rows
             .into_iter()
             .map(|row| {
-                let count = |column: &str| row.try_get::<u32, _>(column).map(|n| n as usize);
+                let count = |column: &str| row.try_get::<i64, _>(column).map(|n| n as usize);
                 Ok(HistoryPoint {
                     at: stamp_in(&row, "at")?,
                     counts: RuleCounts {

@@ -1,6 +1,7 @@
 //! The test kit: a real deprov server on port 0 with its own data folder, an HTTP client for it,
 //! and a headless Chromium driven over WebDriver.
 
+pub mod database;
 pub mod dc;
 pub mod smtp;
 
@@ -149,6 +150,11 @@ impl TestPortal {
         let base = format!("http://{}", listener.local_addr().unwrap());
         // Links in mails point here.
         config.notify.public_url.get_or_insert_with(|| base.clone());
+        if config.database.url.is_none()
+            && let Some(database) = database::prepare(&config.data_dir).await
+        {
+            config.database = database;
+        }
         let portal = Portal::start(config).await.expect("the portal starts");
         let sim = portal.state.deployment.simulator.clone();
         let store = portal.state.store.clone();

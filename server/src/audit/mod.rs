@@ -193,7 +193,7 @@ pub async fn append(
     }
     .hash(Scheme::Keyed, &write.audit_key);
     sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, details, change, scheme, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(seq)
         .bind(at)
         .bind(event.actor)
@@ -217,9 +217,10 @@ pub async fn record(store: &Store, at: OffsetDateTime, event: Event<'_>) -> Resu
 }
 
 /// How many rows each scheme chained.
-pub(crate) async fn schemes(pool: &sqlx::SqlitePool) -> Result<key::Schemes, StoreError> {
+pub(crate) async fn schemes(pool: &sqlx::AnyPool) -> Result<key::Schemes, StoreError> {
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(scheme = 'sha256'), 0) AS unkeyed, COALESCE(SUM(scheme = 'hmac-sha256'), 0) AS keyed FROM audit_log",
+        "SELECT COUNT(CASE WHEN scheme = 'sha256' THEN 1 END) AS unkeyed, \
+         COUNT(CASE WHEN scheme = 'hmac-sha256' THEN 1 END) AS keyed FROM audit_log",
     )
     .fetch_one(pool)
     .await?;
@@ -227,6 +228,40 @@ pub(crate) async fn schemes(pool: &sqlx::SqlitePool) -> Result<key::Schemes, Sto
         unkeyed: row.try_get("unkeyed")?,
         keyed: row.try_get("keyed")?,
     })
+}
+
+/// Records the audit key's fingerprint in the database the first time, and refuses a key that
+/// is not the recorded one while rows are chained with it: instances sharing a database must
+/// share the key, or each would chain its own rows and the log would verify as broken.
+pub(crate) async fn check_key_fingerprint(
+    pool: &sqlx::AnyPool,
+    key: &key::AuditKey,
+    key_file: &std::path::Path,
+    log: key::Schemes,
+) -> Result<(), StoreError> {
+    let fingerprint = key.hash(&["deprov audit key fingerprint"]);
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'audit_key_fingerprint'")
+            .fetch_optional(pool)
+            .await?;
+    match recorded {
+        Some(recorded) if recorded == fingerprint => Ok(()),
+        Some(_) if log.keyed > 0 => Err(StoreError::AuditKey(format!(
+            "{} is not the key this database's audit log is chained with: every instance of a \
+             deployment needs a copy of the same key file",
+            key_file.display()
+        ))),
+        _ => {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ('audit_key_fingerprint', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(fingerprint)
+            .execute(pool)
+            .await?;
+            Ok(())
+        }
+    }
 }
 
 /// Marks where the keyed chain begins in a log that had unkeyed rows, the moment the key is made.
@@ -278,10 +313,13 @@ pub async fn list(
         like(&filter.action),
         like(&filter.text),
     );
-    // julianday() compares instants, whatever offset a stamp was written with.
-    let condition = "(?1 IS NULL OR actor LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
-                     AND (?3 IS NULL OR subject LIKE ?3 ESCAPE '\\' OR details LIKE ?3 ESCAPE '\\') \
-                     AND (?4 IS NULL OR julianday(at) >= julianday(?4)) AND (?5 IS NULL OR julianday(at) < julianday(?5))";
+    // Matched without regard to case, as SQLite's LIKE does and PostgreSQL's does not; julianday()
+    // compares instants, whatever offset a stamp was written with.
+    let condition = "($1 IS NULL OR lower(actor) LIKE lower($1) ESCAPE '\\') \
+                     AND ($2 IS NULL OR lower(action) LIKE lower($2) ESCAPE '\\') \
+                     AND ($3 IS NULL OR lower(subject) LIKE lower($3) ESCAPE '\\' \
+                          OR lower(details) LIKE lower($3) ESCAPE '\\') \
+                     AND ($4 IS NULL OR julianday(at) >= julianday($4)) AND ($5 IS NULL OR julianday(at) < julianday($5))";
     let (from, until) = (filter.from.map(stamp), filter.until.map(stamp));
     let total: i64 =
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
@@ -293,7 +331,7 @@ pub async fn list(
             .fetch_one(store.pool())
             .await?;
     let rows = sqlx::query(&format!(
-        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
+        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT $6 OFFSET $7"
     ))
     .bind(&actor)
     .bind(&action)

@@ -96,11 +96,11 @@ const MAX_REASON: usize = 2_000;
 
 /// The ask waiting on request `id`, with the request version it was made on.
 async fn read_ask<'c>(
-    executor: impl sqlx::SqliteExecutor<'c>,
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
     id: i64,
 ) -> Result<Option<(ReenableAsk, i64)>, StoreError> {
     let Some(row) = sqlx::query(
-        "SELECT operation, version, reason, asked_by, asked_at FROM reenable_asks WHERE request_id = ?",
+        "SELECT operation, version, reason, asked_by, asked_at FROM reenable_asks WHERE request_id = $1",
     )
     .bind(id)
     .fetch_optional(executor)
@@ -155,7 +155,7 @@ fn stored_cmdlet(json: Option<String>) -> Result<Option<Cmdlet>, StoreError> {
         .map_err(|e| StoreError::Unreadable(format!("stored cmdlet: {e}")))
 }
 
-fn step_row(row: &sqlx::sqlite::SqliteRow) -> Result<StepRow, StoreError> {
+fn step_row(row: &sqlx::any::AnyRow) -> Result<StepRow, StoreError> {
     let time = |column: &str| optional_stamp_in(row, column);
     let state: String = row.try_get("state")?;
     let verification = match row.try_get::<Option<String>, _>("verification_state")? {
@@ -315,14 +315,14 @@ impl Executor {
     async fn history(&self, id: i64, backups: &[Backup]) -> Result<History, ExecutionError> {
         let done: Vec<String> = sqlx::query_scalar(
             "SELECT s.cmdlet FROM steps s JOIN operations o ON s.operation_id = o.id \
-             WHERE o.request_id = ? AND s.state = 'done' AND s.cmdlet IS NOT NULL ORDER BY o.id, s.position",
+             WHERE o.request_id = $1 AND s.state = 'done' AND s.cmdlet IS NOT NULL ORDER BY o.id, s.position",
         )
         .bind(id)
         .fetch_all(self.store.pool())
         .await?;
         let latest = sqlx::query(
-            "SELECT o.operation, o.state, EXISTS (SELECT 1 FROM steps s WHERE s.operation_id = o.id \
-             AND s.state IN ('unknown', 'running')) AS unsettled FROM operations o WHERE o.request_id = ? \
+            "SELECT o.operation, o.state, (SELECT COUNT(*) FROM steps s WHERE s.operation_id = o.id \
+             AND s.state IN ('unknown', 'running')) AS unsettled FROM operations o WHERE o.request_id = $1 \
              ORDER BY o.id DESC LIMIT 1",
         )
         .bind(id)
@@ -338,7 +338,7 @@ impl Executor {
             })
             .transpose()?;
         let unsettled = match &latest {
-            Some(row) => row.try_get::<bool, _>("unsettled")?,
+            Some(row) => row.try_get::<i64, _>("unsettled")? > 0,
             None => false,
         };
         Ok(History {
@@ -359,7 +359,7 @@ impl Executor {
     async fn backups(&self, id: i64) -> Result<Vec<Backup>, ExecutionError> {
         let rows = sqlx::query(
             "SELECT b.taken_at, o.operation, b.user_json FROM backups b JOIN operations o ON b.operation_id = o.id \
-             WHERE b.request_id = ? ORDER BY b.id",
+             WHERE b.request_id = $1 ORDER BY b.id",
         )
         .bind(id)
         .fetch_all(self.store.pool())
@@ -408,7 +408,7 @@ impl Executor {
 
     async fn operations(&self, request_id: i64) -> Result<Vec<OperationView>, ExecutionError> {
         let rows = sqlx::query(
-            "SELECT id, operation, state, started_by, started_at, finished_at FROM operations WHERE request_id = ? ORDER BY id",
+            "SELECT id, operation, state, started_by, started_at, finished_at FROM operations WHERE request_id = $1 ORDER BY id",
         )
         .bind(request_id)
         .fetch_all(self.store.pool())
@@ -451,7 +451,7 @@ impl Executor {
 
     async fn steps(&self, operation: i64) -> Result<Vec<StepRow>, ExecutionError> {
         let rows = sqlx::query(&format!(
-            "{SELECT_STEP} WHERE s.operation_id = ? ORDER BY s.position"
+            "{SELECT_STEP} WHERE s.operation_id = $1 ORDER BY s.position"
         ))
         .bind(operation)
         .fetch_all(self.store.pool())
@@ -548,7 +548,7 @@ impl Executor {
         let Some(row) = sqlx::query(
             "SELECT r.id, r.user_sip_address, s.cmdlet FROM requests r \
              JOIN operations o ON o.request_id = r.id JOIN steps s ON s.operation_id = o.id \
-             WHERE r.user_id = ? AND s.state = 'done' AND s.cmdlet LIKE '%\"cmdlet\":\"set_cs_user_sip_address\"%' \
+             WHERE r.user_id = $1 AND s.state = 'done' AND s.cmdlet LIKE '%\"cmdlet\":\"set_cs_user_sip_address\"%' \
              ORDER BY s.id DESC LIMIT 1",
         )
         .bind(user.id.to_string())
@@ -678,7 +678,7 @@ impl Executor {
                             operation.label().to_lowercase()
                         )));
                     }
-                    sqlx::query("DELETE FROM reenable_asks WHERE request_id = ?")
+                    sqlx::query("DELETE FROM reenable_asks WHERE request_id = $1")
                         .bind(id)
                         .execute(&mut *write.tx)
                         .await?;
@@ -692,7 +692,7 @@ impl Executor {
                 _ => {
                     sqlx::query(
                         "INSERT INTO reenable_asks (request_id, operation, version, reason, asked_by, asked_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET operation = excluded.operation, \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO UPDATE SET operation = excluded.operation, \
                          version = excluded.version, reason = excluded.reason, asked_by = excluded.asked_by, \
                          asked_at = excluded.asked_at",
                     )
@@ -733,7 +733,7 @@ impl Executor {
         }
         let operation_id: i64 = sqlx::query_scalar(
             "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at, lease_holder, \
-             lease_expires_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+             lease_expires_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(id)
         .bind(operation.as_str())
@@ -746,7 +746,7 @@ impl Executor {
         .await?;
         for (position, step) in steps.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO steps (operation_id, position, title, command, cmdlet, state) VALUES (?, ?, ?, ?, ?, 'pending')",
+                "INSERT INTO steps (operation_id, position, title, command, cmdlet, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
             )
             .bind(operation_id)
             .bind(position as i64)
@@ -798,7 +798,7 @@ impl Executor {
             return Err(changed_meanwhile(&request));
         }
         let last = sqlx::query(
-            "SELECT id, operation, state FROM operations WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, operation, state FROM operations WHERE request_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(self.store.pool())
@@ -841,8 +841,8 @@ impl Executor {
             return Err(changed_meanwhile(&request));
         }
         sqlx::query(
-            "UPDATE operations SET state = 'running', driven_by = ?, finished_at = NULL, lease_holder = ?, \
-             lease_expires_at = ? WHERE id = ?",
+            "UPDATE operations SET state = 'running', driven_by = $1, finished_at = NULL, lease_holder = $2, \
+             lease_expires_at = $3 WHERE id = $4",
         )
         .bind(by)
         .bind(&*self.lease.holder)
@@ -854,7 +854,7 @@ impl Executor {
         sqlx::query(
             "UPDATE steps SET state = 'pending', \
              note = COALESCE(note || ' ', '') || 'Attempt ' || attempts || ' failed: ' || COALESCE(error, 'no answer') || '.', \
-             error = NULL WHERE operation_id = ? AND state = 'failed'",
+             error = NULL WHERE operation_id = $1 AND state = 'failed'",
         )
         .bind(operation_id)
         .execute(&mut *write.tx)
@@ -915,7 +915,7 @@ impl Executor {
             operation: operation_id,
         };
         let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT request_id, driven_by FROM operations WHERE id = ? AND state = 'running'",
+            "SELECT request_id, driven_by FROM operations WHERE id = $1 AND state = 'running'",
         )
         .bind(operation_id)
         .fetch_optional(self.store.pool())
@@ -940,7 +940,7 @@ impl Executor {
             tick.tick().await;
             let mut write = self.store.write().await?;
             let renewed = sqlx::query(
-                "UPDATE operations SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_holder = ?",
+                "UPDATE operations SET lease_expires_at = $1 WHERE id = $2 AND state = 'running' AND lease_holder = $3",
             )
             .bind(self.lease.until(OffsetDateTime::now_utc()))
             .bind(operation_id)
@@ -953,7 +953,7 @@ impl Executor {
                 None
             } else {
                 sqlx::query_scalar(
-                    "SELECT lease_holder FROM operations WHERE id = ? AND state = 'running'",
+                    "SELECT lease_holder FROM operations WHERE id = $1 AND state = 'running'",
                 )
                 .bind(operation_id)
                 .fetch_optional(&mut *write.tx)
@@ -1010,8 +1010,8 @@ impl Executor {
     ) -> Result<bool, ExecutionError> {
         let mut write = self.store.write().await?;
         let moved = sqlx::query(
-            "UPDATE steps SET state = 'running', attempts = attempts + 1, run_by = ?, started_at = ?, finished_at = NULL \
-             WHERE id = ? AND state = 'pending'",
+            "UPDATE steps SET state = 'running', attempts = attempts + 1, run_by = $1, started_at = $2, finished_at = NULL \
+             WHERE id = $3 AND state = 'pending'",
         )
         .bind(by)
         .bind(stamp(OffsetDateTime::now_utc()))
@@ -1080,7 +1080,7 @@ impl Executor {
         user: &DirectoryUser,
     ) -> Result<(), ExecutionError> {
         let mut write = self.store.write().await?;
-        sqlx::query("INSERT INTO backups (request_id, operation_id, taken_at, user_json) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO backups (request_id, operation_id, taken_at, user_json) VALUES ($1, $2, $3, $4)")
             .bind(request_id)
             .bind(operation_id)
             .bind(stamp(self.source.now()))
@@ -1165,8 +1165,8 @@ impl Executor {
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let moved = sqlx::query(
-            "UPDATE steps SET state = ?, finished_at = ?, output = ?, error = ?, \
-             note = CASE WHEN ? IS NULL THEN note ELSE COALESCE(note || ' ', '') || ? END WHERE id = ? AND state = ?",
+            "UPDATE steps SET state = $1, finished_at = $2, output = $3, error = $4, \
+             note = CASE WHEN $5 IS NULL THEN note ELSE COALESCE(note || ' ', '') || $6 END WHERE id = $7 AND state = $8",
         )
         .bind(outcome.state.as_str())
         .bind(stamp(wall))
@@ -1190,7 +1190,8 @@ impl Executor {
             && let Some(delay) = verify::delay(cmdlet)
         {
             sqlx::query(
-                "INSERT OR IGNORE INTO verifications (step_id, request_id, due_at, state) VALUES (?, ?, ?, 'pending')",
+                "INSERT INTO verifications (step_id, request_id, due_at, state) VALUES ($1, $2, $3, 'pending') \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(step.id)
             .bind(request_id)
@@ -1237,10 +1238,11 @@ impl Executor {
         succeeded: bool,
     ) -> Result<(), ExecutionError> {
         let request = self.request(request_id).await?;
-        let operation: String = sqlx::query_scalar("SELECT operation FROM operations WHERE id = ?")
-            .bind(operation_id)
-            .fetch_one(self.store.pool())
-            .await?;
+        let operation: String =
+            sqlx::query_scalar("SELECT operation FROM operations WHERE id = $1")
+                .bind(operation_id)
+                .fetch_one(self.store.pool())
+                .await?;
         let operation = Operation::parse(&operation).ok_or_else(|| {
             StoreError::Unreadable(format!("operations.operation = {operation:?}"))
         })?;
@@ -1261,7 +1263,7 @@ impl Executor {
             OperationState::Failed
         };
         let moved = sqlx::query(
-            "UPDATE operations SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
+            "UPDATE operations SET state = $1, finished_at = $2 WHERE id = $3 AND state = 'running'",
         )
         .bind(ended.as_str())
         .bind(stamp(wall))
@@ -1272,8 +1274,8 @@ impl Executor {
             return Ok(()); // ended meanwhile (a driver and the settling both got there)
         }
         sqlx::query(
-            "UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1, \
-             stage_two_due_at = COALESCE(?, stage_two_due_at) WHERE id = ?",
+            "UPDATE requests SET state = $1, state_changed_at = $2, version = version + 1, \
+             stage_two_due_at = COALESCE($3, stage_two_due_at) WHERE id = $4",
         )
         .bind(next.as_str())
         .bind(stamp(wall))
@@ -1309,7 +1311,7 @@ impl Executor {
         let notice = match next {
             RequestState::Failed => {
                 let error: Option<String> = sqlx::query_scalar(
-                    "SELECT COALESCE(error, title) FROM steps WHERE operation_id = ? AND state IN ('failed', 'unknown') \
+                    "SELECT COALESCE(error, title) FROM steps WHERE operation_id = $1 AND state IN ('failed', 'unknown') \
                      ORDER BY position DESC LIMIT 1",
                 )
                 .bind(operation_id)
@@ -1398,8 +1400,8 @@ impl Executor {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let taken = sqlx::query(
-            "UPDATE operations SET lease_holder = ?1, lease_expires_at = ?2 WHERE id = ?3 AND state = 'running' \
-             AND (lease_holder IS NULL OR lease_holder = ?1 OR julianday(lease_expires_at) < julianday(?4))",
+            "UPDATE operations SET lease_holder = $1, lease_expires_at = $2 WHERE id = $3 AND state = 'running' \
+             AND (lease_holder IS NULL OR lease_holder = $1 OR julianday(lease_expires_at) < julianday($4))",
         )
         .bind(&*self.lease.holder)
         .bind(self.lease.until(now))
@@ -1449,7 +1451,7 @@ impl Executor {
             let verdict = verify::check(&cmdlet, user.as_ref(), self.source.now());
             let mut write = self.store.write().await?;
             let moved = sqlx::query(
-                "UPDATE verifications SET state = ?, checked_at = ?, outcome = ? WHERE id = ? AND state = 'pending'",
+                "UPDATE verifications SET state = $1, checked_at = $2, outcome = $3 WHERE id = $4 AND state = 'pending'",
             )
             .bind(verdict.state.as_str())
             .bind(stamp(OffsetDateTime::now_utc()))
@@ -1473,7 +1475,7 @@ impl Executor {
                 if verdict.state == VerificationState::NotAsPredicted {
                     let operation: String = sqlx::query_scalar(
                         "SELECT o.operation FROM verifications v JOIN steps s ON s.id = v.step_id \
-                         JOIN operations o ON o.id = s.operation_id WHERE v.id = ?",
+                         JOIN operations o ON o.id = s.operation_id WHERE v.id = $1",
                     )
                     .bind(id)
                     .fetch_one(&mut *write.tx)
@@ -1517,7 +1519,7 @@ impl Executor {
     pub async fn set_auto_stage_two(&self, by: &str, on: bool) -> Result<(), ExecutionError> {
         let mut write = self.store.write().await?;
         sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ('auto_stage_two', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO settings (key, value) VALUES ('auto_stage_two', $1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         )
         .bind(if on { "on" } else { "off" })
         .execute(&mut *write.tx)
@@ -1587,7 +1589,7 @@ async fn claim(
     at: OffsetDateTime,
 ) -> Result<bool, ExecutionError> {
     let moved = sqlx::query(
-        "UPDATE requests SET state = 'executing', state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+        "UPDATE requests SET state = 'executing', state_changed_at = $1, version = version + 1 WHERE id = $2 AND version = $3",
     )
     .bind(stamp(at))
     .bind(id)

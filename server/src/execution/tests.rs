@@ -560,7 +560,7 @@ fn instance(rig: &Rig, holder: &str, lasts: Duration) -> Executor {
 }
 
 async fn step_state(rig: &Rig, position: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM steps WHERE position = ?")
+    sqlx::query_scalar("SELECT state FROM steps WHERE position = $1")
         .bind(position)
         .fetch_one(rig.store.pool())
         .await
@@ -601,7 +601,7 @@ async fn another_instance_settles_an_operation_only_after_its_lease_lapses() {
     assert_eq!(b.recover().await.unwrap(), 0, "not before the lease lapses");
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     assert_eq!(b.recover().await.unwrap(), 1);
-    let holder: String = sqlx::query_scalar("SELECT lease_holder FROM operations WHERE id = ?")
+    let holder: String = sqlx::query_scalar("SELECT lease_holder FROM operations WHERE id = $1")
         .bind(op)
         .fetch_one(rig.store.pool())
         .await

@@ -155,7 +155,7 @@ pub async fn emit_once(
     let payload = serde_json::to_string(&event)
         .map_err(|e| StoreError::Unreadable(format!("an event does not serialize: {e}")))?;
     let written = sqlx::query(
-        "INSERT INTO outbox (event_id, once_key, kind, payload, created_at) VALUES (?, ?, ?, ?, ?) \
+        "INSERT INTO outbox (event_id, once_key, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (once_key) DO NOTHING",
     )
     .bind(event.id.to_string())
@@ -177,7 +177,7 @@ pub async fn emit_once(
 async fn summary(write: &mut Write, id: i64) -> Result<RequestSummary, StoreError> {
     let row = sqlx::query(
         "SELECT id, user_display_name, user_sam_account_name, requested_by, urgency, state, external_ref \
-         FROM requests WHERE id = ?",
+         FROM requests WHERE id = $1",
     )
     .bind(id)
     .fetch_one(&mut *write.tx)

@@ -20,7 +20,7 @@ const FAN_OUT_BATCH: i64 = 200;
 pub async fn fan_out(store: &Store, routes: &Routes) -> Result<usize, StoreError> {
     let mut write = store.write().await?;
     let rows =
-        sqlx::query("SELECT id, payload FROM outbox WHERE fanned_out = 0 ORDER BY id LIMIT ?")
+        sqlx::query("SELECT id, payload FROM outbox WHERE fanned_out = 0 ORDER BY id LIMIT $1")
             .bind(FAN_OUT_BATCH)
             .fetch_all(&mut *write.tx)
             .await?;
@@ -33,7 +33,7 @@ pub async fn fan_out(store: &Store, routes: &Routes) -> Result<usize, StoreError
                 for (channel, recipient) in routes.recipients(&mut write.tx, &event).await? {
                     sqlx::query(
                         "INSERT INTO deliveries (event_id, channel, recipient, state, next_attempt_at) \
-                         VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                         VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT DO NOTHING",
                     )
                     .bind(id)
                     .bind(channel.as_str())
@@ -42,7 +42,7 @@ pub async fn fan_out(store: &Store, routes: &Routes) -> Result<usize, StoreError
                     .execute(&mut *write.tx)
                     .await?;
                 }
-                sqlx::query("UPDATE outbox SET fanned_out = 1 WHERE id = ?")
+                sqlx::query("UPDATE outbox SET fanned_out = 1 WHERE id = $1")
                     .bind(id)
                     .execute(&mut *write.tx)
                     .await?;
@@ -50,7 +50,7 @@ pub async fn fan_out(store: &Store, routes: &Routes) -> Result<usize, StoreError
             // Never a guess at what it said: kept, marked, and logged for someone to look at.
             Err(error) => {
                 tracing::error!(event = id, %error, "an event in the outbox is unreadable; it reaches nobody");
-                sqlx::query("UPDATE outbox SET fanned_out = 1, fan_out_error = ? WHERE id = ?")
+                sqlx::query("UPDATE outbox SET fanned_out = 1, fan_out_error = $1 WHERE id = $2")
                     .bind(format!("unreadable: {error}"))
                     .bind(id)
                     .execute(&mut *write.tx)
@@ -92,8 +92,8 @@ pub async fn due(
     let rows = sqlx::query(
         "SELECT d.id, d.channel, d.recipient, d.attempts, d.first_attempt_at, o.payload FROM deliveries d \
          JOIN outbox o ON o.id = d.event_id \
-         WHERE d.state = 'pending' AND (julianday(d.next_attempt_at) <= julianday(?1) OR d.claimed_by = ?2) \
-         ORDER BY d.id LIMIT ?3",
+         WHERE d.state = 'pending' AND (julianday(d.next_attempt_at) <= julianday($1) OR d.claimed_by = $2) \
+         ORDER BY d.id LIMIT $3",
     )
     .bind(stamp(now))
     .bind(instance)
@@ -109,7 +109,7 @@ pub async fn due(
             Err(error) => {
                 tracing::error!(delivery = id, %error, "a delivery's event is unreadable; giving it up");
                 sqlx::query(
-                    "UPDATE deliveries SET state = 'gave_up', claimed_by = NULL, last_status = ? WHERE id = ?",
+                    "UPDATE deliveries SET state = 'gave_up', claimed_by = NULL, last_status = $1 WHERE id = $2",
                 )
                 .bind(format!("gave up: the event is unreadable ({error})"))
                 .bind(id)
@@ -118,7 +118,7 @@ pub async fn due(
                 continue;
             }
         };
-        sqlx::query("UPDATE deliveries SET claimed_by = ?, next_attempt_at = ? WHERE id = ?")
+        sqlx::query("UPDATE deliveries SET claimed_by = $1, next_attempt_at = $2 WHERE id = $3")
             .bind(instance)
             .bind(stamp(now + CLAIM))
             .bind(id)
@@ -178,9 +178,9 @@ pub async fn record(
             Attempt::GaveUp { status } => (DeliveryState::GaveUp, status, None, None),
         };
         sqlx::query(
-            "UPDATE deliveries SET state = ?1, attempts = attempts + 1, last_attempt_at = ?2, last_status = ?3, \
-             next_attempt_at = COALESCE(?4, next_attempt_at), delivered_at = ?5, claimed_by = NULL, \
-             first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?6 AND state = 'pending'",
+            "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_attempt_at = $2, last_status = $3, \
+             next_attempt_at = COALESCE($4, next_attempt_at), delivered_at = $5, claimed_by = NULL, \
+             first_attempt_at = COALESCE(first_attempt_at, $2) WHERE id = $6 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(stamp(at))
@@ -199,7 +199,7 @@ pub async fn postpone(store: &Store, ids: &[i64], until: OffsetDateTime) -> Resu
     let mut write = store.write().await?;
     for &id in ids {
         sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = ?, claimed_by = NULL WHERE id = ? AND state = 'pending'",
+            "UPDATE deliveries SET next_attempt_at = $1, claimed_by = NULL WHERE id = $2 AND state = 'pending'",
         )
             .bind(stamp(until))
             .bind(id)
@@ -217,7 +217,7 @@ pub async fn last_delivered(
 ) -> Result<Option<OffsetDateTime>, StoreError> {
     let last: Option<String> = sqlx::query_scalar(
         "SELECT d.delivered_at FROM deliveries d JOIN outbox o ON o.id = d.event_id \
-         WHERE d.channel = 'mail' AND d.recipient = ? AND o.kind = ? AND d.state = 'delivered' \
+         WHERE d.channel = 'mail' AND d.recipient = $1 AND o.kind = $2 AND d.state = 'delivered' \
          ORDER BY julianday(d.delivered_at) DESC LIMIT 1",
     )
     .bind(recipient)
@@ -236,7 +236,7 @@ pub async fn list(
 ) -> Result<DeliveryPage, StoreError> {
     let state = state.map(DeliveryState::as_str);
     let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE ?1 IS NULL OR state = ?1")
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE $1 IS NULL OR state = $1")
             .bind(state)
             .fetch_one(store.pool())
             .await?;
@@ -247,8 +247,8 @@ pub async fn list(
     let rows = sqlx::query(
         "SELECT d.id, o.kind, o.payload, o.created_at, d.channel, d.recipient, d.state, d.attempts, \
          d.last_status, d.last_attempt_at, d.next_attempt_at, d.delivered_at FROM deliveries d \
-         JOIN outbox o ON o.id = d.event_id WHERE ?1 IS NULL OR d.state = ?1 \
-         ORDER BY d.id DESC LIMIT ?2 OFFSET ?3",
+         JOIN outbox o ON o.id = d.event_id WHERE $1 IS NULL OR d.state = $1 \
+         ORDER BY d.id DESC LIMIT $2 OFFSET $3",
     )
     .bind(state)
     .bind(limit)

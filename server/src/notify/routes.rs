@@ -9,7 +9,7 @@ use crate::store::{StoreError, stamp};
 use deprov_wire::notify::Channel;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::RequestState;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -62,7 +62,7 @@ impl Routes {
     /// Every (channel, recipient) `event` goes to, each once.
     pub async fn recipients(
         &self,
-        db: &mut SqliteConnection,
+        db: &mut AnyConnection,
         event: &Event,
     ) -> Result<Vec<(Channel, String)>, StoreError> {
         let mut mail = BTreeSet::new();
@@ -120,12 +120,12 @@ struct Person {
 }
 
 /// Local accounts with an address, and AD people who signed in lately.
-async fn addresses(db: &mut SqliteConnection) -> Result<Vec<Person>, StoreError> {
+async fn addresses(db: &mut AnyConnection) -> Result<Vec<Person>, StoreError> {
     let recent = stamp(OffsetDateTime::now_utc() - AD_PERSON_KEPT);
     let rows = sqlx::query(
         "SELECT name, email AS address, roles FROM accounts WHERE disabled = 0 AND COALESCE(email, '') <> '' \
          UNION ALL SELECT principal, mail, roles FROM ad_people \
-         WHERE COALESCE(mail, '') <> '' AND julianday(last_sign_in) >= julianday(?)",
+         WHERE COALESCE(mail, '') <> '' AND julianday(last_sign_in) >= julianday($1)",
     )
     .bind(recent)
     .fetch_all(&mut *db)
@@ -156,7 +156,7 @@ pub async fn remember_ad_person(
     roles: &[Role],
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO ad_people (principal, mail, roles, last_sign_in) VALUES (?, ?, ?, ?) \
+        "INSERT INTO ad_people (principal, mail, roles, last_sign_in) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (principal) DO UPDATE SET mail = excluded.mail, roles = excluded.roles, \
          last_sign_in = excluded.last_sign_in",
     )

@@ -130,7 +130,7 @@ pub async fn add(
     let now = OffsetDateTime::now_utc();
     let mut write = store.write().await?;
     let inserted = sqlx::query(
-        "INSERT INTO accounts (name, password_hash, roles, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO accounts (name, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(name)
     .bind(hash)
@@ -180,7 +180,7 @@ pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
 }
 
 pub async fn exists(store: &Store, name: &str) -> Result<bool, AccountError> {
-    Ok(sqlx::query("SELECT 1 FROM accounts WHERE name = ?")
+    Ok(sqlx::query("SELECT 1 FROM accounts WHERE name = $1")
         .bind(name)
         .fetch_optional(store.pool())
         .await?
@@ -196,7 +196,7 @@ pub async fn set_email(store: &Store, name: &str, email: Option<&str>) -> Result
             .map_err(|e| AccountError::Invalid(format!("'{email}' is not a mail address: {e}")))?;
     }
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET email = ? WHERE name = ?")
+    let changed = sqlx::query("UPDATE accounts SET email = $1 WHERE name = $2")
         .bind(email)
         .bind(name)
         .execute(&mut *write.tx)
@@ -219,7 +219,7 @@ pub async fn set_email(store: &Store, name: &str, email: Option<&str>) -> Result
 /// Disables or re-enables an account; disabling also ends its sessions.
 pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(), AccountError> {
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET disabled = ? WHERE name = ?")
+    let changed = sqlx::query("UPDATE accounts SET disabled = $1 WHERE name = $2")
         .bind(disabled as i64)
         .bind(name)
         .execute(&mut *write.tx)
@@ -229,7 +229,7 @@ pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(
     }
     if disabled {
         sqlx::query(
-            "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)",
+            "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = $1)",
         )
         .bind(name)
         .execute(&mut *write.tx)
@@ -257,7 +257,7 @@ pub async fn reset_password(store: &Store, name: &str, password: &str) -> Result
     check_password(password)?;
     let hash = hash_password(password)?;
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET password_hash = ? WHERE name = ?")
+    let changed = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE name = $2")
         .bind(hash)
         .bind(name)
         .execute(&mut *write.tx)
@@ -265,10 +265,12 @@ pub async fn reset_password(store: &Store, name: &str, password: &str) -> Result
     if changed.rows_affected() == 0 {
         return Err(AccountError::Unknown(name.to_owned()));
     }
-    sqlx::query("DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = ?)")
-        .bind(name)
-        .execute(&mut *write.tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = $1)",
+    )
+    .bind(name)
+    .execute(&mut *write.tx)
+    .await?;
     let event = crate::audit::Event {
         actor: "cli",
         action: "account.reset_password",
@@ -298,7 +300,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 impl Authenticator for LocalAccounts {
     async fn authenticate(&self, name: &str, password: &str) -> Result<Principal, SignInError> {
         let row = sqlx::query(
-            "SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = ?",
+            "SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(self.store.pool())

@@ -93,7 +93,7 @@ pub async fn start(
     };
     sqlx::query(
         "INSERT INTO sessions (token_hash, source, account_id, principal, roles, csrf_token, created_at, last_seen_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(hash(&token))
     .bind(who.source.as_str())
@@ -124,7 +124,7 @@ struct Stored {
 async fn stored(store: &Store, token_hash: &str) -> Result<Option<Stored>, StoreError> {
     let row = sqlx::query(
         "SELECT s.source, s.principal, s.roles, s.csrf_token, s.last_seen_at, s.expires_at, a.disabled \
-         FROM sessions s LEFT JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?",
+         FROM sessions s LEFT JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(store.pool())
@@ -157,7 +157,7 @@ pub async fn find(
         || now - stored.last_seen >= policy.idle_timeout
         || stored.account_disabled;
     if expired {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(&token_hash)
             .execute(store.pool())
             .await?;
@@ -165,7 +165,7 @@ pub async fn find(
     }
     // One write a minute at most, not one per request.
     if now - stored.last_seen > Duration::minutes(1) {
-        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
             .bind(stamp(now))
             .bind(&token_hash)
             .execute(store.pool())
@@ -182,7 +182,7 @@ pub async fn find(
 /// Ends a session within `write` (an API token ends only by `deprov token revoke`).
 pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError> {
     if let Credential::Cookie { token_hash } = &session.credential {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&mut *write.tx)
             .await?;

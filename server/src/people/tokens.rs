@@ -56,7 +56,7 @@ pub async fn add(
     let expires = days.map(|d| now + Duration::days(d.into()));
     let mut write = store.write().await?;
     let inserted = sqlx::query(
-        "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(name)
     .bind(role.as_str())
@@ -99,7 +99,7 @@ pub async fn revoke(store: &Store, name: &str) -> Result<(), AccountError> {
     let now = OffsetDateTime::now_utc();
     let mut write = store.write().await?;
     let revoked =
-        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
             .bind(stamp(now))
             .bind(name)
             .execute(&mut *write.tx)
@@ -151,7 +151,7 @@ pub async fn list(store: &Store) -> Result<Vec<TokenSummary>, StoreError> {
 /// notes its use (once a minute at most).
 pub async fn find(store: &Store, secret: &str) -> Result<Option<Session>, StoreError> {
     let row = sqlx::query(
-        "SELECT id, name, role, expires_at, revoked_at, last_used_at FROM api_tokens WHERE secret_hash = ?",
+        "SELECT id, name, role, expires_at, revoked_at, last_used_at FROM api_tokens WHERE secret_hash = $1",
     )
     .bind(sessions::hash(secret))
     .fetch_optional(store.pool())
@@ -165,7 +165,7 @@ pub async fn find(store: &Store, secret: &str) -> Result<Option<Session>, StoreE
     }
     let id: i64 = row.try_get("id")?;
     if optional_stamp_in(&row, "last_used_at")?.is_none_or(|at| now - at > Duration::minutes(1)) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(stamp(now))
             .bind(id)
             .execute(store.pool())
@@ -180,7 +180,7 @@ pub async fn find(store: &Store, secret: &str) -> Result<Option<Session>, StoreE
 
 /// Whether token `id` may still be used (a long-running stream asks now and then).
 pub async fn still_live(store: &Store, id: i64) -> bool {
-    let Ok(Some(row)) = sqlx::query("SELECT expires_at, revoked_at FROM api_tokens WHERE id = ?")
+    let Ok(Some(row)) = sqlx::query("SELECT expires_at, revoked_at FROM api_tokens WHERE id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await

@@ -50,7 +50,7 @@ pub struct Exceptions {
     in_force: Arc<watch::Sender<InForce>>,
 }
 
-fn exception(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptedException, StoreError> {
+fn exception(row: &sqlx::any::AnyRow) -> Result<AcceptedException, StoreError> {
     let user: String = row.try_get("user_id")?;
     let rules: String = row.try_get("rules")?;
     Ok(AcceptedException {
@@ -79,7 +79,7 @@ const SELECT_IN_FORCE: &str = "SELECT id, user_id, display_name, rules, reason, 
 
 /// The exceptions not ended, as `executor` sees them.
 async fn in_force(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
 ) -> Result<HashMap<UserId, AcceptedException>, StoreError> {
     let rows = sqlx::query(SELECT_IN_FORCE).fetch_all(executor).await?;
     let mut in_force = HashMap::new();
@@ -166,7 +166,7 @@ impl Exceptions {
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         // Checked inside the write: two accepts at once cannot both pass.
-        let current = sqlx::query(&format!("{SELECT_IN_FORCE} AND user_id = ?"))
+        let current = sqlx::query(&format!("{SELECT_IN_FORCE} AND user_id = $1"))
             .bind(user.id.to_string())
             .fetch_optional(&mut *write.tx)
             .await?
@@ -197,7 +197,7 @@ impl Exceptions {
         let rule_list: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO accepted_exceptions (user_id, display_name, rules, reason, accepted_by, accepted_at, until) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(user.id.to_string())
         .bind(&user.ad.display_name)
@@ -247,7 +247,7 @@ impl Exceptions {
         wall: OffsetDateTime,
     ) -> Result<(), ExceptionError> {
         let row = sqlx::query(
-            "UPDATE accepted_exceptions SET ended_at = ?, ended_by = ? WHERE id = ? AND ended_at IS NULL \
+            "UPDATE accepted_exceptions SET ended_at = $1, ended_by = $2 WHERE id = $3 AND ended_at IS NULL \
              RETURNING user_id, display_name",
         )
         .bind(stamp(wall))

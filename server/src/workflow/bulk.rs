@@ -244,7 +244,7 @@ impl Workflow {
     /// Requests filed at or after `since`.
     async fn filed_since(&self, since: OffsetDateTime) -> Result<usize, WorkflowError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE julianday(created_at) >= julianday(?)",
+            "SELECT COUNT(*) FROM requests WHERE julianday(created_at) >= julianday($1)",
         )
         .bind(stamp(since))
         .fetch_one(self.store.pool())
@@ -279,7 +279,7 @@ impl Workflow {
         let mut write = self.store.write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO bulk_batches (filed_by, filed_at, requests, users, limit_per_hour, filed_in_hour, state) \
-             VALUES (?, ?, ?, ?, ?, ?, 'held') RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, 'held') RETURNING id",
         )
         .bind(by)
         .bind(stamp(now))
@@ -318,7 +318,7 @@ impl Workflow {
 
     /// Batch `id`.
     pub async fn batch(&self, id: i64) -> Result<HeldBatch, WorkflowError> {
-        let row = sqlx::query(&format!("{SELECT_BATCH} WHERE id = ?"))
+        let row = sqlx::query(&format!("{SELECT_BATCH} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.store.pool())
             .await?
@@ -335,8 +335,8 @@ impl Workflow {
             Readable::RequestedBy(name) => Some(name),
         };
         let rows = sqlx::query(&format!(
-            "{SELECT_BATCH} WHERE (state IN ('held', 'confirming') OR julianday(decided_at) >= julianday(?1)) \
-             AND (?2 IS NULL OR filed_by = ?2 COLLATE NOCASE) ORDER BY id DESC LIMIT 100"
+            "{SELECT_BATCH} WHERE (state IN ('held', 'confirming') OR julianday(decided_at) >= julianday($1)) \
+             AND ($2 IS NULL OR filed_by = $2 COLLATE NOCASE) ORDER BY id DESC LIMIT 100"
         ))
         .bind(week_ago)
         .bind(filer)
@@ -369,8 +369,8 @@ impl Workflow {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let claimed = sqlx::query(
-            "UPDATE bulk_batches SET state = 'confirming', decided_by = ?, decided_at = ? WHERE id = ? \
-             AND (state = 'held' OR (state = 'confirming' AND julianday(decided_at) < julianday(?)))",
+            "UPDATE bulk_batches SET state = 'confirming', decided_by = $1, decided_at = $2 WHERE id = $3 \
+             AND (state = 'held' OR (state = 'confirming' AND julianday(decided_at) < julianday($4)))",
         )
         .bind(by)
         .bind(stamp(now))
@@ -391,10 +391,11 @@ impl Workflow {
                 state => format!("Batch #{id} is already {}.", state.as_str()),
             }));
         }
-        let requests: String = sqlx::query_scalar("SELECT requests FROM bulk_batches WHERE id = ?")
-            .bind(id)
-            .fetch_one(self.store.pool())
-            .await?;
+        let requests: String =
+            sqlx::query_scalar("SELECT requests FROM bulk_batches WHERE id = $1")
+                .bind(id)
+                .fetch_one(self.store.pool())
+                .await?;
         let requests: Vec<NewRequest> = serde_json::from_str(&requests)
             .map_err(|e| StoreError::Unreadable(format!("bulk_batches.requests of #{id}: {e}")))?;
         // Filed first, then marked: a crash in between leaves it held, and confirming again finds
@@ -472,8 +473,8 @@ impl Workflow {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let moved = sqlx::query(
-            "UPDATE bulk_batches SET state = ?, decided_by = ?, decided_at = ?, filed = ? WHERE id = ? AND state = ? \
-             AND (state = 'held' OR decided_by = ?)",
+            "UPDATE bulk_batches SET state = $1, decided_by = $2, decided_at = $3, filed = $4 WHERE id = $5 AND state = $6 \
+             AND (state = 'held' OR decided_by = $7)",
         )
         .bind(state.as_str())
         .bind(by)
@@ -528,7 +529,7 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
 const SELECT_BATCH: &str = "SELECT id, filed_by, filed_at, users, limit_per_hour, filed_in_hour, state, decided_by, \
      decided_at, filed FROM bulk_batches";
 
-fn batch_of(row: &sqlx::sqlite::SqliteRow) -> Result<HeldBatch, StoreError> {
+fn batch_of(row: &sqlx::any::AnyRow) -> Result<HeldBatch, StoreError> {
     let id: i64 = row.try_get("id")?;
     let json = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
     let unreadable = |column: &str, e: serde_json::Error| {

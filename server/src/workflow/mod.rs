@@ -20,7 +20,7 @@ use deprov_wire::workflow::{
 };
 use machine::{Act, Facts, Refusal};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -379,14 +379,15 @@ impl Workflow {
     /// not theirs to read).
     async fn filed_as(
         &self,
-        executor: impl sqlx::SqliteExecutor<'_>,
+        executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
         by: &str,
         external_ref: &str,
     ) -> Result<Option<i64>, WorkflowError> {
-        let Some(row) = sqlx::query("SELECT id, requested_by FROM requests WHERE external_ref = ?")
-            .bind(external_ref)
-            .fetch_optional(executor)
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT id, requested_by FROM requests WHERE external_ref = $1")
+                .bind(external_ref)
+                .fetch_optional(executor)
+                .await?
         else {
             return Ok(None);
         };
@@ -565,7 +566,7 @@ impl Workflow {
                 .map(|filed| Checked::Filed(Box::new(filed)));
         }
         let open = sqlx::query(&format!(
-            "SELECT id, state, requested_by FROM requests WHERE user_id = ? AND {}",
+            "SELECT id, state, requested_by FROM requests WHERE user_id = $1 AND {}",
             open_states()
         ))
         .bind(user.id.to_string())
@@ -587,7 +588,7 @@ impl Workflow {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO requests (user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, reason, \
              reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, state, \
-             state_changed_at, external_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_approval', ?, ?) RETURNING id",
+             state_changed_at, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending_approval', $15, $16) RETURNING id",
         )
         .bind(user.id.to_string())
         .bind(name)
@@ -654,30 +655,32 @@ impl Workflow {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<RequestView>, usize), WorkflowError> {
-        let mut conditions = Vec::new();
-        match show {
-            Show::All => {}
-            Show::Open => conditions.push(open_states()),
-            // Longest due first, by the deployment's clock; julianday() compares instants, not text.
-            Show::Due => conditions.push(
-                "state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?)"
-                    .to_owned(),
-            ),
-        }
-        let requester = match readable {
-            Readable::Every => None,
-            Readable::RequestedBy(name) => {
-                conditions.push("requested_by = ? COLLATE NOCASE".to_owned());
-                Some(name)
-            }
+        // Each condition names its parameter by number: the values are bound in this order.
+        let mut conditions = match show {
+            Show::Open => vec![open_states()],
+            Show::All | Show::Due => Vec::new(),
         };
-        let user = narrow.user.map(|id| {
-            conditions.push("user_id = ?".to_owned());
-            id.to_string()
-        });
-        let external_ref = narrow.external_ref.as_deref().inspect(|_| {
-            conditions.push("external_ref = ?".to_owned());
-        });
+        let mut values: Vec<String> = Vec::new();
+        let mut condition = |text: &str, value: String| {
+            values.push(value);
+            conditions.push(text.replace("{}", &format!("${}", values.len())));
+        };
+        if show == Show::Due {
+            // Longest due first, by the deployment's clock; julianday() compares instants, not text.
+            condition(
+                "state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday({})",
+                stamp(self.lync_now()),
+            );
+        }
+        if let Readable::RequestedBy(name) = readable {
+            condition("requested_by = {} COLLATE NOCASE", name.to_owned());
+        }
+        if let Some(id) = narrow.user {
+            condition("user_id = {}", id.to_string());
+        }
+        if let Some(reference) = &narrow.external_ref {
+            condition("external_ref = {}", reference.clone());
+        }
         let filter = if conditions.is_empty() {
             String::new()
         } else {
@@ -688,36 +691,20 @@ impl Workflow {
         } else {
             "(state = 'pending_approval' AND urgency = 'immediate_disconnect') DESC, id DESC"
         };
-        let now = stamp(self.lync_now());
         let count = format!("SELECT COUNT(*) FROM requests{filter}");
-        // Bound in the order the conditions were written.
         let mut total = sqlx::query_scalar::<_, i64>(&count);
-        if show == Show::Due {
-            total = total.bind(&now);
-        }
-        if let Some(name) = requester {
-            total = total.bind(name);
-        }
-        if let Some(id) = &user {
-            total = total.bind(id);
-        }
-        if let Some(reference) = external_ref {
-            total = total.bind(reference);
+        for value in &values {
+            total = total.bind(value);
         }
         let total = total.fetch_one(self.store.pool()).await? as usize;
-        let sql = format!("{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ? OFFSET ?");
+        let sql = format!(
+            "{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            values.len() + 1,
+            values.len() + 2
+        );
         let mut query = sqlx::query(&sql);
-        if show == Show::Due {
-            query = query.bind(&now);
-        }
-        if let Some(name) = requester {
-            query = query.bind(name);
-        }
-        if let Some(id) = &user {
-            query = query.bind(id);
-        }
-        if let Some(reference) = external_ref {
-            query = query.bind(reference);
+        for value in &values {
+            query = query.bind(value);
         }
         let rows = query
             .bind(limit as i64)
@@ -738,7 +725,7 @@ impl Workflow {
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<RequestView>, WorkflowError> {
-        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = ?"))
+        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.store.pool())
             .await?
@@ -751,7 +738,7 @@ impl Workflow {
 
     async fn decisions(&self, id: i64) -> Result<Vec<DecisionView>, WorkflowError> {
         let rows = sqlx::query(
-            "SELECT actor, decision, comment, at FROM decisions WHERE request_id = ? ORDER BY id",
+            "SELECT actor, decision, comment, at FROM decisions WHERE request_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(self.store.pool())
@@ -770,13 +757,13 @@ impl Workflow {
 
     fn view(
         &self,
-        row: &SqliteRow,
+        row: &AnyRow,
         decisions: Vec<DecisionView>,
     ) -> Result<RequestView, WorkflowError> {
         let state = code_in(row, "state", RequestState::parse)?;
         let created_at = stamp_in(row, "created_at")?;
         let requested_by: String = row.try_get("requested_by")?;
-        let approvals_needed = row.try_get::<u32, _>("approvals_needed")?;
+        let approvals_needed = crate::store::u32_in(row, "approvals_needed")?;
         let approved_by: Vec<String> = decisions
             .iter()
             .filter(|d| d.decision == DecisionKind::Approve)
@@ -830,12 +817,12 @@ impl Workflow {
             user_display_name: row.try_get("user_display_name")?,
             user_sam_account_name: row.try_get("user_sam_account_name")?,
             user_sip_address: row.try_get("user_sip_address")?,
-            user_protected: row.try_get("user_protected")?,
+            user_protected: row.try_get::<i64, _>("user_protected")? != 0,
             reason: code_in(row, "reason", ReasonCategory::parse)?,
             reason_text: row.try_get("reason_text")?,
             urgency: code_in(row, "urgency", Urgency::parse)?,
             effective_at: stamp_in(row, "effective_at")?,
-            grace_days: row.try_get("grace_days")?,
+            grace_days: crate::store::u32_in(row, "grace_days")?,
             protected_override: row.try_get("protected_override")?,
             requested_by,
             created_at,
@@ -895,7 +882,7 @@ impl Workflow {
     ) -> Result<(), WorkflowError> {
         let (by, kind) = (act.by(), act.kind());
         let row = sqlx::query(
-            "SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = ?",
+            "SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *write.tx)
@@ -911,7 +898,7 @@ impl Workflow {
             )));
         }
         let approved_by: Vec<String> = sqlx::query_scalar(
-            "SELECT actor FROM decisions WHERE request_id = ? AND decision = 'approve'",
+            "SELECT actor FROM decisions WHERE request_id = $1 AND decision = 'approve'",
         )
         .bind(id)
         .fetch_all(&mut *write.tx)
@@ -920,7 +907,7 @@ impl Workflow {
             state,
             requested_by: &requested_by,
             approved_by: &approved_by,
-            approvals_needed: row.try_get("approvals_needed")?,
+            approvals_needed: crate::store::u32_in(&row, "approvals_needed")?,
         };
         let next = machine::next(facts, act).map_err(|refusal| match refusal {
             Refusal::OwnRequest | Refusal::NotRequester(_) => {
@@ -939,7 +926,7 @@ impl Workflow {
             ));
         }
         let now = OffsetDateTime::now_utc();
-        sqlx::query("UPDATE requests SET state = ?, state_changed_at = ?, version = version + 1 WHERE id = ? AND version = ?")
+        sqlx::query("UPDATE requests SET state = $1, state_changed_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
             .bind(next.as_str())
             .bind(stamp(now))
             .bind(id)
@@ -947,7 +934,7 @@ impl Workflow {
             .execute(&mut *write.tx)
             .await?;
         let decision: i64 = sqlx::query_scalar(
-            "INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(id)
         .bind(by)
@@ -1034,9 +1021,9 @@ impl Workflow {
         let overdue_since = now - self.policy.overdue_after;
         let rows = sqlx::query(
             "SELECT id, 'overdue' AS what, created_at AS since FROM requests \
-             WHERE state = 'pending_approval' AND julianday(created_at) <= julianday(?1) \
+             WHERE state = 'pending_approval' AND julianday(created_at) <= julianday($1) \
              UNION ALL SELECT id, 'stage_two_due', stage_two_due_at FROM requests \
-             WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday(?2)",
+             WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday($2)",
         )
         .bind(stamp(overdue_since))
         .bind(stamp((self.lync_clock)()))
@@ -1059,7 +1046,7 @@ impl Workflow {
                 Notice::RequestOverdue => RequestState::PendingApproval,
                 _ => RequestState::StageOneDone,
             };
-            let state: String = sqlx::query_scalar("SELECT state FROM requests WHERE id = ?")
+            let state: String = sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
                 .bind(id)
                 .fetch_one(&mut *write.tx)
                 .await?;
