@@ -7,6 +7,7 @@ mod bulk;
 mod crash;
 mod execution;
 mod hardening;
+mod instances;
 mod ldap;
 mod notify;
 mod people;

@@ -327,6 +327,13 @@ pub struct ServeConfig {
     #[arg(long, env = "DEPROV_INSTANCE_ID", value_name = "NAME")]
     pub instance_id: Option<String>,
 
+    /// How long an instance's hold on an operation it drives lasts unrenewed (it renews at a
+    /// third of it): when an instance dies mid-operation, another settles and finishes the
+    /// operation this long after the last renewal (plus up to half of it, the settling's round).
+    #[arg(long, env = "DEPROV_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=600))]
+    pub lease_secs: u64,
+
     /// Requests an hour may bring by bulk filing before a batch is held for a second admin
     /// (default: 20, or 1% of the directory, whichever is lower).
     #[arg(long, env = "DEPROV_BULK_THRESHOLD", value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
@@ -410,6 +417,7 @@ impl ServeConfig {
             step_timeout_secs: 2,
             bulk_threshold: None,
             instance_id: None,
+            lease_secs: 30,
         }
     }
 
@@ -442,7 +450,7 @@ impl ServeConfig {
         });
         crate::execution::Lease {
             holder: holder.into(),
-            lasts: crate::execution::Lease::DEFAULT,
+            lasts: std::time::Duration::from_secs(self.lease_secs),
         }
     }
 

@@ -34,8 +34,61 @@ use backend::Deployment;
 use backend::sim::{SimClock, SimConfig, Simulator};
 use config::{Backend, ServeConfig};
 use directory::Directory;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Keeps this instance's live streams current with what other instances change in a shared
+/// database (PostgreSQL): a request's followers hear of it, and the open requests and accepted
+/// exceptions the report reads are re-read (once per burst of changes). Nothing on SQLite.
+async fn follow_other_instances(
+    store: store::Store,
+    executor: execution::Executor,
+    workflow: workflow::Workflow,
+    exceptions: report::exceptions::Exceptions,
+) {
+    use store::changes::Change;
+    if store.dialect() != store::Dialect::Postgres {
+        return;
+    }
+    let (open_stale, exceptions_stale) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    tokio::spawn(refresh_on(Arc::clone(&open_stale), move || {
+        let workflow = workflow.clone();
+        async move { workflow.refresh_open().await.map_err(|e| e.to_string()) }
+    }));
+    tokio::spawn(refresh_on(Arc::clone(&exceptions_stale), move || {
+        let exceptions = exceptions.clone();
+        async move { exceptions.refresh().await.map_err(|e| e.to_string()) }
+    }));
+    store::changes::follow(store, move |change| match change {
+        Change::Request(id) => {
+            executor.changed_elsewhere(id);
+            open_stale.notify_one();
+        }
+        Change::Exceptions => exceptions_stale.notify_one(),
+        Change::Anything => {
+            executor.changed_elsewhere(execution::EVERY_REQUEST);
+            open_stale.notify_one();
+            exceptions_stale.notify_one();
+        }
+    })
+    .await;
+}
+
+/// Runs `refresh` each time `stale` is notified; notifications while it runs make one more run.
+async fn refresh_on<F, R>(stale: Arc<Notify>, refresh: F)
+where
+    F: Fn() -> R,
+    R: Future<Output = Result<(), String>>,
+{
+    loop {
+        stale.notified().await;
+        if let Err(e) = refresh().await {
+            tracing::warn!(error = %e, "re-reading what another instance changed failed");
+        }
+    }
+}
 
 /// A portal ready to serve.
 pub struct Portal {
@@ -191,12 +244,22 @@ impl Portal {
             exceptions.subscribe(),
         )
         .await?;
+        tokio::spawn(follow_other_instances(
+            store.clone(),
+            executor.clone(),
+            workflow.clone(),
+            exceptions.clone(),
+        ));
         let jobs = Jobs {
             store: store.clone(),
             holder: config.lease().holder,
         };
         tokio::spawn(expire_requests(workflow.clone(), jobs.clone()));
-        tokio::spawn(execution_housekeeping(executor.clone(), jobs.clone()));
+        tokio::spawn(execution_housekeeping(
+            executor.clone(),
+            jobs.clone(),
+            config.lease().lasts,
+        ));
         tokio::spawn(verify_steps(executor.clone(), jobs));
         tokio::spawn(Arc::new(dispatcher).run());
         let ad_sign_in_on = ad_sign_in.is_some();
@@ -329,8 +392,13 @@ async fn verify_steps(executor: execution::Executor, jobs: Jobs) {
 
 /// Every 15 s: settles operations whose driver stopped (a storage error), and runs stage 2 of
 /// requests whose grace period is over when an admin has turned that on.
-async fn execution_housekeeping(executor: execution::Executor, jobs: Jobs) {
-    let every = std::time::Duration::from_secs(15);
+async fn execution_housekeeping(
+    executor: execution::Executor,
+    jobs: Jobs,
+    lease: std::time::Duration,
+) {
+    // Often enough that another instance's lapsed lease is taken over within half a lease.
+    let every = (lease / 2).min(std::time::Duration::from_secs(15));
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;

@@ -211,6 +211,9 @@ impl Drop for Driving {
     }
 }
 
+/// Sent to [`Executor::subscribe`]rs when any request may have changed (request ids start at 1).
+pub const EVERY_REQUEST: i64 = 0;
+
 #[derive(Clone)]
 pub struct Executor {
     store: Store,
@@ -295,13 +298,19 @@ impl Executor {
         self.shell.as_ref().ok_or_else(|| refused(READ_ONLY))
     }
 
-    /// Ids of requests whose execution changed, as they change.
+    /// Ids of requests whose execution changed, as they change ([`EVERY_REQUEST`]: any of them
+    /// may have).
     pub fn subscribe(&self) -> broadcast::Receiver<i64> {
         self.changes.subscribe()
     }
 
     fn notify(&self, request_id: i64) {
         self.changes.send(request_id).ok();
+    }
+
+    /// Tells the request's followers that it changed elsewhere (on another instance).
+    pub fn changed_elsewhere(&self, request_id: i64) {
+        self.notify(request_id);
     }
 
     async fn request(&self, id: i64) -> Result<RequestView, ExecutionError> {

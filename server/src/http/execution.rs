@@ -6,7 +6,7 @@ use super::AppState;
 use super::auth::{Admins, AnyRole, Holding};
 use super::error::{AppError, Body, Segment};
 use super::requests::request_id;
-use crate::execution::{Begun, ExecutionError};
+use crate::execution::{Begun, EVERY_REQUEST, ExecutionError};
 use crate::people::sessions::{self, Session};
 use axum::Json;
 use axum::extract::State;
@@ -213,7 +213,7 @@ fn follow(
                         }
                     }
                     received = changes.recv() => match received {
-                        Ok(changed) if changed != id => continue,
+                        Ok(changed) if changed != id && changed != EVERY_REQUEST => continue,
                         Ok(_) | Err(RecvError::Lagged(_)) => {
                             // Several changes in a burst become one event with the latest state.
                             while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}

@@ -106,6 +106,12 @@ impl Exceptions {
         self.in_force.subscribe()
     }
 
+    /// Re-reads and publishes the exceptions after a change made elsewhere (another instance).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let write = self.store.write().await?;
+        self.commit(write).await
+    }
+
     /// Commits `write` and publishes the exceptions it leaves, holding the writer gate so they
     /// are published in the order the writes happened.
     async fn commit(&self, mut write: Write) -> Result<(), StoreError> {

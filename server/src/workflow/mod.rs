@@ -355,6 +355,12 @@ impl Workflow {
         });
     }
 
+    /// Re-reads and publishes the open set after a change made elsewhere (another instance).
+    pub async fn refresh_open(&self) -> Result<(), WorkflowError> {
+        let write = self.store.write().await?;
+        self.commit(write).await
+    }
+
     /// Commits `write` and publishes the open set it leaves. Every write that may change a
     /// request's state commits through here.
     pub(crate) async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {

@@ -7,6 +7,8 @@
 //! is serialized, and the two functions the PostgreSQL schema adds so the same SQL runs there
 //! (`julianday()` and the `nocase` collation, `migrations/postgres/0001_schema.sql`).
 
+pub mod changes;
+
 use crate::audit::{self, key::AuditKey, key::Origin};
 use deprov_wire::report::{HistoryPoint, RuleCounts};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -91,6 +93,7 @@ const WRITER_LOCK: i64 = 0x6465_7072_6f76; // "deprov"
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    database: Database,
     dialect: Dialect,
     /// One writer at a time in this process: publishing what a write changed follows the order
     /// of the writes. Across instances (PostgreSQL), [`WRITER_LOCK`] serializes them.
@@ -258,6 +261,7 @@ impl Store {
         audit::check_key_fingerprint(&pool, &audit_key, key_file, schemes).await?;
         let store = Self {
             pool,
+            database: database.clone(),
             dialect,
             writer: Arc::new(Mutex::new(())),
             audit_key: Arc::new(audit_key),
@@ -285,6 +289,10 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// Starts a write transaction; waits for any other writer to finish.
