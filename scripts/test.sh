@@ -29,7 +29,8 @@ say "Running the tests"
 cargo test --workspace --exclude deprov-app "$@"
 if [ $# -eq 0 ]; then
   # The browser and LDAP tests are about the page and the directory, not the store: once is enough.
-  say "Running the API suite again, on PostgreSQL"
+  say "Running the store's unit tests and the API suite again, on PostgreSQL"
+  DEPROV_TEST_DATABASE=postgres cargo test -p deprov-server
   DEPROV_TEST_DATABASE=postgres cargo test -p deprov-tests --test integration -- \
     --skip browser:: --skip ldap:: --skip instances::
 fi

@@ -6,65 +6,10 @@
 use crate::audit::verify;
 use crate::crash::{demo_password, serve};
 use deprov_server::config::ServeConfig;
-use deprov_tests::{TestPortal, database, dist_dir, sign_in};
+use deprov_tests::database::two_instances;
+use deprov_tests::{database, dist_dir, leavers, sign_in};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Two portals on the simulator (the same seed: the same directory) sharing a fresh database
-/// and the first one's audit key.
-async fn two_instances(users: usize, seed: u64) -> (TestPortal, TestPortal) {
-    let mut portals = Vec::new();
-    let mut shared = None;
-    for name in ["a", "b"] {
-        let data = tempfile::tempdir().unwrap();
-        let mut config = ServeConfig::for_tests(data.path().to_path_buf(), dist_dir(), users, seed);
-        // The first instance's database, remembered in each data folder (for `deprov audit`).
-        let database = database::database_for(data.path()).await;
-        let database = shared.get_or_insert(database).clone();
-        std::fs::write(
-            data.path().join("test-database-url"),
-            database.url.as_deref().unwrap(),
-        )
-        .unwrap();
-        config.database = database;
-        config.instance_id = Some(name.to_owned());
-        if let Some(first) = portals.first() {
-            let first: &TestPortal = first;
-            config.audit_key_file = Some(first.data_dir().join("audit.key"));
-        }
-        portals.push(TestPortal::spawn_with(data, config).await);
-    }
-    let b = portals.pop().unwrap();
-    (portals.pop().unwrap(), b)
-}
-
-/// `n` users a request may be filed for.
-async fn leavers(portal: &TestPortal, n: usize) -> Vec<String> {
-    let mut users = Vec::new();
-    for offset in (0..1_000).step_by(100) {
-        let (status, body) = portal
-            .get_json(&format!(
-                "/api/users?lync=enabled&limit=100&offset={offset}"
-            ))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        users.extend(
-            body["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|u| {
-                    u["protected"] == false && u["homed_online"] == false && u["title"] != ""
-                })
-                .map(|u| u["id"].as_str().unwrap().to_owned()),
-        );
-        if users.len() >= n {
-            users.truncate(n);
-            return users;
-        }
-    }
-    panic!("not {n} ordinary users: {}", users.len());
-}
 
 fn new_request(user: &str) -> Value {
     json!({ "user_id": user, "reason": "termination", "reason_text": "left the company", "urgency": "standard" })
@@ -191,6 +136,23 @@ async fn fifty_approvals_spread_over_both_instances_at_once_count_once_each() {
     // Both instances appended to one chain, and it verifies.
     let (intact, report) = verify(a.data_dir(), None);
     assert!(intact, "{report}");
+}
+
+/// Password guesses spread over the instances count together: five wrong on A, and B makes the
+/// sixth wait; the right password from the same address waits too, as it would on one instance.
+#[tokio::test]
+async fn guesses_spread_over_both_instances_are_throttled_as_one() {
+    let (a, b) = two_instances(300, 24).await;
+    for _ in 0..5 {
+        assert_eq!(sign_in(&a.base, "manager", "wrong").await.err(), Some(401));
+    }
+    assert_eq!(sign_in(&b.base, "manager", "wrong").await.err(), Some(429));
+    assert_eq!(
+        sign_in(&b.base, "manager", deprov_tests::PASSWORD)
+            .await
+            .err(),
+        Some(429)
+    );
 }
 
 /// An instance with another audit key is refused: it would chain its own rows into the log.

@@ -39,57 +39,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-/// Keeps this instance's live streams current with what other instances change in a shared
-/// database (PostgreSQL): a request's followers hear of it, and the open requests and accepted
-/// exceptions the report reads are re-read (once per burst of changes). Nothing on SQLite.
-async fn follow_other_instances(
-    store: store::Store,
-    executor: execution::Executor,
-    workflow: workflow::Workflow,
-    exceptions: report::exceptions::Exceptions,
-) {
-    use store::changes::Change;
-    if store.dialect() != store::Dialect::Postgres {
-        return;
-    }
-    let (open_stale, exceptions_stale) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    tokio::spawn(refresh_on(Arc::clone(&open_stale), move || {
-        let workflow = workflow.clone();
-        async move { workflow.refresh_open().await.map_err(|e| e.to_string()) }
-    }));
-    tokio::spawn(refresh_on(Arc::clone(&exceptions_stale), move || {
-        let exceptions = exceptions.clone();
-        async move { exceptions.refresh().await.map_err(|e| e.to_string()) }
-    }));
-    store::changes::follow(store, move |change| match change {
-        Change::Request(id) => {
-            executor.changed_elsewhere(id);
-            open_stale.notify_one();
-        }
-        Change::Exceptions => exceptions_stale.notify_one(),
-        Change::Anything => {
-            executor.changed_elsewhere(execution::EVERY_REQUEST);
-            open_stale.notify_one();
-            exceptions_stale.notify_one();
-        }
-    })
-    .await;
-}
-
-/// Runs `refresh` each time `stale` is notified; notifications while it runs make one more run.
-async fn refresh_on<F, R>(stale: Arc<Notify>, refresh: F)
-where
-    F: Fn() -> R,
-    R: Future<Output = Result<(), String>>,
-{
-    loop {
-        stale.notified().await;
-        if let Err(e) = refresh().await {
-            tracing::warn!(error = %e, "re-reading what another instance changed failed");
-        }
-    }
-}
-
 /// A portal ready to serve.
 pub struct Portal {
     pub state: http::AppState,
@@ -271,7 +220,7 @@ impl Portal {
                 ad: ad_sign_in,
             }),
             sessions: people::sessions::SessionPolicy::default(),
-            throttle: Arc::default(),
+            throttle: Arc::new(people::throttle::Throttle::new(store.clone())),
             secure_cookies: config.secure_cookies,
             ad_sign_in: ad_sign_in_on,
         };
@@ -390,8 +339,60 @@ async fn verify_steps(executor: execution::Executor, jobs: Jobs) {
     }
 }
 
-/// Every 15 s: settles operations whose driver stopped (a storage error), and runs stage 2 of
-/// requests whose grace period is over when an admin has turned that on.
+/// Keeps this instance's live streams current with what other instances change in a shared
+/// database (PostgreSQL): a request's followers hear of it, and the open requests and accepted
+/// exceptions the report reads are re-read (once per burst of changes). Nothing on SQLite.
+async fn follow_other_instances(
+    store: store::Store,
+    executor: execution::Executor,
+    workflow: workflow::Workflow,
+    exceptions: report::exceptions::Exceptions,
+) {
+    use store::changes::Change;
+    if store.dialect() != store::Dialect::Postgres {
+        return;
+    }
+    let (open_stale, exceptions_stale) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    tokio::spawn(refresh_on(Arc::clone(&open_stale), move || {
+        let workflow = workflow.clone();
+        async move { workflow.refresh_open().await.map_err(|e| e.to_string()) }
+    }));
+    tokio::spawn(refresh_on(Arc::clone(&exceptions_stale), move || {
+        let exceptions = exceptions.clone();
+        async move { exceptions.refresh().await.map_err(|e| e.to_string()) }
+    }));
+    store::changes::follow(store, move |change| match change {
+        Change::Request(id) => {
+            executor.changed_elsewhere(id);
+            open_stale.notify_one();
+        }
+        Change::Exceptions => exceptions_stale.notify_one(),
+        Change::Anything => {
+            executor.changed_elsewhere(execution::EVERY_REQUEST);
+            open_stale.notify_one();
+            exceptions_stale.notify_one();
+        }
+    })
+    .await;
+}
+
+/// Runs `refresh` each time `stale` is notified; notifications while it runs make one more run.
+async fn refresh_on<F, R>(stale: Arc<Notify>, refresh: F)
+where
+    F: Fn() -> R,
+    R: Future<Output = Result<(), String>>,
+{
+    loop {
+        stale.notified().await;
+        if let Err(e) = refresh().await {
+            tracing::warn!(error = %e, "re-reading what another instance changed failed");
+        }
+    }
+}
+
+/// Every half lease (at most 15 s): settles operations whose driver stopped (a storage error, or
+/// another instance that died), and runs stage 2 of requests whose grace period is over when an
+/// admin has turned that on.
 async fn execution_housekeeping(
     executor: execution::Executor,
     jobs: Jobs,

@@ -4,10 +4,8 @@
 //! suite starts runs on PostgreSQL.
 
 use deprov_server::config::DatabaseArgs;
-use sqlx::Connection;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Whether the suite runs on PostgreSQL rather than each portal's SQLite.
@@ -33,20 +31,16 @@ pub fn required_cluster() -> (String, PathBuf) {
 pub async fn fresh_database() -> DatabaseArgs {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let (url, password_file) = required_cluster();
-    let password = std::fs::read_to_string(&password_file).expect("the cluster's password");
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .expect("DEPROV_TEST_POSTGRES is a URL")
-        .password(password.trim_end());
-    let mut admin = sqlx::PgConnection::connect_with(&options)
-        .await
-        .expect("the test cluster answers");
+    let cluster =
+        deprov_server::store::Database::from_args(Some(&url), Some(&password_file), Path::new("."))
+            .expect("DEPROV_TEST_POSTGRES is a PostgreSQL URL");
     let name = format!(
         "deprov_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
+    cluster
+        .create_sibling(&name)
         .await
         .expect("a test database");
     let mut url = url::Url::parse(&url).expect("DEPROV_TEST_POSTGRES is a URL");
@@ -111,4 +105,36 @@ pub async fn direct(data_dir: &Path) -> sqlx::AnyPool {
     sqlx::AnyPool::connect(&url)
         .await
         .expect("the portal's database")
+}
+
+/// Two portals on the simulator (the same seed: the same directory) sharing a fresh database
+/// and the first one's audit key, as instances behind a load balancer.
+pub async fn two_instances(users: usize, seed: u64) -> (crate::TestPortal, crate::TestPortal) {
+    let mut portals: Vec<crate::TestPortal> = Vec::new();
+    let mut shared = None;
+    for name in ["a", "b"] {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = deprov_server::config::ServeConfig::for_tests(
+            data.path().to_path_buf(),
+            crate::dist_dir(),
+            users,
+            seed,
+        );
+        // The first instance's database, remembered in each data folder (for `deprov audit`).
+        let database = database_for(data.path()).await;
+        let database = shared.get_or_insert(database).clone();
+        std::fs::write(
+            data.path().join("test-database-url"),
+            database.url.as_deref().unwrap(),
+        )
+        .unwrap();
+        config.database = database;
+        config.instance_id = Some(name.to_owned());
+        if let Some(first) = portals.first() {
+            config.audit_key_file = Some(first.data_dir().join("audit.key"));
+        }
+        portals.push(crate::TestPortal::spawn_with(data, config).await);
+    }
+    let b = portals.pop().unwrap();
+    (portals.pop().unwrap(), b)
 }

@@ -227,6 +227,34 @@ pub async fn ordinary_user(portal: &TestPortal, skip: usize) -> String {
         .to_owned()
 }
 
+/// The first `n` users a request may be filed for (enabled in AD and Lync, not protected, not
+/// homed online, with a title).
+pub async fn leavers(portal: &TestPortal, n: usize) -> Vec<String> {
+    let mut users = Vec::new();
+    for offset in (0..10_000).step_by(100) {
+        let (status, body) = portal
+            .get_json(&format!(
+                "/api/users?ad=enabled&lync=enabled&limit=100&offset={offset}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["users"].as_array().unwrap();
+        users.extend(
+            page.iter()
+                .filter(|u| {
+                    u["protected"] == false && u["homed_online"] == false && u["title"] != ""
+                })
+                .map(|u| u["id"].as_str().unwrap().to_owned()),
+        );
+        if users.len() >= n || page.is_empty() {
+            break;
+        }
+    }
+    assert!(users.len() >= n, "not {n} ordinary users: {}", users.len());
+    users.truncate(n);
+    users
+}
+
 /// Signs in through the API; `Err(status)` when refused.
 pub async fn sign_in(base: &str, name: &str, password: &str) -> Result<Person, u16> {
     let http = reqwest::Client::builder()

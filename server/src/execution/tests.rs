@@ -28,7 +28,7 @@ fn jane() -> DirectoryUser {
 
 async fn rig_on(data: tempfile::TempDir, sim: Arc<Simulator>) -> Rig {
     let deployment = Deployment::simulated(Arc::clone(&sim));
-    let store = Store::open(data.path()).await.unwrap();
+    let store = Store::open_for_tests(data.path()).await;
     let directory = Directory::start(Arc::clone(&deployment.directory), deployment.shell.clone())
         .await
         .unwrap();

@@ -213,7 +213,7 @@ pub async fn sign_in(
         "(not a valid account name)"
     };
     let attempt = Attempt::new(recorded, address);
-    if let Err(refused) = state.people.throttle.attempt(&attempt) {
+    if let Err(refused) = state.people.throttle.attempt(&attempt).await? {
         if let Some(report) = &refused.report {
             let event = Event {
                 actor: recorded,
@@ -265,7 +265,7 @@ pub async fn sign_in(
             });
         }
     };
-    state.people.throttle.succeeded(&attempt);
+    state.people.throttle.succeeded(&attempt).await?;
     if who.source == PrincipalSource::ActiveDirectory {
         // AD people are known only from signing in: remember where to tell them of work.
         crate::notify::routes::remember_ad_person(

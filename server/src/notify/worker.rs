@@ -260,7 +260,7 @@ mod tests {
 
     /// A dispatcher with one webhook at a port nothing listens on, giving up after `give_up_after`.
     async fn unreachable_hook(data: &std::path::Path, give_up_after: time::Duration) -> Dispatcher {
-        let store = Store::open(data).await.unwrap();
+        let store = Store::open_for_tests(data).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -9,12 +9,17 @@
 //! - Refused attempts are reported for the audit log, aggregated: one line per pair or address
 //!   every few minutes, with how many were refused.
 //!
-//! In memory, per process (several instances will share it through PostgreSQL later).
+//! The counts are kept in the database (`sign_in_failures`, `sign_in_known`), so instances sharing
+//! one count together: guesses spread over instances are slowed as if on one. The aggregation of
+//! refusals for the audit log is per instance.
 
+use crate::store::{Store, StoreError, parse_stamp, stamp};
+use sqlx::Row;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 
 /// Failures allowed for one name from one address before that pair waits.
 const FREE_FAILURES_PER_PAIR: u32 = 5;
@@ -72,16 +77,10 @@ struct Refusals {
     reported: Option<Instant>,
 }
 
-#[derive(Default)]
-struct State {
-    failures: HashMap<String, (u32, Instant)>,
-    known: HashMap<String, Instant>,
-    refused: HashMap<String, Refusals>,
-}
-
-#[derive(Default)]
 pub struct Throttle {
-    state: Mutex<State>,
+    store: Store,
+    /// Refusals not yet reported, per pair or address (this instance's).
+    refused: Mutex<HashMap<String, Refusals>>,
 }
 
 fn pause(count: u32, free: u32) -> Duration {
@@ -90,82 +89,165 @@ fn pause(count: u32, free: u32) -> Duration {
         .min(LONGEST_PAUSE)
 }
 
+/// The wait `key` owes now, if it failed `free` times or more (its failures, when last).
+fn owed(
+    failures: Option<(u32, OffsetDateTime)>,
+    free: u32,
+    now: OffsetDateTime,
+) -> Option<Duration> {
+    let (count, last) = failures?;
+    let since = Duration::try_from(now - last).unwrap_or(Duration::ZERO);
+    (count >= free).then(|| pause(count, free).checked_sub(since))?
+}
+
 impl Throttle {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            refused: Mutex::default(),
+        }
     }
 
     /// Starts an attempt: refused if its pair or its address must wait; otherwise it counts as a
-    /// failure at once (under the same lock), so parallel guesses cannot all slip past the check.
-    /// [`succeeded`](Self::succeeded) takes that back.
-    pub fn attempt(&self, attempt: &Attempt) -> Result<(), Refused> {
-        let mut state = self.state();
-        state
-            .failures
-            .retain(|_, (_, last)| last.elapsed() < MEMORY);
-        state.known.retain(|_, at| at.elapsed() < KNOWN_FOR);
-        let waiting = |key: &str, free: u32, state: &State| {
-            let (count, last) = state.failures.get(key)?;
-            (*count >= free).then(|| pause(*count, free).checked_sub(last.elapsed()))?
-        };
-        let pair_wait = waiting(&attempt.pair, FREE_FAILURES_PER_PAIR, &state)
-            .map(|w| (w, attempt.pair.clone()));
-        let address_wait = attempt
-            .address
-            .as_ref()
-            .filter(|_| !state.known.contains_key(&attempt.pair))
-            .and_then(|address| {
-                waiting(address, FREE_FAILURES_PER_ADDRESS, &state)
+    /// failure at once (in the same transaction, which writes take in turn on every instance), so
+    /// parallel guesses cannot all slip past the check. [`succeeded`](Self::succeeded) takes that
+    /// back.
+    pub async fn attempt(&self, attempt: &Attempt) -> Result<Result<(), Refused>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        let tx = &mut *write.tx;
+        for (table, column, kept) in [
+            ("sign_in_failures", "last_at", MEMORY),
+            ("sign_in_known", "at", KNOWN_FOR),
+        ] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE julianday({column}) < julianday($1)"
+            ))
+            .bind(stamp(now - kept))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let pair_wait = owed(
+            failures(tx, &attempt.pair).await?,
+            FREE_FAILURES_PER_PAIR,
+            now,
+        )
+        .map(|w| (w, attempt.pair.clone()));
+        let address_wait = match &attempt.address {
+            Some(address) if !known(tx, &attempt.pair).await? => {
+                owed(failures(tx, address).await?, FREE_FAILURES_PER_ADDRESS, now)
                     .map(|w| (w, format!("anyone from {address}")))
-            });
+            }
+            _ => None,
+        };
         if let Some((wait, key)) = pair_wait
             .into_iter()
             .chain(address_wait)
             .max_by_key(|(w, _)| *w)
         {
-            let refusals = state.refused.entry(key.clone()).or_default();
-            refusals.count += 1;
-            refusals.since.get_or_insert_with(Instant::now);
-            let due = refusals
-                .reported
-                .is_none_or(|at| at.elapsed() >= REPORT_EVERY);
-            let report = due.then(|| {
-                let report = format!(
-                    "{} sign-in attempt(s) for {key} refused in the last {} s: too many wrong passwords",
-                    refusals.count,
-                    refusals.since.map_or(0, |s| s.elapsed().as_secs())
-                );
-                *refusals = Refusals {
-                    reported: Some(Instant::now()),
-                    ..Refusals::default()
-                };
-                report
-            });
-            return Err(Refused { wait, report });
+            write.commit().await?;
+            return Ok(Err(Refused {
+                wait,
+                report: self.refusal(key),
+            }));
         }
         for key in std::iter::once(&attempt.pair).chain(attempt.address.as_ref()) {
-            let entry = state
-                .failures
-                .entry(key.clone())
-                .or_insert((0, Instant::now()));
-            *entry = (entry.0 + 1, Instant::now());
+            sqlx::query(
+                "INSERT INTO sign_in_failures (key, failures, last_at) VALUES ($1, 1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_at = $2",
+            )
+            .bind(key)
+            .bind(stamp(now))
+            .execute(&mut *write.tx)
+            .await?;
         }
-        Ok(())
+        write.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Counts a refusal of `key`; what to report for the audit log, when it is time to.
+    fn refusal(&self, key: String) -> Option<String> {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let refusals = refused.entry(key.clone()).or_default();
+        refusals.count += 1;
+        refusals.since.get_or_insert_with(Instant::now);
+        let due = refusals
+            .reported
+            .is_none_or(|at| at.elapsed() >= REPORT_EVERY);
+        due.then(|| {
+            let report = format!(
+                "{} sign-in attempt(s) for {key} refused in the last {} s: too many wrong passwords",
+                refusals.count,
+                refusals.since.map_or(0, |s| s.elapsed().as_secs())
+            );
+            *refusals = Refusals {
+                reported: Some(Instant::now()),
+                ..Refusals::default()
+            };
+            report
+        })
     }
 
     /// The attempt signed in: its pair's failures go, its address's count loses only this
     /// attempt (others' failures from that address stay counted), and the name is known there.
-    pub fn succeeded(&self, attempt: &Attempt) {
-        let mut state = self.state();
-        state.failures.remove(&attempt.pair);
-        if let Some(address) = &attempt.address
-            && let Some((count, _)) = state.failures.get_mut(address)
-        {
-            *count = count.saturating_sub(1);
+    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut write = self.store.write().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
+            .bind(&attempt.pair)
+            .execute(&mut *write.tx)
+            .await?;
+        if let Some(address) = &attempt.address {
+            sqlx::query(
+                "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+            )
+            .bind(address)
+            .execute(&mut *write.tx)
+            .await?;
         }
-        state.known.insert(attempt.pair.clone(), Instant::now());
-        state.refused.remove(&attempt.pair);
+        sqlx::query(
+            "INSERT INTO sign_in_known (pair, at) VALUES ($1, $2) ON CONFLICT (pair) DO UPDATE SET at = $2",
+        )
+        .bind(&attempt.pair)
+        .bind(stamp(now))
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&attempt.pair);
+        Ok(())
     }
+}
+
+/// `key`'s failures and when the last was, if any are remembered.
+async fn failures(
+    tx: &mut sqlx::AnyConnection,
+    key: &str,
+) -> Result<Option<(u32, OffsetDateTime)>, StoreError> {
+    let row = sqlx::query("SELECT failures, last_at FROM sign_in_failures WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.map(|row| {
+        Ok((
+            crate::store::u32_in(&row, "failures")?,
+            parse_stamp(&row.try_get::<String, _>("last_at")?)?,
+        ))
+    })
+    .transpose()
+}
+
+/// Whether `pair` signed in successfully lately.
+async fn known(tx: &mut sqlx::AnyConnection, pair: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 AS known FROM sign_in_known WHERE pair = $1")
+            .bind(pair)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+    )
 }
 
 #[cfg(test)]
@@ -176,13 +258,29 @@ mod tests {
         Attempt::new(name, Some(IpAddr::from(address)))
     }
 
-    #[test]
-    fn five_failures_for_a_name_from_one_address_do_not_lock_it_out_elsewhere() {
-        let throttle = Throttle::default();
+    async fn throttle() -> (Throttle, tempfile::TempDir) {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open_for_tests(data.path()).await;
+        (Throttle::new(store), data)
+    }
+
+    #[tokio::test]
+    async fn five_failures_for_a_name_from_one_address_do_not_lock_it_out_elsewhere() {
+        let (throttle, _data) = throttle().await;
         for _ in 0..5 {
-            assert!(throttle.attempt(&from("jdoe", [10, 0, 0, 66])).is_ok());
+            assert!(
+                throttle
+                    .attempt(&from("jdoe", [10, 0, 0, 66]))
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
         }
-        let refused = throttle.attempt(&from("jdoe", [10, 0, 0, 66])).unwrap_err();
+        let refused = throttle
+            .attempt(&from("jdoe", [10, 0, 0, 66]))
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(refused.wait > Duration::from_secs(1) && refused.wait <= FIRST_PAUSE);
         assert!(
             refused
@@ -192,26 +290,50 @@ mod tests {
                 .contains("jdoe from 10.0.0.66")
         );
         assert!(
-            throttle.attempt(&from("jdoe", [10, 0, 0, 7])).is_ok(),
+            throttle
+                .attempt(&from("jdoe", [10, 0, 0, 7]))
+                .await
+                .unwrap()
+                .is_ok(),
             "the right person at another address is not locked out"
         );
-        let again = throttle.attempt(&from("jdoe", [10, 0, 0, 66])).unwrap_err();
+        let again = throttle
+            .attempt(&from("jdoe", [10, 0, 0, 66]))
+            .await
+            .unwrap()
+            .unwrap_err();
         assert_eq!(
             again.report, None,
             "refusals are reported in aggregate, not one by one"
         );
     }
 
-    #[test]
-    fn a_spray_from_one_address_waits_but_people_known_there_do_not() {
-        let throttle = Throttle::default();
+    #[tokio::test]
+    async fn a_spray_from_one_address_waits_but_people_known_there_do_not() {
+        let (throttle, _data) = throttle().await;
         let proxy = [192, 168, 1, 1];
-        assert!(throttle.attempt(&from("alice", proxy)).is_ok());
-        throttle.succeeded(&from("alice", proxy));
+        assert!(
+            throttle
+                .attempt(&from("alice", proxy))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        throttle.succeeded(&from("alice", proxy)).await.unwrap();
         for n in 0..25 {
-            assert!(throttle.attempt(&from(&format!("user{n}"), proxy)).is_ok());
+            assert!(
+                throttle
+                    .attempt(&from(&format!("user{n}"), proxy))
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
         }
-        let sprayed = throttle.attempt(&from("user99", proxy)).unwrap_err();
+        let sprayed = throttle
+            .attempt(&from("user99", proxy))
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(
             sprayed
                 .report
@@ -220,27 +342,51 @@ mod tests {
                 .contains("anyone from 192.168.1.1")
         );
         assert!(
-            throttle.attempt(&from("alice", proxy)).is_ok(),
+            throttle
+                .attempt(&from("alice", proxy))
+                .await
+                .unwrap()
+                .is_ok(),
             "someone who signed in from there before is not blocked by the spray"
         );
     }
 
-    #[test]
-    fn a_success_clears_only_its_own_pair() {
-        let throttle = Throttle::default();
+    #[tokio::test]
+    async fn a_success_clears_only_its_own_pair() {
+        let (throttle, _data) = throttle().await;
         let address = [10, 1, 1, 1];
         for n in 0..24 {
             assert!(
                 throttle
                     .attempt(&from(&format!("victim{n}"), address))
+                    .await
+                    .unwrap()
                     .is_ok()
             );
         }
-        assert!(throttle.attempt(&from("mallory", address)).is_ok());
-        throttle.succeeded(&from("mallory", address));
+        assert!(
+            throttle
+                .attempt(&from("mallory", address))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        throttle.succeeded(&from("mallory", address)).await.unwrap();
         // 24 failures from the address stay; two more and the spray is stopped.
-        assert!(throttle.attempt(&from("victim98", address)).is_ok());
-        assert!(throttle.attempt(&from("victim99", address)).is_err());
+        assert!(
+            throttle
+                .attempt(&from("victim98", address))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert!(
+            throttle
+                .attempt(&from("victim99", address))
+                .await
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]

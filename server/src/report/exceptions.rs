@@ -108,8 +108,10 @@ impl Exceptions {
 
     /// Re-reads and publishes the exceptions after a change made elsewhere (another instance).
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        let write = self.store.write().await?;
-        self.commit(write).await
+        let _gate = self.store.gate().await;
+        let current = in_force(self.store.pool()).await?;
+        self.in_force.send_replace(Arc::new(current));
+        Ok(())
     }
 
     /// Commits `write` and publishes the exceptions it leaves, holding the writer gate so they

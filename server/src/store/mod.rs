@@ -58,6 +58,29 @@ impl Database {
         Ok(Self::Postgres(url))
     }
 
+    /// A new, empty database named `name` (letters, digits, `_`) on the same PostgreSQL server,
+    /// owned by this URL's role: for tests and benchmarks, each on a database of its own.
+    pub async fn create_sibling(&self, name: &str) -> Result<Self, StoreError> {
+        use sqlx::Connection;
+        let Self::Postgres(url) = self else {
+            return Err(StoreError::Unreadable(
+                "not a PostgreSQL database".to_owned(),
+            ));
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::Unreadable(format!(
+                "{name:?}: not a database name"
+            )));
+        }
+        let mut admin = sqlx::PgConnection::connect(url.as_str()).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let mut url = url.clone();
+        url.set_path(name);
+        Ok(Self::Postgres(url))
+    }
+
     /// The database for messages, without its password.
     pub fn describe(&self) -> String {
         match self {
@@ -295,6 +318,53 @@ impl Store {
         &self.database
     }
 
+    /// This instance's writer gate, without a transaction: held while publishing what a read
+    /// found (a change another instance made), so it cannot overtake a local write's publishing.
+    pub async fn gate(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.writer).lock_owned().await
+    }
+
+    /// Opens the store for a unit test in `data_dir`: SQLite there, or with
+    /// `DEPROV_TEST_DATABASE=postgres` a database of its own on the cluster scripts/test.sh
+    /// starts (the same one again when reopened on the same folder).
+    #[cfg(test)]
+    pub(crate) async fn open_for_tests(data_dir: &Path) -> Self {
+        if std::env::var("DEPROV_TEST_DATABASE").as_deref() != Ok("postgres") {
+            return Self::open(data_dir).await.unwrap();
+        }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let remembered = data_dir.join("test-database-url");
+        let password = std::env::var("DEPROV_TEST_POSTGRES_PASSWORD_FILE").ok();
+        let password = password.as_deref().map(Path::new);
+        let database = match std::fs::read_to_string(&remembered) {
+            Ok(url) => Database::from_args(Some(&url), password, data_dir).unwrap(),
+            Err(_) => {
+                let cluster = std::env::var("DEPROV_TEST_POSTGRES")
+                    .expect("DEPROV_TEST_POSTGRES: scripts/test.sh starts PostgreSQL");
+                let name = format!(
+                    "deprov_unit_{}_{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                let database = Database::from_args(Some(&cluster), password, data_dir)
+                    .unwrap()
+                    .create_sibling(&name)
+                    .await
+                    .unwrap();
+                let Database::Postgres(url) = &database else {
+                    unreachable!()
+                };
+                let mut url = url.clone();
+                let _ = url.set_password(None);
+                std::fs::write(&remembered, url.as_str()).unwrap();
+                database
+            }
+        };
+        Self::connect(&database, &data_dir.join(audit::key::KEY_FILE))
+            .await
+            .unwrap()
+    }
+
     /// Starts a write transaction; waits for any other writer to finish.
     ///
     /// SQLite: `BEGIN IMMEDIATE` takes the write lock up front (a deferred transaction that
@@ -403,7 +473,7 @@ mod tests {
     #[tokio::test]
     async fn a_periodic_job_runs_on_one_instance_until_its_lease_lapses() {
         let data = tempfile::tempdir().unwrap();
-        let store = super::Store::open(data.path()).await.unwrap();
+        let store = super::Store::open_for_tests(data.path()).await;
         let lease = time::Duration::milliseconds(300);
         assert!(store.take_job("expire", "a", lease).await.unwrap());
         assert!(

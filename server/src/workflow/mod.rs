@@ -126,12 +126,14 @@ pub(crate) fn open_states() -> String {
 pub type OpenRequests = Arc<HashMap<UserId, OpenRequest>>;
 
 /// Users with an open request, as `write` sees them.
-async fn open_users(write: &mut Write) -> Result<HashMap<UserId, OpenRequest>, WorkflowError> {
+async fn open_users(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+) -> Result<HashMap<UserId, OpenRequest>, WorkflowError> {
     let rows = sqlx::query(&format!(
         "SELECT id, user_id, state, stage_two_due_at FROM requests WHERE {}",
         open_states()
     ))
-    .fetch_all(&mut *write.tx)
+    .fetch_all(executor)
     .await?;
     rows.iter()
         .map(|row| {
@@ -332,7 +334,7 @@ impl Workflow {
             bulk_gate: Arc::default(),
         };
         let mut write = workflow.store.write().await?;
-        let users = open_users(&mut write).await?;
+        let users = open_users(&mut *write.tx).await?;
         write.commit().await?;
         workflow.publish(users);
         Ok(workflow)
@@ -357,14 +359,16 @@ impl Workflow {
 
     /// Re-reads and publishes the open set after a change made elsewhere (another instance).
     pub async fn refresh_open(&self) -> Result<(), WorkflowError> {
-        let write = self.store.write().await?;
-        self.commit(write).await
+        let _gate = self.store.gate().await;
+        let users = open_users(self.store.pool()).await?;
+        self.publish(users);
+        Ok(())
     }
 
     /// Commits `write` and publishes the open set it leaves. Every write that may change a
     /// request's state commits through here.
     pub(crate) async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {
-        let users = open_users(&mut write).await?;
+        let users = open_users(&mut *write.tx).await?;
         let _gate = write.commit_holding().await?;
         self.publish(users);
         Ok(())
