@@ -158,7 +158,7 @@ ensure_schemathesis() {
 }
 
 # A throwaway cluster for the tests: its own folder, port and password, run as the `postgres`
-# user (PostgreSQL refuses root), stopped by PID on exit.
+# user (PostgreSQL refuses root), stopped by PID on exit (and on Ctrl-C or SIGTERM).
 start_test_postgres() {
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     say "Installing Debian's PostgreSQL (the tests' shared database)"
@@ -167,6 +167,9 @@ start_test_postgres() {
   local bin run_as=() cluster port
   bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
   cluster="$(mktemp -d /tmp/deprov-test-pg.XXXXXX)"
+  DEPROV_TEST_POSTGRES_CLUSTER="$cluster"
+  trap 'stop_test_postgres' EXIT
+  trap 'stop_test_postgres; exit 130' INT TERM
   if [ "$(id -u)" = 0 ]; then
     chown postgres: "$cluster"
     run_as=(runuser -u postgres --)
@@ -174,7 +177,7 @@ start_test_postgres() {
   head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$cluster/password"
   chmod 600 "$cluster/password"
   cp "$cluster/password" "$cluster/pw-for-initdb"
-  [ "$(id -u)" = 0 ] && chown postgres: "$cluster/pw-for-initdb"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$cluster/pw-for-initdb"; fi
   "${run_as[@]}" "$bin/initdb" --pgdata="$cluster/data" --username=deprov --pwfile="$cluster/pw-for-initdb" \
     --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$cluster/pw-for-initdb"
@@ -182,30 +185,33 @@ start_test_postgres() {
   "${run_as[@]}" "$bin/postgres" -D "$cluster/data" -p "$port" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories="$cluster/data" -c fsync=off -c max_connections=300 \
     >"$cluster/postgres.log" 2>&1 &
-  DEPROV_TEST_POSTGRES_CLUSTER="$cluster"
-  trap 'stop_test_postgres' EXIT
   for _ in $(seq 1 100); do
     "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
     sleep 0.1
   done
   "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" || { cat "$cluster/postgres.log" >&2; return 1; }
-  # The server's own PID (not runuser's, which does not pass signals on).
-  DEPROV_TEST_POSTGRES_PID="$(head -1 "$cluster/data/postmaster.pid")"
   export DEPROV_TEST_POSTGRES="postgres://deprov@127.0.0.1:$port/postgres"
   export DEPROV_TEST_POSTGRES_PASSWORD_FILE="$cluster/password"
-  say "PostgreSQL for the tests on 127.0.0.1:$port (PID $DEPROV_TEST_POSTGRES_PID)"
+  say "PostgreSQL for the tests on 127.0.0.1:$port (PID $(head -1 "$cluster/data/postmaster.pid"))"
 }
 
 stop_test_postgres() {
-  if [ -n "${DEPROV_TEST_POSTGRES_PID:-}" ]; then
-    # SIGINT: PostgreSQL's fast shutdown (sessions cut, no wait for clients).
-    kill -INT "$DEPROV_TEST_POSTGRES_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$DEPROV_TEST_POSTGRES_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    DEPROV_TEST_POSTGRES_PID=
-  fi
-  [ -n "${DEPROV_TEST_POSTGRES_CLUSTER:-}" ] && rm -rf "$DEPROV_TEST_POSTGRES_CLUSTER"
+  local cluster="${DEPROV_TEST_POSTGRES_CLUSTER:-}" pid
+  [ -n "$cluster" ] || return 0
   DEPROV_TEST_POSTGRES_CLUSTER=
+  # The server's own PID from its pid file (not runuser's, which does not pass signals on), read
+  # now: whatever point the start reached, a server that runs is stopped.
+  pid="$(head -1 "$cluster/data/postmaster.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ]; then
+    # SIGINT: PostgreSQL's fast shutdown; SIGQUIT (immediate) if that takes over 10 s.
+    kill -INT "$pid" 2>/dev/null || true
+    for signal in QUIT KILL; do
+      for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break 2
+        sleep 0.1
+      done
+      kill -"$signal" "$pid" 2>/dev/null || true
+    done
+  fi
+  rm -rf "$cluster"
 }

@@ -309,12 +309,15 @@ async fn a_log_from_before_the_key_is_kept_and_the_chain_carries_on() {
     let portal = TestPortal::spawn(300, 3).await;
     let older = request(&portal, 0, true).await;
     let data = portal.stop().await;
-    // What a database from before the key looks like: every row unkeyed, no recorded changes.
+    // What a database from before the key looks like: every row unkeyed, no recorded changes,
+    // no key fingerprint.
     let pool = database(data.path()).await;
-    sqlx::query("UPDATE audit_log SET change = NULL")
-        .execute(&pool)
-        .await
-        .unwrap();
+    for statement in [
+        "UPDATE audit_log SET change = NULL",
+        "DELETE FROM settings WHERE key = 'audit_key_fingerprint'",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
     rehash_without_key(&pool, 1, "sha256").await;
     let unkeyed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
         .fetch_one(&pool)

@@ -350,11 +350,16 @@ pub struct ServeConfig {
 
 /// Where the portal's state is, when not SQLite in the data folder (`serve` and every command
 /// that opens the store take these).
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Clone, Default)]
 pub struct DatabaseArgs {
     /// PostgreSQL, for several instances sharing one database (`postgres://user@host/deprov`;
     /// `?sslmode=require` for TLS). Not given: SQLite in the data folder.
-    #[arg(long = "database", env = "DEPROV_DATABASE", value_name = "URL")]
+    #[arg(
+        long = "database",
+        env = "DEPROV_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub url: Option<String>,
 
     /// The PostgreSQL password, read from this file (else the URL's or `PGPASSWORD`).
@@ -364,6 +369,23 @@ pub struct DatabaseArgs {
         value_name = "FILE"
     )]
     pub password_file: Option<PathBuf>,
+}
+
+/// Without the URL's password.
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_deref().map(|url| match url::Url::parse(url) {
+            Ok(mut url) => {
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            Err(_) => "(not a URL)".to_owned(),
+        });
+        f.debug_struct("DatabaseArgs")
+            .field("url", &url)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
 }
 
 impl DatabaseArgs {

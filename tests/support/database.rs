@@ -121,8 +121,10 @@ pub async fn two_instances(users: usize, seed: u64) -> (crate::TestPortal, crate
             seed,
         );
         // The first instance's database, remembered in each data folder (for `deprov audit`).
-        let database = database_for(data.path()).await;
-        let database = shared.get_or_insert(database).clone();
+        let database = match &shared {
+            Some(database) => DatabaseArgs::clone(database),
+            None => shared.insert(fresh_database().await).clone(),
+        };
         std::fs::write(
             data.path().join("test-database-url"),
             database.url.as_deref().unwrap(),

@@ -22,7 +22,8 @@ CREATE TRIGGER requests_changed AFTER INSERT OR UPDATE ON requests
     FOR EACH ROW EXECUTE FUNCTION deprov_request_changed();
 CREATE TRIGGER decisions_changed AFTER INSERT OR UPDATE ON decisions
     FOR EACH ROW EXECUTE FUNCTION deprov_request_changed();
-CREATE TRIGGER operations_changed AFTER INSERT OR UPDATE ON operations
+-- Not on lease renewals (lease_expires_at alone), which would wake every instance for nothing.
+CREATE TRIGGER operations_changed AFTER INSERT OR UPDATE OF state, driven_by, finished_at ON operations
     FOR EACH ROW EXECUTE FUNCTION deprov_request_changed();
 CREATE TRIGGER steps_changed AFTER INSERT OR UPDATE ON steps
     FOR EACH ROW EXECUTE FUNCTION deprov_request_changed();

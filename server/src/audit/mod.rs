@@ -230,37 +230,35 @@ pub(crate) async fn schemes(pool: &sqlx::AnyPool) -> Result<key::Schemes, StoreE
     })
 }
 
-/// Records the audit key's fingerprint in the database the first time, and refuses a key that
-/// is not the recorded one while rows are chained with it: instances sharing a database must
-/// share the key, or each would chain its own rows and the log would verify as broken.
+/// Records the audit key's fingerprint in the database the first time, and refuses any other
+/// key after that: instances sharing a database must share the key, or each would chain its
+/// own rows and the log would verify as broken. The first instance to record one wins (the
+/// insert is atomic); the others are refused.
 pub(crate) async fn check_key_fingerprint(
     pool: &sqlx::AnyPool,
     key: &key::AuditKey,
     key_file: &std::path::Path,
-    log: key::Schemes,
 ) -> Result<(), StoreError> {
     let fingerprint = key.hash(&["deprov audit key fingerprint"]);
-    let recorded: Option<String> =
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ('audit_key_fingerprint', $1) \
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&fingerprint)
+    .execute(pool)
+    .await?;
+    let recorded: String =
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'audit_key_fingerprint'")
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await?;
-    match recorded {
-        Some(recorded) if recorded == fingerprint => Ok(()),
-        Some(_) if log.keyed > 0 => Err(StoreError::AuditKey(format!(
+    if recorded == fingerprint {
+        Ok(())
+    } else {
+        Err(StoreError::AuditKey(format!(
             "{} is not the key this database's audit log is chained with: every instance of a \
              deployment needs a copy of the same key file",
             key_file.display()
-        ))),
-        _ => {
-            sqlx::query(
-                "INSERT INTO settings (key, value) VALUES ('audit_key_fingerprint', $1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(fingerprint)
-            .execute(pool)
-            .await?;
-            Ok(())
-        }
+        )))
     }
 }
 

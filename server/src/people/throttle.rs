@@ -11,7 +11,8 @@
 //!
 //! The counts are kept in the database (`sign_in_failures`, `sign_in_known`), so instances sharing
 //! one count together: guesses spread over instances are slowed as if on one. The aggregation of
-//! refusals for the audit log is per instance.
+//! refusals for the audit log is per instance. Pauses are measured on the instances' clocks,
+//! which should agree (NTP): one running ahead shortens the pauses others set.
 
 use crate::store::{Store, StoreError, parse_stamp, stamp};
 use sqlx::Row;
@@ -81,7 +82,13 @@ pub struct Throttle {
     store: Store,
     /// Refusals not yet reported, per pair or address (this instance's).
     refused: Mutex<HashMap<String, Refusals>>,
+    /// When this instance last deleted forgotten rows (at most once a minute: reads ignore
+    /// them anyway).
+    purged: Mutex<Option<Instant>>,
 }
+
+/// How often forgotten rows are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 fn pause(count: u32, free: u32) -> Duration {
     FIRST_PAUSE
@@ -105,6 +112,7 @@ impl Throttle {
         Self {
             store,
             refused: Mutex::default(),
+            purged: Mutex::default(),
         }
     }
 
@@ -116,28 +124,34 @@ impl Throttle {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         let tx = &mut *write.tx;
-        for (table, column, kept) in [
-            ("sign_in_failures", "last_at", MEMORY),
-            ("sign_in_known", "at", KNOWN_FOR),
-        ] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE julianday({column}) < julianday($1)"
-            ))
-            .bind(stamp(now - kept))
-            .execute(&mut *tx)
-            .await?;
+        // Forgotten rows count for nothing (the reads below skip them); deleting them now and
+        // then keeps the tables small.
+        if self.purge_due() {
+            for (table, column, kept) in [
+                ("sign_in_failures", "last_at", MEMORY),
+                ("sign_in_known", "at", KNOWN_FOR),
+            ] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE julianday({column}) < julianday($1)"
+                ))
+                .bind(stamp(now - kept))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         let pair_wait = owed(
-            failures(tx, &attempt.pair).await?,
+            failures(tx, &attempt.pair, now).await?,
             FREE_FAILURES_PER_PAIR,
             now,
         )
         .map(|w| (w, attempt.pair.clone()));
         let address_wait = match &attempt.address {
-            Some(address) if !known(tx, &attempt.pair).await? => {
-                owed(failures(tx, address).await?, FREE_FAILURES_PER_ADDRESS, now)
-                    .map(|w| (w, format!("anyone from {address}")))
-            }
+            Some(address) if !known(tx, &attempt.pair, now).await? => owed(
+                failures(tx, address, now).await?,
+                FREE_FAILURES_PER_ADDRESS,
+                now,
+            )
+            .map(|w| (w, format!("anyone from {address}"))),
             _ => None,
         };
         if let Some((wait, key)) = pair_wait
@@ -154,15 +168,28 @@ impl Throttle {
         for key in std::iter::once(&attempt.pair).chain(attempt.address.as_ref()) {
             sqlx::query(
                 "INSERT INTO sign_in_failures (key, failures, last_at) VALUES ($1, 1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_at = $2",
+                 ON CONFLICT (key) DO UPDATE SET last_at = $2, failures = CASE \
+                 WHEN julianday(sign_in_failures.last_at) < julianday($3) THEN 1 \
+                 ELSE sign_in_failures.failures + 1 END",
             )
             .bind(key)
             .bind(stamp(now))
+            .bind(stamp(now - MEMORY))
             .execute(&mut *write.tx)
             .await?;
         }
         write.commit().await?;
         Ok(Ok(()))
+    }
+
+    /// Whether forgotten rows are to be deleted now (and then not for another minute).
+    fn purge_due(&self) -> bool {
+        let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
+        let due = purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY);
+        if due {
+            *purged = Some(Instant::now());
+        }
+        due
     }
 
     /// Counts a refusal of `key`; what to report for the audit log, when it is time to.
@@ -221,15 +248,20 @@ impl Throttle {
     }
 }
 
-/// `key`'s failures and when the last was, if any are remembered.
+/// `key`'s failures and when the last was, if any are remembered (the last within [`MEMORY`]).
 async fn failures(
     tx: &mut sqlx::AnyConnection,
     key: &str,
+    now: OffsetDateTime,
 ) -> Result<Option<(u32, OffsetDateTime)>, StoreError> {
-    let row = sqlx::query("SELECT failures, last_at FROM sign_in_failures WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT failures, last_at FROM sign_in_failures \
+         WHERE key = $1 AND julianday(last_at) >= julianday($2)",
+    )
+    .bind(key)
+    .bind(stamp(now - MEMORY))
+    .fetch_optional(&mut *tx)
+    .await?;
     row.map(|row| {
         Ok((
             crate::store::u32_in(&row, "failures")?,
@@ -239,15 +271,20 @@ async fn failures(
     .transpose()
 }
 
-/// Whether `pair` signed in successfully lately.
-async fn known(tx: &mut sqlx::AnyConnection, pair: &str) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query("SELECT 1 AS known FROM sign_in_known WHERE pair = $1")
-            .bind(pair)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some(),
+/// Whether `pair` signed in successfully within [`KNOWN_FOR`].
+async fn known(
+    tx: &mut sqlx::AnyConnection,
+    pair: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 AS known FROM sign_in_known WHERE pair = $1 AND julianday(at) >= julianday($2)",
     )
+    .bind(pair)
+    .bind(stamp(now - KNOWN_FOR))
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.is_some())
 }
 
 #[cfg(test)]

@@ -109,6 +109,9 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Held across a bulk filing's count and its filings (see [`Store::exclusive`]).
+pub const BULK_LOCK: i64 = 0x6465_7072_6f77;
+
 /// The PostgreSQL advisory lock every write holds until it commits: writes from every instance
 /// take turns, so the audit chain never forks. (Any fixed number: it names the lock.)
 const WRITER_LOCK: i64 = 0x6465_7072_6f76; // "deprov"
@@ -125,6 +128,11 @@ pub struct Store {
     audit_key: Arc<AuditKey>,
     /// Woken when a write that put an event in the outbox commits ([`crate::notify::worker`]).
     outbox: Arc<Notify>,
+}
+
+/// A lock held across instances (see [`Store::exclusive`]); released when dropped.
+pub struct Exclusive {
+    _connection: Option<sqlx::AnyConnection>,
 }
 
 /// A write transaction, holding the writer gate until it is committed or dropped.
@@ -262,13 +270,22 @@ impl Store {
             })
             .after_connect(move |connection, _| {
                 Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        connection
-                            .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
+                    match dialect {
+                        Dialect::Sqlite => {
+                            connection
+                                .execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                                )
+                                .await?;
+                        }
+                        // An instance that hangs (paused, cut off) inside a write would hold
+                        // the writer lock for every instance: the server ends its transaction.
+                        Dialect::Postgres => {
+                            connection
+                                .execute("SET idle_in_transaction_session_timeout = '60s'")
+                                .await?;
+                        }
                     }
                     Ok(())
                 })
@@ -281,7 +298,7 @@ impl Store {
         }
         let schemes = audit::schemes(&pool).await?;
         let (audit_key, origin) = AuditKey::load_or_create(key_file, schemes)?;
-        audit::check_key_fingerprint(&pool, &audit_key, key_file, schemes).await?;
+        audit::check_key_fingerprint(&pool, &audit_key, key_file).await?;
         let store = Self {
             pool,
             database: database.clone(),
@@ -316,6 +333,27 @@ impl Store {
 
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// Holds `lock` across instances until the returned guard is dropped, for work that spans
+    /// several writes (a bulk filing: the hour's count, then each request). PostgreSQL: a
+    /// session advisory lock on a connection of its own, closed with the guard, which releases
+    /// it whatever happens to the task. SQLite (one instance): nothing; the caller's in-process
+    /// gate is enough.
+    pub async fn exclusive(&self, lock: i64) -> Result<Exclusive, StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => Ok(Exclusive { _connection: None }),
+            Dialect::Postgres => {
+                let mut connection = self.pool.acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(lock)
+                    .execute(&mut connection)
+                    .await?;
+                Ok(Exclusive {
+                    _connection: Some(connection),
+                })
+            }
+        }
     }
 
     /// This instance's writer gate, without a transaction: held while publishing what a read

@@ -206,8 +206,10 @@ impl Workflow {
             }
             results.push(result);
         }
-        // Counted and filed under one gate: two batches at once cannot each fill the hour.
+        // Counted and filed under one gate, here and across instances: two batches at once
+        // cannot each fill the hour.
         let _gate = self.bulk_gate.lock().await;
+        let _exclusive = self.store.exclusive(crate::store::BULK_LOCK).await?;
         let limit = blast_radius(self.policy.bulk_threshold, directory.users().len());
         let filed_in_hour = self
             .filed_since(OffsetDateTime::now_utc() - time::Duration::hours(1))

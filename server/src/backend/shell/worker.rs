@@ -52,6 +52,9 @@ impl Worker {
             .ok_or("--lync-shell is an empty list: give the argv that starts one worker")?;
         let mut child = Command::new(program)
             .args(arguments)
+            // The portal's database credentials are none of the worker's business.
+            .env_remove("DEPROV_DATABASE")
+            .env_remove("PGPASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
