@@ -288,23 +288,7 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     deprov_tests::database::prepare(data.path()).await;
     let folder = tempfile::tempdir().unwrap();
     let log = folder.path().join("requests.log");
-    let mut worker = vec![
-        "python3".to_owned(),
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/faulty-worker.py")
-            .display()
-            .to_string(),
-        "--fault".to_owned(),
-        "hang-after".to_owned(),
-        "--cmdlet".to_owned(),
-        "Set-CsUser".to_owned(),
-        "--log".to_owned(),
-        log.display().to_string(),
-        "--spent".to_owned(),
-        folder.path().join("spent").display().to_string(),
-        "--".to_owned(),
-    ];
-    worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
+    let worker = dc.faulty_worker_argv("hang-after", folder.path(), &[]);
     let mut arguments = dc.serve_arguments();
     arguments.extend([
         "--lync-shell".to_owned(),
@@ -341,23 +325,7 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
         .await;
     assert_eq!(status, 202, "{started}");
     let path = format!("/api/requests/{id}/execution");
-    let mut applied = false;
-    for _ in 0..200 {
-        let (_, view) = admin.get_json(&path).await;
-        let sent = std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("\"Set-CsUser\"");
-        if view["operations"][0]["steps"][1]["state"] == "running" && sent {
-            applied = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        applied,
-        "Set-CsUser reached the worker while the step was running"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await; // the stand-in writes AD, then answers
+    until_set_cs_user_applied(&admin, &path, &log).await;
     child.kill().unwrap(); // SIGKILL between "step started" and "step done"
     child.wait().unwrap();
 
@@ -383,6 +351,66 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
     assert_eq!(sent, 1, "the cmdlet reached the worker once");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `deprov serve` as scripts/run.sh starts it: the data folder relative to the working folder.
+#[tokio::test]
+async fn a_relative_data_folder_is_taken_from_the_working_folder() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = Command::new(deprov())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--static-dir",
+            "/nonexistent",
+        ])
+        .args([
+            "--sim-users",
+            "100",
+            "--sim-churn",
+            "off",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(folder.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.next().and_then(Result::ok);
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let started = started.unwrap_or_else(|| {
+        panic!(
+            "deprov did not start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(started.contains("http://127.0.0.1:"), "{started}");
+    assert!(folder.path().join("data/deprov.sqlite3").exists());
+}
+
+/// Waits until stage 1's `Set-CsUser` step (the second) is running and the worker behind `log`
+/// has the cmdlet, then long enough for the stand-in to write AD (its answer is held back).
+pub(crate) async fn until_set_cs_user_applied(
+    admin: &deprov_tests::Person,
+    path: &str,
+    log: &Path,
+) {
+    for _ in 0..200 {
+        let (_, view) = admin.get_json(path).await;
+        let sent = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains("\"Set-CsUser\"");
+        if view["operations"][0]["steps"][1]["state"] == "running" && sent {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("Set-CsUser did not reach the worker while the step was running");
 }
 
 /// SIGTERM (what systemd and container runtimes send) stops the portal as Ctrl-C does: open

@@ -4,7 +4,7 @@
 //! Needs the cluster scripts/test.sh starts (`DEPROV_TEST_POSTGRES`).
 
 use crate::audit::verify;
-use crate::crash::{demo_password, serve};
+use crate::crash::{demo_password, serve, until_set_cs_user_applied};
 use deprov_server::config::ServeConfig;
 use deprov_tests::database::two_instances;
 use deprov_tests::{database, dist_dir, leavers, sign_in};
@@ -202,23 +202,7 @@ async fn an_operation_left_by_a_killed_instance_is_finished_by_the_other_every_s
     .unwrap();
     let folder = tempfile::tempdir().unwrap();
     let log = folder.path().join("requests.log");
-    let mut worker = vec![
-        "python3".to_owned(),
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/faulty-worker.py")
-            .display()
-            .to_string(),
-        "--fault".to_owned(),
-        "hang-after".to_owned(),
-        "--cmdlet".to_owned(),
-        "Set-CsUser".to_owned(),
-        "--log".to_owned(),
-        log.display().to_string(),
-        "--spent".to_owned(),
-        folder.path().join("spent").display().to_string(),
-        "--".to_owned(),
-    ];
-    worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
+    let worker = dc.faulty_worker_argv("hang-after", folder.path(), &[]);
     let instance = |name: &str| {
         let mut arguments = dc.serve_arguments();
         arguments.extend(
@@ -271,20 +255,7 @@ async fn an_operation_left_by_a_killed_instance_is_finished_by_the_other_every_s
         .await;
     assert_eq!(status, 202, "{started}");
     let path = format!("/api/requests/{id}/execution");
-    let mut applied = false;
-    for _ in 0..200 {
-        let (_, view) = admin_a.get_json(&path).await;
-        let sent = std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("\"Set-CsUser\"");
-        if view["operations"][0]["steps"][1]["state"] == "running" && sent {
-            applied = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(applied, "Set-CsUser reached A's worker while the step ran");
-    tokio::time::sleep(Duration::from_millis(500)).await; // the stand-in writes AD, then answers
+    until_set_cs_user_applied(&admin_a, &path, &log).await;
     child_a.0.kill().unwrap(); // SIGKILL between "step started" and "step done"
     child_a.0.wait().unwrap();
     let killed = Instant::now();

@@ -254,22 +254,7 @@ async fn transport_faults_never_send_a_changing_cmdlet_twice_and_every_request_e
     for (n, fault) in faults.into_iter().enumerate() {
         let folder = tempfile::tempdir().unwrap();
         let log = folder.path().join("requests.log");
-        let mut worker = vec![
-            "python3".to_owned(),
-            fixture("faulty-worker.py").display().to_string(),
-            "--fault".to_owned(),
-            fault.to_owned(),
-            "--cmdlet".to_owned(),
-            "Set-CsUser".to_owned(),
-            "--seconds".to_owned(),
-            "12".to_owned(),
-            "--log".to_owned(),
-            log.display().to_string(),
-            "--spent".to_owned(),
-            folder.path().join("spent").display().to_string(),
-            "--".to_owned(),
-        ];
-        worker.extend(dc.stand_in_argv(&folder.path().join("state.json")));
+        let worker = dc.faulty_worker_argv(fault, folder.path(), &["--seconds", "12"]);
         let portal = portal(&dc, &worker).await;
         let user = pick(active, 20 + n);
         let (id, _) = approved(&portal, &user, "standard").await;

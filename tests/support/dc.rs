@@ -319,6 +319,26 @@ impl TestDc {
         argv
     }
 
+    /// The argv of `tests/fixtures/faulty-worker.py` around this DC's stand-in: it misbehaves as
+    /// `fault` says the first time `Set-CsUser` comes (once across restarts and processes), and
+    /// logs every request to `folder/requests.log`; `options` go to it first (`--seconds 12`).
+    pub fn faulty_worker_argv(&self, fault: &str, folder: &Path, options: &[&str]) -> Vec<String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/faulty-worker.py");
+        let mut argv: Vec<String> = ["python3", &script.display().to_string(), "--fault", fault]
+            .iter()
+            .chain(&["--cmdlet", "Set-CsUser"])
+            .chain(options)
+            .map(|s| s.to_string())
+            .collect();
+        for (flag, file) in [("--log", "requests.log"), ("--spent", "spent")] {
+            argv.push(flag.to_owned());
+            argv.push(folder.join(file).display().to_string());
+        }
+        argv.push("--".to_owned());
+        argv.extend(self.stand_in_argv(&folder.join("state.json")));
+        argv
+    }
+
     /// As [`portal_config`](Self::portal_config), with `worker` as the Lync shell (the argv of
     /// one worker) and a short per-call deadline.
     pub fn portal_config_with_shell(&self, data: &Path, worker: &[String]) -> ServeConfig {

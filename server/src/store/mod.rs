@@ -252,8 +252,11 @@ impl Store {
         let (options, dialect) = match database {
             Database::Sqlite(dir) => {
                 // The path goes into a URL: percent-encoded, so `?` or `#` in it stay a path.
-                let path = url::Url::from_file_path(dir.join(SQLITE_FILE)).map_err(|()| {
-                    StoreError::Unreadable(format!("{}: not an absolute path", dir.display()))
+                // A relative data folder (the default `data`) is taken from the working folder.
+                let file = std::path::absolute(dir.join(SQLITE_FILE))
+                    .map_err(|e| StoreError::Unreadable(format!("{}: {e}", dir.display())))?;
+                let path = url::Url::from_file_path(&file).map_err(|()| {
+                    StoreError::Unreadable(format!("{}: not a file path", file.display()))
                 })?;
                 (
                     format!("sqlite://{}?mode=rwc", path.path()),
