@@ -9,7 +9,8 @@
 //! - [`people`], [`workflow`], [`audit`]: sign-in and roles, requests and approvals, the audit trail.
 //! - [`execution`]: running approved requests against Lync, stage by stage, crash-safe.
 //! - [`notify`]: events in an outbox, delivered by mail and webhooks.
-//! - [`store`]: the portal's own state in SQLite.
+//! - [`store`]: the portal's own state, in SQLite or PostgreSQL (several instances), and the
+//!   change feed that keeps instances' live streams in step.
 //! - [`http`]: routes, the error type, the front end.
 //! - [`config`]: `deprov serve`'s settings.
 

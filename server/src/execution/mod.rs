@@ -211,7 +211,7 @@ impl Drop for Driving {
     }
 }
 
-/// Sent to [`Executor::subscribe`]rs when any request may have changed (request ids start at 1).
+/// What [`Executor::subscribe`] sends when any request may have changed (ids start at 1).
 pub const EVERY_REQUEST: i64 = 0;
 
 #[derive(Clone)]
