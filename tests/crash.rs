@@ -295,37 +295,13 @@ async fn on_a_real_ad_a_kill_after_the_effect_settles_the_step_as_done_without_r
         serde_json::to_string(&worker).unwrap(),
     ]);
     let (mut child, base) = serve(data.path(), &arguments);
-    let password = |name| demo_password(data.path(), name);
+    let password = |name: &str| demo_password(data.path(), name);
     let user = dc::pick(
         |u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled),
         30,
     );
-    let manager = sign_in(&base, "manager", &password("manager"))
-        .await
-        .unwrap();
-    let body = serde_json::json!({ "user_id": user.id, "reason": "termination", "reason_text": "crash test", "urgency": "standard" });
-    let (status, request) = manager.post("/api/requests", Some(body)).await;
-    assert_eq!(status, 201, "{request}");
-    let id = request["id"].as_i64().unwrap();
-    let approver = sign_in(&base, "approver", &password("approver"))
-        .await
-        .unwrap();
-    let (_, approved) = approver
-        .post(
-            &format!("/api/requests/{id}/approve"),
-            Some(serde_json::json!({ "version": request["version"] })),
-        )
-        .await;
-    let admin = sign_in(&base, "admin", &password("admin")).await.unwrap();
-    let (status, started) = admin
-        .post(
-            &format!("/api/requests/{id}/execute"),
-            Some(serde_json::json!({ "operation": "stage_one", "version": approved["version"] })),
-        )
-        .await;
-    assert_eq!(status, 202, "{started}");
-    let path = format!("/api/requests/{id}/execution");
-    until_set_cs_user_applied(&admin, &path, &log).await;
+    let path =
+        set_cs_user_applied_in_stage_one([&base; 3], &password, &user.id.to_string(), &log).await;
     child.kill().unwrap(); // SIGKILL between "step started" and "step done"
     child.wait().unwrap();
 
@@ -392,13 +368,50 @@ async fn a_relative_data_folder_is_taken_from_the_working_folder() {
     assert!(folder.path().join("data/deprov.sqlite3").exists());
 }
 
+/// Files a request for `user` as the manager on `bases[0]`, approves it as the approver on
+/// `bases[1]`, starts stage 1 as the admin on `bases[2]` (instances of one deployment, or the same
+/// one thrice), and waits until the worker behind `log` applied `Set-CsUser` (its answer held
+/// back): the execution's path.
+pub(crate) async fn set_cs_user_applied_in_stage_one(
+    bases: [&str; 3],
+    password: &impl Fn(&str) -> String,
+    user: &str,
+    log: &Path,
+) -> String {
+    let person = |n: usize, name: &'static str| async move {
+        sign_in(bases[n], name, &password(name)).await.unwrap()
+    };
+    let body = serde_json::json!({ "user_id": user, "reason": "termination", "reason_text": "crash test", "urgency": "standard" });
+    let (status, request) = person(0, "manager")
+        .await
+        .post("/api/requests", Some(body))
+        .await;
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_i64().unwrap();
+    let (status, approved) = person(1, "approver")
+        .await
+        .post(
+            &format!("/api/requests/{id}/approve"),
+            Some(serde_json::json!({ "version": request["version"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let admin = person(2, "admin").await;
+    let (status, started) = admin
+        .post(
+            &format!("/api/requests/{id}/execute"),
+            Some(serde_json::json!({ "operation": "stage_one", "version": approved["version"] })),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let path = format!("/api/requests/{id}/execution");
+    until_set_cs_user_applied(&admin, &path, log).await;
+    path
+}
+
 /// Waits until stage 1's `Set-CsUser` step (the second) is running and the worker behind `log`
 /// has the cmdlet, then long enough for the stand-in to write AD (its answer is held back).
-pub(crate) async fn until_set_cs_user_applied(
-    admin: &deprov_tests::Person,
-    path: &str,
-    log: &Path,
-) {
+async fn until_set_cs_user_applied(admin: &deprov_tests::Person, path: &str, log: &Path) {
     for _ in 0..200 {
         let (_, view) = admin.get_json(path).await;
         let sent = std::fs::read_to_string(log)

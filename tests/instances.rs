@@ -4,7 +4,7 @@
 //! Needs the cluster scripts/test.sh starts (`DEPROV_TEST_POSTGRES`).
 
 use crate::audit::verify;
-use crate::crash::{demo_password, serve, until_set_cs_user_applied};
+use crate::crash::{demo_password, serve, set_cs_user_applied_in_stage_one};
 use deprov_server::config::ServeConfig;
 use deprov_tests::database::two_instances;
 use deprov_tests::{database, dist_dir, leavers, sign_in};
@@ -224,38 +224,19 @@ async fn an_operation_left_by_a_killed_instance_is_finished_by_the_other_every_s
     let mut child_a = Stopped(child_a);
     let (child_b, base_b) = serve(data_b.path(), &instance("b"));
     let _child_b = Stopped(child_b);
-    let password = |name| demo_password(data_a.path(), name);
+    let password = |name: &str| demo_password(data_a.path(), name);
     let user = dc::pick(
         |u| !u.ad.account_disabled && u.lync.as_ref().is_some_and(|l| l.enabled),
         31,
     );
-    let manager = sign_in(&base_a, "manager", &password("manager"))
-        .await
-        .unwrap();
-    let (status, request) = manager
-        .post("/api/requests", Some(new_request(&user.id.to_string())))
-        .await;
-    assert_eq!(status, 201, "{request}");
-    let id = request["id"].as_i64().unwrap();
-    let approver = sign_in(&base_b, "approver", &password("approver"))
-        .await
-        .unwrap();
-    let (_, approved) = approver
-        .post(
-            &format!("/api/requests/{id}/approve"),
-            Some(json!({ "version": request["version"] })),
-        )
-        .await;
-    let admin_a = sign_in(&base_a, "admin", &password("admin")).await.unwrap();
-    let (status, started) = admin_a
-        .post(
-            &format!("/api/requests/{id}/execute"),
-            Some(json!({ "operation": "stage_one", "version": approved["version"] })),
-        )
-        .await;
-    assert_eq!(status, 202, "{started}");
-    let path = format!("/api/requests/{id}/execution");
-    until_set_cs_user_applied(&admin_a, &path, &log).await;
+    // Filed and started on A, approved on B.
+    let path = set_cs_user_applied_in_stage_one(
+        [&base_a, &base_b, &base_a],
+        &password,
+        &user.id.to_string(),
+        &log,
+    )
+    .await;
     child_a.0.kill().unwrap(); // SIGKILL between "step started" and "step done"
     child_a.0.wait().unwrap();
     let killed = Instant::now();
