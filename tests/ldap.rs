@@ -378,7 +378,7 @@ async fn people_sign_in_with_their_ad_accounts_and_get_roles_from_nested_groups(
     let (mail, roles): (Option<String>, String) =
         sqlx::query_as("SELECT mail, roles FROM ad_people WHERE principal = $1")
             .bind(upn(people::APPROVER))
-            .fetch_one(portal.store.pool())
+            .fetch_one(&portal.database().await)
             .await
             .unwrap();
     assert_eq!(

@@ -322,7 +322,7 @@ async fn a_page_left_open_ends_its_stream_at_the_idle_timeout() {
     let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(31);
     sqlx::query("UPDATE sessions SET last_seen_at = $1")
         .bind(deprov_server::store::stamp(long_ago))
-        .execute(portal.store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.text()).await;
@@ -565,7 +565,7 @@ async fn an_hr_system_files_requests_with_a_token_and_nothing_more() {
     let (status, _) = call(Method::GET, "/api/requests", &payroll, None).await;
     assert_eq!(status, 200);
     sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE name = 'payroll'")
-        .execute(portal.store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let (status, _) = call(Method::GET, "/api/requests", &payroll, None).await;

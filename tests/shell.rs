@@ -121,7 +121,7 @@ async fn stage_one_stage_two_rollback_and_restore_run_through_the_shell_on_a_rea
     // The grace period ends (the deployment's clock is the real one: move the due date instead).
     sqlx::query("UPDATE requests SET stage_two_due_at = '2000-01-01T00:00:00Z' WHERE id = $1")
         .bind(id)
-        .execute(portal.store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let removed = run(&portal, id, "stage_two", &user).await;

@@ -346,7 +346,7 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
 
     // Someone edits a decision in the database behind deprov's back...
     sqlx::query("UPDATE audit_log SET actor = 'manager' WHERE action = 'request.approve'")
-        .execute(store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let edited = deprov_server::audit::verify::verify(&store, None)
@@ -359,7 +359,7 @@ async fn the_audit_log_records_everything_and_verification_catches_tampering() {
     );
     // ...or deletes a row.
     sqlx::query("DELETE FROM audit_log WHERE action = 'request.create'")
-        .execute(store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let deleted = deprov_server::audit::verify::verify(&store, None)
@@ -386,7 +386,7 @@ async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
     let request = view(body);
     sqlx::query("UPDATE requests SET state = 'approvedd' WHERE id = $1")
         .bind(request.id)
-        .execute(portal.store.pool())
+        .execute(&portal.database().await)
         .await
         .unwrap();
     let path = format!("/api/requests/{}", request.id);
@@ -405,7 +405,7 @@ async fn a_stored_state_that_cannot_be_read_is_an_error_not_a_guess() {
     assert_eq!(status, 500);
     let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE request_id = $1")
         .bind(request.id)
-        .fetch_one(portal.store.pool())
+        .fetch_one(&portal.database().await)
         .await
         .unwrap();
     assert_eq!(decisions, 0);

@@ -191,6 +191,12 @@ impl TestPortal {
         self._data.path()
     }
 
+    /// The portal's database as someone with database access sees it, behind deprov's back:
+    /// for tests that tamper with it or move a date.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        database::direct(self.data_dir()).await
+    }
+
     /// The simulator behind this portal (tests on the default deployment).
     pub fn simulator(&self) -> &Arc<Simulator> {
         self.sim

@@ -9,13 +9,13 @@
 pub mod key;
 pub mod verify;
 
-use crate::store::{Store, StoreError, Write, stamp, stamp_in};
+use crate::store::settings::Settings;
+use crate::store::{Store, StoreError, Write, stamp};
 use deprov_wire::execution::{Operation, OperationState};
-use deprov_wire::people::{AuditEntry, AuditPage};
+use deprov_wire::people::AuditPage;
 use deprov_wire::workflow::{DecisionKind, RequestState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 /// The chain's anchor: the `prev_hash` of the first row.
@@ -108,17 +108,17 @@ pub struct OperationRecord {
     pub state: OperationState,
 }
 
-/// One row's fields as they are hashed, in order.
-struct Hashed<'a> {
-    prev_hash: &'a str,
-    seq: i64,
-    at: &'a str,
-    actor: &'a str,
-    action: &'a str,
-    subject: &'a str,
-    details: &'a str,
+/// One row's fields as they are hashed, in order (and stored, with the hash).
+pub(crate) struct Hashed<'a> {
+    pub(crate) prev_hash: &'a str,
+    pub(crate) seq: i64,
+    pub(crate) at: &'a str,
+    pub(crate) actor: &'a str,
+    pub(crate) action: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) details: &'a str,
     /// The change's JSON; keyed rows only.
-    change: Option<&'a str>,
+    pub(crate) change: Option<&'a str>,
 }
 
 impl Hashed<'_> {
@@ -164,14 +164,8 @@ pub async fn append(
     at: OffsetDateTime,
     event: Event<'_>,
 ) -> Result<(), StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *write.tx)
-        .await?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")? + 1,
-            row.try_get::<String, _>("hash")?,
-        ),
+    let (seq, prev_hash) = match write.audit_log().tail().await? {
+        Some(tail) => (tail.seq + 1, tail.hash),
         None => (1, GENESIS.to_owned()),
     };
     let at = stamp(at);
@@ -181,7 +175,7 @@ pub async fn append(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Unreadable(format!("an audit change does not serialize: {e}")))?;
-    let hash = Hashed {
+    let row = Hashed {
         prev_hash: &prev_hash,
         seq,
         at: &at,
@@ -190,23 +184,9 @@ pub async fn append(
         subject: event.subject,
         details: &event.details,
         change: change.as_deref(),
-    }
-    .hash(Scheme::Keyed, &write.audit_key);
-    sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, details, change, scheme, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-        .bind(seq)
-        .bind(at)
-        .bind(event.actor)
-        .bind(event.action)
-        .bind(event.subject)
-        .bind(event.details)
-        .bind(change)
-        .bind(Scheme::Keyed.as_str())
-        .bind(prev_hash)
-        .bind(hash)
-        .execute(&mut *write.tx)
-        .await?;
-    Ok(())
+    };
+    let hash = row.hash(Scheme::Keyed, &write.audit_key);
+    write.audit_log().append(&row, Scheme::Keyed, &hash).await
 }
 
 /// Appends one row in a transaction of its own (sign-ins, demo controls).
@@ -216,41 +196,17 @@ pub async fn record(store: &Store, at: OffsetDateTime, event: Event<'_>) -> Resu
     write.commit().await
 }
 
-/// How many rows each scheme chained.
-pub(crate) async fn schemes(pool: &sqlx::AnyPool) -> Result<key::Schemes, StoreError> {
-    let row = sqlx::query(
-        "SELECT COUNT(CASE WHEN scheme = 'sha256' THEN 1 END) AS unkeyed, \
-         COUNT(CASE WHEN scheme = 'hmac-sha256' THEN 1 END) AS keyed FROM audit_log",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(key::Schemes {
-        unkeyed: row.try_get("unkeyed")?,
-        keyed: row.try_get("keyed")?,
-    })
-}
-
 /// Records the audit key's fingerprint in the database the first time, and refuses any other
 /// key after that: instances sharing a database must share the key, or each would chain its
 /// own rows and the log would verify as broken. The first instance to record one wins (the
 /// insert is atomic); the others are refused.
 pub(crate) async fn check_key_fingerprint(
-    pool: &sqlx::AnyPool,
+    settings: Settings<'_>,
     key: &key::AuditKey,
     key_file: &std::path::Path,
 ) -> Result<(), StoreError> {
     let fingerprint = key.hash(&["deprov audit key fingerprint"]);
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ('audit_key_fingerprint', $1) \
-         ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(&fingerprint)
-    .execute(pool)
-    .await?;
-    let recorded: String =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'audit_key_fingerprint'")
-            .fetch_one(pool)
-            .await?;
+    let recorded = settings.audit_key_fingerprint(&fingerprint).await?;
     if recorded == fingerprint {
         Ok(())
     } else {
@@ -296,65 +252,10 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> Result<AuditPage, StoreError> {
-    let like = |v: &Option<String>| {
-        v.as_ref().map(|v| {
-            format!(
-                "%{}%",
-                v.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        })
-    };
-    let (actor, action, text) = (
-        like(&filter.actor),
-        like(&filter.action),
-        like(&filter.text),
-    );
-    // Matched without regard to case, as SQLite's LIKE does and PostgreSQL's does not; julianday()
-    // compares instants, whatever offset a stamp was written with.
-    let condition = "($1 IS NULL OR lower(actor) LIKE lower($1) ESCAPE '\\') \
-                     AND ($2 IS NULL OR lower(action) LIKE lower($2) ESCAPE '\\') \
-                     AND ($3 IS NULL OR lower(subject) LIKE lower($3) ESCAPE '\\' \
-                          OR lower(details) LIKE lower($3) ESCAPE '\\') \
-                     AND ($4 IS NULL OR julianday(at) >= julianday($4)) AND ($5 IS NULL OR julianday(at) < julianday($5))";
-    let (from, until) = (filter.from.map(stamp), filter.until.map(stamp));
-    let total: i64 =
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
-            .bind(&actor)
-            .bind(&action)
-            .bind(&text)
-            .bind(&from)
-            .bind(&until)
-            .fetch_one(store.pool())
-            .await?;
-    let rows = sqlx::query(&format!(
-        "SELECT seq, at, actor, action, subject, details FROM audit_log WHERE {condition} ORDER BY seq DESC LIMIT $6 OFFSET $7"
-    ))
-    .bind(&actor)
-    .bind(&action)
-    .bind(&text)
-    .bind(&from)
-    .bind(&until)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(store.pool())
-    .await?;
-    let entries = rows
-        .iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                seq: row.try_get("seq")?,
-                at: stamp_in(row, "at")?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                subject: row.try_get("subject")?,
-                details: row.try_get("details")?,
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(AuditPage {
-        total: total as usize,
-        entries,
-    })
+    store
+        .read()
+        .await?
+        .audit_log()
+        .page(filter, offset, limit)
+        .await
 }

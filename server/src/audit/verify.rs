@@ -4,8 +4,8 @@
 //! the log recorded, so a change made to them behind deprov's back shows.
 
 use super::{Change, GENESIS, Hashed, Scheme};
-use crate::store::{Store, StoreError, code_in};
-use sqlx::Row;
+use crate::store::audit_log::ChainedRow;
+use crate::store::{Read, Store, StoreError};
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
@@ -101,11 +101,9 @@ pub async fn verify(
     store: &Store,
     expected: Option<&ExpectedHead>,
 ) -> Result<Verification, StoreError> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, subject, details, change, scheme, prev_hash, hash FROM audit_log ORDER BY seq",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let mut read = store.read().await?;
+    let rows = read.audit_log().all().await?;
+    let row_count = rows.len();
     let mut problems = Vec::new();
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
@@ -113,18 +111,19 @@ pub async fn verify(
     let mut head = None;
     let mut expected_found = None;
     let (mut logged, mut unkeyed) = (Vec::new(), Vec::new());
-    for row in &rows {
-        let seq: i64 = row.try_get("seq")?;
-        let stored_prev: String = row.try_get("prev_hash")?;
-        let stored_hash: String = row.try_get("hash")?;
-        let scheme = code_in(row, "scheme", Scheme::parse)?;
-        let (at, actor, action, subject): (String, String, String, String) = (
-            row.try_get("at")?,
-            row.try_get("actor")?,
-            row.try_get("action")?,
-            row.try_get("subject")?,
-        );
-        let change: Option<String> = row.try_get("change")?;
+    for row in rows {
+        let ChainedRow {
+            seq,
+            at,
+            actor,
+            action,
+            subject,
+            details,
+            change,
+            scheme,
+            prev_hash: stored_prev,
+            hash: stored_hash,
+        } = row;
         if seq != expected_seq {
             problems.push(format!(
                 "rows {expected_seq} to {} are missing (deleted)",
@@ -140,7 +139,7 @@ pub async fn verify(
             actor: &actor,
             action: &action,
             subject: &subject,
-            details: row.try_get("details")?,
+            details: &details,
             change: change.as_deref(),
         }
         .hash(scheme, store.audit_key());
@@ -212,9 +211,9 @@ pub async fn verify(
             Some(_) => {}
         }
     }
-    let cross_checked = cross_check(store, &logged, &unkeyed, &mut problems).await?;
+    let cross_checked = cross_check(&mut read, &logged, &unkeyed, &mut problems).await?;
     Ok(Verification {
-        rows: rows.len(),
+        rows: row_count,
         unkeyed_rows: unkeyed.len(),
         head,
         cross_checked,
@@ -245,34 +244,31 @@ impl Recorded<'_> {
 /// Checks each request's state, each decision and each operation against the latest keyed row
 /// that changed it, and that every one the log recorded is still there.
 async fn cross_check(
-    store: &Store,
+    read: &mut Read,
     logged: &[Logged],
     unkeyed: &[Unkeyed],
     problems: &mut Vec<String>,
 ) -> Result<CrossChecked, StoreError> {
     let recorded = Recorded { logged, unkeyed };
     let mut checked = CrossChecked::default();
-    check_requests(store, &recorded, &mut checked, problems).await?;
-    check_decisions(store, &recorded, &mut checked, problems).await?;
-    check_operations(store, &recorded, &mut checked, problems).await?;
+    check_requests(read, &recorded, &mut checked, problems).await?;
+    check_decisions(read, &recorded, &mut checked, problems).await?;
+    check_operations(read, &recorded, &mut checked, problems).await?;
     Ok(checked)
 }
 
 async fn check_requests(
-    store: &Store,
+    read: &mut Read,
     recorded: &Recorded<'_>,
     checked: &mut CrossChecked,
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
-    let requests =
-        sqlx::query("SELECT id, state, requested_by, created_at FROM requests ORDER BY id")
-            .fetch_all(store.pool())
-            .await?;
+    let requests = read.requests().all_for_audit().await?;
     let mut ids = HashSet::new();
     for row in &requests {
-        let id: i64 = row.try_get("id")?;
+        let id = row.id;
         // The text as stored: a state deprov cannot even read is a mismatch to report.
-        let state: String = row.try_get("state")?;
+        let state = row.state.as_str();
         ids.insert(id);
         let latest = recorded.logged.iter().rev().find_map(|l| {
             l.change
@@ -291,8 +287,8 @@ async fn check_requests(
             None if recorded.before_the_key(
                 id,
                 "request.create",
-                Some(&row.try_get::<String, _>("requested_by")?),
-                &row.try_get::<String, _>("created_at")?,
+                Some(&row.requested_by),
+                &row.created_at,
             ) =>
             {
                 checked.predating += 1
@@ -315,25 +311,20 @@ async fn check_requests(
 }
 
 async fn check_decisions(
-    store: &Store,
+    read: &mut Read,
     recorded: &Recorded<'_>,
     checked: &mut CrossChecked,
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
-    let decisions = sqlx::query(
-        "SELECT id, request_id, actor, decision, comment, at FROM decisions ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let decisions = read.requests().all_decisions_for_audit().await?;
     let mut ids = HashSet::new();
     for row in &decisions {
-        let id: i64 = row.try_get("id")?;
-        let request: i64 = row.try_get("request_id")?;
-        let (actor, kind, comment, at): (String, String, String, String) = (
-            row.try_get("actor")?,
-            row.try_get("decision")?,
-            row.try_get("comment")?,
-            row.try_get("at")?,
+        let (id, request) = (row.id, row.request_id);
+        let (actor, kind, comment, at) = (
+            row.actor.as_str(),
+            row.decision.as_str(),
+            row.comment.as_str(),
+            row.at.as_str(),
         );
         ids.insert(id);
         let logged = recorded.logged.iter().find_map(|l| {
@@ -363,7 +354,7 @@ async fn check_decisions(
                 l.at,
                 d.comment
             )),
-            None if recorded.before_the_key(request, &format!("request.{kind}"), Some(&actor), &at) => {
+            None if recorded.before_the_key(request, &format!("request.{kind}"), Some(actor), at) => {
                 checked.predating += 1
             }
             None => problems.push(format!(
@@ -388,21 +379,16 @@ async fn check_decisions(
 }
 
 async fn check_operations(
-    store: &Store,
+    read: &mut Read,
     recorded: &Recorded<'_>,
     checked: &mut CrossChecked,
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
-    let operations = sqlx::query(
-        "SELECT id, request_id, operation, state, started_at FROM operations ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let operations = read.operations().all_for_audit().await?;
     let mut ids = HashSet::new();
     for row in &operations {
-        let id: i64 = row.try_get("id")?;
-        let request: i64 = row.try_get("request_id")?;
-        let (kind, state): (String, String) = (row.try_get("operation")?, row.try_get("state")?);
+        let (id, request) = (row.id, row.request_id);
+        let (kind, state) = (row.operation.as_str(), row.state.as_str());
         ids.insert(id);
         let latest = recorded.logged.iter().rev().find_map(|l| {
             l.change
@@ -431,7 +417,7 @@ async fn check_operations(
                 request,
                 "execution.start",
                 None,
-                &row.try_get::<String, _>("started_at")?,
+                &row.started_at,
             ) =>
             {
                 checked.predating += 1

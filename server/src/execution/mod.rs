@@ -14,18 +14,18 @@ use crate::backend::{BackendError, Deployment, DirectorySource, LyncShell};
 use crate::directory::Directory;
 use crate::notify::{self, Notice};
 use crate::predict;
-use crate::store::{Store, StoreError, Write, code_in, optional_stamp_in, stamp, stamp_in};
+use crate::store::operations::{PendingVerification, StoredStep};
+use crate::store::{Store, StoreError, Write};
 use crate::workflow::{Narrow, Readable, Show, Workflow, WorkflowError};
 use deprov_wire::api::SipRenamed;
 use deprov_wire::cmdlet::Cmdlet;
 use deprov_wire::directory::{DirectoryUser, NOT_KNOWN_WITHOUT_SHELL, SipAddress, UserId};
 use deprov_wire::execution::{
     Backup, BackupDocument, ExecutionView, Operation, OperationPlan, OperationState, OperationView,
-    READ_ONLY, ReenableAsk, StepState, StepView, Verification, VerificationState,
+    READ_ONLY, ReenableAsk, StepState, StepView, VerificationState,
 };
 use deprov_wire::workflow::{RequestState, RequestView};
 use plan::{History, Situation};
-use sqlx::Row;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,12 +60,6 @@ pub enum ExecutionError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for ExecutionError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
 impl From<WorkflowError> for ExecutionError {
     fn from(error: WorkflowError) -> Self {
         match error {
@@ -94,96 +88,11 @@ const ASK_LIFETIME: time::Duration = time::Duration::hours(24);
 /// The longest reason for giving Lync back.
 const MAX_REASON: usize = 2_000;
 
-/// The ask waiting on request `id`, with the request version it was made on.
-async fn read_ask<'c>(
-    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
-    id: i64,
-) -> Result<Option<(ReenableAsk, i64)>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT operation, version, reason, asked_by, asked_at FROM reenable_asks WHERE request_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(executor)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let ask = ReenableAsk {
-        operation: code_in(&row, "operation", Operation::parse)?,
-        reason: row.try_get("reason")?,
-        asked_by: row.try_get("asked_by")?,
-        asked_at: stamp_in(&row, "asked_at")?,
-    };
-    Ok(Some((ask, row.try_get("version")?)))
-}
-
 fn refused(message: impl Into<String>) -> ExecutionError {
     ExecutionError::Refused {
         message: message.into(),
         field: None,
     }
-}
-
-/// One step as stored.
-#[derive(Debug, Clone)]
-struct StepRow {
-    id: i64,
-    position: u32,
-    title: String,
-    command: String,
-    cmdlet: Option<Cmdlet>,
-    state: StepState,
-    attempts: u32,
-    run_by: Option<String>,
-    started_at: Option<OffsetDateTime>,
-    finished_at: Option<OffsetDateTime>,
-    output: String,
-    error: Option<String>,
-    note: Option<String>,
-    verification: Option<Verification>,
-}
-
-const SELECT_STEP: &str = "SELECT s.id, s.position, s.title, s.command, s.cmdlet, s.state, s.attempts, s.run_by, \
-     s.started_at, s.finished_at, s.output, s.error, s.note, \
-     v.state AS verification_state, v.due_at AS verification_due, v.outcome AS verification_outcome \
-     FROM steps s LEFT JOIN verifications v ON v.step_id = s.id";
-
-/// A stored cmdlet; one that does not read back is an error, never skipped.
-fn stored_cmdlet(json: Option<String>) -> Result<Option<Cmdlet>, StoreError> {
-    json.map(|json| serde_json::from_str(&json))
-        .transpose()
-        .map_err(|e| StoreError::Unreadable(format!("stored cmdlet: {e}")))
-}
-
-fn step_row(row: &sqlx::any::AnyRow) -> Result<StepRow, StoreError> {
-    let time = |column: &str| optional_stamp_in(row, column);
-    let state: String = row.try_get("state")?;
-    let verification = match row.try_get::<Option<String>, _>("verification_state")? {
-        None => None,
-        Some(text) => Some(Verification {
-            state: VerificationState::parse(&text)
-                .ok_or_else(|| StoreError::Unreadable(format!("verification state '{text}'")))?,
-            due_at: stamp_in(row, "verification_due")?,
-            text: row.try_get("verification_outcome")?,
-        }),
-    };
-    Ok(StepRow {
-        id: row.try_get("id")?,
-        position: row.try_get::<i64, _>("position")? as u32,
-        title: row.try_get("title")?,
-        command: row.try_get("command")?,
-        cmdlet: stored_cmdlet(row.try_get("cmdlet")?)?,
-        state: StepState::parse(&state)
-            .ok_or_else(|| StoreError::Unreadable(format!("step state '{state}'")))?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        run_by: row.try_get("run_by")?,
-        started_at: time("started_at")?,
-        finished_at: time("finished_at")?,
-        output: row.try_get("output")?,
-        error: row.try_get("error")?,
-        note: row.try_get("note")?,
-        verification,
-    })
 }
 
 /// How a step ended, to be written.
@@ -250,8 +159,8 @@ impl Lease {
     pub const DEFAULT: Duration = Duration::from_secs(30);
 
     /// When a lease taken or renewed now runs out.
-    fn until(&self, now: OffsetDateTime) -> String {
-        stamp(now + self.lasts)
+    fn until(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + self.lasts
     }
 }
 
@@ -322,67 +231,20 @@ impl Executor {
 
     /// What earlier operations of request `id` did; `backups` are its backups, oldest first.
     async fn history(&self, id: i64, backups: &[Backup]) -> Result<History, ExecutionError> {
-        let done: Vec<String> = sqlx::query_scalar(
-            "SELECT s.cmdlet FROM steps s JOIN operations o ON s.operation_id = o.id \
-             WHERE o.request_id = $1 AND s.state = 'done' AND s.cmdlet IS NOT NULL ORDER BY o.id, s.position",
-        )
-        .bind(id)
-        .fetch_all(self.store.pool())
-        .await?;
-        let latest = sqlx::query(
-            "SELECT o.operation, o.state, (SELECT COUNT(*) FROM steps s WHERE s.operation_id = o.id \
-             AND s.state IN ('unknown', 'running')) AS unsettled FROM operations o WHERE o.request_id = $1 \
-             ORDER BY o.id DESC LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        let last = latest
-            .as_ref()
-            .map(|row| {
-                Ok::<_, StoreError>((
-                    code_in(row, "operation", Operation::parse)?,
-                    code_in(row, "state", OperationState::parse)?,
-                ))
-            })
-            .transpose()?;
-        let unsettled = match &latest {
-            Some(row) => row.try_get::<i64, _>("unsettled")? > 0,
-            None => false,
-        };
+        let mut read = self.store.read().await?;
+        let done = read.operations().done_cmdlets(id).await?;
+        let latest = read.operations().latest(id).await?;
         Ok(History {
-            unsettled,
-            done: done
-                .iter()
-                .map(|json| {
-                    serde_json::from_str(json)
-                        .map_err(|e| StoreError::Unreadable(format!("a stored cmdlet: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-            last,
+            unsettled: latest.as_ref().is_some_and(|l| l.unsettled),
+            done,
+            last: latest.map(|l| (l.operation, l.state)),
             original: backups.first().map(|b| b.user.clone()),
             latest: backups.last().map(|b| b.user.clone()),
         })
     }
 
     async fn backups(&self, id: i64) -> Result<Vec<Backup>, ExecutionError> {
-        let rows = sqlx::query(
-            "SELECT b.taken_at, o.operation, b.user_json FROM backups b JOIN operations o ON b.operation_id = o.id \
-             WHERE b.request_id = $1 ORDER BY b.id",
-        )
-        .bind(id)
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Backup {
-                    taken_at: stamp_in(row, "taken_at")?,
-                    before: code_in(row, "operation", Operation::parse)?,
-                    user: serde_json::from_str(row.try_get("user_json")?)
-                        .map_err(|e| StoreError::Unreadable(format!("stored backup: {e}")))?,
-                })
-            })
-            .collect()
+        Ok(self.store.read().await?.operations().backups(id).await?)
     }
 
     /// Everything kept to restore the user of request `id`, as one document.
@@ -416,23 +278,23 @@ impl Executor {
     }
 
     async fn operations(&self, request_id: i64) -> Result<Vec<OperationView>, ExecutionError> {
-        let rows = sqlx::query(
-            "SELECT id, operation, state, started_by, started_at, finished_at FROM operations WHERE request_id = $1 ORDER BY id",
-        )
-        .bind(request_id)
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let steps = self.steps(id).await?;
+        let stored = self
+            .store
+            .read()
+            .await?
+            .operations()
+            .of_request(request_id)
+            .await?;
+        let mut views = Vec::with_capacity(stored.len());
+        for operation in stored {
+            let steps = self.steps(operation.id).await?;
             views.push(OperationView {
-                id,
-                operation: code_in(&row, "operation", Operation::parse)?,
-                state: code_in(&row, "state", OperationState::parse)?,
-                started_by: row.try_get("started_by")?,
-                started_at: stamp_in(&row, "started_at")?,
-                finished_at: optional_stamp_in(&row, "finished_at")?,
+                id: operation.id,
+                operation: operation.operation,
+                state: operation.state,
+                started_by: operation.started_by,
+                started_at: operation.started_at,
+                finished_at: operation.finished_at,
                 steps: steps
                     .into_iter()
                     .map(|s| StepView {
@@ -458,14 +320,14 @@ impl Executor {
         Ok(views)
     }
 
-    async fn steps(&self, operation: i64) -> Result<Vec<StepRow>, ExecutionError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_STEP} WHERE s.operation_id = $1 ORDER BY s.position"
-        ))
-        .bind(operation)
-        .fetch_all(self.store.pool())
-        .await?;
-        Ok(rows.iter().map(step_row).collect::<Result<_, _>>()?)
+    async fn steps(&self, operation: i64) -> Result<Vec<StoredStep>, ExecutionError> {
+        Ok(self
+            .store
+            .read()
+            .await?
+            .operations()
+            .steps(operation)
+            .await?)
     }
 
     /// The request, what ran, and what could run next with its steps for the user as the
@@ -533,7 +395,12 @@ impl Executor {
             read_only: self.shell.is_none().then(|| READ_ONLY.to_owned()),
             step_timeout_secs: self.step_timeout.as_secs(),
             // An ask made on an older version, or a day ago, is stale: it is asked again.
-            reenable_ask: read_ask(self.store.pool(), id)
+            reenable_ask: self
+                .store
+                .read()
+                .await?
+                .operations()
+                .ask(id)
                 .await?
                 .filter(|(ask, asked_on)| {
                     *asked_on == request.version
@@ -554,35 +421,22 @@ impl Executor {
         let Some(current) = user.lync.as_ref().map(|l| &l.sip_address) else {
             return Ok(None);
         };
-        let Some(row) = sqlx::query(
-            "SELECT r.id, r.user_sip_address, s.cmdlet FROM requests r \
-             JOIN operations o ON o.request_id = r.id JOIN steps s ON s.operation_id = o.id \
-             WHERE r.user_id = $1 AND s.state = 'done' AND s.cmdlet LIKE '%\"cmdlet\":\"set_cs_user_sip_address\"%' \
-             ORDER BY s.id DESC LIMIT 1",
-        )
-        .bind(user.id.to_string())
-        .fetch_optional(self.store.pool())
-        .await?
-        else {
-            return Ok(None);
-        };
-        let Some(Cmdlet::SetCsUserSipAddress { sip_address, .. }) =
-            stored_cmdlet(row.try_get("cmdlet")?)?
-        else {
-            return Err(StoreError::Unreadable("a SIP rename step's cmdlet".to_owned()).into());
-        };
-        let original: Option<String> = row.try_get("user_sip_address")?;
-        let original = original
-            .map(|text| {
-                SipAddress::try_from(text.clone()).map_err(|_| {
-                    StoreError::Unreadable(format!("requests.user_sip_address = {text:?}"))
+        let rename = self
+            .store
+            .read()
+            .await?
+            .operations()
+            .last_sip_rename(user.id)
+            .await?;
+        Ok(rename.and_then(|rename| {
+            rename
+                .original
+                .filter(|original| rename.renamed_to == *current && original != current)
+                .map(|original| SipRenamed {
+                    request: rename.request,
+                    original,
                 })
-            })
-            .transpose()?;
-        let request: i64 = row.try_get("id")?;
-        Ok(original
-            .filter(|original| sip_address == *current && original != current)
-            .map(|original| SipRenamed { request, original }))
+        }))
     }
 
     async fn read_user(&self, id: UserId) -> Result<DirectoryUser, BackendError> {
@@ -675,7 +529,7 @@ impl Executor {
         let mut write = self.store.write().await?;
         let mut asked = String::new();
         if let (Some(why), Some(reason)) = (&second_admin, reason) {
-            match read_ask(&mut *write.tx, id).await? {
+            match write.operations().ask(id).await? {
                 Some((ask, asked_on))
                     if ask.operation == operation
                         && asked_on == version
@@ -687,10 +541,7 @@ impl Executor {
                             operation.label().to_lowercase()
                         )));
                     }
-                    sqlx::query("DELETE FROM reenable_asks WHERE request_id = $1")
-                        .bind(id)
-                        .execute(&mut *write.tx)
-                        .await?;
+                    write.operations().drop_ask(id).await?;
                     asked = format!(
                         "; asked by {} ({}), confirmed by {by} ({reason})",
                         ask.asked_by, ask.reason
@@ -699,20 +550,13 @@ impl Executor {
                 // None yet, or one for another operation, an older version or too long ago: this
                 // is the ask.
                 _ => {
-                    sqlx::query(
-                        "INSERT INTO reenable_asks (request_id, operation, version, reason, asked_by, asked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO UPDATE SET operation = excluded.operation, \
-                         version = excluded.version, reason = excluded.reason, asked_by = excluded.asked_by, \
-                         asked_at = excluded.asked_at",
-                    )
-                    .bind(id)
-                    .bind(operation.as_str())
-                    .bind(version)
-                    .bind(reason)
-                    .bind(by)
-                    .bind(stamp(wall))
-                    .execute(&mut *write.tx)
-                    .await?;
+                    let ask = ReenableAsk {
+                        operation,
+                        reason: reason.to_owned(),
+                        asked_by: by.to_owned(),
+                        asked_at: wall,
+                    };
+                    write.operations().record_ask(id, &ask, version).await?;
                     audit::append(
                         &mut write,
                         wall,
@@ -740,34 +584,28 @@ impl Executor {
         if !claim(&mut write, id, version, wall).await? {
             return Err(changed_meanwhile(&request));
         }
-        let operation_id: i64 = sqlx::query_scalar(
-            "INSERT INTO operations (request_id, operation, state, started_by, driven_by, started_at, lease_holder, \
-             lease_expires_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(id)
-        .bind(operation.as_str())
-        .bind(by)
-        .bind(by)
-        .bind(stamp(wall))
-        .bind(&*self.lease.holder)
-        .bind(self.lease.until(wall))
-        .fetch_one(&mut *write.tx)
-        .await?;
-        for (position, step) in steps.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO steps (operation_id, position, title, command, cmdlet, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
+        let operation_id = write
+            .operations()
+            .start(
+                id,
+                operation,
+                by,
+                wall,
+                &self.lease.holder,
+                self.lease.until(wall),
             )
-            .bind(operation_id)
-            .bind(position as i64)
-            .bind(&step.title)
-            .bind(&step.command)
-            .bind(
-                step.cmdlet
-                    .as_ref()
-                    .map(|c| serde_json::to_string(c).expect("a cmdlet serializes")),
-            )
-            .execute(&mut *write.tx)
             .await?;
+        for (position, step) in steps.iter().enumerate() {
+            write
+                .operations()
+                .add_step(
+                    operation_id,
+                    position as u32,
+                    &step.title,
+                    &step.command,
+                    step.cmdlet.as_ref(),
+                )
+                .await?;
         }
         let commands: Vec<&str> = steps.iter().map(|s| s.command.as_str()).collect();
         audit::append(
@@ -806,27 +644,10 @@ impl Executor {
         if request.version != version {
             return Err(changed_meanwhile(&request));
         }
-        let last = sqlx::query(
-            "SELECT id, operation, state FROM operations WHERE request_id = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        let failed = match &last {
-            Some(row) if request.state == RequestState::Failed => {
-                code_in(row, "state", OperationState::parse)? == OperationState::Failed
-            }
-            _ => false,
-        };
-        let Some((operation_id, operation)) = last
-            .filter(|_| failed)
-            .map(|row| {
-                Ok::<_, StoreError>((
-                    row.try_get::<i64, _>("id")?,
-                    code_in(&row, "operation", Operation::parse)?,
-                ))
-            })
-            .transpose()?
+        let latest = self.store.read().await?.operations().latest(id).await?;
+        let Some((operation_id, operation)) = latest
+            .filter(|l| request.state == RequestState::Failed && l.state == OperationState::Failed)
+            .map(|l| (l.id, l.operation))
         else {
             return Err(ExecutionError::Conflict(
                 "Nothing to retry: the last operation did not fail.".to_owned(),
@@ -849,25 +670,11 @@ impl Executor {
         if !claim(&mut write, id, version, wall).await? {
             return Err(changed_meanwhile(&request));
         }
-        sqlx::query(
-            "UPDATE operations SET state = 'running', driven_by = $1, finished_at = NULL, lease_holder = $2, \
-             lease_expires_at = $3 WHERE id = $4",
-        )
-        .bind(by)
-        .bind(&*self.lease.holder)
-        .bind(self.lease.until(wall))
-        .bind(operation_id)
-            .execute(&mut *write.tx)
-            .await?;
         // The failed step runs again; its last error stays readable in the note.
-        sqlx::query(
-            "UPDATE steps SET state = 'pending', \
-             note = COALESCE(note || ' ', '') || 'Attempt ' || attempts || ' failed: ' || COALESCE(error, 'no answer') || '.', \
-             error = NULL WHERE operation_id = $1 AND state = 'failed'",
-        )
-        .bind(operation_id)
-        .execute(&mut *write.tx)
-        .await?;
+        write
+            .operations()
+            .resume(operation_id, by, &self.lease.holder, self.lease.until(wall))
+            .await?;
         audit::append(
             &mut write,
             wall,
@@ -923,12 +730,13 @@ impl Executor {
             sets: [Arc::clone(&self.driving), Arc::clone(&self.claimed)],
             operation: operation_id,
         };
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT request_id, driven_by FROM operations WHERE id = $1 AND state = 'running'",
-        )
-        .bind(operation_id)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row = self
+            .store
+            .read()
+            .await?
+            .operations()
+            .running_one(operation_id)
+            .await?;
         let Some((request_id, by)) = row else {
             return Ok(());
         };
@@ -948,26 +756,18 @@ impl Executor {
         loop {
             tick.tick().await;
             let mut write = self.store.write().await?;
-            let renewed = sqlx::query(
-                "UPDATE operations SET lease_expires_at = $1 WHERE id = $2 AND state = 'running' AND lease_holder = $3",
-            )
-            .bind(self.lease.until(OffsetDateTime::now_utc()))
-            .bind(operation_id)
-            .bind(&*self.lease.holder)
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected()
-                == 1;
-            let holder: Option<String> = if renewed {
+            let renewed = write
+                .operations()
+                .renew_lease(
+                    operation_id,
+                    &self.lease.holder,
+                    self.lease.until(OffsetDateTime::now_utc()),
+                )
+                .await?;
+            let holder = if renewed {
                 None
             } else {
-                sqlx::query_scalar(
-                    "SELECT lease_holder FROM operations WHERE id = $1 AND state = 'running'",
-                )
-                .bind(operation_id)
-                .fetch_optional(&mut *write.tx)
-                .await?
-                .flatten()
+                write.operations().lease_holder(operation_id).await?
             };
             write.commit().await?;
             // Still running under another holder: this process stalled past its lease and the
@@ -1014,26 +814,26 @@ impl Executor {
     async fn mark_running(
         &self,
         request_id: i64,
-        step: &StepRow,
+        step: &StoredStep,
         by: &str,
     ) -> Result<bool, ExecutionError> {
         let mut write = self.store.write().await?;
-        let moved = sqlx::query(
-            "UPDATE steps SET state = 'running', attempts = attempts + 1, run_by = $1, started_at = $2, finished_at = NULL \
-             WHERE id = $3 AND state = 'pending'",
-        )
-        .bind(by)
-        .bind(stamp(OffsetDateTime::now_utc()))
-        .bind(step.id)
-        .execute(&mut *write.tx)
-        .await?;
+        let moved = write
+            .operations()
+            .mark_running(step.id, by, OffsetDateTime::now_utc())
+            .await?;
         write.commit().await?;
         self.notify(request_id);
-        Ok(moved.rows_affected() == 1)
+        Ok(moved)
     }
 
     /// Calls the backend for one step; a backup step reads the user and stores the backup.
-    async fn run_step(&self, request: &RequestView, operation_id: i64, step: &StepRow) -> Outcome {
+    async fn run_step(
+        &self,
+        request: &RequestView,
+        operation_id: i64,
+        step: &StoredStep,
+    ) -> Outcome {
         let Some(cmdlet) = &step.cmdlet else {
             return match self.read_user(request.user_id).await {
                 Ok(user) => match self.store_backup(request.id, operation_id, &user).await {
@@ -1089,19 +889,16 @@ impl Executor {
         user: &DirectoryUser,
     ) -> Result<(), ExecutionError> {
         let mut write = self.store.write().await?;
-        sqlx::query("INSERT INTO backups (request_id, operation_id, taken_at, user_json) VALUES ($1, $2, $3, $4)")
-            .bind(request_id)
-            .bind(operation_id)
-            .bind(stamp(self.source.now()))
-            .bind(serde_json::to_string(user).expect("a user serializes"))
-            .execute(&mut *write.tx)
+        write
+            .operations()
+            .store_backup(request_id, operation_id, self.source.now(), user)
             .await?;
         write.commit().await?;
         Ok(())
     }
 
     /// Settles a step whose outcome is unknown by reading the user back. `context` starts the note.
-    async fn settle(&self, request: &RequestView, step: &StepRow, context: &str) -> Outcome {
+    async fn settle(&self, request: &RequestView, step: &StoredStep, context: &str) -> Outcome {
         let Some(cmdlet) = &step.cmdlet else {
             // A backup is stored with its "done" in one go: not done means not stored. Reading again is safe.
             return failed(
@@ -1166,28 +963,26 @@ impl Executor {
     async fn finish_step(
         &self,
         request_id: i64,
-        step: &StepRow,
+        step: &StoredStep,
         from: StepState,
         by: &str,
         outcome: Outcome,
     ) -> Result<(), ExecutionError> {
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let moved = sqlx::query(
-            "UPDATE steps SET state = $1, finished_at = $2, output = $3, error = $4, \
-             note = CASE WHEN $5 IS NULL THEN note ELSE COALESCE(note || ' ', '') || $6 END WHERE id = $7 AND state = $8",
-        )
-        .bind(outcome.state.as_str())
-        .bind(stamp(wall))
-        .bind(&outcome.output)
-        .bind(&outcome.error)
-        .bind(&outcome.note)
-        .bind(&outcome.note)
-        .bind(step.id)
-        .bind(from.as_str())
-        .execute(&mut *write.tx)
-        .await?;
-        if moved.rows_affected() == 0 {
+        let moved = write
+            .operations()
+            .finish_step(
+                step.id,
+                from,
+                outcome.state,
+                wall,
+                &outcome.output,
+                outcome.error.as_deref(),
+                outcome.note.as_deref(),
+            )
+            .await?;
+        if !moved {
             return Err(ExecutionError::Conflict(format!(
                 "Step \"{}\" changed meanwhile (another admin?): look at the request again.",
                 step.title
@@ -1198,15 +993,10 @@ impl Executor {
             && let Some(cmdlet) = &step.cmdlet
             && let Some(delay) = verify::delay(cmdlet)
         {
-            sqlx::query(
-                "INSERT INTO verifications (step_id, request_id, due_at, state) VALUES ($1, $2, $3, 'pending') \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(step.id)
-            .bind(request_id)
-            .bind(stamp(self.source.now() + delay))
-            .execute(&mut *write.tx)
-            .await?;
+            write
+                .operations()
+                .schedule_verification(step.id, request_id, self.source.now() + delay)
+                .await?;
         }
         let mut details = format!("{}: {}", step.command, outcome.state.as_str());
         for (label, text) in [
@@ -1247,14 +1037,13 @@ impl Executor {
         succeeded: bool,
     ) -> Result<(), ExecutionError> {
         let request = self.request(request_id).await?;
-        let operation: String =
-            sqlx::query_scalar("SELECT operation FROM operations WHERE id = $1")
-                .bind(operation_id)
-                .fetch_one(self.store.pool())
-                .await?;
-        let operation = Operation::parse(&operation).ok_or_else(|| {
-            StoreError::Unreadable(format!("operations.operation = {operation:?}"))
-        })?;
+        let operation = self
+            .store
+            .read()
+            .await?
+            .operations()
+            .kind(operation_id)
+            .await?;
         let next = match (succeeded, operation) {
             (false, _) => RequestState::Failed,
             (true, Operation::StageOne) => RequestState::StageOneDone,
@@ -1271,27 +1060,13 @@ impl Executor {
         } else {
             OperationState::Failed
         };
-        let moved = sqlx::query(
-            "UPDATE operations SET state = $1, finished_at = $2 WHERE id = $3 AND state = 'running'",
-        )
-        .bind(ended.as_str())
-        .bind(stamp(wall))
-        .bind(operation_id)
-        .execute(&mut *write.tx)
-        .await?;
-        if moved.rows_affected() == 0 {
+        if !write.operations().end(operation_id, ended, wall).await? {
             return Ok(()); // ended meanwhile (a driver and the settling both got there)
         }
-        sqlx::query(
-            "UPDATE requests SET state = $1, state_changed_at = $2, version = version + 1, \
-             stage_two_due_at = COALESCE($3, stage_two_due_at) WHERE id = $4",
-        )
-        .bind(next.as_str())
-        .bind(stamp(wall))
-        .bind(due.map(stamp))
-        .bind(request_id)
-        .execute(&mut *write.tx)
-        .await?;
+        write
+            .requests()
+            .end_execution(request_id, next, wall, due)
+            .await?;
         audit::append(
             &mut write,
             wall,
@@ -1319,13 +1094,7 @@ impl Executor {
         .await?;
         let notice = match next {
             RequestState::Failed => {
-                let error: Option<String> = sqlx::query_scalar(
-                    "SELECT COALESCE(error, title) FROM steps WHERE operation_id = $1 AND state IN ('failed', 'unknown') \
-                     ORDER BY position DESC LIMIT 1",
-                )
-                .bind(operation_id)
-                .fetch_optional(&mut *write.tx)
-                .await?;
+                let error = write.operations().failure(operation_id).await?;
                 Notice::StepFailed {
                     operation,
                     error: error.unwrap_or_else(|| "the operation was cut off".to_owned()),
@@ -1350,11 +1119,7 @@ impl Executor {
     /// (its driver stopped on a storage error) is settled the same way instead of staying stuck.
     /// An operation another instance leases is left to it while it renews the lease.
     pub async fn recover(&self) -> Result<usize, ExecutionError> {
-        let running: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, request_id FROM operations WHERE state = 'running' ORDER BY id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let running = self.store.read().await?.operations().running().await?;
         let mut driven = self
             .driving
             .lock()
@@ -1408,18 +1173,10 @@ impl Executor {
     async fn take_over(&self, operation_id: i64) -> Result<bool, ExecutionError> {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let taken = sqlx::query(
-            "UPDATE operations SET lease_holder = $1, lease_expires_at = $2 WHERE id = $3 AND state = 'running' \
-             AND (lease_holder IS NULL OR lease_holder = $1 OR julianday(lease_expires_at) < julianday($4))",
-        )
-        .bind(&*self.lease.holder)
-        .bind(self.lease.until(now))
-        .bind(operation_id)
-        .bind(stamp(now))
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let taken = write
+            .operations()
+            .take_over(operation_id, &self.lease.holder, self.lease.until(now), now)
+            .await?;
         write.commit().await?;
         Ok(taken)
     }
@@ -1428,23 +1185,27 @@ impl Executor {
     /// records, with an audit row, whether the step's effect shows as predicted. Returns how many
     /// were checked.
     pub async fn verify_due(&self) -> Result<usize, ExecutionError> {
-        let pending = sqlx::query(
-            "SELECT v.id, v.due_at, v.request_id, s.cmdlet, s.command FROM verifications v \
-             JOIN steps s ON s.id = v.step_id WHERE v.state = 'pending' ORDER BY v.due_at",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let pending = self
+            .store
+            .read()
+            .await?
+            .operations()
+            .pending_verifications()
+            .await?;
         let now = self.source.now();
         let mut checked = 0;
-        for row in pending {
-            let due = stamp_in(&row, "due_at")?;
-            if due > now {
+        for check in pending {
+            if check.due_at > now {
                 continue;
             }
-            let id: i64 = row.try_get("id")?;
-            let request_id: i64 = row.try_get("request_id")?;
-            let command: String = row.try_get("command")?;
-            let Some(cmdlet) = stored_cmdlet(row.try_get("cmdlet")?)? else {
+            let PendingVerification {
+                id,
+                request_id,
+                command,
+                cmdlet,
+                ..
+            } = check;
+            let Some(cmdlet) = cmdlet else {
                 continue;
             };
             let request = self.request(request_id).await?;
@@ -1459,16 +1220,11 @@ impl Executor {
             };
             let verdict = verify::check(&cmdlet, user.as_ref(), self.source.now());
             let mut write = self.store.write().await?;
-            let moved = sqlx::query(
-                "UPDATE verifications SET state = $1, checked_at = $2, outcome = $3 WHERE id = $4 AND state = 'pending'",
-            )
-            .bind(verdict.state.as_str())
-            .bind(stamp(OffsetDateTime::now_utc()))
-            .bind(&verdict.text)
-            .bind(id)
-            .execute(&mut *write.tx)
-            .await?;
-            if moved.rows_affected() == 1 {
+            let moved = write
+                .operations()
+                .record_verification(id, verdict.state, OffsetDateTime::now_utc(), &verdict.text)
+                .await?;
+            if moved {
                 audit::append(
                     &mut write,
                     OffsetDateTime::now_utc(),
@@ -1482,16 +1238,7 @@ impl Executor {
                 )
                 .await?;
                 if verdict.state == VerificationState::NotAsPredicted {
-                    let operation: String = sqlx::query_scalar(
-                        "SELECT o.operation FROM verifications v JOIN steps s ON s.id = v.step_id \
-                         JOIN operations o ON o.id = s.operation_id WHERE v.id = $1",
-                    )
-                    .bind(id)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
-                    let operation = Operation::parse(&operation).ok_or_else(|| {
-                        StoreError::Unreadable(format!("operations.operation = {operation:?}"))
-                    })?;
+                    let operation = write.operations().verified_operation(id).await?;
                     let notice = Notice::StepNotAsPredicted {
                         operation,
                         step: command.clone(),
@@ -1516,23 +1263,15 @@ impl Executor {
         Ok(checked)
     }
 
+    /// Whether automatic stage 2 is on.
     pub async fn settings(&self) -> Result<bool, ExecutionError> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'auto_stage_two'")
-                .fetch_optional(self.store.pool())
-                .await?;
-        Ok(value.as_deref() == Some("on"))
+        Ok(self.store.read().await?.settings().auto_stage_two().await?)
     }
 
     /// Turns automatic stage 2 on or off, audited.
     pub async fn set_auto_stage_two(&self, by: &str, on: bool) -> Result<(), ExecutionError> {
         let mut write = self.store.write().await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ('auto_stage_two', $1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(if on { "on" } else { "off" })
-        .execute(&mut *write.tx)
-        .await?;
+        write.settings().set_auto_stage_two(on).await?;
         audit::append(
             &mut write,
             OffsetDateTime::now_utc(),
@@ -1597,15 +1336,7 @@ async fn claim(
     version: i64,
     at: OffsetDateTime,
 ) -> Result<bool, ExecutionError> {
-    let moved = sqlx::query(
-        "UPDATE requests SET state = 'executing', state_changed_at = $1, version = version + 1 WHERE id = $2 AND version = $3",
-    )
-    .bind(stamp(at))
-    .bind(id)
-    .bind(version)
-    .execute(&mut *write.tx)
-    .await?;
-    Ok(moved.rows_affected() == 1)
+    Ok(write.requests().start_executing(id, version, at).await?)
 }
 
 fn changed_meanwhile(request: &RequestView) -> ExecutionError {

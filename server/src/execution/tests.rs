@@ -130,8 +130,12 @@ impl Rig {
     }
 
     async fn audit_actions(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
-            .fetch_all(self.store.pool())
+        self.store
+            .read()
+            .await
+            .unwrap()
+            .audit_log()
+            .actions()
             .await
             .unwrap()
     }
@@ -389,11 +393,7 @@ async fn a_restart_settles_a_step_cut_off_mid_call_by_reading_the_user() {
         // Killed during the call: the driver is dropped before its timeout fires.
         let driver = rig.executor.drive(started(op));
         let _ = tokio::time::timeout(Duration::from_millis(100), driver).await;
-        let running: String = sqlx::query_scalar("SELECT state FROM steps WHERE position = 1")
-            .fetch_one(rig.store.pool())
-            .await
-            .unwrap();
-        assert_eq!(running, "running");
+        assert_eq!(step_state(&rig, started(op), 1).await, StepState::Running);
 
         let Rig { sim, _data, .. } = rig;
         let restarted = rig_on(_data, sim).await;
@@ -559,12 +559,9 @@ fn instance(rig: &Rig, holder: &str, lasts: Duration) -> Executor {
     })
 }
 
-async fn step_state(rig: &Rig, position: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM steps WHERE position = $1")
-        .bind(position)
-        .fetch_one(rig.store.pool())
-        .await
-        .unwrap()
+async fn step_state(rig: &Rig, operation: i64, position: usize) -> StepState {
+    let mut read = rig.store.read().await.unwrap();
+    read.operations().steps(operation).await.unwrap()[position].state
 }
 
 /// Two instances on one database: B leaves A's running operation alone while A renews its lease,
@@ -587,13 +584,13 @@ async fn another_instance_settles_an_operation_only_after_its_lease_lapses() {
         let a = a.clone();
         tokio::spawn(async move { a.drive(op).await })
     };
-    while step_state(&rig, 1).await != "running" {
+    while step_state(&rig, op, 1).await != StepState::Running {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // A is alive, hung in the call, renewing: twice the lease later, B still keeps off.
     tokio::time::sleep(lease * 2).await;
     assert_eq!(b.recover().await.unwrap(), 0, "A's lease is alive");
-    assert_eq!(step_state(&rig, 1).await, "running");
+    assert_eq!(step_state(&rig, op, 1).await, StepState::Running);
 
     // A dies (its task, heartbeat included, is gone); once the lease lapses, B takes over.
     driver.abort();
@@ -601,9 +598,13 @@ async fn another_instance_settles_an_operation_only_after_its_lease_lapses() {
     assert_eq!(b.recover().await.unwrap(), 0, "not before the lease lapses");
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     assert_eq!(b.recover().await.unwrap(), 1);
-    let holder: String = sqlx::query_scalar("SELECT lease_holder FROM operations WHERE id = $1")
-        .bind(op)
-        .fetch_one(rig.store.pool())
+    let holder = rig
+        .store
+        .read()
+        .await
+        .unwrap()
+        .operations()
+        .holder(op)
         .await
         .unwrap();
     assert_eq!(holder, "instance-b");

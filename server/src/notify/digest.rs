@@ -5,7 +5,6 @@
 
 use super::{Notice, emit_once};
 use crate::store::{Store, StoreError};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 /// Raises today's digest unless it is out already; returns whether it raised it.
@@ -13,22 +12,13 @@ pub async fn raise_daily(store: &Store) -> Result<bool, StoreError> {
     let now = OffsetDateTime::now_utc();
     let key = format!("daily_digest:{}", now.date());
     let mut write = store.write().await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *write.tx)
-        .await?;
-    let Some(head) = head else {
+    let Some(head) = write.audit_log().tail().await? else {
         return Ok(false); // nothing to anchor yet
     };
-    let open_requests: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM requests WHERE {}",
-        crate::workflow::open_states()
-    ))
-    .fetch_one(&mut *write.tx)
-    .await?;
     let notice = Notice::DailyDigest {
-        head_seq: head.try_get("seq")?,
-        head_hash: head.try_get("hash")?,
-        open_requests,
+        head_seq: head.seq,
+        head_hash: head.hash,
+        open_requests: write.requests().open_count().await?,
     };
     let raised = emit_once(&mut write, now, None, notice, Some(&key)).await?;
     write.commit().await?;

@@ -13,12 +13,11 @@ pub mod routes;
 pub mod webhook;
 pub mod worker;
 
-use crate::store::{StoreError, Write, stamp};
+use crate::store::{StoreError, Write};
 use deprov_wire::directory::UserId;
 use deprov_wire::execution::Operation;
 use deprov_wire::workflow::{DecisionKind, RequestState, Urgency};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -143,7 +142,7 @@ pub async fn emit_once(
     once_key: Option<&str>,
 ) -> Result<bool, StoreError> {
     let request = match request {
-        Some(id) => Some(summary(write, id).await?),
+        Some(id) => Some(write.requests().summary(id).await?),
         None => None,
     };
     let event = Event {
@@ -154,41 +153,12 @@ pub async fn emit_once(
     };
     let payload = serde_json::to_string(&event)
         .map_err(|e| StoreError::Unreadable(format!("an event does not serialize: {e}")))?;
-    let written = sqlx::query(
-        "INSERT INTO outbox (event_id, once_key, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (once_key) DO NOTHING",
-    )
-    .bind(event.id.to_string())
-    .bind(once_key)
-    .bind(event.notice.kind())
-    .bind(payload)
-    .bind(stamp(at))
-    .execute(&mut *write.tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let written = write
+        .outbox()
+        .insert_event(event.id, once_key, event.notice.kind(), &payload, at)
+        .await?;
     if written {
         write.wake_outbox();
     }
     Ok(written)
-}
-
-/// The request as it stands inside `write`.
-async fn summary(write: &mut Write, id: i64) -> Result<RequestSummary, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, user_display_name, user_sam_account_name, requested_by, urgency, state, external_ref \
-         FROM requests WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut *write.tx)
-    .await?;
-    Ok(RequestSummary {
-        id: row.try_get("id")?,
-        user_display_name: row.try_get("user_display_name")?,
-        user_sam_account_name: row.try_get("user_sam_account_name")?,
-        requested_by: row.try_get("requested_by")?,
-        urgency: crate::store::code_in(&row, "urgency", Urgency::parse)?,
-        state: crate::store::code_in(&row, "state", RequestState::parse)?,
-        external_ref: row.try_get("external_ref")?,
-    })
 }

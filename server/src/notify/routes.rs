@@ -4,12 +4,11 @@
 //! receives every event.
 
 use super::{Event, Notice};
-use crate::people::accounts::parse_roles;
-use crate::store::{StoreError, stamp};
+use crate::store::StoreError;
+use crate::store::outbox::Outbox;
 use deprov_wire::notify::Channel;
 use deprov_wire::people::Role;
 use deprov_wire::workflow::RequestState;
-use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -62,7 +61,7 @@ impl Routes {
     /// Every (channel, recipient) `event` goes to, each once.
     pub async fn recipients(
         &self,
-        db: &mut AnyConnection,
+        db: Outbox<'_>,
         event: &Event,
     ) -> Result<Vec<(Channel, String)>, StoreError> {
         let mut mail = BTreeSet::new();
@@ -120,24 +119,16 @@ struct Person {
 }
 
 /// Local accounts with an address, and AD people who signed in lately.
-async fn addresses(db: &mut AnyConnection) -> Result<Vec<Person>, StoreError> {
-    let recent = stamp(OffsetDateTime::now_utc() - AD_PERSON_KEPT);
-    let rows = sqlx::query(
-        "SELECT name, email AS address, roles FROM accounts WHERE disabled = 0 AND COALESCE(email, '') <> '' \
-         UNION ALL SELECT principal, mail, roles FROM ad_people \
-         WHERE COALESCE(mail, '') <> '' AND julianday(last_sign_in) >= julianday($1)",
-    )
-    .bind(recent)
-    .fetch_all(&mut *db)
-    .await?;
-    let mut people = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let name: String = row.try_get("name")?;
+async fn addresses(db: Outbox<'_>) -> Result<Vec<Person>, StoreError> {
+    let recent = OffsetDateTime::now_utc() - AD_PERSON_KEPT;
+    let mut people = Vec::new();
+    for addressee in db.addressees(recent).await? {
+        let name = addressee.name;
         // One unreadable row must not stop every mail: that person is left out, loudly.
-        match parse_roles(&row.try_get::<String, _>("roles")?) {
+        match addressee.roles {
             Ok(roles) => people.push(Person {
                 name,
-                address: row.try_get("address")?,
+                address: addressee.address,
                 roles,
             }),
             Err(error) => {
@@ -149,22 +140,18 @@ async fn addresses(db: &mut AnyConnection) -> Result<Vec<Person>, StoreError> {
 }
 
 /// Remembers an AD person at sign-in: their address and roles as AD says now.
+///
+/// On a pooled connection, outside any write: a sign-in does not wait for the writer gate.
 pub async fn remember_ad_person(
     store: &crate::store::Store,
     principal: &str,
     mail: Option<&str>,
     roles: &[Role],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO ad_people (principal, mail, roles, last_sign_in) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (principal) DO UPDATE SET mail = excluded.mail, roles = excluded.roles, \
-         last_sign_in = excluded.last_sign_in",
-    )
-    .bind(principal)
-    .bind(mail)
-    .bind(crate::people::accounts::roles_text(roles))
-    .bind(stamp(OffsetDateTime::now_utc()))
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    store
+        .read()
+        .await?
+        .people()
+        .remember_ad_person(principal, mail, roles, OffsetDateTime::now_utc())
+        .await
 }

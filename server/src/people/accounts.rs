@@ -1,12 +1,11 @@
 //! Local accounts: a name, Argon2id password hash and roles, managed from the command line.
 
 use super::{Authenticator, Principal, PrincipalSource, SignInError};
-use crate::store::{Store, StoreError, stamp};
+use crate::store::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use async_trait::async_trait;
 use deprov_wire::people::Role;
-use sqlx::Row;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +18,6 @@ pub enum AccountError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for AccountError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Store(error.into())
-    }
 }
 
 /// An account as `deprov user list` shows it.
@@ -96,22 +89,8 @@ pub fn random_password() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
 }
 
-/// Roles as stored (comma-separated); a role that does not read back is an error, never dropped.
-pub(crate) fn parse_roles(text: &str) -> Result<Vec<Role>, StoreError> {
-    text.split(',')
-        .map(|role| {
-            Role::parse(role).ok_or_else(|| StoreError::Unreadable(format!("stored role '{role}'")))
-        })
-        .collect()
-}
-
-pub(crate) fn roles_text(roles: &[Role]) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
+/// How roles are stored (comma-separated), kept with the rest of the people store.
+pub(crate) use crate::store::people::{parse_roles, roles_text};
 
 pub async fn add(
     store: &Store,
@@ -129,21 +108,9 @@ pub async fn add(
     let hash = hash_password(password)?;
     let now = OffsetDateTime::now_utc();
     let mut write = store.write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (name, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(name)
-    .bind(hash)
-    .bind(roles_text(roles))
-    .bind(stamp(now))
-    .execute(&mut *write.tx)
-    .await;
-    match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(AccountError::Exists(name.to_owned()));
-        }
-        other => other?,
-    };
+    if !write.people().add_account(name, &hash, roles, now).await? {
+        return Err(AccountError::Exists(name.to_owned()));
+    }
     let details = format!("roles: {}", roles_text(roles));
     crate::audit::append(
         &mut write,
@@ -162,29 +129,11 @@ pub async fn add(
 }
 
 pub async fn list(store: &Store) -> Result<Vec<AccountSummary>, AccountError> {
-    let rows =
-        sqlx::query("SELECT name, roles, disabled, created_at, email FROM accounts ORDER BY name")
-            .fetch_all(store.pool())
-            .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AccountSummary {
-                name: row.try_get("name")?,
-                roles: parse_roles(row.try_get("roles")?)?,
-                disabled: row.try_get::<i64, _>("disabled")? != 0,
-                created_at: row.try_get("created_at")?,
-                email: row.try_get("email")?,
-            })
-        })
-        .collect()
+    Ok(store.read().await?.people().accounts().await?)
 }
 
 pub async fn exists(store: &Store, name: &str) -> Result<bool, AccountError> {
-    Ok(sqlx::query("SELECT 1 FROM accounts WHERE name = $1")
-        .bind(name)
-        .fetch_optional(store.pool())
-        .await?
-        .is_some())
+    Ok(store.read().await?.people().account_exists(name).await?)
 }
 
 /// Sets (or, with `None`, clears) the address deprov mails the account's owner at.
@@ -196,12 +145,7 @@ pub async fn set_email(store: &Store, name: &str, email: Option<&str>) -> Result
             .map_err(|e| AccountError::Invalid(format!("'{email}' is not a mail address: {e}")))?;
     }
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET email = $1 WHERE name = $2")
-        .bind(email)
-        .bind(name)
-        .execute(&mut *write.tx)
-        .await?;
-    if changed.rows_affected() == 0 {
+    if !write.people().set_account_email(name, email).await? {
         return Err(AccountError::Unknown(name.to_owned()));
     }
     let event = crate::audit::Event {
@@ -219,21 +163,11 @@ pub async fn set_email(store: &Store, name: &str, email: Option<&str>) -> Result
 /// Disables or re-enables an account; disabling also ends its sessions.
 pub async fn set_disabled(store: &Store, name: &str, disabled: bool) -> Result<(), AccountError> {
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET disabled = $1 WHERE name = $2")
-        .bind(disabled as i64)
-        .bind(name)
-        .execute(&mut *write.tx)
-        .await?;
-    if changed.rows_affected() == 0 {
+    if !write.people().set_account_disabled(name, disabled).await? {
         return Err(AccountError::Unknown(name.to_owned()));
     }
     if disabled {
-        sqlx::query(
-            "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = $1)",
-        )
-        .bind(name)
-        .execute(&mut *write.tx)
-        .await?;
+        write.people().end_account_sessions(name).await?;
     }
     let action = if disabled {
         "account.disable"
@@ -257,20 +191,10 @@ pub async fn reset_password(store: &Store, name: &str, password: &str) -> Result
     check_password(password)?;
     let hash = hash_password(password)?;
     let mut write = store.write().await?;
-    let changed = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE name = $2")
-        .bind(hash)
-        .bind(name)
-        .execute(&mut *write.tx)
-        .await?;
-    if changed.rows_affected() == 0 {
+    if !write.people().set_password_hash(name, &hash).await? {
         return Err(AccountError::Unknown(name.to_owned()));
     }
-    sqlx::query(
-        "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE name = $1)",
-    )
-    .bind(name)
-    .execute(&mut *write.tx)
-    .await?;
+    write.people().end_account_sessions(name).await?;
     let event = crate::audit::Event {
         actor: "cli",
         action: "account.reset_password",
@@ -299,17 +223,15 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 #[async_trait]
 impl Authenticator for LocalAccounts {
     async fn authenticate(&self, name: &str, password: &str) -> Result<Principal, SignInError> {
-        let row = sqlx::query(
-            "SELECT id, name, password_hash, roles, disabled FROM accounts WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(self.store.pool())
-        .await
-        .map_err(StoreError::from)?;
-        let hash = match &row {
-            Some(row) => row
-                .try_get::<String, _>("password_hash")
-                .map_err(StoreError::from)?,
+        let account = self
+            .store
+            .read()
+            .await?
+            .people()
+            .account_for_sign_in(name)
+            .await?;
+        let hash = match &account {
+            Some(account) => account.password_hash.clone(),
             None => DUMMY_HASH.clone(),
         };
         let password = password.to_owned();
@@ -322,19 +244,18 @@ impl Authenticator for LocalAccounts {
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .unwrap_or(false);
-        let Some(row) = row.filter(|_| matches) else {
+        let Some(account) = account.filter(|_| matches) else {
             return Err(SignInError::Rejected);
         };
-        let read = |e: sqlx::Error| SignInError::Store(e.into());
-        if row.try_get::<i64, _>("disabled").map_err(read)? != 0 {
+        if account.disabled {
             return Err(SignInError::Disabled);
         }
         Ok(Principal {
             source: PrincipalSource::Local {
-                account_id: row.try_get("id").map_err(read)?,
+                account_id: account.id,
             },
-            name: row.try_get("name").map_err(read)?,
-            roles: parse_roles(row.try_get("roles").map_err(read)?)?,
+            name: account.name,
+            roles: account.roles?,
             mail: None,
         })
     }

@@ -3,12 +3,10 @@
 //! at its absolute expiry, after a spell of idleness, on sign-out, or when its local account is
 //! disabled.
 
-use super::accounts::{parse_roles, roles_text};
-use super::{Principal, PrincipalSource};
-use crate::store::{Store, StoreError, Write, parse_stamp, stamp};
+use super::Principal;
+use crate::store::{Store, StoreError, Write};
 use deprov_wire::people::Role;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 pub const COOKIE: &str = "deprov_session";
@@ -87,59 +85,13 @@ pub async fn start(
 ) -> Result<String, StoreError> {
     let token = random_token();
     let now = OffsetDateTime::now_utc();
-    let account_id = match who.source {
-        PrincipalSource::Local { account_id } => Some(account_id),
-        PrincipalSource::ActiveDirectory => None,
-    };
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, source, account_id, principal, roles, csrf_token, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(hash(&token))
-    .bind(who.source.as_str())
-    .bind(account_id)
-    .bind(&who.name)
-    .bind(roles_text(&who.roles))
     // The CSRF token is independent of the session token: leaking one does not give the other.
-    .bind(random_token())
-    .bind(stamp(now))
-    .bind(stamp(now))
-    .bind(stamp(now + policy.lifetime))
-    .execute(&mut *write.tx)
-    .await?;
+    let csrf_token = random_token();
+    write
+        .people()
+        .add_session(&hash(&token), who, &csrf_token, now, now + policy.lifetime)
+        .await?;
     Ok(token)
-}
-
-/// A stored session, read by column name.
-struct Stored {
-    principal: String,
-    roles: String,
-    csrf_token: String,
-    last_seen: OffsetDateTime,
-    expires: OffsetDateTime,
-    /// A local session whose account is gone or disabled.
-    account_disabled: bool,
-}
-
-async fn stored(store: &Store, token_hash: &str) -> Result<Option<Stored>, StoreError> {
-    let row = sqlx::query(
-        "SELECT s.source, s.principal, s.roles, s.csrf_token, s.last_seen_at, s.expires_at, a.disabled \
-         FROM sessions s LEFT JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let source: String = row.try_get("source")?;
-    let disabled: Option<i64> = row.try_get("disabled")?;
-    Ok(Some(Stored {
-        principal: row.try_get("principal")?,
-        roles: row.try_get("roles")?,
-        csrf_token: row.try_get("csrf_token")?,
-        last_seen: parse_stamp(&row.try_get::<String, _>("last_seen_at")?)?,
-        expires: parse_stamp(&row.try_get::<String, _>("expires_at")?)?,
-        account_disabled: source == "local" && disabled.is_none_or(|d| d != 0),
-    }))
 }
 
 /// The live session behind a cookie value, if any; refreshes its idle clock.
@@ -149,7 +101,9 @@ pub async fn find(
     policy: SessionPolicy,
 ) -> Result<Option<Session>, StoreError> {
     let token_hash = hash(token);
-    let Some(stored) = stored(store, &token_hash).await? else {
+    // Not a write: ending or refreshing the session commits by itself, on this connection.
+    let mut read = store.read().await?;
+    let Some(stored) = read.people().session(&token_hash).await? else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();
@@ -157,23 +111,16 @@ pub async fn find(
         || now - stored.last_seen >= policy.idle_timeout
         || stored.account_disabled;
     if expired {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(&token_hash)
-            .execute(store.pool())
-            .await?;
+        read.people().end_session(&token_hash).await?;
         return Ok(None);
     }
     // One write a minute at most, not one per request.
     if now - stored.last_seen > Duration::minutes(1) {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(stamp(now))
-            .bind(&token_hash)
-            .execute(store.pool())
-            .await?;
+        read.people().touch_session(&token_hash, now).await?;
     }
     Ok(Some(Session {
         name: stored.principal,
-        roles: parse_roles(&stored.roles)?,
+        roles: stored.roles?,
         csrf_token: stored.csrf_token,
         credential: Credential::Cookie { token_hash },
     }))
@@ -182,10 +129,7 @@ pub async fn find(
 /// Ends a session within `write` (an API token ends only by `deprov token revoke`).
 pub async fn end(write: &mut Write, session: &Session) -> Result<(), StoreError> {
     if let Credential::Cookie { token_hash } = &session.credential {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&mut *write.tx)
-            .await?;
+        write.people().end_session(token_hash).await?;
     }
     Ok(())
 }
@@ -197,7 +141,10 @@ pub async fn still_live(store: &Store, session: &Session, policy: SessionPolicy)
         Credential::Cookie { token_hash } => token_hash,
         Credential::Token { id } => return super::tokens::still_live(store, *id).await,
     };
-    let Ok(Some(stored)) = stored(store, token_hash).await else {
+    let Ok(mut read) = store.read().await else {
+        return false;
+    };
+    let Ok(Some(stored)) = read.people().session(token_hash).await else {
         return false;
     };
     let now = OffsetDateTime::now_utc();

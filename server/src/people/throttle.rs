@@ -14,8 +14,8 @@
 //! refusals for the audit log is per instance. Pauses are measured on the instances' clocks,
 //! which should agree (NTP): one running ahead shortens the pauses others set.
 
-use crate::store::{Store, StoreError, parse_stamp, stamp};
-use sqlx::Row;
+use crate::store::people::SignInFailures;
+use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -97,13 +97,9 @@ fn pause(count: u32, free: u32) -> Duration {
 }
 
 /// The wait `key` owes now, if it failed `free` times or more (its failures, when last).
-fn owed(
-    failures: Option<(u32, OffsetDateTime)>,
-    free: u32,
-    now: OffsetDateTime,
-) -> Option<Duration> {
-    let (count, last) = failures?;
-    let since = Duration::try_from(now - last).unwrap_or(Duration::ZERO);
+fn owed(failures: Option<SignInFailures>, free: u32, now: OffsetDateTime) -> Option<Duration> {
+    let SignInFailures { count, last_at } = failures?;
+    let since = Duration::try_from(now - last_at).unwrap_or(Duration::ZERO);
     (count >= free).then(|| pause(count, free).checked_sub(since))?
 }
 
@@ -123,35 +119,36 @@ impl Throttle {
     pub async fn attempt(&self, attempt: &Attempt) -> Result<Result<(), Refused>, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let tx = &mut *write.tx;
         // Forgotten rows count for nothing (the reads below skip them); deleting them now and
         // then keeps the tables small.
         if self.purge_due() {
-            for (table, column, kept) in [
-                ("sign_in_failures", "last_at", MEMORY),
-                ("sign_in_known", "at", KNOWN_FOR),
-            ] {
-                sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE julianday({column}) < julianday($1)"
-                ))
-                .bind(stamp(now - kept))
-                .execute(&mut *tx)
+            write
+                .people()
+                .purge_sign_ins(now - MEMORY, now - KNOWN_FOR)
                 .await?;
-            }
         }
-        let pair_wait = owed(
-            failures(tx, &attempt.pair, now).await?,
-            FREE_FAILURES_PER_PAIR,
-            now,
-        )
-        .map(|w| (w, attempt.pair.clone()));
+        // Failures are remembered for [`MEMORY`] after the last; a success exempts its pair from
+        // the address's limit for [`KNOWN_FOR`].
+        let pair_failures = write
+            .people()
+            .sign_in_failures(&attempt.pair, now - MEMORY)
+            .await?;
+        let pair_wait =
+            owed(pair_failures, FREE_FAILURES_PER_PAIR, now).map(|w| (w, attempt.pair.clone()));
         let address_wait = match &attempt.address {
-            Some(address) if !known(tx, &attempt.pair, now).await? => owed(
-                failures(tx, address, now).await?,
-                FREE_FAILURES_PER_ADDRESS,
-                now,
-            )
-            .map(|w| (w, format!("anyone from {address}"))),
+            Some(address)
+                if !write
+                    .people()
+                    .sign_in_known(&attempt.pair, now - KNOWN_FOR)
+                    .await? =>
+            {
+                let failures = write
+                    .people()
+                    .sign_in_failures(address, now - MEMORY)
+                    .await?;
+                owed(failures, FREE_FAILURES_PER_ADDRESS, now)
+                    .map(|w| (w, format!("anyone from {address}")))
+            }
             _ => None,
         };
         if let Some((wait, key)) = pair_wait
@@ -166,17 +163,10 @@ impl Throttle {
             }));
         }
         for key in std::iter::once(&attempt.pair).chain(attempt.address.as_ref()) {
-            sqlx::query(
-                "INSERT INTO sign_in_failures (key, failures, last_at) VALUES ($1, 1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET last_at = $2, failures = CASE \
-                 WHEN julianday(sign_in_failures.last_at) < julianday($3) THEN 1 \
-                 ELSE sign_in_failures.failures + 1 END",
-            )
-            .bind(key)
-            .bind(stamp(now))
-            .bind(stamp(now - MEMORY))
-            .execute(&mut *write.tx)
-            .await?;
+            write
+                .people()
+                .count_sign_in_failure(key, now, now - MEMORY)
+                .await?;
         }
         write.commit().await?;
         Ok(Ok(()))
@@ -220,25 +210,11 @@ impl Throttle {
     pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
-            .bind(&attempt.pair)
-            .execute(&mut *write.tx)
-            .await?;
+        write.people().clear_sign_in_failures(&attempt.pair).await?;
         if let Some(address) = &attempt.address {
-            sqlx::query(
-                "UPDATE sign_in_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
-            )
-            .bind(address)
-            .execute(&mut *write.tx)
-            .await?;
+            write.people().take_back_sign_in_failure(address).await?;
         }
-        sqlx::query(
-            "INSERT INTO sign_in_known (pair, at) VALUES ($1, $2) ON CONFLICT (pair) DO UPDATE SET at = $2",
-        )
-        .bind(&attempt.pair)
-        .bind(stamp(now))
-        .execute(&mut *write.tx)
-        .await?;
+        write.people().remember_sign_in(&attempt.pair, now).await?;
         write.commit().await?;
         self.refused
             .lock()
@@ -246,45 +222,6 @@ impl Throttle {
             .remove(&attempt.pair);
         Ok(())
     }
-}
-
-/// `key`'s failures and when the last was, if any are remembered (the last within [`MEMORY`]).
-async fn failures(
-    tx: &mut sqlx::AnyConnection,
-    key: &str,
-    now: OffsetDateTime,
-) -> Result<Option<(u32, OffsetDateTime)>, StoreError> {
-    let row = sqlx::query(
-        "SELECT failures, last_at FROM sign_in_failures \
-         WHERE key = $1 AND julianday(last_at) >= julianday($2)",
-    )
-    .bind(key)
-    .bind(stamp(now - MEMORY))
-    .fetch_optional(&mut *tx)
-    .await?;
-    row.map(|row| {
-        Ok((
-            crate::store::u32_in(&row, "failures")?,
-            parse_stamp(&row.try_get::<String, _>("last_at")?)?,
-        ))
-    })
-    .transpose()
-}
-
-/// Whether `pair` signed in successfully within [`KNOWN_FOR`].
-async fn known(
-    tx: &mut sqlx::AnyConnection,
-    pair: &str,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let row = sqlx::query(
-        "SELECT 1 AS known FROM sign_in_known WHERE pair = $1 AND julianday(at) >= julianday($2)",
-    )
-    .bind(pair)
-    .bind(stamp(now - KNOWN_FOR))
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.is_some())
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@
 use super::accounts::{AccountError, check_name};
 use super::sessions::{self, Session};
 use crate::audit::{self, Event};
-use crate::store::{Store, StoreError, optional_stamp_in, stamp, stamp_in};
+use crate::store::{Store, StoreError, stamp};
 use deprov_wire::people::Role;
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 /// What every token secret starts with, so one found in a log or a repository is recognised.
@@ -55,22 +54,13 @@ pub async fn add(
     let now = OffsetDateTime::now_utc();
     let expires = days.map(|d| now + Duration::days(d.into()));
     let mut write = store.write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(sessions::hash(&secret))
-    .bind(stamp(now))
-    .bind(expires.map(stamp))
-    .execute(&mut *write.tx)
-    .await;
-    match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(AccountError::Exists(format!("token {name}")));
-        }
-        other => other?,
-    };
+    let added = write
+        .people()
+        .add_token(name, role, &sessions::hash(&secret), now, expires)
+        .await?;
+    if !added {
+        return Err(AccountError::Exists(format!("token {name}")));
+    }
     audit::append(
         &mut write,
         now,
@@ -98,13 +88,7 @@ pub async fn add(
 pub async fn revoke(store: &Store, name: &str) -> Result<(), AccountError> {
     let now = OffsetDateTime::now_utc();
     let mut write = store.write().await?;
-    let revoked =
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
-            .bind(stamp(now))
-            .bind(name)
-            .execute(&mut *write.tx)
-            .await?;
-    if revoked.rows_affected() == 0 {
+    if !write.people().revoke_token(name, now).await? {
         return Err(AccountError::Unknown(format!(
             "token {name} (or it is already revoked)"
         )));
@@ -126,68 +110,49 @@ pub async fn revoke(store: &Store, name: &str) -> Result<(), AccountError> {
 }
 
 pub async fn list(store: &Store) -> Result<Vec<TokenSummary>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT name, role, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ORDER BY name",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let role: String = row.try_get("role")?;
-            Ok(TokenSummary {
-                name: row.try_get("name")?,
-                role: Role::parse(&role)
-                    .ok_or_else(|| StoreError::Unreadable(format!("api_tokens.role = {role:?}")))?,
-                created_at: stamp_in(row, "created_at")?,
-                expires_at: optional_stamp_in(row, "expires_at")?,
-                revoked_at: optional_stamp_in(row, "revoked_at")?,
-                last_used_at: optional_stamp_in(row, "last_used_at")?,
-            })
-        })
-        .collect()
+    store.read().await?.people().tokens().await
 }
 
 /// The caller behind a bearer secret, if the token is known, not revoked and not expired;
 /// notes its use (once a minute at most).
 pub async fn find(store: &Store, secret: &str) -> Result<Option<Session>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, name, role, expires_at, revoked_at, last_used_at FROM api_tokens WHERE secret_hash = $1",
-    )
-    .bind(sessions::hash(secret))
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
+    // Not a write: noting the use commits by itself, on this connection.
+    let mut read = store.read().await?;
+    let Some(token) = read
+        .people()
+        .token_by_secret(&sessions::hash(secret))
+        .await?
+    else {
+        return Ok(None);
+    };
     let now = OffsetDateTime::now_utc();
-    let live = optional_stamp_in(&row, "revoked_at")?.is_none()
-        && optional_stamp_in(&row, "expires_at")?.is_none_or(|at| now < at);
+    let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|at| now < at);
     if !live {
         return Ok(None);
     }
-    let id: i64 = row.try_get("id")?;
-    if optional_stamp_in(&row, "last_used_at")?.is_none_or(|at| now - at > Duration::minutes(1)) {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(stamp(now))
-            .bind(id)
-            .execute(store.pool())
-            .await?;
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at > Duration::minutes(1))
+    {
+        read.people().note_token_use(token.id, now).await?;
     }
-    let role: String = row.try_get("role")?;
-    let role = Role::parse(&role)
-        .ok_or_else(|| StoreError::Unreadable(format!("api_tokens.role = {role:?}")))?;
-    let name: String = row.try_get("name")?;
-    Ok(Some(Session::for_token(principal(&name), role, id)))
+    let role = token.role?;
+    Ok(Some(Session::for_token(
+        principal(&token.name),
+        role,
+        token.id,
+    )))
 }
 
 /// Whether token `id` may still be used (a long-running stream asks now and then).
 pub async fn still_live(store: &Store, id: i64) -> bool {
-    let Ok(Some(row)) = sqlx::query("SELECT expires_at, revoked_at FROM api_tokens WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await
-    else {
+    let Ok(mut read) = store.read().await else {
+        return false;
+    };
+    // A token whose times do not read back is not live.
+    let Ok(Some(life)) = read.people().token_life(id).await else {
         return false;
     };
     let now = OffsetDateTime::now_utc();
-    matches!(optional_stamp_in(&row, "revoked_at"), Ok(None))
-        && optional_stamp_in(&row, "expires_at").is_ok_and(|at| at.is_none_or(|at| now < at))
+    life.revoked_at.is_none() && life.expires_at.is_none_or(|at| now < at)
 }

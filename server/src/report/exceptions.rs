@@ -5,11 +5,11 @@
 
 use crate::audit::{self, Event};
 use crate::directory::Snapshot;
-use crate::store::{Store, StoreError, Write, stamp, stamp_in};
+use crate::store::exceptions::NewStoredException;
+use crate::store::{Store, StoreError, Write, stamp};
 use crate::workflow::LyncClock;
 use deprov_wire::directory::UserId;
 use deprov_wire::report::{AcceptedException, MAX_EXCEPTION_DAYS, NewException, Rule};
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -37,12 +37,6 @@ pub enum ExceptionError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for ExceptionError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
 #[derive(Clone)]
 pub struct Exceptions {
     store: Store,
@@ -50,50 +44,10 @@ pub struct Exceptions {
     in_force: Arc<watch::Sender<InForce>>,
 }
 
-fn exception(row: &sqlx::any::AnyRow) -> Result<AcceptedException, StoreError> {
-    let user: String = row.try_get("user_id")?;
-    let rules: String = row.try_get("rules")?;
-    Ok(AcceptedException {
-        id: row.try_get("id")?,
-        user_id: user.parse().map_err(|_| {
-            StoreError::Unreadable(format!("accepted_exceptions.user_id = {user:?}"))
-        })?,
-        display_name: row.try_get("display_name")?,
-        rules: rules
-            .split(',')
-            .map(|rule| {
-                Rule::parse(rule).ok_or_else(|| {
-                    StoreError::Unreadable(format!("accepted_exceptions.rules = {rules:?}"))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        reason: row.try_get("reason")?,
-        accepted_by: row.try_get("accepted_by")?,
-        accepted_at: stamp_in(row, "accepted_at")?,
-        until: stamp_in(row, "until")?,
-    })
-}
-
-const SELECT_IN_FORCE: &str = "SELECT id, user_id, display_name, rules, reason, accepted_by, accepted_at, until \
-     FROM accepted_exceptions WHERE ended_at IS NULL";
-
-/// The exceptions not ended, as `executor` sees them.
-async fn in_force(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
-) -> Result<HashMap<UserId, AcceptedException>, StoreError> {
-    let rows = sqlx::query(SELECT_IN_FORCE).fetch_all(executor).await?;
-    let mut in_force = HashMap::new();
-    for row in &rows {
-        let exception = exception(row)?;
-        in_force.insert(exception.user_id, exception);
-    }
-    Ok(in_force)
-}
-
 impl Exceptions {
     /// The exceptions in `store`, read once, then kept current by every change made here.
     pub async fn start(store: Store, lync_clock: LyncClock) -> Result<Self, StoreError> {
-        let current = in_force(store.pool()).await?;
+        let current = store.read().await?.exceptions().in_force().await?;
         Ok(Self {
             store,
             lync_clock,
@@ -109,7 +63,7 @@ impl Exceptions {
     /// Re-reads and publishes the exceptions after a change made elsewhere (another instance).
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let _gate = self.store.gate().await;
-        let current = in_force(self.store.pool()).await?;
+        let current = self.store.read().await?.exceptions().in_force().await?;
         self.in_force.send_replace(Arc::new(current));
         Ok(())
     }
@@ -117,7 +71,7 @@ impl Exceptions {
     /// Commits `write` and publishes the exceptions it leaves, holding the writer gate so they
     /// are published in the order the writes happened.
     async fn commit(&self, mut write: Write) -> Result<(), StoreError> {
-        let current = in_force(&mut *write.tx).await?;
+        let current = write.exceptions().in_force().await?;
         let _gate = write.commit_holding().await?;
         self.in_force.send_replace(Arc::new(current));
         Ok(())
@@ -174,12 +128,7 @@ impl Exceptions {
         let wall = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
         // Checked inside the write: two accepts at once cannot both pass.
-        let current = sqlx::query(&format!("{SELECT_IN_FORCE} AND user_id = $1"))
-            .bind(user.id.to_string())
-            .fetch_optional(&mut *write.tx)
-            .await?
-            .map(|row| exception(&row))
-            .transpose()?;
+        let current = write.exceptions().in_force_for(user.id).await?;
         if let Some(current) = current {
             if current.until > now {
                 return Err(ExceptionError::Conflict(format!(
@@ -203,19 +152,18 @@ impl Exceptions {
             ));
         }
         let rule_list: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO accepted_exceptions (user_id, display_name, rules, reason, accepted_by, accepted_at, until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(user.id.to_string())
-        .bind(&user.ad.display_name)
-        .bind(rule_list.join(","))
-        .bind(reason)
-        .bind(by)
-        .bind(stamp(wall))
-        .bind(stamp(new.until))
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let id = write
+            .exceptions()
+            .insert(&NewStoredException {
+                user_id: user.id,
+                display_name: &user.ad.display_name,
+                rules: &rules,
+                reason,
+                accepted_by: by,
+                accepted_at: wall,
+                until: new.until,
+            })
+            .await?;
         audit::append(
             &mut write,
             wall,
@@ -254,26 +202,22 @@ impl Exceptions {
         by: &str,
         wall: OffsetDateTime,
     ) -> Result<(), ExceptionError> {
-        let row = sqlx::query(
-            "UPDATE accepted_exceptions SET ended_at = $1, ended_by = $2 WHERE id = $3 AND ended_at IS NULL \
-             RETURNING user_id, display_name",
-        )
-        .bind(stamp(wall))
-        .bind(by)
-        .bind(id)
-        .fetch_optional(&mut *write.tx)
-        .await?
-        .ok_or(ExceptionError::NotFound(id))?;
-        let user: String = row.try_get("user_id")?;
-        let name: String = row.try_get("display_name")?;
+        let ended = write
+            .exceptions()
+            .end(id, by, wall)
+            .await?
+            .ok_or(ExceptionError::NotFound(id))?;
         audit::append(
             write,
             wall,
             Event {
                 actor: by,
                 action: "exception.end",
-                subject: &user,
-                details: format!("exception #{id} for {name} ended: the finding counts again"),
+                subject: &ended.user_id.to_string(),
+                details: format!(
+                    "exception #{id} for {} ended: the finding counts again",
+                    ended.display_name
+                ),
                 change: None,
             },
         )

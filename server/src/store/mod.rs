@@ -2,16 +2,33 @@
 //! the data folder by default (WAL with `synchronous = FULL`: a committed write survives the
 //! process being killed at any moment), or PostgreSQL, which several instances share.
 //!
+//! All of deprov's SQL is in this module, one repository per aggregate: [`requests`] (requests,
+//! their decisions and bulk batches), [`operations`] (executions: steps, backups,
+//! verifications, re-enable asks), [`people`] (accounts, sessions, API tokens, the sign-in
+//! throttle), [`outbox`] (notification events and deliveries), [`audit_log`], [`exceptions`]
+//! and [`settings`]; the periodic jobs' leases and the report's history are kept by [`Store`]
+//! itself. A repository is reached from a [`Read`] (a pooled connection) or a
+//! [`Write`] (inside its transaction) and hands back typed values, read by column name: the
+//! domain modules never see a row or a query.
+//!
 //! Queries are written once, in the SQL both databases speak (numbered `$1` parameters, `ON
 //! CONFLICT`, `RETURNING`), through sqlx's `Any` driver. What differs is kept here: how a write
 //! is serialized, and the two functions the PostgreSQL schema adds so the same SQL runs there
 //! (`julianday()` and the `nocase` collation, `migrations/postgres/0001_schema.sql`).
 
+pub mod audit_log;
 pub mod changes;
+pub mod exceptions;
+pub mod operations;
+pub mod outbox;
+pub mod people;
+pub mod requests;
+pub mod settings;
 
 use crate::audit::{self, key::AuditKey, key::Origin};
 use deprov_wire::report::{HistoryPoint, RuleCounts};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -135,9 +152,50 @@ pub struct Exclusive {
     _connection: Option<sqlx::AnyConnection>,
 }
 
+/// A pooled connection outside any write transaction (see [`Store::read`]): for reads, and the
+/// few single-statement upkeep writes that belong to no audited change and must not wait for
+/// the writer (a session's idle clock, a token's last use, an AD person's address at sign-in).
+pub struct Read {
+    connection: PoolConnection<Any>,
+}
+
+/// The repositories on a [`Read`]'s connection or inside a [`Write`]'s transaction.
+macro_rules! repositories {
+    ($holder:ty, $($connection:tt)+) => {
+        impl $holder {
+            pub fn requests(&mut self) -> requests::Requests<'_> {
+                requests::Requests(&mut *self.$($connection)+)
+            }
+            pub fn batches(&mut self) -> requests::Batches<'_> {
+                requests::Batches(&mut *self.$($connection)+)
+            }
+            pub fn operations(&mut self) -> operations::Operations<'_> {
+                operations::Operations(&mut *self.$($connection)+)
+            }
+            pub fn people(&mut self) -> people::People<'_> {
+                people::People(&mut *self.$($connection)+)
+            }
+            pub fn outbox(&mut self) -> outbox::Outbox<'_> {
+                outbox::Outbox(&mut *self.$($connection)+)
+            }
+            pub fn audit_log(&mut self) -> audit_log::AuditLog<'_> {
+                audit_log::AuditLog(&mut *self.$($connection)+)
+            }
+            pub fn exceptions(&mut self) -> exceptions::Exceptions<'_> {
+                exceptions::Exceptions(&mut *self.$($connection)+)
+            }
+            pub fn settings(&mut self) -> settings::Settings<'_> {
+                settings::Settings(&mut *self.$($connection)+)
+            }
+        }
+    };
+}
+repositories!(Read, connection);
+repositories!(Write, tx);
+
 /// A write transaction, holding the writer gate until it is committed or dropped.
 pub struct Write {
-    pub tx: Transaction<'static, Any>,
+    tx: Transaction<'static, Any>,
     pub(crate) audit_key: Arc<AuditKey>,
     outbox: Arc<Notify>,
     /// The write put an event in the outbox: wake the delivery worker once it commits.
@@ -299,9 +357,13 @@ impl Store {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let schemes = audit::schemes(&pool).await?;
+        let mut read = Read {
+            connection: pool.acquire().await?,
+        };
+        let schemes = read.audit_log().schemes().await?;
         let (audit_key, origin) = AuditKey::load_or_create(key_file, schemes)?;
-        audit::check_key_fingerprint(&pool, &audit_key, key_file).await?;
+        audit::check_key_fingerprint(read.settings(), &audit_key, key_file).await?;
+        drop(read);
         let store = Self {
             pool,
             database: database.clone(),
@@ -326,8 +388,12 @@ impl Store {
         Arc::clone(&self.outbox)
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// A connection outside any write transaction: each statement sees what was committed when
+    /// it runs.
+    pub async fn read(&self) -> Result<Read, StoreError> {
+        Ok(Read {
+            connection: self.pool.acquire().await?,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -9,12 +9,10 @@ use crate::audit::{self, Event};
 use crate::directory::Snapshot;
 use crate::notify::{self, Notice};
 use crate::report::ReportConfig;
-use crate::store::{StoreError, code_in, optional_stamp_in, stamp, stamp_in};
 use deprov_wire::workflow::{
     BatchState, BatchUser, BulkOutcome, BulkResult, HeldBatch, MAX_BULK, NewRequest,
     ReasonCategory, Urgency,
 };
-use sqlx::Row;
 use time::OffsetDateTime;
 
 /// Requests an hour may bring without a second admin, unless `--bulk-threshold` says otherwise.
@@ -212,6 +210,10 @@ impl Workflow {
         let _exclusive = self.store.exclusive(crate::store::BULK_LOCK).await?;
         let limit = blast_radius(self.policy.bulk_threshold, directory.users().len());
         let filed_in_hour = self
+            .store
+            .read()
+            .await?
+            .requests()
             .filed_since(OffsetDateTime::now_utc() - time::Duration::hours(1))
             .await?;
         let held = if !would_file.is_empty() && filed_in_hour + would_file.len() > limit {
@@ -243,17 +245,6 @@ impl Workflow {
         })
     }
 
-    /// Requests filed at or after `since`.
-    async fn filed_since(&self, since: OffsetDateTime) -> Result<usize, WorkflowError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE julianday(created_at) >= julianday($1)",
-        )
-        .bind(stamp(since))
-        .fetch_one(self.store.pool())
-        .await?;
-        Ok(count as usize)
-    }
-
     /// Records `rows` as a batch held for a second admin.
     async fn hold(
         &self,
@@ -279,18 +270,10 @@ impl Workflow {
         let requests: Vec<&NewRequest> = rows.iter().map(|(_, new)| new).collect();
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO bulk_batches (filed_by, filed_at, requests, users, limit_per_hour, filed_in_hour, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'held') RETURNING id",
-        )
-        .bind(by)
-        .bind(stamp(now))
-        .bind(to_json(&requests)?)
-        .bind(to_json(&users)?)
-        .bind(limit as i64)
-        .bind(filed_in_hour as i64)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let id = write
+            .batches()
+            .hold(by, now, &requests, &users, limit, filed_in_hour)
+            .await?;
         let names: Vec<&str> = users.iter().map(|u| u.sam_account_name.as_str()).collect();
         audit::append(
             &mut write,
@@ -320,34 +303,30 @@ impl Workflow {
 
     /// Batch `id`.
     pub async fn batch(&self, id: i64) -> Result<HeldBatch, WorkflowError> {
-        let row = sqlx::query(&format!("{SELECT_BATCH} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.store.pool())
+        self.store
+            .read()
             .await?
-            .ok_or(WorkflowError::NoBatch(id))?;
-        Ok(batch_of(&row)?)
+            .batches()
+            .get(id)
+            .await?
+            .ok_or(WorkflowError::NoBatch(id))
     }
 
     /// Batches held or being confirmed, and those decided in the last week, newest first, as
     /// `reader` may see them.
     pub async fn batches(&self, reader: Readable<'_>) -> Result<Vec<HeldBatch>, WorkflowError> {
-        let week_ago = stamp(OffsetDateTime::now_utc() - time::Duration::days(7));
+        let week_ago = OffsetDateTime::now_utc() - time::Duration::days(7);
         let filer = match reader {
             Readable::Every => None,
             Readable::RequestedBy(name) => Some(name),
         };
-        let rows = sqlx::query(&format!(
-            "{SELECT_BATCH} WHERE (state IN ('held', 'confirming') OR julianday(decided_at) >= julianday($1)) \
-             AND ($2 IS NULL OR filed_by = $2 COLLATE NOCASE) ORDER BY id DESC LIMIT 100"
-        ))
-        .bind(week_ago)
-        .bind(filer)
-        .fetch_all(self.store.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(batch_of)
-            .collect::<Result<Vec<_>, StoreError>>()?)
+        Ok(self
+            .store
+            .read()
+            .await?
+            .batches()
+            .recent(week_ago, filer)
+            .await?)
     }
 
     /// A second admin confirms held batch `id`: its requests are filed as its filer's, each
@@ -370,18 +349,10 @@ impl Workflow {
         // confirming again finds the users already filed and files the rest.
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let claimed = sqlx::query(
-            "UPDATE bulk_batches SET state = 'confirming', decided_by = $1, decided_at = $2 WHERE id = $3 \
-             AND (state = 'held' OR (state = 'confirming' AND julianday(decided_at) < julianday($4)))",
-        )
-        .bind(by)
-        .bind(stamp(now))
-        .bind(id)
-        .bind(stamp(now - STALE_CONFIRMATION))
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let claimed = write
+            .batches()
+            .claim(id, by, now, now - STALE_CONFIRMATION)
+            .await?;
         write.commit().await?;
         if !claimed {
             let batch = self.batch(id).await?;
@@ -393,13 +364,7 @@ impl Workflow {
                 state => format!("Batch #{id} is already {}.", state.as_str()),
             }));
         }
-        let requests: String =
-            sqlx::query_scalar("SELECT requests FROM bulk_batches WHERE id = $1")
-                .bind(id)
-                .fetch_one(self.store.pool())
-                .await?;
-        let requests: Vec<NewRequest> = serde_json::from_str(&requests)
-            .map_err(|e| StoreError::Unreadable(format!("bulk_batches.requests of #{id}: {e}")))?;
+        let requests = self.store.read().await?.batches().requests(id).await?;
         // Filed first, then marked: a crash in between leaves it held, and confirming again finds
         // the users already filed ("already has an open request") and files the rest.
         let mut results = Vec::with_capacity(requests.len());
@@ -474,20 +439,11 @@ impl Workflow {
     ) -> Result<HeldBatch, WorkflowError> {
         let now = OffsetDateTime::now_utc();
         let mut write = self.store.write().await?;
-        let moved = sqlx::query(
-            "UPDATE bulk_batches SET state = $1, decided_by = $2, decided_at = $3, filed = $4 WHERE id = $5 AND state = $6 \
-             AND (state = 'held' OR decided_by = $7)",
-        )
-        .bind(state.as_str())
-        .bind(by)
-        .bind(stamp(now))
-        .bind(serde_json::json!(filed).to_string())
-        .bind(id)
-        .bind(from.as_str())
-        .bind(by)
-        .execute(&mut *write.tx)
-        .await?;
-        if moved.rows_affected() == 0 {
+        if !write
+            .batches()
+            .decide(id, by, now, from, state, filed)
+            .await?
+        {
             return Err(WorkflowError::Conflict(format!(
                 "Batch #{id} was decided meanwhile."
             )));
@@ -521,34 +477,6 @@ impl Workflow {
         write.commit().await?;
         self.batch(id).await
     }
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Unreadable(format!("a batch does not serialize: {e}")))
-}
-
-const SELECT_BATCH: &str = "SELECT id, filed_by, filed_at, users, limit_per_hour, filed_in_hour, state, decided_by, \
-     decided_at, filed FROM bulk_batches";
-
-fn batch_of(row: &sqlx::any::AnyRow) -> Result<HeldBatch, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let json = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
-    let unreadable = |column: &str, e: serde_json::Error| {
-        StoreError::Unreadable(format!("bulk_batches.{column} of #{id}: {e}"))
-    };
-    Ok(HeldBatch {
-        id,
-        filed_by: row.try_get("filed_by")?,
-        filed_at: stamp_in(row, "filed_at")?,
-        state: code_in(row, "state", BatchState::parse)?,
-        users: serde_json::from_str(&json("users")?).map_err(|e| unreadable("users", e))?,
-        limit: row.try_get::<i64, _>("limit_per_hour")? as usize,
-        filed_in_hour: row.try_get::<i64, _>("filed_in_hour")? as usize,
-        decided_by: row.try_get("decided_by")?,
-        decided_at: optional_stamp_in(row, "decided_at")?,
-        filed: serde_json::from_str(&json("filed")?).map_err(|e| unreadable("filed", e))?,
-    })
 }
 
 #[cfg(test)]

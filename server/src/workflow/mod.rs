@@ -9,18 +9,17 @@ use crate::audit::{self, Change, DecisionRecord, Event};
 use crate::directory::Snapshot;
 use crate::notify::{self, Notice};
 use crate::report::ReportConfig;
-use crate::store::{
-    Store, StoreError, Write, code_in, optional_stamp_in, parse_stamp, stamp, stamp_in,
+use crate::store::requests::{
+    DecisionFacts, Due, DueRequest, NewDecision, NewStoredRequest, RequestFilter, StoredRequest,
 };
+use crate::store::{Store, StoreError, Write};
 use deprov_wire::directory::{DirectoryUser, LyncAccount, UserId};
 use deprov_wire::people::Role;
 use deprov_wire::workflow::{
-    DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, OpenRequest, ReasonCategory,
-    RequestState, RequestView, Urgency,
+    DecisionKind, DecisionView, MAX_DAYS_AHEAD, NewRequest, OpenRequest, RequestState, RequestView,
+    Urgency,
 };
 use machine::{Act, Facts, Refusal};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -75,12 +74,6 @@ pub enum WorkflowError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for WorkflowError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Store(error.into())
-    }
-}
-
 /// `state IN (...)` for the open states, from [`RequestState::is_open`] (one definition).
 /// Whose requests a person may read. A request carries the termination reason, which is not a
 /// manager's colleagues' to read: a requester (and nothing more) reads only their own requests;
@@ -112,41 +105,8 @@ impl<'a> Readable<'a> {
     }
 }
 
-/// `state IN (...)` of the open states, for a WHERE clause.
-pub(crate) fn open_states() -> String {
-    let states: Vec<String> = RequestState::ALL
-        .into_iter()
-        .filter(|s| s.is_open())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("state IN ({})", states.join(", "))
-}
-
 /// Every user with an open request, and that request: at most one each.
 pub type OpenRequests = Arc<HashMap<UserId, OpenRequest>>;
-
-/// Users with an open request, as `write` sees them.
-async fn open_users(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
-) -> Result<HashMap<UserId, OpenRequest>, WorkflowError> {
-    let rows = sqlx::query(&format!(
-        "SELECT id, user_id, state, stage_two_due_at FROM requests WHERE {}",
-        open_states()
-    ))
-    .fetch_all(executor)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let user = code_in(row, "user_id", |id| id.parse::<UserId>().ok())?;
-            let open = OpenRequest {
-                id: row.try_get("id")?,
-                state: code_in(row, "state", RequestState::parse)?,
-                stage_two_due_at: optional_stamp_in(row, "stage_two_due_at")?,
-            };
-            Ok((user, open))
-        })
-        .collect()
-}
 
 /// How far behind the deployment's clock an effective date may be and still read as "now".
 const PAST_EFFECTIVE_SLACK: Duration = Duration::minutes(15);
@@ -314,10 +274,6 @@ pub struct Workflow {
 }
 
 const MAX_REASON: usize = 2_000;
-const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, \
-     reason, reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, \
-     state, state_changed_at, version, stage_two_due_at, external_ref FROM requests";
-
 impl Workflow {
     /// The workflow over `store`, with the set of users with open requests read once.
     pub async fn start(
@@ -334,7 +290,7 @@ impl Workflow {
             bulk_gate: Arc::default(),
         };
         let mut write = workflow.store.write().await?;
-        let users = open_users(&mut *write.tx).await?;
+        let users = write.requests().open().await?;
         write.commit().await?;
         workflow.publish(users);
         Ok(workflow)
@@ -360,7 +316,7 @@ impl Workflow {
     /// Re-reads and publishes the open set after a change made elsewhere (another instance).
     pub async fn refresh_open(&self) -> Result<(), WorkflowError> {
         let _gate = self.store.gate().await;
-        let users = open_users(self.store.pool()).await?;
+        let users = self.store.read().await?.requests().open().await?;
         self.publish(users);
         Ok(())
     }
@@ -368,7 +324,7 @@ impl Workflow {
     /// Commits `write` and publishes the open set it leaves. Every write that may change a
     /// request's state commits through here.
     pub(crate) async fn commit(&self, mut write: Write) -> Result<(), WorkflowError> {
-        let users = open_users(&mut *write.tx).await?;
+        let users = write.requests().open().await?;
         let _gate = write.commit_holding().await?;
         self.publish(users);
         Ok(())
@@ -389,25 +345,19 @@ impl Workflow {
     /// not theirs to read).
     async fn filed_as(
         &self,
-        executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+        filed: Option<(i64, String)>,
         by: &str,
         external_ref: &str,
     ) -> Result<Option<i64>, WorkflowError> {
-        let Some(row) =
-            sqlx::query("SELECT id, requested_by FROM requests WHERE external_ref = $1")
-                .bind(external_ref)
-                .fetch_optional(executor)
-                .await?
-        else {
+        let Some((id, filer)) = filed else {
             return Ok(None);
         };
-        let filer: String = row.try_get("requested_by")?;
         if !filer.eq_ignore_ascii_case(by) {
             return Err(WorkflowError::Conflict(format!(
                 "The reference {external_ref} is already used by a request someone else filed."
             )));
         }
-        Ok(Some(row.try_get("id")?))
+        Ok(Some(id))
     }
 
     /// Request `id`, filed before under `reference`, sent again: the same request, if it is for
@@ -473,7 +423,18 @@ impl Workflow {
         }
         let user = named_user(directory, &new)?;
         if let Some(reference) = external_ref
-            && let Some(id) = self.filed_as(self.store.pool(), by, reference).await?
+            && let Some(id) = self
+                .filed_as(
+                    self.store
+                        .read()
+                        .await?
+                        .requests()
+                        .by_reference(reference)
+                        .await?,
+                    by,
+                    reference,
+                )
+                .await?
         {
             return self
                 .filed_before(id, reference, user.id)
@@ -567,7 +528,13 @@ impl Workflow {
         let mut write = self.store.write().await?;
         // The same reference sent twice at once: the second waits for the writer and finds the first.
         if let Some(reference) = external_ref
-            && let Some(id) = self.filed_as(&mut *write.tx, by, reference).await?
+            && let Some(id) = self
+                .filed_as(
+                    write.requests().by_reference(reference).await?,
+                    by,
+                    reference,
+                )
+                .await?
         {
             drop(write);
             return self
@@ -575,49 +542,39 @@ impl Workflow {
                 .await
                 .map(|filed| Checked::Filed(Box::new(filed)));
         }
-        let open = sqlx::query(&format!(
-            "SELECT id, state, requested_by FROM requests WHERE user_id = $1 AND {}",
-            open_states()
-        ))
-        .bind(user.id.to_string())
-        .fetch_optional(&mut *write.tx)
-        .await?;
-        if let Some(open) = open {
-            let state = code_in(&open, "state", RequestState::parse)?;
+        if let Some((id, state, requested_by)) = write.requests().open_for(user.id).await? {
             return Err(WorkflowError::Conflict(format!(
-                "{name} already has an open request: #{} ({}), by {}.",
-                open.try_get::<i64, _>("id")?,
+                "{name} already has an open request: #{id} ({}), by {requested_by}.",
                 state.label(),
-                open.try_get::<String, _>("requested_by")?
             )));
         }
         if mode == Mode::Check {
             return Ok(Checked::WouldFile(user.id));
         }
         let effective_at = new.effective_at.unwrap_or(now);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO requests (user_id, user_display_name, user_sam_account_name, user_sip_address, user_protected, reason, \
-             reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, state, \
-             state_changed_at, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending_approval', $15, $16) RETURNING id",
-        )
-        .bind(user.id.to_string())
-        .bind(name)
-        .bind(&user.ad.sam_account_name)
-        .bind(user.lync.as_ref().map(|l: &LyncAccount| l.sip_address.to_string()))
-        .bind(user.protected() as i64)
-        .bind(new.reason.as_str())
-        .bind(reason_text)
-        .bind(new.urgency.as_str())
-        .bind(stamp(effective_at))
-        .bind(grace_days as i64)
-        .bind(override_reason)
-        .bind(approvals_needed as i64)
-        .bind(by)
-        .bind(stamp(now))
-        .bind(stamp(now))
-        .bind(external_ref)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let id = write
+            .requests()
+            .insert(&NewStoredRequest {
+                user_id: user.id,
+                user_display_name: name,
+                user_sam_account_name: &user.ad.sam_account_name,
+                user_sip_address: user
+                    .lync
+                    .as_ref()
+                    .map(|l: &LyncAccount| l.sip_address.to_string()),
+                user_protected: user.protected(),
+                reason: new.reason,
+                reason_text,
+                urgency: new.urgency,
+                effective_at,
+                grace_days,
+                protected_override: override_reason,
+                approvals_needed,
+                requested_by: by,
+                created_at: now,
+                external_ref,
+            })
+            .await?;
         let details = format!(
             "user {} ({}); reason {}: {reason_text}; urgency {}; grace {grace_days} days{}{}",
             user.ad.sam_account_name,
@@ -665,66 +622,23 @@ impl Workflow {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<RequestView>, usize), WorkflowError> {
-        // Each condition names its parameter by number: the values are bound in this order.
-        let mut conditions = match show {
-            Show::Open => vec![open_states()],
-            Show::All | Show::Due => Vec::new(),
+        let filter = RequestFilter {
+            open: show == Show::Open,
+            // Longest due first, by the deployment's clock.
+            stage_two_due_by: (show == Show::Due).then(|| self.lync_now()),
+            requested_by: match readable {
+                Readable::RequestedBy(name) => Some(name),
+                Readable::Every => None,
+            },
+            user: narrow.user,
+            external_ref: narrow.external_ref.as_deref(),
         };
-        let mut values: Vec<String> = Vec::new();
-        let mut condition = |text: &str, value: String| {
-            values.push(value);
-            conditions.push(text.replace("{}", &format!("${}", values.len())));
-        };
-        if show == Show::Due {
-            // Longest due first, by the deployment's clock; julianday() compares instants, not text.
-            condition(
-                "state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday({})",
-                stamp(self.lync_now()),
-            );
-        }
-        if let Readable::RequestedBy(name) = readable {
-            condition("requested_by = {} COLLATE NOCASE", name.to_owned());
-        }
-        if let Some(id) = narrow.user {
-            condition("user_id = {}", id.to_string());
-        }
-        if let Some(reference) = &narrow.external_ref {
-            condition("external_ref = {}", reference.clone());
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let order = if show == Show::Due {
-            "julianday(stage_two_due_at)"
-        } else {
-            "(state = 'pending_approval' AND urgency = 'immediate_disconnect') DESC, id DESC"
-        };
-        let count = format!("SELECT COUNT(*) FROM requests{filter}");
-        let mut total = sqlx::query_scalar::<_, i64>(&count);
-        for value in &values {
-            total = total.bind(value);
-        }
-        let total = total.fetch_one(self.store.pool()).await? as usize;
-        let sql = format!(
-            "{SELECT_REQUEST}{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            values.len() + 1,
-            values.len() + 2
-        );
-        let mut query = sqlx::query(&sql);
-        for value in &values {
-            query = query.bind(value);
-        }
-        let rows = query
-            .bind(limit as i64)
-            .bind(offset as i64)
-            .fetch_all(self.store.pool())
-            .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let decisions = self.decisions(row.try_get("id")?).await?;
-            views.push(self.view(&row, decisions)?);
+        let mut read = self.store.read().await?;
+        let (requests, total) = read.requests().page(&filter, offset, limit).await?;
+        let mut views = Vec::with_capacity(requests.len());
+        for request in requests {
+            let decisions = read.requests().decisions(request.id).await?;
+            views.push(self.view(request, decisions));
         }
         Ok((views, total))
     }
@@ -735,45 +649,23 @@ impl Workflow {
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<RequestView>, WorkflowError> {
-        let Some(row) = sqlx::query(&format!("{SELECT_REQUEST} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await?
-        else {
+        let mut read = self.store.read().await?;
+        let Some(request) = read.requests().get(id).await? else {
             return Ok(None);
         };
-        let decisions = self.decisions(id).await?;
-        Ok(Some(self.view(&row, decisions)?))
+        let decisions = read.requests().decisions(id).await?;
+        Ok(Some(self.view(request, decisions)))
     }
 
-    async fn decisions(&self, id: i64) -> Result<Vec<DecisionView>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT actor, decision, comment, at FROM decisions WHERE request_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DecisionView {
-                    actor: row.try_get("actor")?,
-                    decision: code_in(row, "decision", DecisionKind::parse)?,
-                    comment: row.try_get("comment")?,
-                    at: stamp_in(row, "at")?,
-                })
-            })
-            .collect()
-    }
-
-    fn view(
-        &self,
-        row: &AnyRow,
-        decisions: Vec<DecisionView>,
-    ) -> Result<RequestView, WorkflowError> {
-        let state = code_in(row, "state", RequestState::parse)?;
-        let created_at = stamp_in(row, "created_at")?;
-        let requested_by: String = row.try_get("requested_by")?;
-        let approvals_needed = crate::store::u32_in(row, "approvals_needed")?;
+    fn view(&self, request: StoredRequest, decisions: Vec<DecisionView>) -> RequestView {
+        let StoredRequest {
+            state,
+            created_at,
+            requested_by,
+            approvals_needed,
+            stage_two_due_at,
+            ..
+        } = request;
         let approved_by: Vec<String> = decisions
             .iter()
             .filter(|d| d.decision == DecisionKind::Approve)
@@ -782,7 +674,6 @@ impl Workflow {
         let pending = state == RequestState::PendingApproval;
         let now = OffsetDateTime::now_utc();
         let lync_now = self.lync_now();
-        let stage_two_due_at = optional_stamp_in(row, "stage_two_due_at")?;
         let last = decisions.last();
         let waiting_for = match state {
             RequestState::PendingApproval => {
@@ -821,24 +712,24 @@ impl Workflow {
                 format!("Nobody: {}", state.label().to_lowercase())
             }
         };
-        Ok(RequestView {
-            id: row.try_get("id")?,
-            user_id: code_in(row, "user_id", |id| id.parse().ok())?,
-            user_display_name: row.try_get("user_display_name")?,
-            user_sam_account_name: row.try_get("user_sam_account_name")?,
-            user_sip_address: row.try_get("user_sip_address")?,
-            user_protected: row.try_get::<i64, _>("user_protected")? != 0,
-            reason: code_in(row, "reason", ReasonCategory::parse)?,
-            reason_text: row.try_get("reason_text")?,
-            urgency: code_in(row, "urgency", Urgency::parse)?,
-            effective_at: stamp_in(row, "effective_at")?,
-            grace_days: crate::store::u32_in(row, "grace_days")?,
-            protected_override: row.try_get("protected_override")?,
+        RequestView {
+            id: request.id,
+            user_id: request.user_id,
+            user_display_name: request.user_display_name,
+            user_sam_account_name: request.user_sam_account_name,
+            user_sip_address: request.user_sip_address,
+            user_protected: request.user_protected,
+            reason: request.reason,
+            reason_text: request.reason_text,
+            urgency: request.urgency,
+            effective_at: request.effective_at,
+            grace_days: request.grace_days,
+            protected_override: request.protected_override,
             requested_by,
             created_at,
             state,
-            state_changed_at: stamp_in(row, "state_changed_at")?,
-            version: row.try_get("version")?,
+            state_changed_at: request.state_changed_at,
+            version: request.version,
             approvals_needed,
             approved_by,
             decisions,
@@ -848,8 +739,8 @@ impl Workflow {
             stage_two_due: state == RequestState::StageOneDone
                 && stage_two_due_at.is_some_and(|due| due <= lync_now),
             stage_two_due_at,
-            external_ref: row.try_get("external_ref")?,
-        })
+            external_ref: request.external_ref,
+        }
     }
 
     /// Applies `act` (an approval, a rejection, a cancellation) if `version` is still the
@@ -891,33 +782,28 @@ impl Workflow {
         comment: &str,
     ) -> Result<(), WorkflowError> {
         let (by, kind) = (act.by(), act.kind());
-        let row = sqlx::query(
-            "SELECT state, version, requested_by, approvals_needed FROM requests WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *write.tx)
-        .await?
-        .ok_or(WorkflowError::NotFound(id))?;
-        let state = code_in(&row, "state", RequestState::parse)?;
-        let current: i64 = row.try_get("version")?;
-        let requested_by: String = row.try_get("requested_by")?;
+        let DecisionFacts {
+            state,
+            version: current,
+            requested_by,
+            approvals_needed,
+        } = write
+            .requests()
+            .decision_facts(id)
+            .await?
+            .ok_or(WorkflowError::NotFound(id))?;
         if version.is_some_and(|seen| seen != current) {
             return Err(WorkflowError::Conflict(format!(
                 "Request #{id} changed while you were looking at it (it is now {}). Look at it again before deciding.",
                 state.label().to_lowercase()
             )));
         }
-        let approved_by: Vec<String> = sqlx::query_scalar(
-            "SELECT actor FROM decisions WHERE request_id = $1 AND decision = 'approve'",
-        )
-        .bind(id)
-        .fetch_all(&mut *write.tx)
-        .await?;
+        let approved_by = write.requests().approvers(id).await?;
         let facts = Facts {
             state,
             requested_by: &requested_by,
             approved_by: &approved_by,
-            approvals_needed: crate::store::u32_in(&row, "approvals_needed")?,
+            approvals_needed,
         };
         let next = machine::next(facts, act).map_err(|refusal| match refusal {
             Refusal::OwnRequest | Refusal::NotRequester(_) => {
@@ -936,23 +822,20 @@ impl Workflow {
             ));
         }
         let now = OffsetDateTime::now_utc();
-        sqlx::query("UPDATE requests SET state = $1, state_changed_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
-            .bind(next.as_str())
-            .bind(stamp(now))
-            .bind(id)
-            .bind(current)
-            .execute(&mut *write.tx)
+        let decision = write
+            .requests()
+            .decide(
+                id,
+                current,
+                next,
+                &NewDecision {
+                    by,
+                    kind,
+                    comment: comment.trim(),
+                    at: now,
+                },
+            )
             .await?;
-        let decision: i64 = sqlx::query_scalar(
-            "INSERT INTO decisions (request_id, actor, decision, comment, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(id)
-        .bind(by)
-        .bind(kind.as_str())
-        .bind(comment.trim())
-        .bind(stamp(now))
-        .fetch_one(&mut *write.tx)
-        .await?;
         let details = format!(
             "{} → {}{}",
             state.as_str(),
@@ -998,13 +881,10 @@ impl Workflow {
     /// Expires requests pending past the limit; returns how many.
     pub async fn expire_due(&self) -> Result<usize, WorkflowError> {
         let cutoff = OffsetDateTime::now_utc() - self.policy.expire_after;
-        let due: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, created_at FROM requests WHERE state = 'pending_approval'")
-                .fetch_all(self.store.pool())
-                .await?;
+        let due = self.store.read().await?.requests().pending().await?;
         let mut expired = 0;
         for (id, created_at) in due {
-            if parse_stamp(&created_at)? > cutoff {
+            if created_at > cutoff {
                 continue;
             }
             let mut write = self.store.write().await?;
@@ -1029,38 +909,24 @@ impl Workflow {
     pub async fn announce_due(&self) -> Result<usize, WorkflowError> {
         let now = OffsetDateTime::now_utc();
         let overdue_since = now - self.policy.overdue_after;
-        let rows = sqlx::query(
-            "SELECT id, 'overdue' AS what, created_at AS since FROM requests \
-             WHERE state = 'pending_approval' AND julianday(created_at) <= julianday($1) \
-             UNION ALL SELECT id, 'stage_two_due', stage_two_due_at FROM requests \
-             WHERE state = 'stage_one_done' AND julianday(stage_two_due_at) <= julianday($2)",
-        )
-        .bind(stamp(overdue_since))
-        .bind(stamp((self.lync_clock)()))
-        .fetch_all(self.store.pool())
-        .await?;
+        let due = self
+            .store
+            .read()
+            .await?
+            .requests()
+            .due_announcements(overdue_since, (self.lync_clock)())
+            .await?;
         let mut raised = 0;
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let what: String = row.try_get("what")?;
-            let since: String = row.try_get("since")?;
-            let notice = match what.as_str() {
-                "overdue" => Notice::RequestOverdue,
-                _ => Notice::StageTwoDue,
+        for DueRequest { id, due, since } in due {
+            let (notice, expected) = match due {
+                Due::Overdue => (Notice::RequestOverdue, RequestState::PendingApproval),
+                Due::StageTwo => (Notice::StageTwoDue, RequestState::StageOneDone),
             };
             // Keyed by the moment too: a stage 2 postponed and due again is announced again.
             let key = format!("{}:{id}:{since}", notice.kind());
             let mut write = self.store.write().await?;
             // Still so under the writer: approved or stage 2 run meanwhile is no reminder.
-            let expected = match notice {
-                Notice::RequestOverdue => RequestState::PendingApproval,
-                _ => RequestState::StageOneDone,
-            };
-            let state: String = sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *write.tx)
-                .await?;
-            if state == expected.as_str()
+            if write.requests().state(id).await? == expected
                 && notify::emit_once(&mut write, now, Some(id), notice, Some(&key)).await?
             {
                 raised += 1;
