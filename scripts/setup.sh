@@ -2,7 +2,8 @@
 # Installs what deprov needs on a fresh machine of this kind (rustup, cargo, Node/npm and apt are
 # assumed) and skips whatever is already there. Sourced by run.sh and test.sh; see
 # ../shared/TOOLCHAIN.md for why each piece is installed the way it is.
-#   ensure_build_tools   wasm32 target, Trunk 0.21.14, wasm-bindgen CLI (= Cargo.lock), wasm-opt
+#   ensure_build_tools   wasm32 target, Trunk 0.21.14, wasm-bindgen CLI (= Cargo.lock), wasm-opt,
+#                        wasm-split-cli
 #   ensure_browser       Debian's chromium and chromium-driver, for the browser tests
 #   build_frontend       Trunk release build into dist/
 #   ensure_test_dc       a provisioned Samba AD DC template for the LDAP tests (scripts/samba-dc.sh)
@@ -19,6 +20,8 @@ DEPROV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Tools that are not cargo binaries live here, outside the checkout, so clean clones reuse them.
 DEPROV_TOOLS="${DEPROV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deprov-tools}"
 TRUNK_VERSION=0.21.14
+# The wasm splitter scripts/split.mjs runs (the one cargo-leptos uses, as a command).
+WASM_SPLIT_VERSION=0.2.4
 BINARYEN_VERSION=132
 # The PowerShell grammar: web-tree-sitter's wasm build (the native module needs a newer libstdc++).
 WEB_TREE_SITTER_VERSION=0.25.10
@@ -65,6 +68,10 @@ ensure_build_tools() {
     # Not --locked: one of its locked dependencies is missing from the registry.
     cargo install "wasm-bindgen-cli@$bindgen"
   fi
+  if ! cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+    say "Installing wasm-split-cli $WASM_SPLIT_VERSION (about 4 minutes, once)"
+    cargo install "wasm_split_cli_support@$WASM_SPLIT_VERSION" --features build-binary --locked
+  fi
   if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
     say "Installing wasm-opt (binaryen $BINARYEN_VERSION from npm; Debian's 108 breaks the module)"
     mkdir -p "$DEPROV_TOOLS"
@@ -82,7 +89,7 @@ ensure_browser() {
 
 build_frontend() {
   say "Building the front end into dist/"
-  (cd "$DEPROV_ROOT" && trunk build --release --cargo-profile wasm-release --offline --quiet)
+  (cd "$DEPROV_ROOT" && trunk build --release --offline --quiet)
 }
 
 # The LDAP tests copy this template and start each copy on a loopback address of their own. Where

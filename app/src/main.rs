@@ -9,13 +9,14 @@
 mod api;
 mod components;
 mod pages;
+mod routes;
 mod url;
 
 use deprov_wire::people::{Me, Role};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, path};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -97,15 +98,15 @@ fn App() -> impl IntoView {
             <main id="content" tabindex="-1">
                 <Routes fallback=|| view! { <p class="error">"This page does not exist. " <A href="/">"Search users"</A></p> }>
                     <Route path=path!("/login") view=pages::login::LoginPage />
-                    <Route path=path!("/") view=pages::search::SearchPage />
-                    <Route path=path!("/users") view=pages::search::SearchPage />
-                    <Route path=path!("/users/:id") view=pages::user::UserPage />
-                    <Route path=path!("/report") view=pages::report::ReportPage />
-                    <Route path=path!("/requests") view=pages::requests::RequestsPage />
-                    <Route path=path!("/requests/new") view=pages::request_form::NewRequestPage />
-                    <Route path=path!("/requests/:id") view=pages::request::RequestPage />
-                    <Route path=path!("/audit") view=pages::audit::AuditPage />
-                    <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage />
+                    <Route path=path!("/") view={Lazy::<routes::SearchRoute>::new()} />
+                    <Route path=path!("/users") view={Lazy::<routes::SearchRoute>::new()} />
+                    <Route path=path!("/users/:id") view={Lazy::<routes::UserRoute>::new()} />
+                    <Route path=path!("/report") view={Lazy::<routes::ReportRoute>::new()} />
+                    <Route path=path!("/requests") view={Lazy::<routes::RequestsRoute>::new()} />
+                    <Route path=path!("/requests/new") view={Lazy::<routes::NewRequestRoute>::new()} />
+                    <Route path=path!("/requests/:id") view={Lazy::<routes::RequestRoute>::new()} />
+                    <Route path=path!("/audit") view={Lazy::<routes::AuditRoute>::new()} />
+                    <Route path=path!("/deliveries") view={Lazy::<routes::DeliveriesRoute>::new()} />
                 </Routes>
             </main>
         </Router>

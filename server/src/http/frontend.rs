@@ -170,6 +170,12 @@ mod tests {
             is_hashed("/deprov-app-89f396099c5aa6_bg.wasm"),
             "a hash with leading zeros dropped"
         );
+        // The split wasm's loader and chunks (scripts/split.mjs) carry the build's hash too.
+        assert!(is_hashed("/__wasm_split-0a1b2c3d4e5f6a7b.js"));
+        assert!(is_hashed("/chunk_12-0a1b2c3d4e5f6a7b.wasm"));
+        assert!(is_hashed(
+            "/split___report_route_view_3290676594089304965-0a1b2c3d4e5f6a7b.wasm"
+        ));
         assert!(!is_hashed("/index.html"));
         assert!(!is_hashed("/users/5f1e0c2a-9b8d-4e6f-8a7b-0a1b2c3d4e5f"));
         assert!(!is_hashed("/favicon.ico"));
