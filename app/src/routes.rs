@@ -1,6 +1,7 @@
 //! Every page but the sign-in page, each loaded when first visited: `#[lazy_route]` puts a
 //! page's own code in a wasm chunk of its own (scripts/split.mjs makes the chunks), so the first
-//! load carries only the sign-in page and what every page shares.
+//! load carries only the sign-in page and what every page shares. (Written out, not made by a
+//! macro: `#[lazy]` names each chunk after the line it is written on.)
 
 use crate::pages;
 use leptos::prelude::*;

@@ -89,8 +89,7 @@ pub fn random_password() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
 }
 
-/// How roles are stored (comma-separated), kept with the rest of the people store.
-pub(crate) use crate::store::people::{parse_roles, roles_text};
+use crate::store::people::roles_text;
 
 pub async fn add(
     store: &Store,

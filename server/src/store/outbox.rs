@@ -333,9 +333,7 @@ impl Outbox<'_> {
                 Ok(Addressee {
                     name: row.try_get("name")?,
                     address: row.try_get("address")?,
-                    roles: crate::people::accounts::parse_roles(
-                        &row.try_get::<String, _>("roles")?,
-                    ),
+                    roles: super::people::parse_roles(&row.try_get::<String, _>("roles")?),
                 })
             })
             .collect()

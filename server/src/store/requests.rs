@@ -59,7 +59,6 @@ pub struct NewStoredRequest<'a> {
 }
 
 /// Which requests a page lists (every condition given must hold).
-#[derive(Default)]
 pub struct RequestFilter<'a> {
     /// Only open ones.
     pub open: bool,
@@ -107,8 +106,8 @@ const SELECT_REQUEST: &str = "SELECT id, user_id, user_display_name, user_sam_ac
      reason, reason_text, urgency, effective_at, grace_days, protected_override, approvals_needed, requested_by, created_at, \
      state, state_changed_at, version, stage_two_due_at, external_ref FROM requests";
 
-/// `state IN (...)` of the open states, for a WHERE clause.
-pub(crate) fn open_states() -> String {
+/// `state IN (...)` of the open states ([`RequestState::is_open`]), for a WHERE clause.
+fn open_states() -> String {
     let states: Vec<String> = RequestState::ALL
         .into_iter()
         .filter(|s| s.is_open())

@@ -74,7 +74,6 @@ pub enum WorkflowError {
     Store(#[from] StoreError),
 }
 
-/// `state IN (...)` for the open states, from [`RequestState::is_open`] (one definition).
 /// Whose requests a person may read. A request carries the termination reason, which is not a
 /// manager's colleagues' to read: a requester (and nothing more) reads only their own requests;
 /// approvers, admins and auditors read every one.
@@ -103,6 +102,24 @@ impl<'a> Readable<'a> {
             Self::RequestedBy(name) => name.eq_ignore_ascii_case(requested_by),
         }
     }
+}
+
+/// The request `by` filed under `external_ref` (`filed`: its id and filer), if any; someone
+/// else's is a conflict (it is not theirs to read).
+fn filed_as(
+    filed: Option<(i64, String)>,
+    by: &str,
+    external_ref: &str,
+) -> Result<Option<i64>, WorkflowError> {
+    let Some((id, filer)) = filed else {
+        return Ok(None);
+    };
+    if !filer.eq_ignore_ascii_case(by) {
+        return Err(WorkflowError::Conflict(format!(
+            "The reference {external_ref} is already used by a request someone else filed."
+        )));
+    }
+    Ok(Some(id))
 }
 
 /// Every user with an open request, and that request: at most one each.
@@ -341,25 +358,6 @@ impl Workflow {
         Ok(self.file(by, new, directory, exclusions).await?.view())
     }
 
-    /// The request `by` filed under `external_ref`, if any; someone else's is a conflict (it is
-    /// not theirs to read).
-    async fn filed_as(
-        &self,
-        filed: Option<(i64, String)>,
-        by: &str,
-        external_ref: &str,
-    ) -> Result<Option<i64>, WorkflowError> {
-        let Some((id, filer)) = filed else {
-            return Ok(None);
-        };
-        if !filer.eq_ignore_ascii_case(by) {
-            return Err(WorkflowError::Conflict(format!(
-                "The reference {external_ref} is already used by a request someone else filed."
-            )));
-        }
-        Ok(Some(id))
-    }
-
     /// Request `id`, filed before under `reference`, sent again: the same request, if it is for
     /// the same user; a reference reused for someone else is a mistake to show, not to hide.
     async fn filed_before(
@@ -422,24 +420,20 @@ impl Workflow {
             ));
         }
         let user = named_user(directory, &new)?;
-        if let Some(reference) = external_ref
-            && let Some(id) = self
-                .filed_as(
-                    self.store
-                        .read()
-                        .await?
-                        .requests()
-                        .by_reference(reference)
-                        .await?,
-                    by,
-                    reference,
-                )
+        if let Some(reference) = external_ref {
+            let filed = self
+                .store
+                .read()
                 .await?
-        {
-            return self
-                .filed_before(id, reference, user.id)
-                .await
-                .map(|filed| Checked::Filed(Box::new(filed)));
+                .requests()
+                .by_reference(reference)
+                .await?;
+            if let Some(id) = filed_as(filed, by, reference)? {
+                return self
+                    .filed_before(id, reference, user.id)
+                    .await
+                    .map(|filed| Checked::Filed(Box::new(filed)));
+            }
         }
         let name = &user.ad.display_name;
         if let Some(why) = cannot_file(user, exclusions) {
@@ -528,13 +522,11 @@ impl Workflow {
         let mut write = self.store.write().await?;
         // The same reference sent twice at once: the second waits for the writer and finds the first.
         if let Some(reference) = external_ref
-            && let Some(id) = self
-                .filed_as(
-                    write.requests().by_reference(reference).await?,
-                    by,
-                    reference,
-                )
-                .await?
+            && let Some(id) = filed_as(
+                write.requests().by_reference(reference).await?,
+                by,
+                reference,
+            )?
         {
             drop(write);
             return self
