@@ -628,10 +628,25 @@ async fn an_admin_executes_an_immediate_disconnect_and_the_sessions_are_gone() {
         .on("#run-restore", |e| async move { e.click().await })
         .await;
     browser.wait_for("#confirm-restore", PATIENCE).await;
-    let focused = browser.client.active_element().await.unwrap();
+    // Read in one step in the page: a stream event may redraw the card (and focus it again)
+    // between fetching the focused element and asking its id.
+    let mut focused = serde_json::Value::Null;
+    for _ in 0..50 {
+        focused = browser
+            .client
+            .execute(
+                "return document.activeElement && document.activeElement.id",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if focused == "reenable-reason" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
-        focused.attr("id").await.unwrap().as_deref(),
-        Some("reenable-reason"),
+        focused, "reenable-reason",
         "focus moves into the confirmation"
     );
     assert!(
