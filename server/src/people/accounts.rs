@@ -259,3 +259,36 @@ impl Authenticator for LocalAccounts {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AccountError, add};
+    use crate::people::tokens;
+    use crate::store::Store;
+    use deprov_wire::people::Role;
+
+    /// A taken name is refused as such (on PostgreSQL the insert aborts its transaction, which
+    /// is then dropped), and the store takes the next write as usual.
+    #[tokio::test]
+    async fn a_taken_account_or_token_name_is_refused_and_the_store_goes_on() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open_for_tests(data.path()).await;
+        add(&store, "alice", &[Role::Approver], "a-long-password-1")
+            .await
+            .unwrap();
+        let again = add(&store, "alice", &[Role::Admin], "a-long-password-2").await;
+        assert!(matches!(again, Err(AccountError::Exists(_))), "{again:?}");
+        add(&store, "bob", &[Role::Admin], "a-long-password-3")
+            .await
+            .unwrap();
+
+        tokens::add(&store, "payroll", Role::Requester, None)
+            .await
+            .unwrap();
+        let again = tokens::add(&store, "payroll", Role::Auditor, None).await;
+        assert!(matches!(again, Err(AccountError::Exists(_))), "{again:?}");
+        tokens::add(&store, "hr", Role::Requester, Some(30))
+            .await
+            .unwrap();
+    }
+}

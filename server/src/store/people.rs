@@ -85,6 +85,16 @@ pub struct SignInFailures {
 }
 
 /// Accounts.
+/// Whether an insert went in: `false` when a unique name (or secret) was taken already.
+fn unless_taken(
+    inserted: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+) -> Result<bool, StoreError> {
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        other => other.map(|_| true).map_err(StoreError::from),
+    }
+}
+
 impl People<'_> {
     /// Adds a local account; `false` if one of that name exists (the write is then to be dropped:
     /// PostgreSQL has aborted its transaction).
@@ -104,10 +114,7 @@ impl People<'_> {
         .bind(stamp(created_at))
         .execute(&mut *self.0)
         .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            other => other.map(|_| true).map_err(StoreError::from),
-        }
+        unless_taken(inserted)
     }
 
     /// Every local account, by name.
@@ -319,10 +326,7 @@ impl People<'_> {
         .bind(expires_at.map(stamp))
         .execute(&mut *self.0)
         .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            other => other.map(|_| true).map_err(StoreError::from),
-        }
+        unless_taken(inserted)
     }
 
     /// Revokes API token `name` at `at`; `false` if there is no such token not yet revoked.
